@@ -1,0 +1,175 @@
+/**
+ * Public types of the Syncmesh actor runtime. The implementation lives beside this file; what is
+ * public is listed by name in runtime/mod.ts.
+ */
+import type { AnyStateMachine } from 'xstate';
+import type { Logger } from 'pino';
+import type { NatsConnection } from '@nats-io/nats-core';
+
+/**
+ * Address of an actor: plain data, safe to put inside any message.
+ * `node` is set for explicitly placed actors (they live on that node until they stop); virtual
+ * actors leave it out and are found by hashing `kind/id` over the nodes that host `kind`.
+ */
+export interface ActorRef {
+  readonly kind: string;
+  readonly id: string;
+  readonly node?: string;
+}
+
+/** Every message to an actor is an XState event: a plain object with a string `type`. */
+export interface ActorMessage {
+  readonly type: string;
+  readonly [field: string]: unknown;
+}
+
+/** What a full mailbox does with one more message. */
+export type MailboxOverflow = 'reject' | 'drop-oldest';
+
+export interface MailboxOptions {
+  /** Messages waiting, at most (default 1024). */
+  capacity?: number;
+  /**
+   * `reject` (default): the new message is refused: a `tell` is dropped and counted, an `ask`
+   * fails with MailboxFullError. `drop-oldest`: the oldest waiting message is dropped and counted
+   * (its ask, if any, fails with MailboxFullError).
+   */
+  overflow?: MailboxOverflow;
+}
+
+export interface SupervisionOptions {
+  /** Restarts allowed within `withinMs` before the actor is stopped for good (default 5). */
+  maxRestarts?: number;
+  withinMs?: number; // default 60_000
+  /** First restart delay, doubled each time up to maxBackoffMs (defaults 50 and 5_000). */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+export interface ActorKindOptions {
+  /** `virtual` (default): placed by hash, activated on first message. `explicit`: started with spawn(). */
+  placement?: 'virtual' | 'explicit';
+  /** Virtual actors stop after this long without a message (default 60_000; 0 = never). */
+  passivateAfterMs?: number;
+  mailbox?: MailboxOptions;
+  supervision?: SupervisionOptions;
+  /** Persist the XState snapshot to JetStream KV after each processed message, and resume from it. */
+  persist?: boolean;
+}
+
+/** What the runtime passes to a machine as `input`. */
+export interface ActorInput<TArgs = unknown> {
+  readonly kind: string;
+  readonly id: string;
+  readonly node: string;
+  /** Arguments given to spawn() (only local spawns may carry non-serializable values). */
+  readonly args: TArgs | undefined;
+}
+
+/** An actor kind: a name plus an XState v5 machine (plus options). */
+export interface ActorKind<TMachine extends AnyStateMachine = AnyStateMachine> {
+  readonly kind: string;
+  readonly machine: TMachine;
+  readonly options: Readonly<ActorKindOptions>;
+}
+
+/** Where spawn() starts an actor. Leave empty for "this node". */
+export interface SpawnPlacement {
+  /** A named node. */
+  node?: string;
+  /** Any live node with this role (picked by hashing the actor id over them). */
+  role?: string;
+}
+
+export interface AskOptions {
+  /** Deadline in milliseconds (default 5_000). */
+  timeoutMs?: number;
+}
+
+/** A cluster member as seen by this node. */
+export interface MemberInfo {
+  readonly nodeId: string;
+  readonly roles: readonly string[];
+  readonly kinds: readonly string[];
+  /** Free-form facts a node announces (for example a socket server's host, port and capacity). */
+  readonly meta: Readonly<Record<string, string | number | boolean>>;
+  /** Set while the node is leaving: it takes no new actors. */
+  readonly draining: boolean;
+  readonly startedAt: number;
+  readonly lastSeen: number;
+}
+
+export type MembershipEvent =
+  | { readonly type: 'up'; readonly member: MemberInfo }
+  | { readonly type: 'updated'; readonly member: MemberInfo }
+  | { readonly type: 'down'; readonly member: MemberInfo; readonly reason: 'left' | 'timeout' };
+
+/** Sent to a watcher when a watched actor stops, fails for good, or its node goes down. */
+export interface TerminatedMessage extends ActorMessage {
+  readonly type: 'actor.terminated';
+  readonly ref: ActorRef;
+  readonly reason: 'stopped' | 'failed' | 'node-down' | 'passivated';
+}
+
+/** Counters a metrics endpoint reads. All are totals since the node started, except gauges. */
+export interface RuntimeMetrics {
+  readonly messagesIn: number;
+  readonly messagesOut: number;
+  readonly asksSent: number;
+  readonly askTimeouts: number;
+  readonly restarts: number;
+  readonly badMessages: number;
+  readonly mailboxDropped: number;
+  /** Gauges. */
+  readonly activeActors: number;
+  readonly mailboxDepth: number;
+  readonly members: number;
+}
+
+export interface NodeOptions {
+  /** A connection, or server URLs to connect to. */
+  nats: NatsConnection | string | string[];
+  /** Unique node id (default: random). Subject-safe: [A-Za-z0-9_-]. */
+  nodeId?: string;
+  roles?: string[];
+  /** Kinds this node can host. */
+  kinds?: ActorKind[];
+  meta?: Record<string, string | number | boolean>;
+  logger?: Logger;
+  /** Heartbeat period (default 1_000 ms); a member silent for downAfterMs (default 3_000 ms) is down. */
+  heartbeatMs?: number;
+  downAfterMs?: number;
+  /** Subject prefix (default `sm`), so several clusters can share one NATS. */
+  prefix?: string;
+  /** JetStream KV replicas for leases and snapshots (default 1; 3 on a 3-server cluster). */
+  replicas?: number;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+/** A process in the cluster. Created with startNode(). */
+export interface ActorNode {
+  readonly id: string;
+  readonly roles: readonly string[];
+  readonly logger: Logger;
+  readonly nats: NatsConnection;
+  /** Fire and forget. Ordered per sender and receiver; at most once. */
+  tell(ref: ActorRef, message: ActorMessage): void;
+  /** Request/response with a deadline. Rejects with a typed error (see runtime/errors.ts). */
+  ask<T = unknown>(ref: ActorRef, message: ActorMessage, options?: AskOptions): Promise<T>;
+  /** Starts an actor (explicit placement). Resolves with its ref once it runs. */
+  spawn(kind: string, id: string, placement?: SpawnPlacement, args?: unknown): Promise<ActorRef>;
+  /** Stops an actor; its watchers get `actor.terminated` with reason `stopped`. */
+  stop(ref: ActorRef): Promise<void>;
+  /** `watcher` gets an `actor.terminated` message when `target` stops or its node goes down. */
+  watch(watcher: ActorRef, target: ActorRef): void;
+  unwatch(watcher: ActorRef, target: ActorRef): void;
+  /** Live members, this node included. */
+  members(): MemberInfo[];
+  onMembership(listener: (event: MembershipEvent) => void): () => void;
+  /** Changes what this node announces (for example `draining`). */
+  announce(update: { meta?: Record<string, string | number | boolean>; draining?: boolean }): void;
+  metrics(): RuntimeMetrics;
+  /** Leaves the cluster: stops taking actors, stops local actors (persisting them), says goodbye. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { natsCluster, natsSetup } from './kit/nats.js';
+
+describe('kit - nats-server launcher', () => {
+  it('kit - starts a JetStream server on a free port and restarts it on the same port', async () => {
+    await using env = await natsSetup();
+    const jsm = await jetstreamManager(env.nc);
+    expect((await jsm.getAccountInfo()).limits).toBeDefined();
+    const port = env.ns.port;
+    await env.ns.restart();
+    expect(env.ns.port).toBe(port);
+    const nc2 = await connect({ servers: env.ns.url });
+    await nc2.flush();
+    await nc2.close();
+  });
+
+  it('kit - a three-server cluster survives kill -9 of one server', async () => {
+    await using cl = await natsCluster(3);
+    const nc = await connect({ servers: cl.urls });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: 'K', subjects: ['k.>'], num_replicas: 3 });
+    await cl.servers[0]!.kill9();
+    const nc2 = await connect({ servers: [cl.urls[1]!, cl.urls[2]!] });
+    const jsm2 = await jetstreamManager(nc2);
+    expect((await jsm2.streams.info('K')).config.num_replicas).toBe(3);
+    await nc.close();
+    await nc2.close();
+  });
+});
