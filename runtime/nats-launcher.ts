@@ -26,7 +26,11 @@ export interface NatsServerOptions {
   cluster?: { name: string; listenPort: number; routes: number[] };
   /** Extra config text appended to the generated configuration. */
   extraConfig?: string;
-  /** Start from this config file instead of a generated one (its `port` is overridden by `port`). */
+  /**
+   * Start from this config file (for example nats-server.conf) instead of a generated one. Its `port` and
+   * monitoring port are overridden (`port`, and a free monitoring port), and `$SYNCMESH_NATS_STORE_DIR` in it
+   * resolves to `storeDir`.
+   */
   configFile?: string;
   /** Where the server's log goes (default: a file in its work directory). */
   logFile?: string;
@@ -86,7 +90,6 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
 
 function configText(o: NatsServerOptions, port: number, storeDir: string): string {
   const lines: string[] = [];
-  if (o.configFile) lines.push(`include "${o.configFile}"`);
   lines.push(`port: ${port}`, 'host: "127.0.0.1"', 'http: "127.0.0.1:-1"', 'max_payload: 8MB');
   if (o.name) lines.push(`server_name: "${o.name}"`);
   if (o.jetstream !== false) lines.push(`jetstream { store_dir: "${storeDir}" }`);
@@ -167,9 +170,18 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   let child: ChildProcess | undefined;
 
   const launch = async (): Promise<void> => {
-    await writeFile(confFile, configText(options, port, storeDir));
     for (const f of await readdir(work)) if (f.endsWith('.ports')) await rm(join(work, f), { force: true });
-    const c = spawn(bin, ['-c', confFile, '--ports_file_dir', work, '-l', logFile], { stdio: 'ignore' });
+    let args: string[];
+    if (options.configFile) {
+      args = ['-c', options.configFile, '-p', String(port), '-m', '-1'];
+    } else {
+      await writeFile(confFile, configText(options, port, storeDir));
+      args = ['-c', confFile];
+    }
+    const c = spawn(bin, [...args, '--ports_file_dir', work, '-l', logFile], {
+      stdio: 'ignore',
+      env: { ...process.env, SYNCMESH_NATS_STORE_DIR: storeDir },
+    });
     child = c;
     const spawned = await new Promise<number>((resolve, reject) => {
       c.once('spawn', () => resolve(c.pid ?? -1));

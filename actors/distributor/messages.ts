@@ -1,0 +1,25 @@
+/**
+ * Messages the distributor actor answers (runtime actor messages, not the public HTTP API).
+ */
+import type { SocketServer } from './socket-table.js';
+
+/** ask: which socket server serves this connection id. */
+export interface AllocateRequest {
+  readonly type: 'allocate';
+  readonly connectionId: string;
+}
+
+/** Answer to `allocate`: a server, or `unavailable` when no socket server is live. */
+export type AllocateResult =
+  | { readonly ok: true; readonly server: SocketServer }
+  | { readonly ok: false; readonly reason: 'unavailable' };
+
+/** ask: how many socket servers are live. */
+export interface StatusRequest {
+  readonly type: 'status';
+}
+
+export interface StatusResult {
+  readonly socketServers: number;
+  readonly servers: readonly SocketServer[];
+}

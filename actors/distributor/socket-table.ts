@@ -1,0 +1,102 @@
+/**
+ * The live socket servers a distributor allocates over, and the allocation itself.
+ *
+ * A cluster member is a socket server when it has the role `socket`, is not draining, and announces
+ * in its meta `socketHost` (string), `socketPort` (number), `socketUrl` (string) and optionally
+ * `capacity` (number > 0, the rendezvous weight; default 1). A member missing any of these is
+ * ignored (it may still be starting) until an `updated` event brings them.
+ *
+ * The table is immutable: applying a membership event returns a new table (or the same one when
+ * nothing changed), so an allocation in flight never sees a half-applied change.
+ */
+import type { MemberInfo, MembershipEvent } from '../../runtime/types.js';
+import { pickPrepared, prepareCandidates, type PreparedCandidate } from './rendezvous.js';
+
+export const SOCKET_ROLE = 'socket';
+
+/** A socket server clients can be sent to. */
+export interface SocketServer {
+  /** Node id (the `id` the rendezvous hash uses and the `node` a ticket is bound to). */
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  readonly url: string;
+  /** Rendezvous weight (the member's `capacity`). */
+  readonly weight: number;
+}
+
+/** The socket server a member announces, or undefined when it is not (or not yet, or no longer) one. */
+export function socketServerOf(member: MemberInfo): SocketServer | undefined {
+  if (member.draining || !member.roles.includes(SOCKET_ROLE)) return undefined;
+  const { socketHost, socketPort, socketUrl, capacity } = member.meta;
+  if (typeof socketHost !== 'string' || socketHost === '') return undefined;
+  if (typeof socketPort !== 'number' || !Number.isInteger(socketPort) || socketPort <= 0 || socketPort > 65_535) return undefined;
+  if (typeof socketUrl !== 'string' || !/^wss?:\/\//.test(socketUrl)) return undefined;
+  let weight = 1;
+  if (capacity !== undefined) {
+    // A malformed capacity is a configuration mistake, not a reason to drop a live server.
+    if (typeof capacity === 'number' && capacity > 0 && Number.isFinite(capacity)) weight = capacity;
+  }
+  return { id: member.nodeId, host: socketHost, port: socketPort, url: socketUrl, weight };
+}
+
+function sameServer(a: SocketServer, b: SocketServer): boolean {
+  return a.host === b.host && a.port === b.port && a.url === b.url && a.weight === b.weight;
+}
+
+/** An immutable set of live socket servers with the allocation function over it. */
+export class SocketTable {
+  static readonly empty = new SocketTable(new Map());
+
+  readonly #servers: ReadonlyMap<string, SocketServer>;
+  readonly #prepared: readonly PreparedCandidate<SocketServer>[];
+
+  private constructor(servers: ReadonlyMap<string, SocketServer>) {
+    this.#servers = servers;
+    // Sorted so the candidate order (and thus tie-breaking) never depends on event order.
+    this.#prepared = prepareCandidates([...servers.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
+  }
+
+  /** A table of the socket servers among `members`. */
+  static fromMembers(members: readonly MemberInfo[]): SocketTable {
+    const servers = new Map<string, SocketServer>();
+    for (const member of members) {
+      const server = socketServerOf(member);
+      if (server) servers.set(server.id, server);
+    }
+    return servers.size === 0 ? SocketTable.empty : new SocketTable(servers);
+  }
+
+  /** The table after `event`; `this` when the event changes nothing the allocation depends on. */
+  apply(event: MembershipEvent): SocketTable {
+    const id = event.member.nodeId;
+    const before = this.#servers.get(id);
+    const after = event.type === 'down' ? undefined : socketServerOf(event.member);
+    if (before === undefined && after === undefined) return this;
+    if (before !== undefined && after !== undefined && sameServer(before, after)) return this;
+    const servers = new Map(this.#servers);
+    if (after === undefined) servers.delete(id);
+    else servers.set(id, after);
+    return servers.size === 0 ? SocketTable.empty : new SocketTable(servers);
+  }
+
+  get size(): number {
+    return this.#servers.size;
+  }
+
+  servers(): SocketServer[] {
+    return [...this.#servers.values()];
+  }
+
+  get(id: string): SocketServer | undefined {
+    return this.#servers.get(id);
+  }
+
+  /**
+   * The socket server for `connectionId` (weighted rendezvous), or undefined when there is none.
+   * While the table does not change, the same id always gets the same server.
+   */
+  pick(connectionId: string): SocketServer | undefined {
+    return pickPrepared(connectionId, this.#prepared);
+  }
+}

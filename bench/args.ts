@@ -1,0 +1,92 @@
+/**
+ * Command line of `npm run bench` (`node dist/bench/run.js [options]`).
+ */
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { BenchUsageError } from './errors.js';
+
+export const TARGET_IDS = ['P1', 'P2', 'P3'] as const;
+export type TargetId = (typeof TARGET_IDS)[number];
+
+export interface BenchOptions {
+  /** Targets to run, in TARGET_IDS order. */
+  readonly only: readonly TargetId[];
+  /** How long each measure runs, per round. */
+  readonly durationMs: number;
+  /** Unmeasured load before each measure, so every peer runs JIT-compiled code. */
+  readonly warmupMs: number;
+  /**
+   * Rounds per target. Each round runs every peer of the target once, one after the other, and a
+   * figure pools every round (operations over measured time): interleaving the peers makes load from
+   * other work on a shared machine hit all of them alike.
+   */
+  readonly rounds: number;
+  /** When set, worker processes run with `--cpu-prof` and write their profiles here. */
+  readonly cpuProfDir: string | undefined;
+  readonly help: boolean;
+}
+
+export const USAGE = `Usage: npm run bench -- [options]    (or: node dist/bench/run.js [options])
+
+  --only P1,P3          run only these targets (default: ${TARGET_IDS.join(',')})
+  --duration-ms N       measured time per measure and round (default 3000)
+  --warmup-ms N         unmeasured warm-up before each measure (default 500)
+  --rounds N            rounds per target, peers interleaved; figures pool the rounds (default 2)
+  --cpu-prof-dir DIR    run worker processes with --cpu-prof, profiles written to DIR
+                        (profile the main process with: node --cpu-prof dist/bench/run.js)
+  --help                this text
+
+Prints, per target, each figure, the ratio to each peer, the target and MET or MISSED on stdout;
+progress goes to stderr. The exit code is 0 even when a target is missed (it is a report);
+it is 1 only when the benchmark itself could not run.`;
+
+function positiveInt(name: string, text: string | undefined, fallback: number, min: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new BenchUsageError(`--${name} must be a whole number >= ${min}, got "${text}". Run with --help for usage.`);
+  }
+  return value;
+}
+
+/** Parses argv (without node and script). Throws BenchUsageError with advice on bad input. */
+export function parseBenchArgs(argv: readonly string[]): BenchOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: {
+        only: { type: 'string' },
+        'duration-ms': { type: 'string' },
+        'warmup-ms': { type: 'string' },
+        rounds: { type: 'string' },
+        'cpu-prof-dir': { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+      allowPositionals: false,
+      strict: true,
+    });
+  } catch (err) {
+    throw new BenchUsageError(`${(err as Error).message}. Run with --help for usage.`, { cause: err });
+  }
+  const v = parsed.values;
+  let only: TargetId[] = [...TARGET_IDS];
+  if (v.only !== undefined) {
+    const asked = v.only.split(',').map((s) => s.trim().toUpperCase()).filter((s) => s.length > 0);
+    const unknown = asked.filter((s) => !(TARGET_IDS as readonly string[]).includes(s));
+    if (asked.length === 0 || unknown.length > 0) {
+      throw new BenchUsageError(
+        `--only takes a comma-separated list of ${TARGET_IDS.join(', ')}; "${unknown.join(',') || v.only}" is not one of them.`,
+      );
+    }
+    only = TARGET_IDS.filter((id) => asked.includes(id));
+  }
+  return {
+    only,
+    durationMs: positiveInt('duration-ms', v['duration-ms'], 3_000, 100),
+    warmupMs: positiveInt('warmup-ms', v['warmup-ms'], 500, 0),
+    rounds: positiveInt('rounds', v.rounds, 2, 1),
+    cpuProfDir: v['cpu-prof-dir'] === undefined ? undefined : resolve(v['cpu-prof-dir']),
+    help: v.help ?? false,
+  };
+}

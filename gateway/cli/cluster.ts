@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+/**
+ * `npm start`: a complete local cluster on one machine (PROTOCOL.md section 1).
+ *
+ * Starts nats-server with JetStream (nats-server.conf, store under <data-dir>/nats), then one process per
+ * role: the gateway (distributor, HTTP API, demo page), the storage + push server node, and N socket-server
+ * nodes. Prints `ready http://HOST:PORT` on stdout once every part accepts work; progress goes to stderr and
+ * each process logs to <data-dir>/logs/<name>.log. SIGINT/SIGTERM stops everything gracefully and keeps the data.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { startNatsServer, type NatsServer } from '../../runtime/nats-launcher.js';
+import { parseFlags, usage, UsageError, type FlagSpec } from './args.js';
+import { RoleProcess } from './child.js';
+import { loadOrCreateSecrets } from './secrets.js';
+
+const spec = {
+  'http-port': { kind: 'int', min: 0, max: 65535, help: 'HTTP port of the gateway (default 8080; 0 = free port)' },
+  'nats-port': { kind: 'int', min: 0, max: 65535, help: 'NATS client port (default 4222; 0 = free port)' },
+  'socket-nodes': { kind: 'int', min: 1, max: 64, help: 'number of socket-server nodes (default 2)' },
+  'data-dir': { kind: 'string', help: 'where data, secrets and logs are kept (default ./data)' },
+  host: { kind: 'string', help: 'address every part listens on and announces (default 127.0.0.1)' },
+  dev: { kind: 'bool', help: 'dev mode: POST /v1/dev/token (default on; --no-dev turns it off)' },
+  help: { kind: 'bool', help: 'print this help' },
+} satisfies FlagSpec;
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..', '..', '..');
+const progress = (msg: string): void => void process.stderr.write(`[syncmesh] ${msg}\n`);
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv.slice(2), spec);
+  if (flags.help) {
+    process.stdout.write(`usage: npm start -- [flags]\n${usage(spec)}\n`);
+    return;
+  }
+  const dataDir = resolve(flags['data-dir'] ?? 'data');
+  const host = flags.host ?? '127.0.0.1';
+  const natsPort = flags['nats-port'] ?? 4222;
+  const socketNodes = flags['socket-nodes'] ?? 2;
+  const httpPort = flags['http-port'] ?? 8080;
+  const dev = flags.dev ?? true;
+  const logDir = join(dataDir, 'logs');
+  await mkdir(logDir, { recursive: true });
+  const logger = pino({ base: { role: 'cluster' } }, pino.destination(2));
+  const secrets = await loadOrCreateSecrets(dataDir);
+
+  progress(`starting nats-server (data in ${join(dataDir, 'nats')})`);
+  let nats: NatsServer;
+  try {
+    nats = await startNatsServer({
+      configFile: join(root, 'nats-server.conf'),
+      port: natsPort === 0 ? -1 : natsPort,
+      storeDir: join(dataDir, 'nats'),
+      logFile: join(logDir, 'nats-server.log'),
+    });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}${natsPort !== 0 ? ` (is port ${natsPort} already in use? try --nats-port 0)` : ''}`, { cause: err });
+  }
+  progress(`nats-server ready at ${nats.url}`);
+
+  const script = join(here, 'node.js');
+  const env = {
+    SYNCMESH_NATS: nats.url,
+    SYNCMESH_TICKET_SECRET: secrets.ticketSecret,
+    SYNCMESH_JWT_SECRET: secrets.jwtSecret,
+  };
+  const mk = (name: string, args: string[]): RoleProcess =>
+    new RoleProcess({ name, script, args: ['--node-id', name, ...args], env, logFile: join(logDir, `${name}.log`) }, logger);
+  const storage = mk('storage-1', ['--roles', 'storage,push']);
+  const sockets = Array.from({ length: socketNodes }, (_, i) =>
+    mk(`socket-${i + 1}`, ['--roles', 'socket', '--socket-host', host, '--socket-port', '0', '--drain-spread-ms', '1000']),
+  );
+  const gateway = mk('gateway-1', ['--roles', 'gateway', '--http-host', host, '--http-port', String(httpPort), ...(dev ? ['--dev'] : [])]);
+  const all = [storage, ...sockets, gateway];
+
+  let stopping: Promise<void> | undefined;
+  const stopAll = (): Promise<void> =>
+    (stopping ??= (async () => {
+      progress('stopping: socket nodes drain their clients, then the rest leaves');
+      await Promise.all(sockets.map((s) => s.stop()));
+      await Promise.all([gateway.stop(), storage.stop()]);
+      await nats.stop();
+      progress(`stopped; data kept in ${dataDir}`);
+    })());
+  process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
+  process.on('SIGTERM', () => void stopAll().then(() => process.exit(0)));
+
+  try {
+    progress(`starting ${all.length} role processes (logs in ${logDir})`);
+    await Promise.all(
+      all.map(async (p) => {
+        const info = await p.start();
+        progress(`${p.spec.name} ready${info.socket ? ` (${info.socket})` : ''}${info.http ? ` (${info.http})` : ''}`);
+      }),
+    );
+    const url = gateway.info?.http;
+    if (!url) throw new Error('the gateway did not report its HTTP address');
+    await waitHealthy(url, socketNodes);
+    // What an operator or a test needs to find the parts (kill one, attach another node).
+    const state = { http: url, nats: nats.url, pid: process.pid, processes: all.map((p) => ({ name: p.spec.name, pid: p.pid, ...p.info })) };
+    await writeFile(join(dataDir, 'cluster.json'), JSON.stringify(state, null, 2) + '\n');
+    process.stdout.write(`ready ${url}\n`);
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+/** Waits until the gateway sees every socket node, so the first connect request succeeds. */
+async function waitHealthy(url: string, socketNodes: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${url}/healthz`);
+      const body = (await res.json()) as { socketServers?: number };
+      if (res.ok && (body.socketServers ?? 0) >= socketNodes) return;
+      last = JSON.stringify(body);
+    } catch (err) {
+      last = String(err);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the gateway did not see ${socketNodes} socket nodes within 30 s (last health answer: ${last})`);
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof UsageError) {
+    process.stderr.write(`npm start: ${err.message}\nRun \`npm start -- --help\` for the flags.\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`npm start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,98 @@
+/**
+ * Tickets: short-lived credentials the distributor issues and a socket server checks at the HTTP upgrade.
+ *
+ * Format: base64url(payload) + "." + base64url(HMAC-SHA256(secret, "sm-ticket-v1." + base64url(payload)))
+ * where payload is the JSON object {v:1, cid, uid, did, node, exp, jti}. A ticket is bound to one connection id and
+ * one socket node, expires at `exp` (ms since the epoch), and carries a random `jti` so the socket node can refuse a
+ * replay. Every distributor and socket node shares the secret.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+export interface TicketClaims {
+  /** Connection id. */
+  readonly cid: string;
+  readonly uid: string;
+  readonly did: string;
+  /** Socket node id the ticket is for. */
+  readonly node: string;
+  /** Expiry, ms since the epoch. */
+  readonly exp: number;
+  /** Unique ticket id (replay protection). */
+  readonly jti: string;
+}
+
+/** Why a ticket was refused. */
+export type TicketProblem = 'malformed' | 'forged' | 'expired' | 'foreign' | 'replayed';
+
+export class TicketError extends Error {
+  readonly problem: TicketProblem;
+  constructor(problem: TicketProblem, message: string) {
+    super(message);
+    this.name = 'TicketError';
+    this.problem = problem;
+  }
+}
+
+const DOMAIN = 'sm-ticket-v1.';
+const MAX_TICKET_LENGTH = 2048;
+
+function mac(secret: string | Uint8Array, body: string): Buffer {
+  return createHmac('sha256', secret).update(DOMAIN + body).digest();
+}
+
+/** Signs a ticket. `jti` is generated when absent. */
+export function signTicket(secret: string | Uint8Array, claims: Omit<TicketClaims, 'jti'> & { jti?: string }): string {
+  const payload = { v: 1, ...claims, jti: claims.jti ?? randomBytes(12).toString('base64url') };
+  const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
+  return `${body}.${mac(secret, body).toString('base64url')}`;
+}
+
+/**
+ * Verifies a ticket for socket node `node` at time `now`. Throws TicketError naming the problem.
+ * Replay protection is the caller's (it keeps `jti`s until they expire; see TicketReplayGuard).
+ */
+export function verifyTicket(secret: string | Uint8Array, ticket: string, node: string, now: number): TicketClaims {
+  if (!ticket || ticket.length > MAX_TICKET_LENGTH) throw new TicketError('malformed', 'missing or over-long ticket');
+  const dot = ticket.indexOf('.');
+  if (dot <= 0 || dot !== ticket.lastIndexOf('.')) throw new TicketError('malformed', 'ticket is not body.signature');
+  const body = ticket.slice(0, dot);
+  const sig = Buffer.from(ticket.slice(dot + 1), 'base64url');
+  const want = mac(secret, body);
+  if (sig.length !== want.length || !timingSafeEqual(sig, want)) throw new TicketError('forged', 'ticket signature does not match');
+  let claims: Partial<TicketClaims> & { v?: unknown };
+  try {
+    claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Partial<TicketClaims> & { v?: unknown };
+  } catch {
+    throw new TicketError('malformed', 'ticket body is not JSON');
+  }
+  const { cid, uid, did, exp, jti } = claims;
+  if (claims.v !== 1 || typeof cid !== 'string' || typeof uid !== 'string' || typeof did !== 'string' ||
+      typeof claims.node !== 'string' || typeof exp !== 'number' || typeof jti !== 'string') {
+    throw new TicketError('malformed', 'ticket claims are incomplete');
+  }
+  if (exp <= now) throw new TicketError('expired', 'ticket expired; ask the distributor for a new one');
+  if (claims.node !== node) throw new TicketError('foreign', 'ticket was issued for another socket server');
+  return { cid, uid, did, node: claims.node, exp, jti };
+}
+
+/** Remembers used ticket ids until they expire, so each ticket opens at most one connection. */
+export class TicketReplayGuard {
+  readonly #seen = new Map<string, number>();
+  #lastSweep = 0;
+
+  /** Throws TicketError('replayed') when `claims.jti` was used before. */
+  use(claims: TicketClaims, now: number): void {
+    if (now - this.#lastSweep > 1_000) this.#sweep(now);
+    if (this.#seen.has(claims.jti)) throw new TicketError('replayed', 'ticket was already used; ask the distributor for a new one');
+    this.#seen.set(claims.jti, claims.exp);
+  }
+
+  get size(): number {
+    return this.#seen.size;
+  }
+
+  #sweep(now: number): void {
+    this.#lastSweep = now;
+    for (const [jti, exp] of this.#seen) if (exp <= now) this.#seen.delete(jti);
+  }
+}
