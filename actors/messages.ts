@@ -21,57 +21,65 @@ export interface Record_ {
   deleted?: boolean;
 }
 
-/** ask(store:userId) messages and their answers. */
-export interface CommitRequest {
+/**
+ * ask(store:userId) messages and their answers. Requests are type aliases, not interfaces, so they
+ * are assignable to the runtime's ActorMessage (an index-signature type) as they are.
+ */
+export type CommitRequest = {
   type: 'commit';
   userId: string;
   deviceId: string;
   connectionId: string;
   collection: string;
   changes: Change[];
-}
+};
 export interface CommitResult {
   rev: number;
   conflicts: Record_[];
 }
 
-export interface PullRequest {
+export type PullRequest = {
   type: 'pull';
   userId: string;
   collection: string;
   since: number;
   limit?: number;
-}
+};
 export interface PullResult {
   rev: number;
   changes: Record_[];
   more: boolean;
 }
 
-export interface SendRequest {
+export type SendRequest = {
   type: 'send';
   userId: string;
   fromDevice: string;
   fromConnectionId: string;
   toDevice: string;
   body: unknown;
-}
+};
 export interface SendResult {
   commandId: string;
 }
 
-export interface AckRequest {
+export type AckRequest = {
   type: 'ack';
   userId: string;
   deviceId: string;
   commandId: string;
+};
+
+/** The answer to an ack: `acked` is false for an unknown, already acknowledged or foreign command id. */
+export interface AckResult {
+  acked: boolean;
 }
 
-export interface PendingRequest {
+export type PendingRequest = {
   type: 'pending';
   userId: string;
   deviceId: string;
-}
+};
 export interface PendingCommand {
   commandId: string;
   fromDevice: string;
@@ -85,17 +93,18 @@ export type StoreRequest = CommitRequest | PullRequest | SendRequest | AckReques
 
 /** The patent's condition information: which connections a command goes to. */
 export type PushCondition =
-  | { kind: 'connection'; connectionId: string }
+  /** `userId` is the connection's user: receivers deliver only to a session of that user. */
+  | { kind: 'connection'; connectionId: string; userId: string }
   | { kind: 'user'; userId: string; exceptConnectionId?: string }
   | { kind: 'users'; userIds: string[] }
   | { kind: 'all' };
 
 /** tell(push:<id>) message: the condition and the command (a server frame such as `sync`). */
-export interface PushRequest {
+export type PushRequest = {
   type: 'push';
   condition: PushCondition;
   command: Record<string, unknown>;
-}
+};
 
 /**
  * What the push server publishes on a push subject (see actors/identity.ts), MessagePack encoded.

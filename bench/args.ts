@@ -16,9 +16,9 @@ export interface BenchOptions {
   /** Unmeasured load before each measure, so every peer runs JIT-compiled code. */
   readonly warmupMs: number;
   /**
-   * Rounds per target. Each round runs every peer of the target once, one after the other, and a
-   * figure pools every round (operations over measured time): interleaving the peers makes load from
-   * other work on a shared machine hit all of them alike.
+   * Rounds per target. Each round runs every peer of the target once, one after the other (the order
+   * rotating), so load from other work on a shared machine hits all of them alike; a throughput
+   * figure is the median of its rounds.
    */
   readonly rounds: number;
   /** When set, worker processes run with `--cpu-prof` and write their profiles here. */
@@ -31,7 +31,8 @@ export const USAGE = `Usage: npm run bench -- [options]    (or: node dist/bench/
   --only P1,P3          run only these targets (default: ${TARGET_IDS.join(',')})
   --duration-ms N       measured time per measure and round (default 3000)
   --warmup-ms N         unmeasured warm-up before each measure (default 500)
-  --rounds N            rounds per target, peers interleaved; figures pool the rounds (default 2)
+  --rounds N            rounds per target, peers interleaved; throughput is the
+                        median over rounds (default 3)
   --cpu-prof-dir DIR    run worker processes with --cpu-prof, profiles written to DIR
                         (profile the main process with: node --cpu-prof dist/bench/run.js)
   --help                this text
@@ -85,7 +86,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     only,
     durationMs: positiveInt('duration-ms', v['duration-ms'], 3_000, 100),
     warmupMs: positiveInt('warmup-ms', v['warmup-ms'], 500, 0),
-    rounds: positiveInt('rounds', v.rounds, 2, 1),
+    rounds: positiveInt('rounds', v.rounds, 3, 1),
     cpuProfDir: v['cpu-prof-dir'] === undefined ? undefined : resolve(v['cpu-prof-dir']),
     help: v.help ?? false,
   };

@@ -14,7 +14,7 @@ export interface Sample {
   readonly latenciesMs?: readonly number[];
 }
 
-/** A figure pooled from one or more samples. */
+/** A figure combined from one or more rounds (see {@link pool}). */
 export interface Figure {
   readonly opsPerSec: number;
   readonly ops: number;
@@ -122,14 +122,18 @@ export function percentile(sorted: readonly number[], q: number): number {
   return sorted[rank] ?? Number.NaN;
 }
 
-/** Pools samples of several rounds: operations over measured time, percentiles over all latencies. */
+/**
+ * Combines the rounds of one contender: throughput is the median of the rounds' rates (a round hit
+ * by a burst of other work on a shared machine does not drag the figure), latency percentiles are
+ * taken over every round's latencies.
+ */
 export function pool(samples: readonly Sample[]): Figure {
   const ops = samples.reduce((a, s) => a + s.ops, 0);
-  const ms = samples.reduce((a, s) => a + s.elapsedMs, 0);
-  const opsPerSec = ms > 0 ? (ops * 1000) / ms : 0;
+  const rates = samples.map((s) => (s.elapsedMs > 0 ? (s.ops * 1000) / s.elapsedMs : 0)).sort((a, b) => a - b);
+  const mid = rates.length >> 1;
+  const opsPerSec = rates.length === 0 ? 0 : rates.length % 2 === 1 ? rates[mid]! : (rates[mid - 1]! + rates[mid]!) / 2;
   const lat = samples.flatMap((s) => s.latenciesMs ?? []);
   if (lat.length === 0) return { opsPerSec, ops };
-  const sorted = Float64Array.from(lat).sort();
-  const arr = Array.from(sorted);
-  return { opsPerSec, ops, p50Ms: percentile(arr, 0.5), p99Ms: percentile(arr, 0.99) };
+  const sorted = Array.from(Float64Array.from(lat).sort());
+  return { opsPerSec, ops, p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99) };
 }

@@ -5,11 +5,12 @@
  */
 import { BenchMeasureError } from './errors.js';
 
-export interface PingEvent {
+/** A type alias, not an interface, so it is assignable to the runtime's ActorMessage (an index signature). */
+export type PingEvent = {
   readonly type: 'ping';
   readonly n: number;
   readonly payload: string;
-}
+};
 
 const PAYLOAD = 'x'.repeat(32);
 

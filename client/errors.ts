@@ -96,6 +96,14 @@ export class ProtocolError extends SyncError {
   }
 }
 
+/** The persistent cache could not be opened or written. The in-memory copy stays correct. */
+export class CacheStorageError extends SyncError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CacheStorageError';
+  }
+}
+
 /** An event listener of the application threw; the client carries on. */
 export class ListenerError extends SyncError {
   readonly event: string;

@@ -34,6 +34,8 @@ export interface NatsServerOptions {
   configFile?: string;
   /** Where the server's log goes (default: a file in its work directory). */
   logFile?: string;
+  /** Run in its own process group, so a terminal's Ctrl-C reaches only the parent (which stops it last). */
+  detached?: boolean;
   /** How long to wait for the server to accept connections (default 15 s). */
   startTimeoutMs?: number;
 }
@@ -180,6 +182,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     }
     const c = spawn(bin, [...args, '--ports_file_dir', work, '-l', logFile], {
       stdio: 'ignore',
+      detached: options.detached ?? false,
       env: { ...process.env, SYNCMESH_NATS_STORE_DIR: storeDir },
     });
     child = c;

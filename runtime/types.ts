@@ -120,6 +120,10 @@ export interface RuntimeMetrics {
   readonly restarts: number;
   readonly badMessages: number;
   readonly mailboxDropped: number;
+  /** Tells that reached no actor (explicit actor not running, no node hosts the kind, node closed). */
+  readonly deadLetters: number;
+  /** Actors started on this node (virtual activations and spawns). */
+  readonly activations: number;
   /** Gauges. */
   readonly activeActors: number;
   readonly mailboxDepth: number;

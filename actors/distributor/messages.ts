@@ -1,13 +1,14 @@
 /**
  * Messages the distributor actor answers (runtime actor messages, not the public HTTP API).
+ * Requests are type aliases, not interfaces, so they are assignable to ActorMessage.
  */
 import type { SocketServer } from './socket-table.js';
 
 /** ask: which socket server serves this connection id. */
-export interface AllocateRequest {
+export type AllocateRequest = {
   readonly type: 'allocate';
   readonly connectionId: string;
-}
+};
 
 /** Answer to `allocate`: a server, or `unavailable` when no socket server is live. */
 export type AllocateResult =
@@ -15,9 +16,9 @@ export type AllocateResult =
   | { readonly ok: false; readonly reason: 'unavailable' };
 
 /** ask: how many socket servers are live. */
-export interface StatusRequest {
+export type StatusRequest = {
   readonly type: 'status';
-}
+};
 
 export interface StatusResult {
   readonly socketServers: number;

@@ -13,6 +13,11 @@
  * The hash is two 32-bit murmur3-style lanes over the UTF-16 code units of the string, so it stays in
  * Math.imul arithmetic (no BigInt, no node:crypto call per candidate). Each candidate's id is hashed
  * once when it is prepared; per key the work is one string hash plus one 2-lane mix per candidate.
+ * The runtime has its own rendezvous pick (runtime/placement.ts) for placing actors; this one is
+ * separate because the distributor picks per request over a set that changes rarely: candidates are
+ * hashed once per membership change, not once per pick, and the winner comes back as the candidate
+ * itself (the socket server), not an id to look up.
+ *
  * This is not a cryptographic hash: an attacker who picks user ids can choose which server they land
  * on, which is harmless here (each connection still counts against rate limits and capacity).
  */
@@ -135,7 +140,7 @@ export function pickPrepared<T extends RendezvousCandidate>(key: string, prepare
  * The winning candidate for `key`, or undefined when no candidate has a positive weight.
  * Convenience form; hot paths prepare the candidates once with prepareCandidates().
  */
-export function pickByRendezvous<T extends RendezvousCandidate>(key: string, candidates: readonly T[]): T | undefined {
+export function rendezvousWinner<T extends RendezvousCandidate>(key: string, candidates: readonly T[]): T | undefined {
   return pickPrepared(key, prepareCandidates(candidates));
 }
 

@@ -46,6 +46,8 @@ export class RoleProcess {
     const child = spawn(process.execPath, [this.spec.script, ...this.spec.args], {
       // stdin is a pipe the child watches: if this process dies, however, the child leaves too.
       stdio: ['pipe', 'pipe', 'pipe'],
+      // Its own process group: a Ctrl-C in the terminal reaches only the launcher, which stops the roles in order.
+      detached: true,
       env: { ...process.env, ...this.spec.env, SYNCMESH_EXIT_WITH_PARENT: '1' },
     });
     this.#child = child;
@@ -87,6 +89,11 @@ export class RoleProcess {
         (err: unknown) => this.#logger.error({ role: this.spec.name, err }, 'restart failed'),
       );
     }, delay).unref();
+  }
+
+  /** From now on an exit is expected: no restart. */
+  markStopping(): void {
+    this.#stopping = true;
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`. */

@@ -55,6 +55,7 @@ async function main(): Promise<void> {
       port: natsPort === 0 ? -1 : natsPort,
       storeDir: join(dataDir, 'nats'),
       logFile: join(logDir, 'nats-server.log'),
+      detached: true,
     });
   } catch (err) {
     throw new Error(`${(err as Error).message}${natsPort !== 0 ? ` (is port ${natsPort} already in use? try --nats-port 0)` : ''}`, { cause: err });
@@ -79,6 +80,7 @@ async function main(): Promise<void> {
   let stopping: Promise<void> | undefined;
   const stopAll = (): Promise<void> =>
     (stopping ??= (async () => {
+      for (const p of all) p.markStopping();
       progress('stopping: socket nodes drain their clients, then the rest leaves');
       await Promise.all(sockets.map((s) => s.stop()));
       await Promise.all([gateway.stop(), storage.stop()]);

@@ -7,7 +7,7 @@
  * a map lookup. Only successes are cached; a failure is verified again each time (and is cheap to
  * refuse anyway: the per-address rate limit runs first).
  */
-import { createSecretKey, type KeyObject } from 'node:crypto';
+import { createSecretKey, webcrypto } from 'node:crypto';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { HttpError } from './errors.js';
 
@@ -38,14 +38,17 @@ export interface TokenVerifierOptions {
 
 /** Verifies bearer tokens; keeps successes until they expire. */
 export class TokenVerifier {
-  readonly #key: KeyObject;
+  /** A WebCrypto key made once: given a KeyObject or bytes, jose imports a key on every verify. */
+  readonly #key: Promise<webcrypto.CryptoKey>;
   readonly #options: JwtOptions;
   readonly #cache = new Map<string, VerifiedToken>();
+  /** Verifications in flight: concurrent requests with one new token share one verify. */
+  readonly #pending = new Map<string, Promise<VerifiedToken>>();
   readonly #cacheSize: number;
   readonly #now: () => number;
 
   constructor(options: JwtOptions, verifierOptions: TokenVerifierOptions = {}) {
-    this.#key = createSecretKey(Buffer.from(options.secret, 'utf8'));
+    this.#key = webcrypto.subtle.importKey('raw', Buffer.from(options.secret, 'utf8'), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
     this.#options = options;
     this.#cacheSize = verifierOptions.cacheSize ?? DEFAULT_CACHE_SIZE;
     this.#now = verifierOptions.now ?? Date.now;
@@ -64,9 +67,18 @@ export class TokenVerifier {
       this.#cache.delete(token);
     }
     if (token.length > MAX_TOKEN_LENGTH) throw new HttpError('unauthorized', 'bearer token is too long; send the token the issuer gave you');
+    let pending = this.#pending.get(token);
+    if (pending === undefined) {
+      pending = this.#verifyUncached(token).finally(() => this.#pending.delete(token));
+      this.#pending.set(token, pending);
+    }
+    return pending;
+  }
+
+  async #verifyUncached(token: string): Promise<VerifiedToken> {
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, this.#key, {
+      ({ payload } = await jwtVerify(token, await this.#key, {
         algorithms: ['HS256'],
         issuer: this.#options.issuer,
         audience: this.#options.audience,

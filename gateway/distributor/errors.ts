@@ -42,6 +42,17 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * A request body over the cap. Answered as bad_request, and the connection is closed after the
+ * answer: the unread rest of the body must not be parsed as the next request.
+ */
+export class BodyTooLargeError extends HttpError {
+  constructor(maxBytes: number) {
+    super('bad_request', `request body is larger than ${maxBytes} bytes; send a smaller body`);
+    this.name = 'BodyTooLargeError';
+  }
+}
+
 /** Thrown by startDistributor when it cannot listen or is misconfigured. */
 export class DistributorStartError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

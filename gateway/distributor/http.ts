@@ -5,7 +5,7 @@
  * readable during the synchronous part of the handler (callers copy what they need first).
  */
 import type { HttpResponse } from 'uWebSockets.js';
-import { HttpError } from './errors.js';
+import { BodyTooLargeError, HttpError } from './errors.js';
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
   200: '200 OK',
@@ -69,8 +69,7 @@ export class Exchange {
 
   /**
    * Reads the whole body, at most `maxBytes`. Must be called synchronously in the handler.
-   * Rejects with HttpError(bad_request) when the body is larger (the connection is then closed after
-   * the answer, since the rest of the body is unread) and RequestAbortedError when the client leaves.
+   * Rejects with BodyTooLargeError when the body is larger and RequestAbortedError when the client leaves.
    */
   readBody(maxBytes: number): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
@@ -88,7 +87,7 @@ export class Exchange {
         size += chunk.byteLength;
         if (size > maxBytes) {
           settled = true;
-          reject(new HttpError('bad_request', `request body is larger than ${maxBytes} bytes; send a smaller body`));
+          reject(new BodyTooLargeError(maxBytes));
           return;
         }
         // uWS neuters the chunk when this callback returns: copy it.

@@ -1,0 +1,28 @@
+/**
+ * The `session` actor kind. A socket node must host it (NodeOptions.kinds) before it starts its
+ * socket server: `startNode({ roles: ['socket'], kinds: [sessionKind()], ... })`.
+ */
+import { defineActor } from '../../runtime/mod.js';
+import type { ActorKind } from '../../runtime/types.js';
+import { sessionMachine, type SessionMachine } from './machine.js';
+
+export const SESSION_KIND = 'session';
+
+/**
+ * Explicit placement: a session lives on the node holding its socket and is spawned there with the
+ * socket's port (not serializable). No restarts: a restarted session would greet the client twice;
+ * the session's actions do not throw, and a session that fails anyway is stopped while the socket
+ * server closes its connection.
+ */
+export function sessionKind(): ActorKind<SessionMachine> {
+  return defineActor({
+    kind: SESSION_KIND,
+    machine: sessionMachine,
+    options: {
+      placement: 'explicit',
+      passivateAfterMs: 0,
+      mailbox: { capacity: 512, overflow: 'reject' },
+      supervision: { maxRestarts: 0 },
+    },
+  });
+}

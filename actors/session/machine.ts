@@ -1,0 +1,117 @@
+/**
+ * The client session: one XState v5 actor per WebSocket connection, placed explicitly on the socket
+ * node that holds the socket.
+ *
+ *   handshake --fenced--> live --drain--> draining
+ *       |                   |                |
+ *       +----replaced / fence.failed---------+--> closing (the socket is being closed; final)
+ *
+ * - handshake: `welcome` is sent at once (PROTOCOL: right after open), then the connection id is
+ *   claimed in the cluster-wide fence. Requests and pushes are served already: they need only the
+ *   ticket's identity, and a client may pipeline right after `welcome`.
+ * - live: the fence is ours; pending device commands are delivered on entry.
+ * - draining: the client got `{t:"drain"}`; in-flight requests are still answered, then the socket
+ *   closes (code `draining`).
+ * - closing: replaced by a newer session, or the fence failed; the socket is closing.
+ *
+ * The socket server stops the actor when the socket closes. Context is only the port: the session's
+ * memory is the XState actor plus one pointer.
+ */
+import { setup } from 'xstate';
+import type { ActorInput } from '../../runtime/types.js';
+import type { SessionEvent, SessionPort } from './port.js';
+import { deliverPending, handleFrame } from './requests.js';
+import { drainFrame, welcomeFrame } from './wire.js';
+
+export interface SessionContext {
+  readonly port: SessionPort;
+}
+
+function portOf(input: ActorInput<SessionPort>): SessionPort {
+  if (input.args === undefined) throw new TypeError('a session is spawned with its socket port as args (spawned by the socket server only)');
+  return input.args;
+}
+
+type ActionArgs = { context: SessionContext; event: SessionEvent };
+
+/**
+ * Wraps an action so it never throws: a throwing action would put the actor in error state (and
+ * without restarts, stop it) while its socket stays open. A bug here closes the connection instead
+ * (`serverError`: the client reconnects) and is logged.
+ */
+function guarded(name: string, fn: (args: ActionArgs) => void): (args: ActionArgs) => void {
+  return (args) => {
+    try {
+      fn(args);
+    } catch (err) {
+      const { port } = args.context;
+      port.logger.error({ err, connectionId: port.connectionId, action: name, event: args.event.type }, 'session action failed; closing the connection');
+      port.close('serverError');
+    }
+  };
+}
+
+export const sessionMachine = setup({
+  types: {
+    context: {} as SessionContext,
+    events: {} as SessionEvent,
+    input: {} as ActorInput<SessionPort>,
+  },
+  actions: {
+    welcome: guarded('welcome', ({ context: { port } }) => port.send(welcomeFrame(port.connectionId, port.nodeId))),
+    claim: guarded('claim', ({ context: { port } }) => port.claim()),
+    handleFrame: guarded('handleFrame', ({ context: { port }, event }) => {
+      if (event.type === 'frame') handleFrame(port, event.frame);
+    }),
+    deliver: guarded('deliver', ({ context: { port }, event }) => {
+      if (event.type === 'push') port.send(event.bytes);
+    }),
+    deliverPending: guarded('deliverPending', ({ context: { port } }) => deliverPending(port)),
+    sendDrain: guarded('sendDrain', ({ context: { port }, event }) => {
+      if (event.type !== 'drain') return;
+      port.send(drainFrame(event.retryAfterMs));
+      port.closeWhenFlushed();
+    }),
+    closeFailed: guarded('closeFailed', ({ context: { port }, event }) => {
+      if (event.type === 'fence.failed') port.logger.warn({ connectionId: port.connectionId, reason: event.reason }, 'session fence failed; closing');
+      port.close('serverError');
+    }),
+    closeReplaced: guarded('closeReplaced', ({ context: { port } }) => port.close('replaced')),
+  },
+}).createMachine({
+  id: 'session',
+  context: ({ input }) => ({ port: portOf(input) }),
+  initial: 'handshake',
+  on: {
+    frame: { actions: 'handleFrame' },
+    push: { actions: 'deliver' },
+  },
+  states: {
+    handshake: {
+      entry: ['welcome', 'claim'],
+      on: {
+        fenced: 'live',
+        replaced: { target: 'closing', actions: 'closeReplaced' },
+        'fence.failed': { target: 'closing', actions: 'closeFailed' },
+        drain: 'draining',
+      },
+    },
+    live: {
+      entry: 'deliverPending',
+      on: {
+        replaced: { target: 'closing', actions: 'closeReplaced' },
+        drain: 'draining',
+      },
+    },
+    draining: {
+      entry: 'sendDrain',
+      on: { replaced: { target: 'closing', actions: 'closeReplaced' } },
+    },
+    closing: {
+      // Final: the actor is done and takes no more frames or pushes while the socket closes.
+      type: 'final',
+    },
+  },
+});
+
+export type SessionMachine = typeof sessionMachine;

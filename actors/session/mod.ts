@@ -1,0 +1,9 @@
+/**
+ * Public entry of the client-session actor (one per WebSocket connection, see machine.ts).
+ */
+export { sessionKind, SESSION_KIND } from './kind.js';
+export { sessionMachine } from './machine.js';
+export { ErrorCode, parseClientFrame, errorFrame, welcomeFrame, drainFrame, WIRE_LIMITS } from './wire.js';
+export type { SessionMachine, SessionContext } from './machine.js';
+export type { SessionPort, SessionEvent, SessionCloseKind, SessionArgs } from './port.js';
+export type { ClientRequest, FrameProblem, ParsedFrame, RequestId } from './wire.js';

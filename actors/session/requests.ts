@@ -1,0 +1,96 @@
+/**
+ * Client requests turned into store asks and answered on the socket.
+ *
+ * Requests of one connection are sent to the store in arrival order (asks from one sender to one
+ * actor keep their order), and answered as the store answers, each with its own `id`. Failures
+ * become `{t:"error", id, code, message}`: the store's protocol codes pass through, everything else
+ * is `internal` with a message that says what to do, never a stack trace.
+ */
+import { encode } from '../../runtime/codec.js';
+import { AskTimeoutError, MailboxFullError, RemoteActorError } from '../../runtime/mod.js';
+import type { CommitResult, PendingResult, PullResult, SendResult } from '../messages.js';
+import type { SessionPort } from './port.js';
+import { ErrorCode, errorFrame, isErrorCode, parseClientFrame, type RequestId } from './wire.js';
+
+/** The error frame for a failed store ask. */
+export function askErrorFrame(err: unknown, id: RequestId | undefined): Uint8Array {
+  if (err instanceof RemoteActorError && isErrorCode(err.appCode)) return errorFrame(err.appCode, err.message, id);
+  if (err instanceof AskTimeoutError) return errorFrame(ErrorCode.internal, 'storage did not answer in time; retry the request', id);
+  if (err instanceof MailboxFullError) return errorFrame(ErrorCode.rateLimited, 'storage is busy for this user; retry the request later', id);
+  return errorFrame(ErrorCode.internal, 'storage is unavailable; retry the request later', id);
+}
+
+function logFailure(port: SessionPort, what: string, err: unknown): void {
+  // Expected answers (a conflict-free bad_request, say) are the client's business; the rest is ours.
+  if (err instanceof RemoteActorError && isErrorCode(err.appCode) && err.appCode !== ErrorCode.internal) return;
+  port.logger.warn({ err, connectionId: port.connectionId, request: what }, 'store request failed');
+}
+
+/** Handles one decoded client frame. Never throws. */
+export function handleFrame(port: SessionPort, frame: unknown): void {
+  const parsed = parseClientFrame(frame);
+  if (!parsed.ok) {
+    port.send(errorFrame(parsed.problem.code, parsed.problem.message, parsed.problem.id));
+    return;
+  }
+  const req = parsed.request;
+  if (!port.beginRequest()) {
+    port.send(errorFrame(ErrorCode.rateLimited, 'too many requests in flight on this connection; wait for answers', req.id));
+    return;
+  }
+  const { userId, deviceId, connectionId } = port;
+  let answer: Promise<Uint8Array | undefined>;
+  switch (req.t) {
+    case 'commit':
+      answer = port
+        .ask<CommitResult>({ type: 'commit', userId, deviceId, connectionId, collection: req.collection, changes: req.changes })
+        .then((r) => encode({ t: 'committed', id: req.id, rev: r.rev, conflicts: r.conflicts }));
+      break;
+    case 'pull':
+      answer = port
+        .ask<PullResult>({ type: 'pull', userId, collection: req.collection, since: req.since })
+        .then((r) => encode({ t: 'changes', id: req.id, collection: req.collection, rev: r.rev, changes: r.changes, more: r.more }));
+      break;
+    case 'send':
+      answer = port
+        .ask<SendResult>({ type: 'send', userId, fromDevice: deviceId, fromConnectionId: connectionId, toDevice: req.toDevice, body: req.body })
+        .then((r) => encode({ t: 'sent', id: req.id, commandId: r.commandId }));
+      break;
+    case 'ack':
+      answer = port.ask<unknown>({ type: 'ack', userId, deviceId, commandId: req.commandId }).then(() => undefined);
+      break;
+  }
+  answer
+    .then(
+      (bytes) => {
+        if (bytes !== undefined) port.send(bytes);
+      },
+      (err: unknown) => {
+        logFailure(port, req.t, err);
+        port.send(askErrorFrame(err, req.id));
+      },
+    )
+    .finally(() => port.endRequest());
+}
+
+const PENDING_ATTEMPTS = 3;
+
+/**
+ * Sends the device commands waiting for this device (store `pending`) as `command` frames. A failed
+ * fetch is retried a few times; the commands stay stored either way and come with the next connect.
+ */
+export function deliverPending(port: SessionPort, attempt = 1): void {
+  if (port.closing) return;
+  port
+    .ask<PendingResult>({ type: 'pending', userId: port.userId, deviceId: port.deviceId })
+    .then((r) => {
+      for (const c of r.commands) port.send(encode({ t: 'command', commandId: c.commandId, fromDevice: c.fromDevice, body: c.body }));
+    })
+    .catch((err: unknown) => {
+      if (attempt >= PENDING_ATTEMPTS) {
+        port.logger.warn({ err, connectionId: port.connectionId }, 'could not fetch pending commands; they come with the next connect');
+        return;
+      }
+      setTimeout(() => deliverPending(port, attempt + 1), 250 * attempt).unref();
+    });
+}

@@ -1,0 +1,153 @@
+/**
+ * The public WebSocket frames of PROTOCOL.md section 3: client requests checked for shape, server
+ * frames built. Every frame is one MessagePack map with a string `t` (runtime/codec.ts).
+ *
+ * Request ids are echoed exactly as the client sent them (number or, past 2^53, BigInt), so a client
+ * with 64-bit ids gets them back intact; `since` and `base` are cursors we compare, so they must be
+ * safe integers (toSafeInteger).
+ */
+import { encode, toSafeInteger } from '../../runtime/codec.js';
+import type { Change } from '../messages.js';
+
+/** Error codes of `{t:"error"}` frames, as PROTOCOL.md names them. */
+export const ErrorCode = {
+  badFrame: 'bad_frame',
+  badRequest: 'bad_request',
+  forbidden: 'forbidden',
+  rateLimited: 'rate_limited',
+  tooLarge: 'too_large',
+  internal: 'internal',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const ERROR_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+
+/** True when `code` is one of the protocol's error codes. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && ERROR_CODES.has(code);
+}
+
+/** A client-chosen request id, echoed as received. */
+export type RequestId = number | bigint;
+
+/** Longest names accepted here; the store applies its own (stricter) rules and answers bad_request. */
+export const WIRE_LIMITS = {
+  collection: 256,
+  key: 1_024,
+  deviceId: 128,
+  commandId: 128,
+} as const;
+
+export type ClientRequest =
+  | { readonly t: 'commit'; readonly id: RequestId; readonly collection: string; readonly changes: Change[] }
+  | { readonly t: 'pull'; readonly id: RequestId; readonly collection: string; readonly since: number }
+  | { readonly t: 'send'; readonly id: RequestId; readonly toDevice: string; readonly body: unknown }
+  | { readonly t: 'ack'; readonly id: RequestId | undefined; readonly commandId: string };
+
+/** A frame that is not a valid request: answer `{t:"error", id?, code, message}`. */
+export interface FrameProblem {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly id: RequestId | undefined;
+}
+
+export type ParsedFrame = { readonly ok: true; readonly request: ClientRequest } | { readonly ok: false; readonly problem: FrameProblem };
+
+const KNOWN_TYPES: ReadonlySet<string> = new Set(['commit', 'pull', 'send', 'ack']);
+
+function isMap(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array) && !(value instanceof Date);
+}
+
+function requestId(value: unknown): RequestId | undefined {
+  if (typeof value === 'number') return Number.isInteger(value) ? value : undefined;
+  if (typeof value === 'bigint') return value;
+  return undefined;
+}
+
+/** The `id` of a decoded frame when it has a usable one (for error answers to frames we refuse). */
+export function frameId(frame: unknown): RequestId | undefined {
+  return isMap(frame) ? requestId(frame['id']) : undefined;
+}
+
+function fail(code: ErrorCode, message: string, id: RequestId | undefined): ParsedFrame {
+  return { ok: false, problem: { code, message, id } };
+}
+
+function name(value: unknown, max: number): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= max;
+}
+
+/** Checks a decoded frame: non-map or unknown `t` is bad_frame, a wrong shape is bad_request. */
+export function parseClientFrame(frame: unknown): ParsedFrame {
+  if (!isMap(frame)) return fail(ErrorCode.badFrame, 'a frame must be a MessagePack map with a string field t', undefined);
+  const t = frame['t'];
+  const id = requestId(frame['id']);
+  if (typeof t !== 'string') return fail(ErrorCode.badFrame, 'a frame must have a string field t', id);
+  if (!KNOWN_TYPES.has(t)) return fail(ErrorCode.badFrame, `unknown frame type ${JSON.stringify(t.slice(0, 32))}: send commit, pull, send or ack`, id);
+  if (t === 'ack') {
+    const commandId = frame['commandId'];
+    if (!name(commandId, WIRE_LIMITS.commandId)) return fail(ErrorCode.badRequest, `ack needs commandId: a string of 1 to ${WIRE_LIMITS.commandId} characters`, id);
+    return { ok: true, request: { t, id, commandId } };
+  }
+  if (id === undefined) return fail(ErrorCode.badRequest, `${t} needs an integer id`, undefined);
+  switch (t) {
+    case 'commit':
+      return parseCommit(frame, id);
+    case 'pull': {
+      const collection = frame['collection'];
+      if (!name(collection, WIRE_LIMITS.collection)) return fail(ErrorCode.badRequest, `pull needs collection: a string of 1 to ${WIRE_LIMITS.collection} characters`, id);
+      const rawSince = frame['since'];
+      const since = rawSince === undefined || rawSince === null ? 0 : toSafeInteger(rawSince);
+      if (since === undefined || since < 0) return fail(ErrorCode.badRequest, 'pull since must be a non-negative integer (0 for everything)', id);
+      return { ok: true, request: { t, id, collection, since } };
+    }
+    default: {
+      const toDevice = frame['toDevice'];
+      if (!name(toDevice, WIRE_LIMITS.deviceId)) return fail(ErrorCode.badRequest, `send needs toDevice: a device id of 1 to ${WIRE_LIMITS.deviceId} characters`, id);
+      return { ok: true, request: { t: 'send', id, toDevice, body: frame['body'] ?? null } };
+    }
+  }
+}
+
+function parseCommit(frame: Record<string, unknown>, id: RequestId): ParsedFrame {
+  const collection = frame['collection'];
+  if (!name(collection, WIRE_LIMITS.collection)) return fail(ErrorCode.badRequest, `commit needs collection: a string of 1 to ${WIRE_LIMITS.collection} characters`, id);
+  const raw = frame['changes'];
+  if (!Array.isArray(raw)) return fail(ErrorCode.badRequest, 'commit needs changes: an array of {key, value} or {key, deleted:true}', id);
+  const changes: Change[] = new Array<Change>(raw.length);
+  for (let i = 0; i < raw.length; i++) {
+    const c: unknown = raw[i];
+    if (!isMap(c) || !name(c['key'], WIRE_LIMITS.key)) {
+      return fail(ErrorCode.badRequest, `changes[${i}] needs key: a string of 1 to ${WIRE_LIMITS.key} characters`, id);
+    }
+    const change: Change = { key: c['key'] };
+    if (c['deleted'] === true) change.deleted = true;
+    else if ('value' in c) change.value = c['value'];
+    else return fail(ErrorCode.badRequest, `changes[${i}] needs a value or deleted:true`, id);
+    const rawBase = c['base'];
+    if (rawBase !== undefined && rawBase !== null) {
+      const base = toSafeInteger(rawBase);
+      if (base === undefined || base < 0) return fail(ErrorCode.badRequest, `changes[${i}].base must be a non-negative integer rev`, id);
+      change.base = base;
+    }
+    changes[i] = change;
+  }
+  return { ok: true, request: { t: 'commit', id, collection, changes } };
+}
+
+/** `{t:"error", id?, code, message}`. */
+export function errorFrame(code: ErrorCode, message: string, id?: RequestId): Uint8Array {
+  return encode(id === undefined ? { t: 'error', code, message } : { t: 'error', id, code, message });
+}
+
+/** `{t:"welcome", connectionId, node}`. */
+export function welcomeFrame(connectionId: string, node: string): Uint8Array {
+  return encode({ t: 'welcome', connectionId, node });
+}
+
+/** `{t:"drain", retryAfterMs}`. */
+export function drainFrame(retryAfterMs: number): Uint8Array {
+  return encode({ t: 'drain', retryAfterMs });
+}

@@ -1,0 +1,129 @@
+/**
+ * The cloud storage of the patent: each user's collections of keyed records and their device
+ * commands, durable in JetStream. Plain TypeScript over one NATS connection; the `store` actor
+ * (store-actor.ts) puts it behind the actor runtime. One instance serves every user of a node.
+ *
+ * Layout and encodings: layout.ts. Commit, pull and command contracts: commit.ts, pull.ts, commands.ts.
+ * Design notes and measurements: README.md in this folder.
+ */
+import type { NatsConnection } from '@nats-io/nats-core';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { pino, type Logger } from 'pino';
+import type { CommitResult, PendingResult, PullResult, SendResult } from '../messages.js';
+import { ack, pending, send, type AckInput, type AckOutcome, type CommandContext, type PendingInput, type SendInput } from './commands.js';
+import { commit, type CommitInput } from './commit.js';
+import { StoreSetupError, StoreUnavailableError } from './errors.js';
+import { storeLayout } from './layout.js';
+import { DEFAULT_STORE_LIMITS, type StoreLimits } from './limits.js';
+import { pull, type PullInput } from './pull.js';
+import { streamReader } from './reader.js';
+import type { DataContext } from './records.js';
+import { commandStreamConfig, dataStreamConfig, ensureStream } from './streams.js';
+
+export interface CloudStoreOptions {
+  /** The connection to use; the store does not close it. */
+  nc: NatsConnection;
+  /** Subject prefix of the cluster (default `sm`); names the streams too (`sm-data`, `sm-commands`). */
+  prefix?: string;
+  /** JetStream replicas of the streams (default 1; 3 on a three-server cluster). */
+  replicas?: number;
+  logger?: Logger;
+  /** Overrides of DEFAULT_STORE_LIMITS. */
+  limits?: Partial<StoreLimits>;
+  /** Unacknowledged commands are dropped after this long (default 30 days). */
+  commandTtlMs?: number;
+  /** Deadline of one JetStream request (default 2_000 ms). */
+  timeoutMs?: number;
+  /**
+   * How long a request keeps retrying while JetStream cannot be reached (a stream leader election,
+   * a reconnect), default 8_000 ms: under the 10 s a session waits for the store. See retry.ts.
+   */
+  retryForMs?: number;
+}
+
+/**
+ * Every method validates its input and rejects with a StoreError (errors.ts) whose `code` is the
+ * public error code. Calls for different users are independent; calls for one user may run
+ * concurrently, and the caller orders them if it needs to (the store actor does).
+ */
+export interface CloudStore {
+  readonly prefix: string;
+  readonly limits: StoreLimits;
+  /** Writes changes to one collection; stale `base`s come back as conflicts. See commit.ts. */
+  commit(input: CommitInput): Promise<CommitResult>;
+  /** Keys of a collection changed after `since`, once each, latest state, paged. See pull.ts. */
+  pull(input: PullInput): Promise<PullResult>;
+  /** Keeps a command for `toDevice` until it acks. See commands.ts. */
+  send(input: SendInput): Promise<SendResult>;
+  /** The device's unacknowledged commands, oldest first. */
+  pending(input: PendingInput): Promise<PendingResult>;
+  /** Removes an acknowledged command; says whom to tell `delivered`. Unknown ids: `{acked: false}`. */
+  ack(input: AckInput): Promise<AckOutcome>;
+  /** Refuses new calls and waits for the ones in flight. The connection stays open. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_COMMAND_TTL_MS = 30 * 24 * 3600 * 1000;
+
+/** Creates (or adopts) the storage streams and returns the store. Rejects with StoreSetupError. */
+export async function createCloudStore(options: CloudStoreOptions): Promise<CloudStore> {
+  const { nc } = options;
+  const prefix = options.prefix ?? 'sm';
+  const replicas = options.replicas ?? 1;
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const limits: StoreLimits = { ...DEFAULT_STORE_LIMITS, ...options.limits };
+  const timeoutMs = options.timeoutMs ?? 2_000;
+  const retryForMs = options.retryForMs ?? 8_000;
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) {
+    throw new StoreSetupError(`replicas must be an integer from 1 to 5, got ${replicas}`);
+  }
+  let layout;
+  try {
+    layout = storeLayout(prefix);
+  } catch (err) {
+    throw new StoreSetupError((err as Error).message, { cause: err });
+  }
+
+  let jsm;
+  try {
+    jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+  } catch (err) {
+    throw new StoreSetupError(`JetStream is not available on ${nc.getServer()}: ${(err as Error).message}. Enable JetStream on the nats-server (a \`jetstream {}\` block).`, { cause: err });
+  }
+  const settings = { replicas, maxPendingCommands: limits.maxPendingCommands, commandTtlMs: options.commandTtlMs ?? DEFAULT_COMMAND_TTL_MS };
+  await ensureStream(jsm, dataStreamConfig(layout, settings), logger);
+  await ensureStream(jsm, commandStreamConfig(layout, settings), logger);
+  logger.info({ prefix, replicas, streams: [layout.dataStream, layout.commandStream] }, 'cloud storage ready');
+
+  const js = jetstream(nc, { timeout: timeoutMs });
+  // Leader reads with replicas > 1, see reader.ts.
+  const direct = replicas === 1;
+  const io = { timeoutMs, retryForMs };
+  const data: DataContext = { js, layout, limits, ...io, reader: streamReader(nc, layout.dataStream, { direct, ...io }) };
+  const commands: CommandContext = { js, jsm, layout, limits, ...io, reader: streamReader(nc, layout.commandStream, { direct, ...io }) };
+
+  let closed = false;
+  const inFlight = new Set<Promise<unknown>>();
+  const track = <T>(run: () => Promise<T>): Promise<T> => {
+    if (closed) return Promise.reject(new StoreUnavailableError('the cloud storage is closed; this node is shutting down, retry on another'));
+    const p = run();
+    inFlight.add(p);
+    const done = (): void => void inFlight.delete(p);
+    p.then(done, done);
+    return p;
+  };
+
+  return {
+    prefix,
+    limits,
+    commit: (input) => track(() => commit(data, input)),
+    pull: (input) => track(() => pull(data, input)),
+    send: (input) => track(() => send(commands, input)),
+    pending: (input) => track(() => pending(commands, input)),
+    ack: (input) => track(() => ack(commands, input)),
+    close: async () => {
+      closed = true;
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+}

@@ -1,0 +1,77 @@
+/**
+ * Errors of the cloud storage. Each class extends StoreError, sets `name` and accepts `{ cause }`.
+ *
+ * `code` is the public error code (PROTOCOL.md section 3) the socket server puts in the `error`
+ * frame. The runtime's replyError() carries it across NATS as the application code (`appCode` of
+ * RemoteActorError), so a session can answer the client without knowing these classes:
+ *
+ *   bad_request   a malformed request: collection, key, user or device id missing, empty, over-long
+ *                 or not well-formed Unicode; a change with neither `value` nor `deleted`; a bad
+ *                 `base`, `since` or command id. Fix the request; retrying it as-is fails again.
+ *   too_large     a value, command body or commit over its size limit, or too many changes in one
+ *                 commit. Split or shrink it.
+ *   rate_limited  the target device already has the most unacknowledged commands allowed. Retry once
+ *                 the device has connected and acknowledged some.
+ *   internal      JetStream could not be reached or answered an unexpected error. Retrying later may
+ *                 work; the log has the cause.
+ */
+
+/** Public codes of storage errors, written down once. */
+export const StoreErrorCodes = {
+  badRequest: 'bad_request',
+  tooLarge: 'too_large',
+  rateLimited: 'rate_limited',
+  internal: 'internal',
+} as const;
+
+export type StoreErrorCode = (typeof StoreErrorCodes)[keyof typeof StoreErrorCodes];
+
+/** Base class: every storage error has a public `code`. */
+export class StoreError extends Error {
+  readonly code: StoreErrorCode;
+  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreError';
+    this.code = code;
+  }
+}
+
+/** The request is malformed; the message names the field and the rule it broke. */
+export class BadRequestError extends StoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(StoreErrorCodes.badRequest, message, options);
+    this.name = 'BadRequestError';
+  }
+}
+
+/** A value, body or commit is over its limit; the message names the limit. */
+export class TooLargeError extends StoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(StoreErrorCodes.tooLarge, message, options);
+    this.name = 'TooLargeError';
+  }
+}
+
+/** A per-device quota is used up (unacknowledged commands). */
+export class RateLimitedError extends StoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(StoreErrorCodes.rateLimited, message, options);
+    this.name = 'RateLimitedError';
+  }
+}
+
+/** JetStream did not answer as expected (unreachable, timed out, or an unexpected API error). */
+export class StoreUnavailableError extends StoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(StoreErrorCodes.internal, message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+/** Thrown by createCloudStore when its streams cannot be created or have an incompatible configuration. */
+export class StoreSetupError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreSetupError';
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * The cloud storage: public entry point. Everything another package may use is listed here by name.
+ */
+export { createCloudStore } from './cloud-store.js';
+export { storeKind, STORE_KIND } from './store-actor.js';
+export { DEFAULT_STORE_LIMITS } from './limits.js';
+export { storeLayout, storeUserKey, storeDeviceKey, nameToken, tokenName } from './layout.js';
+export {
+  StoreErrorCodes,
+  StoreError,
+  BadRequestError,
+  TooLargeError,
+  RateLimitedError,
+  StoreUnavailableError,
+  StoreSetupError,
+} from './errors.js';
+
+export type { CloudStore, CloudStoreOptions } from './cloud-store.js';
+export type { StoreKindOptions } from './store-actor.js';
+export type { CommitInput } from './commit.js';
+export type { PullInput } from './pull.js';
+export type { SendInput, AckInput, PendingInput, AckOutcome } from './commands.js';
+export type { StoreLimits } from './limits.js';
+export type { StoreLayout } from './layout.js';
+export type { StoreErrorCode } from './errors.js';

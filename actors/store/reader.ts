@@ -1,0 +1,108 @@
+/**
+ * Reads single messages of a stream by sequence or subject, the only reads the storage needs.
+ *
+ * Two ways, picked by the stream's replica count:
+ * - one replica: the Direct Get API (`$JS.API.DIRECT.GET.<stream>`), answered with the raw message,
+ *   no JSON, no base64. With one server holding the stream it is as fresh as the write path.
+ * - several replicas: the leader-only Message Get API (`$JS.API.STREAM.MSG.GET.<stream>`). Direct
+ *   gets would be answered by any replica, and a follower may not have applied a write the leader
+ *   already acknowledged: a device told to `sync` could pull and miss the very change it was told about.
+ *
+ * Both support `next_by_subj` (first message at or after a sequence matching a filter, wildcards
+ * allowed) and `last_by_subj` on nats-server 2.9.
+ */
+import type { Msg, NatsConnection } from '@nats-io/nats-core';
+import { StoreUnavailableError } from './errors.js';
+import { retryTransient } from './retry.js';
+
+/** One stored message. */
+export interface StoredMessage {
+  readonly seq: number;
+  readonly subject: string;
+  readonly data: Uint8Array;
+}
+
+/** Single-message reads of one stream. Each resolves null when no message matches. */
+export interface StreamReader {
+  /** The first message with sequence >= `seq` whose subject matches `filter`. */
+  next(filter: string, seq: number): Promise<StoredMessage | null>;
+  /** The latest message whose subject matches `filter`. */
+  last(filter: string): Promise<StoredMessage | null>;
+  /** The message with sequence `seq`. */
+  at(seq: number): Promise<StoredMessage | null>;
+}
+
+export interface StreamReaderOptions {
+  /** Use Direct Get (only safe with one replica; see above). */
+  direct: boolean;
+  /** Deadline of one request. */
+  timeoutMs: number;
+  /** How long a read keeps retrying while JetStream is unreachable (retry.ts). */
+  retryForMs: number;
+}
+
+const NO_MESSAGE_FOUND = 10037;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+type Query = { seq: number } | { seq: number; next_by_subj: string } | { last_by_subj: string };
+
+interface MsgGetAnswer {
+  message?: { subject: string; seq: number; data?: string };
+  error?: { code: number; err_code?: number; description?: string };
+}
+
+/** A reader of `stream` over `nc`. */
+export function streamReader(nc: NatsConnection, stream: string, options: StreamReaderOptions): StreamReader {
+  const directSubject = `$JS.API.DIRECT.GET.${stream}`;
+  const getSubject = `$JS.API.STREAM.MSG.GET.${stream}`;
+
+  const request = async (subject: string, query: Query): Promise<Msg> => {
+    try {
+      const payload = encoder.encode(JSON.stringify(query));
+      return await retryTransient(options.retryForMs, () => nc.request(subject, payload, { timeout: options.timeoutMs }));
+    } catch (err) {
+      throw new StoreUnavailableError(`reading stream ${stream} failed: ${(err as Error).message}; is JetStream up?`, { cause: err });
+    }
+  };
+
+  const direct = async (query: Query): Promise<StoredMessage | null> => {
+    const m = await request(directSubject, query);
+    const h = m.headers;
+    if (h?.hasError) {
+      if (h.code === 404) return null;
+      throw new StoreUnavailableError(`direct get on stream ${stream} answered ${h.code} ${h.description}`);
+    }
+    const seq = Number(h?.last('Nats-Sequence'));
+    const subject = h?.last('Nats-Subject') ?? '';
+    if (!Number.isSafeInteger(seq) || subject === '') {
+      throw new StoreUnavailableError(`direct get on stream ${stream} answered without sequence or subject headers`);
+    }
+    return { seq, subject, data: m.data };
+  };
+
+  const leader = async (query: Query): Promise<StoredMessage | null> => {
+    const m = await request(getSubject, query);
+    let answer: MsgGetAnswer;
+    try {
+      answer = JSON.parse(decoder.decode(m.data)) as MsgGetAnswer;
+    } catch (err) {
+      throw new StoreUnavailableError(`message get on stream ${stream} answered non-JSON`, { cause: err });
+    }
+    if (answer.error) {
+      if (answer.error.err_code === NO_MESSAGE_FOUND) return null;
+      throw new StoreUnavailableError(`message get on stream ${stream} failed: ${answer.error.description ?? answer.error.code}`);
+    }
+    const msg = answer.message;
+    if (!msg) throw new StoreUnavailableError(`message get on stream ${stream} answered without a message`);
+    const data = msg.data ? new Uint8Array(Buffer.from(msg.data, 'base64')) : new Uint8Array(0);
+    return { seq: msg.seq, subject: msg.subject, data };
+  };
+
+  const get = options.direct ? direct : leader;
+  return {
+    next: (filter, seq) => get({ seq, next_by_subj: filter }),
+    last: (filter) => get({ last_by_subj: filter }),
+    at: (seq) => get({ seq }),
+  };
+}

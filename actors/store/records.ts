@@ -1,0 +1,42 @@
+/**
+ * What the storage needs to read and write records: the context shared by commit and pull, and
+ * the mapping from a stored message to the record clients see.
+ *
+ * A record message's payload is its value, MessagePack encoded (runtime/codec.ts, so 64-bit
+ * integers come back as BigInt, intact). An empty payload is a tombstone: no MessagePack value
+ * encodes to zero bytes, so the marker needs no header and costs nothing to read.
+ */
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { decode } from '../../runtime/codec.js';
+import type { Record_ } from '../messages.js';
+import { StoreUnavailableError } from './errors.js';
+import type { StoreLayout } from './layout.js';
+import type { StoreLimits } from './limits.js';
+import type { StoredMessage, StreamReader } from './reader.js';
+
+export interface DataContext {
+  readonly js: JetStreamClient;
+  /** Reader of the data stream. */
+  readonly reader: StreamReader;
+  readonly layout: StoreLayout;
+  readonly limits: StoreLimits;
+  /** Deadline of one JetStream request. */
+  readonly timeoutMs: number;
+  /** How long a write keeps retrying while JetStream is unreachable (retry.ts). */
+  readonly retryForMs: number;
+}
+
+export const TOMBSTONE = new Uint8Array(0);
+
+/** The record a data message holds. */
+export function recordOf(layout: StoreLayout, m: StoredMessage): Record_ {
+  const key = layout.keyOf(m.subject);
+  if (m.data.length === 0) return { key, rev: m.seq, deleted: true };
+  let value: unknown;
+  try {
+    value = decode(m.data);
+  } catch (err) {
+    throw new StoreUnavailableError(`record ${m.subject} at rev ${m.seq} does not hold MessagePack; the stream was written by something else`, { cause: err });
+  }
+  return { key, rev: m.seq, value };
+}

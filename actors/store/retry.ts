@@ -1,0 +1,50 @@
+/**
+ * Riding out JetStream fail-overs. While a stream has no leader (a server died; nats-server 2.9
+ * elects a new one after its 4-9 s raft election timeout) or the connection is re-established,
+ * requests fail with "no responders" or time out. The storage retries those within a budget, so a
+ * request that arrives during a fail-over is answered late rather than failed.
+ *
+ * Retrying is safe for every request the storage makes: reads change nothing; an unconditional write
+ * that timed out but was applied is written again with the same value (a newer revision, same
+ * state); a conditional one then meets its own earlier write and reports it as a conflict holding
+ * the value it wrote, which a client resolves to the same state.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { JetStreamApiError } from '@nats-io/jetstream';
+import { NoRespondersError, RequestError, TimeoutError } from '@nats-io/nats-core';
+
+/** "JetStream system temporarily unavailable". Other 503 answers (a full subject, say) are final. */
+const CLUSTER_NOT_AVAILABLE = 10008;
+
+/**
+ * True for failures that say "JetStream could not be reached now", not "the request is wrong".
+ * Wrappers are looked through: js.publish reports no responders as a JetStreamNotEnabled error
+ * (not exported by the client) whose cause is the RequestError.
+ */
+export function isTransient(err: unknown, depth = 0): boolean {
+  if (
+    err instanceof TimeoutError ||
+    err instanceof NoRespondersError ||
+    (err instanceof RequestError && err.isNoResponders()) ||
+    (err instanceof JetStreamApiError && err.code === CLUSTER_NOT_AVAILABLE)
+  ) {
+    return true;
+  }
+  return depth < 3 && err instanceof Error && err.cause !== undefined && isTransient(err.cause, depth + 1);
+}
+
+/**
+ * Runs `attempt` until it resolves, throws a non-transient error, or `budgetMs` has passed (then the
+ * last error is thrown). Waits 25 ms after the first failure, doubling up to 500 ms.
+ */
+export async function retryTransient<T>(budgetMs: number, attempt: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + budgetMs;
+  for (let wait = 25; ; wait = Math.min(wait * 2, 500)) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!isTransient(err) || Date.now() + wait >= deadline) throw err;
+    }
+    await delay(wait);
+  }
+}

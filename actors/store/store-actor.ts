@@ -1,0 +1,174 @@
+/**
+ * The `store` actor kind: the cloud storage server of the patent, one virtual actor per user
+ * (id = userId), hosted by nodes with the storage role. It answers the StoreRequest asks of
+ * actors/messages.ts from the node's shared CloudStore and, when data changes, gives the push server
+ * the condition information and the command information:
+ *
+ *   commit that wrote something  push {kind:'user', userId, exceptConnectionId}   {t:'sync', collection, rev}
+ *   send                         push {kind:'connection', target device}          {t:'command', commandId, fromDevice, body}
+ *   ack that removed a command   push {kind:'connection', the sender}             {t:'delivered', commandId}
+ *
+ * Pushes go to `{kind: 'push', id: userKey(userId)}`: one push actor per user keeps that user's
+ * pushes in order (and in the order of the commits that caused them).
+ *
+ * Concurrency: the machine never waits. Each request starts its JetStream work and answers when it
+ * is done, so a slow commit does not hold up a pull. Commits of one user run one after another, in
+ * arrival order, so changes to a key from one sender are applied in the order sent (and the
+ * `sync` revs of one user grow). Pulls, sends, acks and pending lists run alongside. At most
+ * `maxInFlight` requests per user are at work; more are answered rate_limited.
+ */
+import { setup } from 'xstate';
+import type { Logger } from 'pino';
+import { actorContext, defineActor, reply, replyError } from '../../runtime/mod.js';
+import type { ActorInput, ActorKind, ActorNode } from '../../runtime/types.js';
+import { connectionId, userKey } from '../identity.js';
+import type { AckResult, PushCondition, PushRequest, StoreRequest } from '../messages.js';
+import { PUSH_KIND } from '../push/push-actor.js';
+import type { CloudStore } from './cloud-store.js';
+import { BadRequestError, RateLimitedError, StoreError, StoreErrorCodes, StoreUnavailableError } from './errors.js';
+
+export const STORE_KIND = 'store';
+
+export interface StoreKindOptions {
+  /** Kind name of the push actors (default `push`). */
+  pushKind?: string;
+  /** Requests of one user at work at once (default 64). */
+  maxInFlight?: number;
+}
+
+/** The work of one user's actor: a chain for commits, a count of requests at work. */
+class UserWork {
+  inFlight = 0;
+  #commits: Promise<void> = Promise.resolve();
+
+  /** Runs `task` after every commit queued before it. `task` never rejects. */
+  afterCommits(task: () => Promise<void>): void {
+    this.#commits = this.#commits.then(task);
+  }
+}
+
+interface StoreActorContext {
+  readonly userId: string;
+  readonly work: UserWork;
+}
+
+function fail(event: StoreRequest, err: unknown, logger: Logger): void {
+  if (err instanceof StoreError) {
+    if (err.code === StoreErrorCodes.internal) logger.warn({ err, request: event.type }, 'storage request failed');
+    replyError(event, err);
+    return;
+  }
+  logger.error({ err, request: event.type }, 'storage request failed unexpectedly');
+  replyError(event, new StoreUnavailableError('the storage failed unexpectedly; retry later'));
+}
+
+/** Builds the store kind over `store` (shared by every store actor of the node). */
+export function storeKind(store: CloudStore, options: StoreKindOptions = {}): ActorKind {
+  const pushKindName = options.pushKind ?? PUSH_KIND;
+  const maxInFlight = options.maxInFlight ?? 64;
+
+  const push = (node: ActorNode, logger: Logger, userId: string, condition: PushCondition, command: Record<string, unknown>): void => {
+    const message: PushRequest = { type: 'push', condition, command };
+    try {
+      node.tell({ kind: pushKindName, id: userKey(userId) }, message);
+    } catch (err) {
+      // The data is stored either way; a lost push only delays a device until its next pull.
+      logger.warn({ err }, 'could not hand a push to the push server');
+    }
+  };
+
+  const perform = async (event: StoreRequest, node: ActorNode, logger: Logger): Promise<void> => {
+    switch (event.type) {
+      case 'commit': {
+        const r = await store.commit(event);
+        if (r.conflicts.length < event.changes.length) {
+          const except = typeof event.connectionId === 'string' ? event.connectionId : undefined;
+          const condition: PushCondition = except === undefined ? { kind: 'user', userId: event.userId } : { kind: 'user', userId: event.userId, exceptConnectionId: except };
+          push(node, logger, event.userId, condition, { t: 'sync', collection: event.collection, rev: r.rev });
+        }
+        reply(event, r);
+        return;
+      }
+      case 'pull':
+        reply(event, await store.pull(event));
+        return;
+      case 'send': {
+        const r = await store.send(event);
+        const target = connectionId(event.userId, event.toDevice);
+        push(node, logger, event.userId, { kind: 'connection', connectionId: target, userId: event.userId }, { t: 'command', commandId: r.commandId, fromDevice: event.fromDevice, body: event.body });
+        reply(event, r);
+        return;
+      }
+      case 'ack': {
+        const r = await store.ack(event);
+        if (r.acked && r.fromConnectionId !== undefined) {
+          push(node, logger, event.userId, { kind: 'connection', connectionId: r.fromConnectionId, userId: event.userId }, { t: 'delivered', commandId: event.commandId });
+        }
+        const result: AckResult = { acked: r.acked };
+        reply(event, result);
+        return;
+      }
+      case 'pending':
+        reply(event, await store.pending(event));
+        return;
+    }
+  };
+
+  const serve = (context: StoreActorContext, event: StoreRequest, self: object): void => {
+    const { node, logger } = actorContext(self);
+    // The actor of user X serves user X only, whatever a request says.
+    if (event.userId !== context.userId) {
+      replyError(event, new BadRequestError('the request names another user than the store actor it was sent to'));
+      return;
+    }
+    const { work } = context;
+    if (work.inFlight >= maxInFlight) {
+      replyError(event, new RateLimitedError(`more than ${maxInFlight} storage requests of this user are at work; retry shortly`));
+      return;
+    }
+    work.inFlight++;
+    const task = async (): Promise<void> => {
+      try {
+        await perform(event, node, logger);
+      } catch (err) {
+        fail(event, err, logger);
+      } finally {
+        work.inFlight--;
+      }
+    };
+    if (event.type === 'commit') work.afterCommits(task);
+    else void task();
+  };
+
+  const machine = setup({
+    types: {
+      context: {} as StoreActorContext,
+      events: {} as StoreRequest,
+      input: {} as ActorInput,
+    },
+    actions: {
+      serve: ({ context, event, self }) => serve(context, event, self),
+      refuse: ({ event }) => {
+        replyError(event, new BadRequestError(`unknown storage request type ${JSON.stringify((event as { type: unknown }).type)}`));
+      },
+    },
+  }).createMachine({
+    id: STORE_KIND,
+    context: ({ input }) => ({ userId: input.id, work: new UserWork() }),
+    on: {
+      commit: { actions: 'serve' },
+      pull: { actions: 'serve' },
+      send: { actions: 'serve' },
+      ack: { actions: 'serve' },
+      pending: { actions: 'serve' },
+      '*': { actions: 'refuse' },
+    },
+  });
+
+  return defineActor({
+    kind: STORE_KIND,
+    machine,
+    // Requests are answered asynchronously, so the mailbox drains at once; maxInFlight bounds the work.
+    options: { placement: 'virtual', mailbox: { capacity: 1024, overflow: 'reject' } },
+  });
+}

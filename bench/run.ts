@@ -1,0 +1,96 @@
+/**
+ * `npm run bench`: the TARGETS.md performance targets P1, P2 and P3, each measured beside its peers
+ * in the same run, against a nats-server this run starts and stops.
+ *
+ * stdout: the report (per target: figures, ratios, target, MET or MISSED; then a SUMMARY line).
+ * stderr: progress and logs. Exit code 0 whether targets are met or not; 1 when the run itself
+ * failed, 2 on a bad command line.
+ */
+import { spawnSync } from 'node:child_process';
+import { cpus } from 'node:os';
+import { BenchAbortedError, BenchUsageError } from './errors.js';
+import { parseBenchArgs, USAGE, type BenchOptions } from './args.js';
+import { benchLogger } from './log.js';
+import { formatSummary, formatTarget, type TargetResult } from './report.js';
+import { runLocalTell } from './suites/local-tell.js';
+import { runRemoteAsk } from './suites/remote-ask.js';
+import { TARGETS } from './targets.js';
+import { natsServerBinary, startNatsServer } from '../runtime/nats-launcher.js';
+import { oursAskCaller } from './ours/remote-ask.js';
+import { oursTellSession } from './ours/local-tell.js';
+
+function header(o: BenchOptions): string {
+  const bin = natsServerBinary();
+  const natsVersion = spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim();
+  const cpu = cpus();
+  return [
+    `Syncmesh bench, ${new Date().toISOString()}`,
+    `node ${process.version}, ${cpu.length} cpus (${cpu[0]?.model ?? 'unknown'}), ${natsVersion}`,
+    `each measure: ${o.warmupMs} ms warm-up, then ${o.durationMs} ms; ${o.rounds} round(s), peers interleaved, median round reported; targets ${o.only.join(',')}`,
+    '',
+  ].join('\n');
+}
+
+async function main(): Promise<number> {
+  let options: BenchOptions;
+  try {
+    options = parseBenchArgs(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof BenchUsageError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (options.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const log = benchLogger('bench');
+  const abort = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    log.warn(`${sig}: stopping the measures and cleaning up`);
+    abort.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  process.stdout.write(header(options) + '\n');
+  log.info('starting nats-server');
+  const ns = await startNatsServer({ jetstream: true });
+  const results: TargetResult[] = [];
+  try {
+    const ctx = { natsUrl: ns.url, options, log, signal: abort.signal };
+    const remote = options.only.filter((id) => id === 'P1' || id === 'P2').map((id) => TARGETS[id]);
+    if (remote.length > 0) {
+      for (const r of await runRemoteAsk(ctx, remote, oursAskCaller)) {
+        results.push(r);
+        process.stdout.write(formatTarget(r) + '\n\n');
+      }
+    }
+    if (options.only.includes('P3')) {
+      const r = await runLocalTell(ctx, TARGETS.P3, oursTellSession);
+      results.push(r);
+      process.stdout.write(formatTarget(r) + '\n\n');
+    }
+  } catch (err) {
+    if (err instanceof BenchAbortedError) {
+      log.warn('interrupted: no summary');
+      return 130;
+    }
+    throw err;
+  } finally {
+    log.info('stopping nats-server');
+    await ns[Symbol.asyncDispose]();
+  }
+  process.stdout.write(formatSummary(results) + '\n');
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,539 @@
+/**
+ * The Syncmesh client: one device of one user, connected through the distributor to a socket server.
+ *
+ * Connection lifecycle (one loop, run until close() or a terminal refusal):
+ *   allocate a socket (POST /v1/connect) -> open `socket.url?ticket=` -> welcome -> connected
+ *   -> on any close or failure: wait, then allocate again (the distributor may pick another node).
+ * The wait is the jittered exponential backoff (reset once a connection stayed up `stableAfterMs`),
+ * the server's `retryAfterMs` after a drain, or the distributor's Retry-After. Terminal outcomes stop the
+ * loop with status 'offline': close codes 4100-4199 (e.g. `replaced`: another session of this device
+ * took over, and reconnecting would kick it out in turn), a token refused twice, 400/403 from the distributor.
+ */
+import { isTerminalCode, CloseCode } from '../gateway/socket/close-codes.js';
+import { createBackoff, type Backoff } from './backoff.js';
+import { memoryCache, type Cache, type CachedRecord } from './cache.js';
+import { toSafeInteger } from './codec.js';
+import { CollectionSync } from './collections.js';
+import { CommandInbox } from './commands.js';
+import {
+  AuthError, CacheStorageError, ConnectionLostError, DistributorError, ListenerError, OfflineError, ProtocolError, RequestTimeoutError,
+  SyncError, serverErrorFromFrame,
+} from './errors.js';
+import { TypedEmitter } from './events.js';
+import { RequestTracker } from './requests.js';
+import {
+  CLIENT_CLOSE_NORMAL, FrameSocket, allocateSocket, socketUrl, type FetchLike, type Frame, type SocketAllocation,
+  type SocketCloseInfo, type WebSocketConstructor,
+} from './transport.js';
+import type {
+  ChangeInput, ClientLogger, CommitResult, ConnectionStatus, StatusEvent, SyncClient, SyncClientEvents,
+  SyncClientOptions, WriteOptions,
+} from './types.js';
+
+const DEFAULTS = {
+  requestTimeoutMs: 15_000,
+  queueTimeoutMs: 30_000,
+  maxQueued: 1_000,
+  welcomeTimeoutMs: 10_000,
+  stableAfterMs: 5_000,
+  whenConnectedMs: 30_000,
+} as const;
+/** A drain delay beyond this is a server bug; the client does not wait longer. */
+const MAX_DRAIN_DELAY_MS = 60_000;
+
+const silentLogger: ClientLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+interface Run {
+  readonly abort: AbortController;
+  /** Cuts the current reconnect wait short. */
+  wake: (() => void) | undefined;
+  done: Promise<void>;
+}
+
+/** What to do after a connection or an attempt ended: wait `delay` ms, or stop (delay null). */
+interface Next {
+  readonly delay: number | null;
+  readonly reason: string;
+  readonly error?: SyncError;
+}
+
+class SyncClientImpl implements SyncClient {
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly #opts: SyncClientOptions;
+  readonly #WebSocket: WebSocketConstructor;
+  readonly #fetch: FetchLike;
+  readonly #cache: Cache;
+  readonly #ownsCache: boolean;
+  readonly #cacheReady: Promise<void>;
+  readonly #log: ClientLogger;
+  readonly #emitter: TypedEmitter<SyncClientEvents>;
+  readonly #tracker: RequestTracker;
+  readonly #collections: CollectionSync;
+  readonly #backoff: Backoff;
+  #status: ConnectionStatus = 'offline';
+  #reason: string | undefined;
+  #run: Run | undefined;
+  #socket: FrameSocket | undefined;
+  #connectionId: string | undefined;
+  #node: string | undefined;
+  #connectedAt = 0;
+  #everConnected = false;
+  #token: string | undefined;
+  #drainAt: number | undefined;
+  #drainTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #commands: CommandInbox;
+  #closed: Promise<void> | undefined;
+  #removeOnlineListener: (() => void) | undefined;
+
+  constructor(opts: SyncClientOptions) {
+    for (const field of ['distributorUrl', 'userId', 'deviceId'] as const) {
+      if (typeof opts[field] !== 'string' || opts[field].length === 0) throw new TypeError(`createSyncClient: options.${field} must be a non-empty string`);
+    }
+    if (!opts.getToken && typeof opts.token !== 'string') throw new TypeError('createSyncClient: pass options.getToken (or a fixed options.token)');
+    const WS = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!WS) throw new TypeError("createSyncClient: this runtime has no global WebSocket; pass options.WebSocket (in Node 20: import WebSocket from 'ws')");
+    const fetchFn = opts.fetch ?? (typeof globalThis.fetch === 'function' ? globalThis.fetch.bind(globalThis) : undefined);
+    if (!fetchFn) throw new TypeError('createSyncClient: this runtime has no global fetch; pass options.fetch');
+    this.userId = opts.userId;
+    this.deviceId = opts.deviceId;
+    this.#opts = opts;
+    this.#WebSocket = WS;
+    this.#fetch = fetchFn;
+    this.#log = opts.logger ?? silentLogger;
+    this.#emitter = new TypedEmitter<SyncClientEvents>((event, err) => {
+      if (event === 'error') this.#log.error({ err }, "a listener of 'error' threw");
+      else this.#emitError(new ListenerError(String(event), { cause: err }));
+    });
+    this.#backoff = createBackoff(opts.backoff);
+    this.#tracker = new RequestTracker(
+      {
+        requestTimeoutMs: opts.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+        queueTimeoutMs: opts.queueTimeoutMs ?? DEFAULTS.queueTimeoutMs,
+        maxQueued: opts.maxQueued ?? DEFAULTS.maxQueued,
+      },
+      // An open connection that does not answer is presumed dead (half-open TCP): start over.
+      (err) => {
+        this.#log.warn({ err: err.message }, 'request timed out; reconnecting');
+        this.#socket?.close(CLIENT_CLOSE_NORMAL, 'request timeout');
+      },
+    );
+    this.#ownsCache = !opts.cache;
+    this.#cache = opts.cache ?? memoryCache();
+    this.#cache.onError = (err) => this.#emitError(err instanceof SyncError ? err : new CacheStorageError(err.message, { cause: err }));
+    this.#cacheReady = this.#cache.open().catch((err: unknown) => {
+      // The in-memory part still works: the client syncs, it just forgets on reload.
+      this.#emitError(err instanceof SyncError ? err : new CacheStorageError(`cannot open the cache: ${String(err)}`, { cause: err }));
+    });
+    this.#collections = new CollectionSync(
+      this.#cache,
+      this.#tracker,
+      { change: (e) => this.#emitter.emit('change', e), conflict: (e) => this.#emitter.emit('conflict', e) },
+      this.#log,
+      this.#cacheReady,
+    );
+    for (const c of opts.collections ?? []) this.#collections.remember(c);
+    this.#commands = new CommandInbox((e) => this.#emitter.emit('command', e), opts.autoAck === true);
+    this.#listenForBrowserOnline();
+    if (opts.autoConnect !== false) this.#start();
+  }
+
+  get status(): ConnectionStatus {
+    return this.#status;
+  }
+  get connectionId(): string | undefined {
+    return this.#connectionId;
+  }
+  get node(): string | undefined {
+    return this.#node;
+  }
+
+  on<K extends keyof SyncClientEvents>(type: K, listener: (event: SyncClientEvents[K]) => void): () => void {
+    return this.#emitter.on(type, listener);
+  }
+  once<K extends keyof SyncClientEvents>(type: K, listener: (event: SyncClientEvents[K]) => void): () => void {
+    return this.#emitter.once(type, listener);
+  }
+  off<K extends keyof SyncClientEvents>(type: K, listener: (event: SyncClientEvents[K]) => void): void {
+    this.#emitter.off(type, listener);
+  }
+
+  whenConnected(timeoutMs: number = DEFAULTS.whenConnectedMs): Promise<void> {
+    if (this.#status === 'connected') return Promise.resolve();
+    if (!this.#run) return Promise.reject(new OfflineError(`the client is offline (${this.#reason ?? 'not started'}); call reconnect()`));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new RequestTimeoutError(`not connected within ${timeoutMs} ms (status ${this.#status}${this.#reason ? `: ${this.#reason}` : ''})`));
+      }, timeoutMs);
+      const off = this.#emitter.on('status', (ev) => {
+        if (ev.status !== 'connected' && ev.status !== 'offline') return;
+        clearTimeout(timer);
+        off();
+        if (ev.status === 'connected') resolve();
+        else reject(new OfflineError(`the client went offline: ${ev.reason ?? 'stopped'}`));
+      });
+    });
+  }
+
+  sync(collection: string): Promise<void> {
+    checkCollection(collection);
+    return this.#collections.sync(collection);
+  }
+
+  commit(collection: string, changes: readonly ChangeInput[]): Promise<CommitResult> {
+    checkCollection(collection);
+    return this.#collections.commit(collection, changes);
+  }
+
+  async put(collection: string, key: string, value: unknown, options?: WriteOptions): Promise<CommitResult> {
+    const base = this.#base(collection, key, options);
+    return this.commit(collection, [base === undefined ? { key, value } : { key, value, base }]);
+  }
+
+  async delete(collection: string, key: string, options?: WriteOptions): Promise<CommitResult> {
+    const base = this.#base(collection, key, options);
+    return this.commit(collection, [base === undefined ? { key, deleted: true } : { key, deleted: true, base }]);
+  }
+
+  #base(collection: string, key: string, options: WriteOptions | undefined): number | undefined {
+    if (options?.ifRev === true) return this.#cache.get(collection, key)?.rev ?? 0;
+    return options?.ifRev;
+  }
+
+  get(collection: string, key: string): CachedRecord | undefined {
+    const record = this.#cache.get(collection, key);
+    return record && !record.deleted ? record : undefined;
+  }
+
+  entries(collection: string): Array<[string, CachedRecord]> {
+    return this.#cache.entries(collection).filter(([, r]) => !r.deleted);
+  }
+
+  async send(toDevice: string, body: unknown): Promise<{ commandId: string }> {
+    if (typeof toDevice !== 'string' || toDevice.length === 0) throw new TypeError('send: toDevice must be a non-empty device id');
+    const answer = await this.#tracker.request({ t: 'send', toDevice, body }, 'sent');
+    if (typeof answer.commandId !== 'string') throw new ProtocolError("the server answered 'send' without a commandId");
+    return { commandId: answer.commandId };
+  }
+
+  ack(commandId: string): void {
+    this.#commands.ack(commandId);
+  }
+
+  reconnect(): void {
+    if (this.#closed) throw new OfflineError('this client was closed; create a new one');
+    this.#backoff.reset();
+    if (this.#run) this.#run.wake?.();
+    else this.#start();
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#removeOnlineListener?.();
+      const run = this.#run;
+      this.#goOffline('closed by the application');
+      await run?.done;
+      try {
+        await this.#cache.flush();
+      } catch (err) {
+        this.#log.warn({ err }, 'the cache could not save every change before closing');
+      }
+      if (this.#ownsCache) await this.#cache.close();
+      this.#emitter.removeAllListeners();
+    })();
+    return this.#closed;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---- connection lifecycle ----
+
+  #start(): void {
+    this.#tracker.restart();
+    const run: Run = { abort: new AbortController(), wake: undefined, done: Promise.resolve() };
+    this.#run = run;
+    this.#setStatus(this.#everConnected ? 'reconnecting' : 'connecting');
+    run.done = this.#loop(run).catch((err: unknown) => {
+      // Only a bug in this file gets here; report it rather than leave the client silently stuck.
+      this.#goOffline('internal error', new SyncError(`the connection loop failed: ${String(err)}`, { cause: err }));
+    });
+  }
+
+  async #loop(run: Run): Promise<void> {
+    await this.#cacheReady;
+    const signal = run.abort.signal;
+    while (!signal.aborted) {
+      let next: Next;
+      try {
+        const allocation = await this.#allocate(signal);
+        if (signal.aborted) break;
+        next = await this.#connect(allocation, signal);
+      } catch (err) {
+        next = this.#afterFailure(err);
+      }
+      if (signal.aborted) break;
+      if (next.delay === null) {
+        this.#goOffline(next.reason, next.error);
+        break;
+      }
+      this.#log.info({ reason: next.reason, retryInMs: next.delay }, 'reconnecting');
+      this.#setStatus('reconnecting', { retryInMs: next.delay, reason: next.reason });
+      await this.#sleep(run, next.delay);
+      if (!signal.aborted) this.#setStatus('reconnecting');
+    }
+  }
+
+  /** Asks the distributor for a socket; on 401 asks getToken for a fresh token once. */
+  async #allocate(signal: AbortSignal): Promise<SocketAllocation> {
+    const ask = (token: string): Promise<SocketAllocation> =>
+      allocateSocket({ fetch: this.#fetch, distributorUrl: this.#opts.distributorUrl, token, userId: this.userId, deviceId: this.deviceId, signal });
+    this.#token ??= await this.#fetchToken();
+    try {
+      return await ask(this.#token);
+    } catch (err) {
+      if (!(err instanceof DistributorError && err.status === 401)) throw err;
+      this.#token = undefined;
+      if (!this.#opts.getToken) throw new AuthError(`the distributor refused the token (${err.message}); pass getToken so the client can fetch a fresh one`, { cause: err });
+    }
+    this.#token = await this.#fetchToken();
+    try {
+      return await ask(this.#token);
+    } catch (err) {
+      if (!(err instanceof DistributorError && err.status === 401)) throw err;
+      this.#token = undefined;
+      throw new AuthError(`the distributor refused a freshly fetched token for user '${this.userId}' (${err.message}); sign in again, then call reconnect()`, { cause: err });
+    }
+  }
+
+  async #fetchToken(): Promise<string> {
+    const token = this.#opts.getToken ? await this.#opts.getToken() : this.#opts.token;
+    if (typeof token !== 'string' || token.length === 0) throw new SyncError('getToken returned no token');
+    return token;
+  }
+
+  /** Opens the socket and lives through one connection; returns what to do once it closed. */
+  async #connect(allocation: SocketAllocation, signal: AbortSignal): Promise<Next> {
+    const url = socketUrl(allocation.socket.url, allocation.ticket);
+    const socket: FrameSocket = new FrameSocket(
+      this.#WebSocket,
+      url,
+      {
+        onWelcome: (welcome) => this.#onWelcome(socket, welcome.connectionId, welcome.node),
+        onFrame: (frame) => this.#onFrame(socket, frame),
+        onProtocolError: (err) => this.#emitError(err),
+      },
+      this.#opts.welcomeTimeoutMs ?? DEFAULTS.welcomeTimeoutMs,
+    );
+    const onAbort = (): void => socket.close(CLIENT_CLOSE_NORMAL, 'client closed');
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      return this.#afterClose(socket, await socket.closed);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  #onWelcome(socket: FrameSocket, connectionId: string, node: string): void {
+    this.#socket = socket;
+    this.#connectionId = connectionId;
+    this.#node = node;
+    this.#connectedAt = Date.now();
+    this.#everConnected = true;
+    this.#drainAt = undefined;
+    this.#log.info({ connectionId, node }, 'connected');
+    this.#setStatus('connected');
+    this.#commands.online((commandId) => socket.send({ t: 'ack', commandId }));
+    this.#tracker.online((frame) => socket.send(frame));
+    for (const collection of this.#collections.known()) this.#syncInBackground(collection);
+  }
+
+  #afterClose(socket: FrameSocket, info: SocketCloseInfo): Next {
+    // False for a socket that never got its welcome, and for one goOffline() already let go of (by then
+    // a reconnect() may have opened another: its state must not be touched from here).
+    const wasConnected = this.#socket === socket;
+    const reason = describeClose(info);
+    if (wasConnected) {
+      clearTimeout(this.#drainTimer);
+      this.#commands.offline();
+      this.#tracker.connectionLost(reason);
+      this.#socket = undefined;
+      this.#connectionId = undefined;
+      this.#node = undefined;
+      if (Date.now() - this.#connectedAt >= (this.#opts.stableAfterMs ?? DEFAULTS.stableAfterMs)) this.#backoff.reset();
+    }
+    if (isTerminalCode(info.code)) {
+      const message = info.code === CloseCode.replaced
+        ? `another connection of device '${this.deviceId}' replaced this one, so this client stopped rather than take it back; call reconnect() to take over again`
+        : `the socket server closed the connection for good (${reason}); call reconnect() once the cause is fixed`;
+      return { delay: null, reason, error: new OfflineError(message) };
+    }
+    if (wasConnected && this.#drainAt !== undefined) {
+      const delay = Math.max(0, this.#drainAt - Date.now());
+      this.#drainAt = undefined;
+      return { delay, reason: 'the socket server is draining' };
+    }
+    return { delay: this.#backoff.next(), reason };
+  }
+
+  #afterFailure(err: unknown): Next {
+    const reason = err instanceof Error ? err.message : String(err);
+    if (err instanceof AuthError) return { delay: null, reason, error: err };
+    if (err instanceof DistributorError) {
+      // 400 and 403 repeat until the application changes something (user id, token subject).
+      if (err.status === 400 || err.status === 403) {
+        return { delay: null, reason, error: new OfflineError(`the distributor refused user '${this.userId}' / device '${this.deviceId}': ${err.message}`, { cause: err }) };
+      }
+      if (err.retryAfterMs !== undefined) {
+        // Honour Retry-After, plus a little jitter so clients told the same thing do not return together.
+        const spread = Math.floor(Math.random() * Math.min(1_000, err.retryAfterMs / 5 + 1));
+        this.#backoff.next();
+        return { delay: err.retryAfterMs + spread, reason };
+      }
+    }
+    this.#log.warn({ err: reason }, 'connection attempt failed');
+    return { delay: this.#backoff.next(), reason };
+  }
+
+  #sleep(run: Run, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        run.abort.signal.removeEventListener('abort', done);
+        run.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      run.abort.signal.addEventListener('abort', done, { once: true });
+      run.wake = done;
+    });
+  }
+
+  /** Stops the loop for good (until reconnect()): fails every waiting request, status 'offline'. */
+  #goOffline(reason: string, error?: SyncError): void {
+    const run = this.#run;
+    this.#run = undefined;
+    run?.abort.abort();
+    clearTimeout(this.#drainTimer);
+    this.#drainAt = undefined;
+    this.#socket?.close(CLIENT_CLOSE_NORMAL, 'client stopped');
+    this.#socket = undefined;
+    this.#commands.offline();
+    this.#connectionId = undefined;
+    this.#node = undefined;
+    this.#tracker.stop(new OfflineError(`the client is offline (${reason}); call reconnect() to try again`));
+    this.#log.warn({ reason }, 'offline');
+    this.#setStatus('offline', { reason });
+    if (error) this.#emitError(error);
+  }
+
+  // ---- frames ----
+
+  #onFrame(socket: FrameSocket, frame: Frame): void {
+    switch (frame.t) {
+      case 'committed':
+      case 'changes':
+      case 'sent':
+        if (!this.#tracker.answer(frame)) this.#log.debug({ t: frame.t, id: frame.id }, 'answer to no waiting request (timed out?)');
+        return;
+      case 'error':
+        if (frame.id === undefined || frame.id === null || !this.#tracker.answer(frame)) {
+          this.#emitError(serverErrorFromFrame(frame.code, frame.message, toSafeInteger(frame.id)));
+        }
+        return;
+      case 'sync':
+        if (typeof frame.collection === 'string' && frame.collection.length > 0) {
+          const collection = frame.collection;
+          this.#collections.remember(collection);
+          this.#collections.onSyncFrame(collection, toSafeInteger(frame.rev)).catch((err: unknown) => this.#pullFailed(collection, err));
+        }
+        return;
+      case 'command':
+        {
+          const problem = this.#commands.receive(frame);
+          if (problem) this.#emitError(problem);
+        }
+        return;
+      case 'delivered':
+        if (typeof frame.commandId === 'string') this.#emitter.emit('delivered', { commandId: frame.commandId });
+        return;
+      case 'drain':
+        this.#onDrain(socket, frame);
+        return;
+      default:
+        // Newer servers may add frame types (PROTOCOL.md: the contract may be extended).
+        this.#log.debug({ t: frame.t }, 'ignored a frame type this client does not know');
+    }
+  }
+
+  #onDrain(socket: FrameSocket, frame: Frame): void {
+    const delay = Math.min(MAX_DRAIN_DELAY_MS, Math.max(0, toSafeInteger(frame.retryAfterMs) ?? 0));
+    this.#drainAt = Date.now() + delay;
+    // New requests wait for the next node; those in flight still get their answers here.
+    this.#tracker.offline();
+    this.#log.info({ retryAfterMs: delay, node: this.#node }, 'socket server draining');
+    this.#setStatus('reconnecting', { retryInMs: delay, reason: 'the socket server is draining' });
+    clearTimeout(this.#drainTimer);
+    this.#drainTimer = setTimeout(() => socket.close(CLIENT_CLOSE_NORMAL, 'drained'), delay);
+  }
+
+  #syncInBackground(collection: string): void {
+    this.#collections.sync(collection).catch((err: unknown) => this.#pullFailed(collection, err));
+  }
+
+  #pullFailed(collection: string, err: unknown): void {
+    // A lost, dead (timed out) or stopped connection is not news: the next connection pulls every known collection again.
+    if (err instanceof OfflineError || err instanceof ConnectionLostError || err instanceof RequestTimeoutError) return;
+    this.#emitError(err instanceof SyncError ? err : new SyncError(`pulling '${collection}' failed: ${String(err)}`, { cause: err }));
+  }
+
+  // ---- events ----
+
+  #setStatus(status: ConnectionStatus, extra: { retryInMs?: number; reason?: string } = {}): void {
+    this.#status = status;
+    if (extra.reason !== undefined) this.#reason = extra.reason;
+    if (status === 'connected') this.#reason = undefined;
+    const event: StatusEvent = {
+      status,
+      attempt: this.#backoff.attempts,
+      ...(status === 'connected' ? { connectionId: this.#connectionId, node: this.#node } : {}),
+      ...extra,
+    };
+    this.#emitter.emit('status', event);
+  }
+
+  #emitError(err: SyncError): void {
+    this.#log.warn({ err: err.message, name: err.name }, 'client error');
+    this.#emitter.emit('error', err);
+  }
+
+  /** In a browser, coming back online is the best moment to retry: cut the wait short. */
+  #listenForBrowserOnline(): void {
+    const target = globalThis as { addEventListener?: (t: string, l: () => void) => void; removeEventListener?: (t: string, l: () => void) => void };
+    if (typeof target.addEventListener !== 'function' || typeof target.removeEventListener !== 'function') return;
+    const onOnline = (): void => {
+      if (this.#run && this.#status === 'reconnecting') this.#run.wake?.();
+    };
+    target.addEventListener('online', onOnline);
+    this.#removeOnlineListener = () => target.removeEventListener?.('online', onOnline);
+  }
+}
+
+function checkCollection(collection: string): void {
+  if (typeof collection !== 'string' || collection.length === 0) throw new TypeError('collection must be a non-empty string');
+}
+
+function describeClose(info: SocketCloseInfo): string {
+  if (!info.welcomed) return `could not open the socket${info.error ? `: ${info.error}` : ` (close ${info.code})`}`;
+  return `socket closed (${info.code}${info.reason ? ` ${info.reason}` : ''})`;
+}
+
+/**
+ * Creates a client for one device of one user and, unless `autoConnect: false`, starts connecting.
+ * Listen to 'status', 'change', 'command' and 'error' right away: events start on the next tick.
+ */
+export function createSyncClient(options: SyncClientOptions): SyncClient {
+  return new SyncClientImpl(options);
+}

@@ -1,0 +1,198 @@
+/**
+ * Keeping the cache in step with the server, one collection at a time: cursors, pulls (coalesced per
+ * collection, following `more`), and applying commit answers. Every cache write emits 'change' events.
+ *
+ * The one rule for the cache: a record replaces the cached one only when its rev is newer. So a pull
+ * that races a commit, or a `sync` for a change this client already has, never moves a key backwards.
+ */
+import type { Cache, CacheEntry } from './cache.js';
+import { decodeFrame, encodeFrame, toSafeInteger } from './codec.js';
+import { ProtocolError } from './errors.js';
+import type { RequestTracker } from './requests.js';
+import type { Frame } from './transport.js';
+import type { ChangeEvent, ChangeInput, ClientLogger, CommitResult, ConflictEvent, ConflictRecord } from './types.js';
+
+export interface CollectionEvents {
+  change(event: ChangeEvent): void;
+  conflict(event: ConflictEvent): void;
+}
+
+interface PullLoop {
+  /** Set when someone asked for a pull while this loop ran: it pulls once more before it ends. */
+  again: boolean;
+  readonly done: Promise<void>;
+}
+
+export class CollectionSync {
+  readonly #cache: Cache;
+  readonly #tracker: RequestTracker;
+  readonly #events: CollectionEvents;
+  readonly #log: ClientLogger;
+  readonly #ready: Promise<void>;
+  readonly #known = new Set<string>();
+  readonly #pulls = new Map<string, PullLoop>();
+  /** Keys of this client's multi-key commits awaiting their pull: collection\0key -> the commit's rev. */
+  readonly #localWrites = new Map<string, number>();
+
+  /** `ready` resolves once the cache is loaded; nothing is pulled or applied before. */
+  constructor(cache: Cache, tracker: RequestTracker, events: CollectionEvents, log: ClientLogger, ready: Promise<void>) {
+    this.#cache = cache;
+    this.#tracker = tracker;
+    this.#events = events;
+    this.#log = log;
+    this.#ready = ready;
+  }
+
+  /** Collections pulled on every (re)connect: those named so far and those in the cache. */
+  known(): string[] {
+    return [...new Set([...this.#known, ...this.#cache.collections()])];
+  }
+
+  remember(collection: string): void {
+    this.#known.add(collection);
+  }
+
+  /** The server says `collection` reached `rev`: pull unless the cursor is there already. */
+  onSyncFrame(collection: string, rev: number | undefined): Promise<void> {
+    if (rev !== undefined && rev <= this.#cache.cursor(collection) && !this.#pulls.has(collection)) return Promise.resolve();
+    return this.sync(collection);
+  }
+
+  /** Pulls until caught up; concurrent calls for one collection share one loop. */
+  sync(collection: string): Promise<void> {
+    this.#known.add(collection);
+    const running = this.#pulls.get(collection);
+    if (running) {
+      running.again = true;
+      return running.done;
+    }
+    const loop: { again: boolean; done: Promise<void> } = { again: false, done: Promise.resolve() };
+    loop.done = (async () => {
+      try {
+        await this.#ready;
+        do {
+          loop.again = false;
+          await this.#pullToEnd(collection);
+        } while (loop.again);
+      } finally {
+        this.#pulls.delete(collection);
+      }
+    })();
+    this.#pulls.set(collection, loop);
+    return loop.done;
+  }
+
+  async #pullToEnd(collection: string): Promise<void> {
+    for (;;) {
+      const since = this.#cache.cursor(collection);
+      const answer = await this.#tracker.request({ t: 'pull', collection, since }, 'changes');
+      const rev = toSafeInteger(answer.rev);
+      const changes = parseRecords(answer.changes);
+      if (rev === undefined || changes === undefined) throw new ProtocolError(`the server answered a pull of '${collection}' without a valid rev and changes list`);
+      this.#apply(collection, changes, 'remote', rev);
+      if (answer.more !== true) return;
+      if (rev <= since) throw new ProtocolError(`the server answered a pull of '${collection}' with more:true but no progress past rev ${since}`);
+    }
+  }
+
+  /**
+   * Writes the records newer than the cache (and the cursor, when given) and emits their changes.
+   * A pulled record that is this client's own multi-key commit (rev at most that commit's rev) is
+   * reported as 'local'.
+   */
+  #apply(collection: string, records: readonly ConflictRecord[], origin: 'local' | 'remote', cursor?: number): CacheEntry[] {
+    const fresh = records.filter((r) => {
+      const cached = this.#cache.get(collection, r.key);
+      return !cached || r.rev > cached.rev;
+    });
+    const nextCursor = cursor === undefined ? undefined : Math.max(cursor, this.#cache.cursor(collection));
+    this.#cache.write(collection, fresh, nextCursor);
+    for (const r of fresh) {
+      const id = localKey(collection, r.key);
+      const ownRev = this.#localWrites.get(id);
+      if (ownRev !== undefined) this.#localWrites.delete(id);
+      const o = ownRev !== undefined && r.rev <= ownRev ? 'local' : origin;
+      this.#events.change(r.deleted
+        ? { collection, key: r.key, deleted: true, rev: r.rev, origin: o }
+        : { collection, key: r.key, value: r.value, deleted: false, rev: r.rev, origin: o });
+    }
+    return fresh;
+  }
+
+  /** Commits `changes` and applies the answer to the cache. */
+  async commit(collection: string, changes: readonly ChangeInput[]): Promise<CommitResult> {
+    this.#known.add(collection);
+    const wire = changes.map(toWire);
+    await this.#ready;
+    const answer = await this.#tracker.request({ t: 'commit', collection, changes: wire }, 'committed');
+    const { result, pullNeeded } = this.#applyCommitted(collection, changes, answer);
+    if (pullNeeded) {
+      // The commit is done whatever happens to this pull; a failed one is repeated on the next connection.
+      await this.sync(collection).catch((err: unknown) => this.#log.debug({ err: String(err), collection }, 'pull after a commit failed'));
+    }
+    return result;
+  }
+
+  /**
+   * Applies a commit answer. The answer carries one rev, the highest written: exact for a commit that
+   * wrote one key, but an upper bound for the others when it wrote several (each change is its own
+   * write). Caching a guessed rev would make a later `ifRev: true` conflict with itself, so such keys
+   * are left to a pull (sent now, after the commit, so it returns them), which reports them as local.
+   */
+  #applyCommitted(collection: string, changes: readonly ChangeInput[], answer: Frame): { result: CommitResult; pullNeeded: boolean } {
+    const rev = toSafeInteger(answer.rev);
+    const conflicts = parseRecords(answer.conflicts ?? []);
+    if (rev === undefined || conflicts === undefined) throw new ProtocolError(`the server answered a commit to '${collection}' without a valid rev and conflicts list`);
+    // Within one commit the last change of a key wins, as on the server.
+    const lastByKey = new Map<string, ChangeInput>();
+    for (const c of changes) lastByKey.set(c.key, c);
+    const conflicting = new Set(conflicts.map((c) => c.key));
+    const applied: ConflictRecord[] = [];
+    for (const [key, c] of lastByKey) {
+      if (conflicting.has(key)) continue;
+      // The value as every other device will read it back (MessagePack round trip: undefined -> null, ...).
+      applied.push(c.deleted === true ? { key, rev, deleted: true } : { key, value: roundTrip(c.value), rev, deleted: false });
+    }
+    const pullNeeded = applied.length > 1;
+    if (pullNeeded) for (const r of applied) this.#localWrites.set(localKey(collection, r.key), rev);
+    else this.#apply(collection, applied, 'local');
+    this.#apply(collection, conflicts, 'remote');
+    for (const c of conflicts) {
+      const attempted = lastByKey.get(c.key);
+      if (attempted) this.#events.conflict({ collection, ...c, attempted });
+    }
+    return { result: { rev, conflicts }, pullNeeded };
+  }
+}
+
+function localKey(collection: string, key: string): string {
+  return `${collection}\0${key}`;
+}
+
+function toWire(c: ChangeInput): Record<string, unknown> {
+  if (typeof c.key !== 'string' || c.key.length === 0) throw new TypeError('every change needs a non-empty string key');
+  const wire: Record<string, unknown> = c.deleted === true ? { key: c.key, deleted: true } : { key: c.key, value: c.value };
+  if (c.base !== undefined) {
+    if (!Number.isSafeInteger(c.base) || c.base < 0) throw new TypeError(`base of '${c.key}' must be a rev (a non-negative integer)`);
+    wire.base = c.base;
+  }
+  return wire;
+}
+
+function roundTrip(value: unknown): unknown {
+  return decodeFrame(encodeFrame(value));
+}
+
+/** Reads `[{key, rev, value} or {key, rev, deleted:true}]` from the wire; undefined when malformed. */
+export function parseRecords(list: unknown): ConflictRecord[] | undefined {
+  if (!Array.isArray(list)) return undefined;
+  const out: ConflictRecord[] = [];
+  for (const item of list as unknown[]) {
+    if (typeof item !== 'object' || item === null) return undefined;
+    const r = item as { key?: unknown; rev?: unknown; value?: unknown; deleted?: unknown };
+    const rev = toSafeInteger(r.rev);
+    if (typeof r.key !== 'string' || rev === undefined) return undefined;
+    out.push(r.deleted === true ? { key: r.key, rev, deleted: true } : { key: r.key, rev, value: r.value, deleted: false });
+  }
+  return out;
+}

@@ -1,0 +1,166 @@
+/**
+ * A cache kept in the browser's IndexedDB, so a reloaded page shows its data at once and pulls only
+ * what changed since its cursor. Reads come from memory (loaded by open()); writes go to memory at
+ * once and to IndexedDB in the background, one transaction per write (records and cursor together).
+ *
+ * Use one database name per user and device (say `syncmesh-${userId}-${deviceId}`): the cache holds
+ * exactly one user's data.
+ */
+import { MemoryStore, toRecord, type Cache, type CacheEntry, type CachedRecord } from './cache.js';
+import { CacheStorageError } from './errors.js';
+
+const RECORDS = 'records';
+const CURSORS = 'cursors';
+const VERSION = 1;
+
+function request<T>(req: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error ?? new Error('IndexedDB request failed'));
+  });
+}
+
+function done(tx: IDBTransaction): Promise<void> {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error ?? new Error('IndexedDB transaction failed'));
+    tx.onabort = () => reject(tx.error ?? new Error('IndexedDB transaction aborted'));
+  });
+}
+
+class IndexedDbCache implements Cache {
+  readonly #name: string;
+  readonly #factory: IDBFactory;
+  readonly #store = new MemoryStore();
+  #db: IDBDatabase | undefined;
+  #opening: Promise<void> | undefined;
+  /** Background writes, chained so flush() waits for all of them in order. */
+  #tail: Promise<void> = Promise.resolve();
+  #failure: Error | undefined;
+  #memoryOnly = false;
+  onError: ((err: Error) => void) | undefined;
+
+  constructor(name: string, factory: IDBFactory) {
+    this.#name = name;
+    this.#factory = factory;
+  }
+
+  open(): Promise<void> {
+    return (this.#opening ??= this.#open());
+  }
+
+  async #open(): Promise<void> {
+    const req = this.#factory.open(this.#name, VERSION);
+    req.onupgradeneeded = () => {
+      const db = req.result;
+      // Records are keyed [collection, key]; cursors by collection name.
+      if (!db.objectStoreNames.contains(RECORDS)) db.createObjectStore(RECORDS);
+      if (!db.objectStoreNames.contains(CURSORS)) db.createObjectStore(CURSORS);
+    };
+    let db: IDBDatabase;
+    try {
+      db = await request(req);
+    } catch (err) {
+      // From here on the cache works from memory only; the failure is reported once, here.
+      this.#memoryOnly = true;
+      throw new CacheStorageError(`cannot open IndexedDB database '${this.#name}' (private mode or storage disabled?): ${String(err)}`, { cause: err });
+    }
+    const tx = db.transaction([RECORDS, CURSORS], 'readonly');
+    const [keys, values, cursorKeys, cursorValues] = await Promise.all([
+      request(tx.objectStore(RECORDS).getAllKeys()),
+      request(tx.objectStore(RECORDS).getAll() as IDBRequest<CachedRecord[]>),
+      request(tx.objectStore(CURSORS).getAllKeys()),
+      request(tx.objectStore(CURSORS).getAll() as IDBRequest<number[]>),
+    ]);
+    // getAll and getAllKeys of one store in one transaction list the same records in the same order.
+    const byCollection = new Map<string, CacheEntry[]>();
+    keys.forEach((k, i) => {
+      const record = values[i];
+      if (!Array.isArray(k) || typeof k[0] !== 'string' || typeof k[1] !== 'string' || !record) return;
+      let list = byCollection.get(k[0]);
+      if (!list) byCollection.set(k[0], (list = []));
+      list.push({ key: k[1], ...toRecord(record) });
+    });
+    for (const [collection, list] of byCollection) this.#store.write(collection, list);
+    cursorKeys.forEach((k, i) => {
+      const cursor = cursorValues[i];
+      if (typeof k === 'string' && typeof cursor === 'number') this.#store.write(k, [], cursor);
+    });
+    this.#db = db;
+  }
+
+  get(collection: string, key: string): CachedRecord | undefined {
+    return this.#store.get(collection, key);
+  }
+  entries(collection: string): Array<[string, CachedRecord]> {
+    return this.#store.entries(collection);
+  }
+  collections(): string[] {
+    return this.#store.collections();
+  }
+  cursor(collection: string): number {
+    return this.#store.cursor(collection);
+  }
+
+  write(collection: string, records: readonly CacheEntry[], cursor?: number): void {
+    this.#store.write(collection, records, cursor);
+    const stored = records.map((r) => ({ key: r.key, record: toRecord(r) }));
+    this.#persist((db) => {
+      const tx = db.transaction([RECORDS, CURSORS], 'readwrite');
+      const rs = tx.objectStore(RECORDS);
+      for (const { key, record } of stored) rs.put(record, [collection, key]);
+      if (cursor !== undefined) tx.objectStore(CURSORS).put(cursor, collection);
+      return done(tx);
+    });
+  }
+
+  clear(collection: string): void {
+    const keys = this.#store.entries(collection).map(([key]) => key);
+    this.#store.clear(collection);
+    this.#persist((db) => {
+      const tx = db.transaction([RECORDS, CURSORS], 'readwrite');
+      const rs = tx.objectStore(RECORDS);
+      for (const key of keys) rs.delete([collection, key]);
+      tx.objectStore(CURSORS).delete(collection);
+      return done(tx);
+    });
+  }
+
+  #persist(step: (db: IDBDatabase) => Promise<void>): void {
+    const db = this.#db;
+    if (!db) {
+      if (this.#memoryOnly) return;
+      this.#fail(new CacheStorageError('the IndexedDB cache was written before open() finished or after close()'));
+      return;
+    }
+    this.#tail = this.#tail.then(() =>
+      step(db).catch((err: unknown) => this.#fail(new CacheStorageError(`writing the IndexedDB cache '${this.#name}' failed (storage full?): ${String(err)}`, { cause: err }))),
+    );
+  }
+
+  #fail(err: Error): void {
+    this.#failure ??= err;
+    this.onError?.(err);
+  }
+
+  async flush(): Promise<void> {
+    await this.#tail;
+    if (this.#failure) throw this.#failure;
+  }
+
+  async close(): Promise<void> {
+    await this.#tail;
+    this.#db?.close();
+    this.#db = undefined;
+  }
+}
+
+/**
+ * A cache persisted in IndexedDB database `name`. `factory` defaults to `globalThis.indexedDB`
+ * (pass another IDBFactory to run elsewhere).
+ */
+export function indexedDbCache(name: string, factory?: IDBFactory): Cache {
+  const idb = factory ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
+  if (!idb) throw new CacheStorageError('indexedDbCache needs IndexedDB, which this environment lacks: use memoryCache() instead');
+  return new IndexedDbCache(name, idb);
+}

@@ -1,0 +1,194 @@
+/**
+ * Public types of the Syncmesh client: its options, its events and the SyncClient interface.
+ * The implementation (client.ts) stays internal; createSyncClient() is the way in.
+ */
+import type { BackoffOptions } from './backoff.js';
+import type { Cache, CachedRecord } from './cache.js';
+import type { SyncError } from './errors.js';
+import type { FetchLike, WebSocketConstructor } from './transport.js';
+
+/** Where the client stands. `offline` means stopped: closed, replaced, or refused; reconnect() restarts it. */
+export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'offline';
+
+export interface StatusEvent {
+  readonly status: ConnectionStatus;
+  /** Set while connected (from the server's welcome). */
+  readonly connectionId?: string;
+  /** Socket server node, set while connected. */
+  readonly node?: string;
+  /** Failed attempts since the last stable connection. */
+  readonly attempt: number;
+  /** While waiting to reconnect: how long until the next attempt. */
+  readonly retryInMs?: number;
+  /** Why the last connection or attempt ended, for people reading logs or a status line. */
+  readonly reason?: string;
+}
+
+/** A key changed in the cache. `origin` says whether this client's commit or another device caused it. */
+export interface ChangeEvent {
+  readonly collection: string;
+  readonly key: string;
+  /** Absent when deleted. */
+  readonly value?: unknown;
+  readonly deleted: boolean;
+  readonly rev: number;
+  readonly origin: 'local' | 'remote';
+}
+
+/** A change this client committed was refused because its `base` was stale; the cache now holds the server's state. */
+export interface ConflictEvent {
+  readonly collection: string;
+  readonly key: string;
+  /** The server's current state of the key. */
+  readonly rev: number;
+  readonly value?: unknown;
+  readonly deleted: boolean;
+  /** What this client tried to write. */
+  readonly attempted: ChangeInput;
+}
+
+/** A command another device of the same user sent to this one. Call ack() once it is handled. */
+export interface CommandEvent {
+  readonly commandId: string;
+  readonly fromDevice: string;
+  readonly body: unknown;
+  /** Tells the server the command was handled: it stops redelivering it and tells the sender. Idempotent. */
+  ack(): void;
+}
+
+export interface DeliveredEvent {
+  readonly commandId: string;
+}
+
+export interface SyncClientEvents {
+  status: StatusEvent;
+  change: ChangeEvent;
+  conflict: ConflictEvent;
+  command: CommandEvent;
+  delivered: DeliveredEvent;
+  error: SyncError;
+}
+
+/** One change of a commit. `base` is the rev this client last saw for the key (0: the key must not exist). */
+export type ChangeInput =
+  | { readonly key: string; readonly value: unknown; readonly deleted?: false; readonly base?: number }
+  | { readonly key: string; readonly deleted: true; readonly base?: number };
+
+export interface ConflictRecord {
+  readonly key: string;
+  readonly rev: number;
+  readonly value?: unknown;
+  readonly deleted: boolean;
+}
+
+export interface CommitResult {
+  /** The revision of this commit. */
+  readonly rev: number;
+  /** Changes not applied because their base was stale, with the server's state of each key. */
+  readonly conflicts: readonly ConflictRecord[];
+}
+
+export interface WriteOptions {
+  /**
+   * Write only if the key is still at this rev (0: only if it does not exist). `true` takes the rev
+   * from the cache. Without it the write is unconditional (last writer wins).
+   */
+  readonly ifRev?: number | true;
+}
+
+/** What the client logs. pino's Logger fits; the default logs nothing. */
+export interface ClientLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface SyncClientOptions {
+  /** Base URL of a distributor, e.g. `http://127.0.0.1:8080`. */
+  readonly distributorUrl: string;
+  readonly userId: string;
+  readonly deviceId: string;
+  /** Returns a user token; called at start and once more when the distributor refuses the token. */
+  readonly getToken?: () => Promise<string>;
+  /** A fixed token, instead of getToken (cannot be refreshed). */
+  readonly token?: string;
+  /** WebSocket constructor; default globalThis.WebSocket. In Node 20 pass the `ws` package's default export. */
+  readonly WebSocket?: WebSocketConstructor;
+  /** Default globalThis.fetch. */
+  readonly fetch?: FetchLike;
+  /** Default memoryCache(); in browsers indexedDbCache(name) keeps data across reloads. */
+  readonly cache?: Cache;
+  /** Collections to pull on every (re)connect, besides those already in the cache. */
+  readonly collections?: readonly string[];
+  /** Reconnect delays (defaults: minMs 250, maxMs 30 000, full jitter). */
+  readonly backoff?: BackoffOptions;
+  /** Ack every command as soon as the 'command' listeners have run (default false: call ack()). */
+  readonly autoAck?: boolean;
+  /** Start connecting at once (default true); otherwise call reconnect(). */
+  readonly autoConnect?: boolean;
+  /** Deadline for an answer once a request is sent (default 15 000 ms). */
+  readonly requestTimeoutMs?: number;
+  /** Deadline for a request waiting for a connection (default 30 000 ms). */
+  readonly queueTimeoutMs?: number;
+  /** Requests that may wait for a connection (default 1 000); more fail with QueueFullError. */
+  readonly maxQueued?: number;
+  /** Deadline for the server's welcome after opening the socket (default 10 000 ms). */
+  readonly welcomeTimeoutMs?: number;
+  /** A connection that lasted this long resets the backoff (default 5 000 ms). */
+  readonly stableAfterMs?: number;
+  readonly logger?: ClientLogger;
+}
+
+export interface SyncClient {
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly status: ConnectionStatus;
+  /** Set while connected. */
+  readonly connectionId: string | undefined;
+  readonly node: string | undefined;
+
+  /** Adds a listener; returns a function that removes it. */
+  on<K extends keyof SyncClientEvents>(type: K, listener: (event: SyncClientEvents[K]) => void): () => void;
+  once<K extends keyof SyncClientEvents>(type: K, listener: (event: SyncClientEvents[K]) => void): () => void;
+  off<K extends keyof SyncClientEvents>(type: K, listener: (event: SyncClientEvents[K]) => void): void;
+
+  /** Resolves when connected (at once if connected); rejects after `timeoutMs` (default 30 000) or when the client goes offline. */
+  whenConnected(timeoutMs?: number): Promise<void>;
+
+  /**
+   * Pulls `collection` from its cursor until the server has nothing more, applying each change to the
+   * cache ('change' events, origin 'remote'). Concurrent calls for one collection share one pull loop
+   * (a call made while a pull runs makes it pull once more). The collection is pulled on every reconnect from then on.
+   */
+  sync(collection: string): Promise<void>;
+
+  /**
+   * Commits changes to one collection, applied in order. Not atomic across keys: a change whose `base`
+   * is stale is skipped (and returned in `conflicts`) while the others are written; a server failure
+   * midway may leave earlier changes written (retrying unconditional changes is safe). When the promise
+   * resolves the cache holds the result: applied changes ('change' events, origin 'local'; a commit of
+   * several keys pulls once to learn each key's rev) and, for conflicts, the server's state ('conflict'
+   * and 'change' events). Waits for a connection when there is none (see queueTimeoutMs); fails with
+   * ConnectionLostError when the connection closes before the answer (the outcome is then unknown).
+   */
+  commit(collection: string, changes: readonly ChangeInput[]): Promise<CommitResult>;
+  put(collection: string, key: string, value: unknown, options?: WriteOptions): Promise<CommitResult>;
+  delete(collection: string, key: string, options?: WriteOptions): Promise<CommitResult>;
+
+  /** The cached record of `key`; undefined when absent or deleted. */
+  get(collection: string, key: string): CachedRecord | undefined;
+  /** Every live (not deleted) record of `collection`, in the order they entered the cache. */
+  entries(collection: string): Array<[string, CachedRecord]>;
+
+  /** Sends a command to another device of this user; it is kept until that device acks it. */
+  send(toDevice: string, body: unknown): Promise<{ commandId: string }>;
+  /** Acks a command by id (same as the event's ack()). */
+  ack(commandId: string): void;
+
+  /** Connects again now: after going offline, or to cut a reconnect delay short. */
+  reconnect(): void;
+  /** Closes the connection, fails waiting requests with OfflineError, flushes the cache. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}

@@ -1,0 +1,124 @@
+/**
+ * Puts the roles of one node together: which actor kinds it hosts, which servers it runs, and the order in
+ * which they start and stop. Used by gateway/cli/node.ts.
+ */
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Logger } from 'pino';
+import { startNode } from '../../runtime/mod.js';
+import type { ActorKind, ActorNode } from '../../runtime/mod.js';
+import { createCloudStore, storeKind, type CloudStore } from '../../actors/store/mod.js';
+import { pushKind } from '../../actors/push/mod.js';
+import { distributorKind } from '../../actors/distributor/mod.js';
+import { sessionKind } from '../../actors/session/mod.js';
+import { startDistributor, type DistributorServer } from '../distributor/mod.js';
+import { startSocketServer, type SocketServerHandle } from '../socket/mod.js';
+import { UsageError } from './args.js';
+
+export const ROLE_NAMES = ['gateway', 'storage', 'push', 'socket'] as const;
+export type RoleName = (typeof ROLE_NAMES)[number];
+
+export interface RolesConfig {
+  roles: RoleName[];
+  servers: string[];
+  logger: Logger;
+  nodeId?: string;
+  prefix: string;
+  replicas: number;
+  gateway: { host: string; port: number; devMode: boolean; staticDir: string };
+  socket: { host: string; port: number; publicHost?: string; capacity: number; drainSpreadMs: number };
+}
+
+export interface RunningRoles {
+  info: { node: string; roles: string[]; http?: string; socket?: string };
+  /** Graceful: a socket node drains its clients, then everything leaves the cluster. */
+  stop(): Promise<void>;
+}
+
+function secret(name: string): string {
+  const value = process.env[name];
+  if (!value || value.length < 16) {
+    throw new UsageError(`${name} must be set to a secret of at least 16 characters, the same on every node of the cluster`);
+  }
+  return value;
+}
+
+export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
+  const has = (r: RoleName): boolean => cfg.roles.includes(r);
+  const ticketSecret = has('gateway') || has('socket') ? secret('SYNCMESH_TICKET_SECRET') : '';
+  const jwtSecret = has('gateway') ? secret('SYNCMESH_JWT_SECRET') : '';
+
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: cfg.servers,
+      name: `syncmesh-${cfg.roles.join('+')}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      pingInterval: 5_000,
+    });
+  } catch (cause) {
+    throw new Error(`cannot reach NATS at ${cfg.servers.join(', ')}: ${(cause as Error).message}; start nats-server or pass --nats`, { cause });
+  }
+
+  const kinds: ActorKind[] = [];
+  let store: CloudStore | undefined;
+  if (has('storage')) {
+    store = await createCloudStore({ nc, prefix: cfg.prefix, replicas: cfg.replicas, logger: cfg.logger });
+    kinds.push(storeKind(store));
+  }
+  if (has('push')) kinds.push(pushKind({ prefix: cfg.prefix }));
+  if (has('gateway')) kinds.push(distributorKind);
+  if (has('socket')) kinds.push(sessionKind());
+
+  const node: ActorNode = await startNode({
+    nats: nc,
+    roles: cfg.roles,
+    kinds,
+    logger: cfg.logger,
+    prefix: cfg.prefix,
+    replicas: cfg.replicas,
+    ...(cfg.nodeId !== undefined && { nodeId: cfg.nodeId }),
+  });
+
+  let socket: SocketServerHandle | undefined;
+  let distributor: DistributorServer | undefined;
+  if (has('socket')) {
+    socket = await startSocketServer(node, {
+      ticketSecret,
+      host: cfg.socket.host,
+      port: cfg.socket.port,
+      capacity: cfg.socket.capacity,
+      prefix: cfg.prefix,
+      replicas: cfg.replicas,
+      drainSpreadMs: cfg.socket.drainSpreadMs,
+      ...(cfg.socket.publicHost !== undefined && { publicHost: cfg.socket.publicHost }),
+    });
+  }
+  if (has('gateway')) {
+    distributor = await startDistributor(node, {
+      host: cfg.gateway.host,
+      port: cfg.gateway.port,
+      ticketSecret,
+      jwt: { secret: jwtSecret },
+      devMode: cfg.gateway.devMode,
+      staticDir: cfg.gateway.staticDir,
+    });
+  }
+
+  return {
+    info: {
+      node: node.id,
+      roles: cfg.roles,
+      ...(distributor && { http: distributor.url }),
+      ...(socket && { socket: socket.url }),
+    },
+    stop: async () => {
+      if (socket) await socket.drain();
+      if (distributor) await distributor.close();
+      await node.close();
+      if (store) await store.close();
+      await nc.drain().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,13 @@
+/**
+ * What the HTTP layer needs from the allocation side: which socket server a connection id goes to,
+ * and how many are live. startDistributor backs it with the distributor actor (actors/distributor);
+ * tests of the HTTP layer alone can back it with a SocketTable.
+ */
+import type { SocketServer } from '../../actors/distributor/socket-table.js';
+
+export interface Allocator {
+  /** The socket server for `connectionId`, or undefined when none is live. Rejects only on a fault. */
+  allocate(connectionId: string): SocketServer | undefined | Promise<SocketServer | undefined>;
+  /** Number of live socket servers. */
+  socketServers(): number | Promise<number>;
+}

@@ -1,0 +1,252 @@
+/**
+ * The distributor's HTTP server (uWebSockets.js): routes, bound to an Allocator.
+ *
+ * Routes bind to one-line handlers; each handler copies what it needs from the request
+ * synchronously (uWS requests live only that long), then answers through an Exchange, which tracks
+ * aborts and corks the write. No handler throws: every failure becomes an error answer, and an
+ * unexpected one is logged and answered 500.
+ */
+import * as uWS from 'uWebSockets.js';
+import type { Logger } from 'pino';
+import { signDevToken, TokenVerifier, type JwtOptions } from './auth.js';
+import type { Allocator } from './allocator.js';
+import { checkAddress, handleConnect, type ConnectDeps } from './connect.js';
+import { BodyTooLargeError, DistributorStartError, HttpError } from './errors.js';
+import { CORS_HEADERS, Exchange, PREFLIGHT_HEADERS, RequestAbortedError } from './http.js';
+import { RateLimiter } from './rate-limit.js';
+import { MAX_BODY_BYTES, parseDevTokenBody } from './requests.js';
+import { StaticFiles } from './static-files.js';
+
+/** Options of startDistributor. */
+export interface DistributorOptions {
+  /** Listen address (for example 0.0.0.0 or 127.0.0.1). */
+  host: string;
+  /** Listen port; 0 picks a free one. */
+  port: number;
+  /** Secret shared with the socket servers, to sign tickets. */
+  ticketSecret: string;
+  /** Ticket lifetime (default 30_000 ms). */
+  ticketTtlMs?: number;
+  /** How user tokens are verified (and, in dev mode, issued). */
+  jwt: JwtOptions;
+  /** Enables POST /v1/dev/token, which hands out a token for any user id. Never in production. */
+  devMode: boolean;
+  /** Directory served at `/` (the browser client). */
+  staticDir?: string;
+  /**
+   * Token buckets (requests per second, burst of one second's worth). Defaults: 20 per user, 2_000
+   * per address; 0 turns a limit off.
+   */
+  rateLimit?: { perUserPerSec?: number; perIpPerSec?: number };
+}
+
+/** A running distributor HTTP server. */
+export interface DistributorServer {
+  readonly port: number;
+  /** `http://HOST:PORT` (127.0.0.1 when listening on every address). */
+  readonly url: string;
+  /** Stops listening and closes open connections. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Whether the server can answer connects, for GET /healthz. */
+export type HealthState = 'starting' | 'ready' | 'closing';
+
+export interface AppDeps {
+  readonly nodeId: string;
+  readonly logger: Logger;
+  readonly allocator: Allocator;
+  readonly health: () => HealthState;
+  readonly now?: () => number;
+}
+
+export const DEFAULT_TICKET_TTL_MS = 30_000;
+export const DEFAULT_PER_USER_PER_SEC = 20;
+export const DEFAULT_PER_IP_PER_SEC = 2_000;
+const UNAVAILABLE_RETRY_AFTER_SEC = 2;
+const NOT_FOUND = new HttpError('not_found', 'no such endpoint; see docs/protocol.md for the API');
+
+function limiter(perSec: number | undefined, fallback: number, now: () => number): RateLimiter | undefined {
+  const rate = perSec ?? fallback;
+  return rate > 0 ? new RateLimiter({ ratePerSec: rate, now }) : undefined;
+}
+
+function validate(options: DistributorOptions): void {
+  if (!options.ticketSecret) throw new DistributorStartError('ticketSecret is empty; set the secret shared with the socket servers (SYNCMESH_TICKET_SECRET)');
+  if (!options.jwt?.secret) throw new DistributorStartError('jwt.secret is empty; set the secret user tokens are signed with (SYNCMESH_JWT_SECRET)');
+  const ttl = options.ticketTtlMs ?? DEFAULT_TICKET_TTL_MS;
+  if (!(ttl > 0)) throw new DistributorStartError(`ticketTtlMs must be > 0 (got ${ttl})`);
+}
+
+/** HS256 keys shorter than the hash output are guessable offline from any token. */
+const MIN_JWT_SECRET_BYTES = 32;
+
+/** Starts the HTTP server. Resolves once it listens. */
+export async function listenDistributorApp(deps: AppDeps, options: DistributorOptions): Promise<DistributorServer> {
+  validate(options);
+  const now = deps.now ?? Date.now;
+  const log = deps.logger;
+  if (Buffer.byteLength(options.jwt.secret, 'utf8') < MIN_JWT_SECRET_BYTES) {
+    log.warn(`jwt.secret is shorter than ${MIN_JWT_SECRET_BYTES} bytes: tokens can be forged by guessing it; use a random secret of 32 bytes or more`);
+  }
+  const verifier = new TokenVerifier(options.jwt, { now });
+  const perAddress = limiter(options.rateLimit?.perIpPerSec, DEFAULT_PER_IP_PER_SEC, now);
+  const connectDeps: ConnectDeps = {
+    verifier,
+    allocator: deps.allocator,
+    ticketSecret: options.ticketSecret,
+    ticketTtlMs: options.ticketTtlMs ?? DEFAULT_TICKET_TTL_MS,
+    perUser: limiter(options.rateLimit?.perUserPerSec, DEFAULT_PER_USER_PER_SEC, now),
+    perAddress,
+    unavailableRetryAfterSec: UNAVAILABLE_RETRY_AFTER_SEC,
+    now,
+  };
+  const staticFiles = options.staticDir !== undefined ? new StaticFiles(options.staticDir) : undefined;
+
+  /** Turns any failure into an answer; never throws. */
+  const fail = (ex: Exchange, error: unknown, headers: Readonly<Record<string, string>>, closeConnection = false): void => {
+    if (error instanceof RequestAbortedError) return;
+    if (error instanceof HttpError) {
+      ex.error(error, headers, closeConnection);
+      return;
+    }
+    log.error({ err: error }, 'distributor request failed');
+    ex.error(new HttpError('internal', 'internal error; retry later, and report it if it persists'), headers, closeConnection);
+  };
+
+  /** Reads a capped body, refusing a declared over-size body before reading it. */
+  const body = (ex: Exchange, req: uWS.HttpRequest): Promise<Buffer> => {
+    const declared = Number(req.getHeader('content-length') || '0');
+    if (declared > MAX_BODY_BYTES) {
+      return Promise.reject(new BodyTooLargeError(MAX_BODY_BYTES));
+    }
+    return ex.readBody(MAX_BODY_BYTES);
+  };
+
+  const closeAfter = (error: unknown): boolean => error instanceof BodyTooLargeError;
+
+  const connect = (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
+    const ex = new Exchange(res);
+    const authorization = req.getHeader('authorization');
+    // Only read (and decoded) when an address limit is on.
+    const address = perAddress === undefined ? '' : ex.remoteAddress();
+    body(ex, req)
+      .then((buf) => handleConnect(connectDeps, { authorization, address, body: buf }))
+      .then((answer) => ex.json(200, answer, CORS_HEADERS))
+      .catch((error: unknown) => fail(ex, error, CORS_HEADERS, closeAfter(error)));
+  };
+
+  const devToken = (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
+    const ex = new Exchange(res);
+    const address = perAddress === undefined ? '' : ex.remoteAddress();
+    body(ex, req)
+      .then(async (buf) => {
+        checkAddress(perAddress, address);
+        const { userId } = parseDevTokenBody(buf);
+        ex.json(200, { token: await signDevToken(options.jwt, userId, now()) }, CORS_HEADERS);
+      })
+      .catch((error: unknown) => fail(ex, error, CORS_HEADERS, closeAfter(error)));
+  };
+
+  const healthz = (res: uWS.HttpResponse): void => {
+    const ex = new Exchange(res);
+    const state = deps.health();
+    if (state !== 'ready') {
+      ex.json(503, { status: state, node: deps.nodeId }, { 'Retry-After': '1' });
+      return;
+    }
+    Promise.resolve(deps.allocator.socketServers())
+      .then((n) => {
+        if (n > 0) ex.json(200, { status: 'ok', node: deps.nodeId, socketServers: n });
+        else ex.json(503, { status: 'no_socket_servers', node: deps.nodeId, socketServers: 0 }, { 'Retry-After': String(UNAVAILABLE_RETRY_AFTER_SEC) });
+      })
+      .catch((error: unknown) => fail(ex, error, {}));
+  };
+
+  /** Everything else: a file of the static directory for GET, else not found. */
+  const fallback = (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
+    const ex = new Exchange(res);
+    if (staticFiles === undefined || req.getMethod() !== 'get') {
+      ex.error(NOT_FOUND, {}, true);
+      return;
+    }
+    staticFiles
+      .lookup(req.getUrl())
+      .then((file) => {
+        if (file === undefined) ex.error(NOT_FOUND);
+        else ex.send(200, file.body, { 'Content-Type': file.contentType, 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' });
+      })
+      .catch((error: unknown) => fail(ex, error, {}));
+  };
+
+  const wrongMethod = (allow: string, headers: Readonly<Record<string, string>>) => (res: uWS.HttpResponse): void => {
+    new Exchange(res).error(
+      new HttpError('method_not_allowed', `use ${allow} for this endpoint`, { headers: { Allow: allow } }),
+      headers,
+      true,
+    );
+  };
+  const notFound = (headers: Readonly<Record<string, string>>) => (res: uWS.HttpResponse): void => {
+    new Exchange(res).error(NOT_FOUND, headers, true);
+  };
+  const preflight = (res: uWS.HttpResponse): void => {
+    new Exchange(res).send(204, '', PREFLIGHT_HEADERS);
+  };
+
+  /** Last line of defence: a synchronous throw must not escape into uWS (it would take the process down). */
+  const safe = (handler: (res: uWS.HttpResponse, req: uWS.HttpRequest) => void) => (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
+    try {
+      handler(res, req);
+    } catch (error) {
+      log.error({ err: error }, 'distributor handler threw');
+      try {
+        res.cork(() => res.writeStatus('500 Internal Server Error').end('{"error":{"code":"internal","message":"internal error; retry later"}}', true));
+      } catch {
+        // The response was already answered or aborted: nothing left to tell the client.
+      }
+    }
+  };
+
+  const app = uWS.App();
+  app.get('/healthz', safe(healthz));
+  app.any('/healthz', safe(wrongMethod('GET', {})));
+  app.post('/v1/connect', safe(connect));
+  app.options('/v1/connect', safe(preflight));
+  app.any('/v1/connect', safe(wrongMethod('POST', CORS_HEADERS)));
+  if (options.devMode) {
+    app.post('/v1/dev/token', safe(devToken));
+    app.options('/v1/dev/token', safe(preflight));
+    app.any('/v1/dev/token', safe(wrongMethod('POST', CORS_HEADERS)));
+  }
+  app.any('/v1/*', safe(notFound(CORS_HEADERS)));
+  // One `any` route, not get('/*'): uWS tries method routes before `any` routes, so a get('/*')
+  // would shadow the 405 answers above.
+  app.any('/*', safe(fallback));
+
+  const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
+    app.listen(options.host, options.port, (socket) => {
+      if (socket === false) {
+        reject(new DistributorStartError(`cannot listen on ${options.host}:${options.port}; is the port taken? pick another with --http-port, or 0 for a free one`));
+      } else {
+        resolve(socket);
+      }
+    });
+  });
+  const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
+  const shownHost = options.host === '0.0.0.0' || options.host === '::' || options.host === '' ? '127.0.0.1' : options.host;
+  const url = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
+  log.info({ url, devMode: options.devMode, staticDir: options.staticDir }, 'distributor listening');
+
+  let closed = false;
+  return {
+    port,
+    url,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      uWS.us_listen_socket_close(listenSocket);
+      // Also ends keep-alive connections, so the process can exit.
+      app.close();
+    },
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * POST /v1/connect: the allocation request of the patent.
+ *
+ * Order of checks (each failure answers at once): address rate limit (cheap, before any crypto),
+ * bearer token present and valid, body well-formed, body userId equal to the token's subject, user
+ * rate limit, then the allocation. The answer carries the connection id, the chosen socket server and
+ * a ticket bound to both.
+ */
+import { randomBytes } from 'node:crypto';
+import { connectionId } from '../../actors/identity.js';
+import { signTicket } from '../ticket.js';
+import { bearerToken, type TokenVerifier } from './auth.js';
+import type { Allocator } from './allocator.js';
+import { HttpError } from './errors.js';
+import type { RateLimiter } from './rate-limit.js';
+import { parseConnectBody } from './requests.js';
+
+/** The 200 answer of POST /v1/connect. */
+export interface ConnectAnswer {
+  readonly connectionId: string;
+  readonly socket: { readonly host: string; readonly port: number; readonly url: string };
+  readonly ticket: string;
+  /** Ticket expiry, ms since the epoch. */
+  readonly expiresAt: number;
+}
+
+/** What one connect request carries, copied out of the uWS request. */
+export interface ConnectInput {
+  readonly authorization: string;
+  readonly address: string;
+  readonly body: Buffer;
+}
+
+export interface ConnectDeps {
+  readonly verifier: TokenVerifier;
+  readonly allocator: Allocator;
+  readonly ticketSecret: string;
+  readonly ticketTtlMs: number;
+  readonly perUser: RateLimiter | undefined;
+  readonly perAddress: RateLimiter | undefined;
+  /** Seconds a client is told to wait when no socket server is live. */
+  readonly unavailableRetryAfterSec: number;
+  readonly now: () => number;
+}
+
+const JTI_BYTES = 12;
+const JTI_POOL_BYTES = JTI_BYTES * 1024;
+let jtiPool = randomBytes(JTI_POOL_BYTES);
+let jtiOffset = 0;
+
+/**
+ * A fresh random ticket id. Drawn from a pool refilled 1024 ids at a time: one randomBytes call per
+ * ticket was the single largest cost of a connect request.
+ */
+function nextJti(): string {
+  if (jtiOffset + JTI_BYTES > JTI_POOL_BYTES) {
+    jtiPool = randomBytes(JTI_POOL_BYTES);
+    jtiOffset = 0;
+  }
+  const jti = jtiPool.toString('base64url', jtiOffset, jtiOffset + JTI_BYTES);
+  jtiOffset += JTI_BYTES;
+  return jti;
+}
+
+function rateLimited(retryAfterMs: number, who: string): HttpError {
+  const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  return new HttpError('rate_limited', `too many connect requests from this ${who}; retry after ${seconds} s`, {
+    headers: { 'Retry-After': String(seconds) },
+  });
+}
+
+/** Checks an address against the per-address limit; throws HttpError(rate_limited). */
+export function checkAddress(limiter: RateLimiter | undefined, address: string): void {
+  if (limiter === undefined) return;
+  const decision = limiter.take(address);
+  if (!decision.allowed) throw rateLimited(decision.retryAfterMs, 'address');
+}
+
+/** Answers one connect request, or throws HttpError. */
+export async function handleConnect(deps: ConnectDeps, input: ConnectInput): Promise<ConnectAnswer> {
+  checkAddress(deps.perAddress, input.address);
+  const token = bearerToken(input.authorization);
+  if (token === undefined) {
+    throw new HttpError('unauthorized', 'missing bearer token; send "Authorization: Bearer <token>"');
+  }
+  const verified = await deps.verifier.verify(token);
+  const { userId, deviceId } = parseConnectBody(input.body);
+  if (userId !== verified.sub) {
+    throw new HttpError('forbidden', 'userId does not match the token; connect as the user the token was issued for');
+  }
+  if (deps.perUser !== undefined) {
+    const decision = deps.perUser.take(userId);
+    if (!decision.allowed) throw rateLimited(decision.retryAfterMs, 'user');
+  }
+  const cid = connectionId(userId, deviceId);
+  const server = await deps.allocator.allocate(cid);
+  if (server === undefined) {
+    throw new HttpError('unavailable', `no socket server is live; retry after ${deps.unavailableRetryAfterSec} s`, {
+      headers: { 'Retry-After': String(deps.unavailableRetryAfterSec) },
+    });
+  }
+  const expiresAt = deps.now() + deps.ticketTtlMs;
+  const ticket = signTicket(deps.ticketSecret, { cid, uid: userId, did: deviceId, node: server.id, exp: expiresAt, jti: nextJti() });
+  return { connectionId: cid, socket: { host: server.host, port: server.port, url: server.url }, ticket, expiresAt };
+}

@@ -1,0 +1,98 @@
+/**
+ * The socket node's side of the session fence (fence.ts): claiming a connection id for a new
+ * session, telling older sessions to close, releasing on close, and re-checking every session after
+ * a NATS reconnect (controls sent while we were cut off are lost: core NATS is at most once).
+ */
+import type { Status } from '@nats-io/nats-core';
+import { pushSubjects } from '../../actors/identity.js';
+import type { ActorNode } from '../../runtime/types.js';
+import type { Connection } from './connection.js';
+import { encodeFenceControl, type SessionFence } from './fence.js';
+import type { Hub } from './hub.js';
+
+const SETTLE_WAIT_MS = 2_000;
+
+export class SessionClaims {
+  readonly #fence: SessionFence;
+  readonly #node: ActorNode;
+  readonly #prefix: string;
+  readonly #releases = new Set<Promise<void>>();
+  #status: (AsyncIterable<Status> & { stop?: () => void }) | undefined;
+
+  constructor(fence: SessionFence, node: ActorNode, prefix: string) {
+    this.#fence = fence;
+    this.#node = node;
+    this.#prefix = prefix;
+  }
+
+  /**
+   * Claims `conn`'s connection id; its session then gets `fenced`, `replaced` (a newer claim was seen
+   * meanwhile) or `fence.failed`. A won claim is announced on the connection's push subject so that
+   * older sessions, on any node (this one too), close.
+   */
+  claim(conn: Connection): void {
+    const node = this.#node;
+    this.#fence.claim(conn.connectionId, node.id).then(
+      (epoch) => {
+        if (conn.closing) {
+          this.release(conn.connectionId, epoch);
+          return;
+        }
+        conn.epoch = epoch;
+        if (conn.seenEpoch > epoch) {
+          conn.deliver({ type: 'replaced' });
+          return;
+        }
+        node.nats.publish(pushSubjects.connection(this.#prefix, conn.connectionId), encodeFenceControl(conn.userId, epoch, node.id));
+        conn.deliver({ type: 'fenced', epoch });
+      },
+      (err: unknown) => {
+        node.logger.warn({ err, connectionId: conn.connectionId }, 'session fence unreachable');
+        conn.deliver({ type: 'fence.failed', reason: err instanceof Error ? err.message : String(err) });
+      },
+    );
+  }
+
+  /** Gives the id up if `epoch` still holds it (best effort: a later claim takes over anyway). */
+  release(connectionId: string, epoch: number): void {
+    const p = this.#fence
+      .release(connectionId, epoch)
+      .catch((err: unknown) => this.#node.logger.debug({ err, connectionId }, 'could not release a session fence key'))
+      .finally(() => this.#releases.delete(p));
+    this.#releases.add(p);
+  }
+
+  /** After each NATS reconnect, closes the sessions of `hub` whose claim is no longer current. */
+  watchReconnects(hub: Hub): void {
+    const status = this.#node.nats.status() as AsyncIterable<Status> & { stop?: () => void };
+    this.#status = status;
+    void (async () => {
+      try {
+        for await (const s of status) if (s.type === 'reconnect') this.#revalidate(hub);
+      } catch (err) {
+        this.#node.logger.debug({ err }, 'NATS status watch ended');
+      }
+    })();
+  }
+
+  #revalidate(hub: Hub): void {
+    for (const conn of hub.snapshot()) {
+      if (conn.epoch === 0) continue; // still claiming: its claim decides
+      this.#fence.holder(conn.connectionId).then(
+        (holder) => {
+          if (holder === undefined || holder.epoch !== conn.epoch) conn.deliver({ type: 'replaced' });
+        },
+        (err: unknown) => this.#node.logger.debug({ err, connectionId: conn.connectionId }, 'could not re-check a session fence'),
+      );
+    }
+  }
+
+  /** Stops watching and waits (a bounded time) for releases in flight. */
+  async stop(): Promise<void> {
+    this.#status?.stop?.();
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, SETTLE_WAIT_MS)));
+    await Promise.race([Promise.allSettled([...this.#releases]), waited]);
+    clearTimeout(timer);
+  }
+}

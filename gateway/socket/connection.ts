@@ -1,0 +1,161 @@
+/**
+ * One client connection on this node (referenced from the uWebSockets.js user data of its socket),
+ * and the port its session actor talks through (SessionPort).
+ *
+ * Kept small on purpose (TARGETS P4): identity strings from the ticket, a few numbers, and a pointer
+ * to the shared server core. No closures, timers or loggers per connection.
+ */
+import type { WebSocket } from 'uWebSockets.js';
+import type { SessionCloseKind, SessionEvent, SessionPort } from '../../actors/session/port.js';
+import type { StoreRequest } from '../../actors/messages.js';
+import type { ActorNode, ActorRef } from '../../runtime/types.js';
+import { USER_KEY_LENGTH } from '../../actors/identity.js';
+import type { Logger } from 'pino';
+import { CloseCode, closeReason } from './close-codes.js';
+import type { ResolvedOptions } from './options.js';
+import type { TokenBucket } from './rate-limit.js';
+
+/** What every connection shares: implemented once per server. */
+export interface ConnectionHost {
+  readonly node: ActorNode;
+  readonly options: ResolvedOptions;
+  /** Starts the fence claim for `conn` (answers with an event to its session). */
+  claim(conn: Connection): void;
+  /** Called when `conn` passed its backpressure limit. */
+  slowConsumer(conn: Connection): void;
+}
+
+/**
+ * The uWS user data of a socket. uWS copies the user data's own properties into its own object (the
+ * prototype is lost), so it holds a pointer to the Connection rather than being one.
+ */
+export interface SocketData {
+  readonly c: Connection;
+}
+
+const CLOSE_CODE: Readonly<Record<SessionCloseKind, CloseCode>> = {
+  replaced: CloseCode.replaced,
+  serverError: CloseCode.serverError,
+  draining: CloseCode.draining,
+};
+
+// Bit flags (one number instead of several booleans).
+const CLOSING = 1;
+const CLOSE_WHEN_FLUSHED = 2;
+
+export class Connection implements SessionPort, TokenBucket {
+  ws: WebSocket<SocketData> | undefined = undefined;
+  /** The session actor, once spawned. */
+  ref: ActorRef | undefined = undefined;
+  /** Events that arrived before the session actor ran (rare: spawn is quick). */
+  early: SessionEvent[] | undefined = undefined;
+  /** Fence epoch of this session (0 until claimed) and the highest epoch seen in controls meanwhile. */
+  epoch = 0;
+  seenEpoch = 0;
+  tokens: number;
+  refilledAt: number;
+  rejected = 0;
+  inflight = 0;
+  #flags = 0;
+
+  constructor(
+    readonly host: ConnectionHost,
+    readonly connectionId: string,
+    readonly userId: string,
+    readonly deviceId: string,
+    now: number,
+  ) {
+    this.tokens = host.options.limits.burst;
+    this.refilledAt = now;
+  }
+
+  get userKey(): string {
+    return this.connectionId.slice(0, USER_KEY_LENGTH);
+  }
+
+  get nodeId(): string {
+    return this.host.node.id;
+  }
+
+  get logger(): Logger {
+    return this.host.node.logger;
+  }
+
+  /** True once the socket is closed or closing: nothing more is sent or delivered. */
+  get closing(): boolean {
+    return (this.#flags & CLOSING) !== 0 || this.ws === undefined;
+  }
+
+  /** Hands an event to the session actor (queued until it runs). */
+  deliver(event: SessionEvent): void {
+    if (this.closing) return;
+    if (this.ref !== undefined) this.host.node.tell(this.ref, event);
+    else (this.early ??= []).push(event);
+  }
+
+  /** The session actor runs: remember it and hand it what arrived meanwhile. */
+  attach(ref: ActorRef): void {
+    this.ref = ref;
+    const early = this.early;
+    this.early = undefined;
+    if (early) for (const e of early) this.host.node.tell(ref, e);
+  }
+
+  send(frame: Uint8Array): void {
+    const ws = this.ws;
+    if (ws === undefined || (this.#flags & CLOSING) !== 0) return;
+    ws.send(frame, true, false);
+    if (ws.getBufferedAmount() > this.host.options.limits.maxBackpressureBytes) this.host.slowConsumer(this);
+  }
+
+  close(kind: SessionCloseKind): void {
+    this.closeWith(CLOSE_CODE[kind]);
+  }
+
+  /** Ends the socket with a documented close code. uWS calls the close handler synchronously. */
+  closeWith(code: CloseCode): void {
+    const ws = this.ws;
+    if (ws === undefined || (this.#flags & CLOSING) !== 0) return;
+    this.#flags |= CLOSING;
+    ws.end(code, closeReason[code]);
+  }
+
+  /** The socket is gone (close handler): forget it. */
+  detach(): void {
+    this.#flags |= CLOSING;
+    this.ws = undefined;
+    this.early = undefined;
+  }
+
+  claim(): void {
+    this.host.claim(this);
+  }
+
+  ask<T>(request: StoreRequest): Promise<T> {
+    const { node, options } = this.host;
+    return node.ask<T>({ kind: options.storeKind, id: this.userId }, request, { timeoutMs: options.limits.askTimeoutMs });
+  }
+
+  beginRequest(): boolean {
+    if (this.inflight >= this.host.options.limits.maxInflight) return false;
+    this.inflight++;
+    return true;
+  }
+
+  endRequest(): void {
+    this.inflight--;
+    if ((this.#flags & CLOSE_WHEN_FLUSHED) !== 0) this.closeIfFlushed();
+  }
+
+  closeWhenFlushed(): void {
+    this.#flags |= CLOSE_WHEN_FLUSHED;
+    this.closeIfFlushed();
+  }
+
+  /** Called when the socket's send buffer drained, and after each answer while draining. */
+  closeIfFlushed(): void {
+    const ws = this.ws;
+    if (ws === undefined || (this.#flags & CLOSE_WHEN_FLUSHED) === 0) return;
+    if (this.inflight === 0 && ws.getBufferedAmount() === 0) this.closeWith(CloseCode.draining);
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * The session fence: exactly one live session per connection id in the cluster.
+ *
+ * A JetStream KV bucket `<prefix>_sessions` holds, per connection id, the session that owns it:
+ * value {node, at}. Opening a session claims the key with a compare-and-set write (expected last
+ * revision = the revision just read); a lost race re-reads and claims again, so the last opener wins.
+ * The revision of the winning write is the session's **epoch**: revisions of a stream only grow, so
+ * epochs keep their order across deletes and across keys, with no counter to keep.
+ *
+ * The winner then publishes a control envelope on the connection's push subject
+ * (`<prefix>.push.<userKey>.<deviceKey>`, see actors/identity.ts): {userId, control:{kind:"fence",
+ * epoch, node}}. Every socket node holding an older session of that id (epoch lower) closes it with
+ * close code `replaced`; a session still claiming remembers the highest epoch it saw and closes itself
+ * if its own claim turns out lower. A node that lost NATS for a while may have missed controls, so on
+ * reconnect it re-reads the keys of its sessions ({@link SessionFence.holder}) and closes those it no
+ * longer owns. The window in which two sessions can both be live is the control's trip over NATS.
+ *
+ * On close a session deletes its key only if it still holds it (expected revision = its epoch).
+ */
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { decode, encode, toSafeInteger } from '../../runtime/codec.js';
+import { FenceError } from './errors.js';
+
+/** The control envelope published on a connection's push subject after a claim. */
+export interface FenceControl {
+  readonly userId: string;
+  readonly control: { readonly kind: 'fence'; readonly epoch: number; readonly node: string };
+}
+
+/** Reads a decoded push envelope as a fence control; undefined when it is not one. */
+export function readFenceControl(envelope: Record<string, unknown>): { userId: string; epoch: number; node: string } | undefined {
+  const c = envelope['control'];
+  if (typeof c !== 'object' || c === null) return undefined;
+  const { kind, epoch, node } = c as Record<string, unknown>;
+  const e = toSafeInteger(epoch);
+  const userId = envelope['userId'];
+  if (kind !== 'fence' || e === undefined || typeof node !== 'string' || typeof userId !== 'string') return undefined;
+  return { userId, epoch: e, node };
+}
+
+export function encodeFenceControl(userId: string, epoch: number, node: string): Uint8Array {
+  const control: FenceControl = { userId, control: { kind: 'fence', epoch, node } };
+  return encode(control);
+}
+
+/** Who holds a connection id. */
+export interface FenceHolder {
+  readonly node: string;
+  readonly epoch: number;
+}
+
+const CLAIM_ATTEMPTS = 8;
+
+function isWrongSequence(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
+export class SessionFence {
+  readonly #kv: KV;
+
+  private constructor(kv: KV) {
+    this.#kv = kv;
+  }
+
+  /** Opens (creating if needed) the bucket `<prefix>_sessions`. */
+  static async open(nc: NatsConnection, prefix: string, replicas: number): Promise<SessionFence> {
+    try {
+      // History 1: only the current holder matters. No TTL: a key that vanished would let an old
+      // session believe it still owns its id (see holder()).
+      const kv = await new Kvm(nc).create(`${prefix}_sessions`, { history: 1, replicas });
+      return new SessionFence(kv);
+    } catch (err) {
+      throw new FenceError(`could not open the session fence bucket ${prefix}_sessions: is JetStream enabled on the NATS servers?`, { cause: err });
+    }
+  }
+
+  /** Claims `connectionId` for a session on `node`; resolves with the claim's epoch. */
+  async claim(connectionId: string, node: string): Promise<number> {
+    const value = encode({ node, at: Date.now() });
+    let lastErr: unknown;
+    for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+      try {
+        const current = await this.#kv.get(connectionId);
+        // Expected last revision: the current entry's (a delete marker included), 0 when none.
+        return await this.#kv.put(connectionId, value, { previousSeq: current?.revision ?? 0 });
+      } catch (err) {
+        lastErr = err;
+        if (!isWrongSequence(err)) break; // another opener won the race: read again and take over
+      }
+    }
+    throw new FenceError(`could not claim session ${connectionId} in the fence`, { cause: lastErr });
+  }
+
+  /** The current holder of `connectionId`, or undefined when nobody holds it. */
+  async holder(connectionId: string): Promise<FenceHolder | undefined> {
+    try {
+      const e = await this.#kv.get(connectionId);
+      if (e === null || e.operation !== 'PUT') return undefined;
+      const v = decode(e.value) as { node?: unknown };
+      return { node: typeof v.node === 'string' ? v.node : '', epoch: e.revision };
+    } catch (err) {
+      throw new FenceError(`could not read session ${connectionId} from the fence`, { cause: err });
+    }
+  }
+
+  /** Deletes the key if `epoch` still holds it (a newer holder is left alone). */
+  async release(connectionId: string, epoch: number): Promise<void> {
+    try {
+      await this.#kv.delete(connectionId, { previousSeq: epoch });
+    } catch (err) {
+      if (isWrongSequence(err)) return;
+      throw new FenceError(`could not release session ${connectionId} in the fence`, { cause: err });
+    }
+  }
+}

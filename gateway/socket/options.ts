@@ -1,0 +1,121 @@
+/**
+ * Options of the socket server and their defaults, checked once at start.
+ */
+import { SocketConfigError } from './errors.js';
+
+/** Per-connection limits. Every field is optional. */
+export interface SocketLimits {
+  /** Largest client frame answered normally; bigger ones get `too_large` (default 1 MiB). Frames over
+   *  twice this size are refused by the WebSocket layer itself, which closes the connection (1009). */
+  maxFrameBytes?: number;
+  /** Seconds without traffic before a connection is closed (default 60; pings are sent automatically,
+   *  so a live client never hits it). uWebSockets.js rounds it to 4-second steps; at least 8. */
+  idleTimeoutSec?: number;
+  /** Bytes buffered for a client that does not read; past it the client is disconnected (default 1 MiB). */
+  maxBackpressureBytes?: number;
+  /** Token bucket per connection: frames per second, and burst (defaults 100 and twice the rate). */
+  ratePerSec?: number;
+  burst?: number;
+  /** Frames refused by the bucket since it was last full after which the connection is closed with
+   *  `policy` (default 500): sustained abuse, not a burst. */
+  maxRejectedFrames?: number;
+  /** Requests waiting for the store per connection; more get `rate_limited` (default 64). */
+  maxInflight?: number;
+  /** Deadline of a store request (default 10_000 ms); past it the client gets `internal`. */
+  askTimeoutMs?: number;
+}
+
+export interface SocketServerOptions {
+  /** Listen address (default 127.0.0.1). */
+  host?: string;
+  /** Listen port; 0 (the default) picks a free one. */
+  port?: number;
+  /** Host clients connect to, announced to the distributor (default: host, or 127.0.0.1 for 0.0.0.0). */
+  publicHost?: string;
+  /** Weight of this node in allocation (default 1). */
+  capacity?: number;
+  /** Secret shared with the distributor, to verify tickets. */
+  ticketSecret: string | Uint8Array;
+  /** Subject prefix of the cluster (default `sm`). */
+  prefix?: string;
+  /** Actor kind of the user store (default `store`). */
+  storeKind?: string;
+  /** JetStream replicas of the session fence bucket (default 1; 3 on a 3-server cluster). */
+  replicas?: number;
+  limits?: SocketLimits;
+  /** drain(): `drain` frames are sent spread uniformly over this many ms (default 5000). */
+  drainSpreadMs?: number;
+  /** drain(): connections still open this long after their `drain` frame are closed anyway (default 5000). */
+  drainGraceMs?: number;
+}
+
+export interface ResolvedLimits {
+  readonly maxFrameBytes: number;
+  readonly idleTimeoutSec: number;
+  readonly maxBackpressureBytes: number;
+  readonly ratePerSec: number;
+  readonly burst: number;
+  readonly maxRejectedFrames: number;
+  readonly maxInflight: number;
+  readonly askTimeoutMs: number;
+}
+
+export interface ResolvedOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly publicHost: string;
+  readonly capacity: number;
+  readonly ticketSecret: string | Uint8Array;
+  readonly prefix: string;
+  readonly storeKind: string;
+  readonly replicas: number;
+  readonly limits: ResolvedLimits;
+  readonly drainSpreadMs: number;
+  readonly drainGraceMs: number;
+}
+
+function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
+  const v = value ?? fallback;
+  if (!Number.isFinite(v) || v < min) throw new SocketConfigError(`socket server option ${name} must be a number >= ${min} (got ${String(value)})`);
+  return v;
+}
+
+/** Applies defaults and checks ranges. Throws SocketConfigError naming the option. */
+export function resolveOptions(o: SocketServerOptions): ResolvedOptions {
+  if (!o.ticketSecret || o.ticketSecret.length === 0) {
+    throw new SocketConfigError('socket server option ticketSecret is required: the same secret the distributor signs tickets with');
+  }
+  const host = o.host ?? '127.0.0.1';
+  const port = o.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new SocketConfigError(`socket server option port must be 0..65535 (got ${port})`);
+  const prefix = o.prefix ?? 'sm';
+  if (!/^[A-Za-z0-9_-]+$/.test(prefix)) throw new SocketConfigError(`socket server option prefix must match [A-Za-z0-9_-]+ (got ${JSON.stringify(prefix)})`);
+  const l = o.limits ?? {};
+  const idle = l.idleTimeoutSec ?? 60;
+  if (!Number.isInteger(idle) || (idle !== 0 && idle < 8) || idle > 960) {
+    throw new SocketConfigError(`socket server option limits.idleTimeoutSec must be 0 (off) or 8..960 seconds (got ${idle})`);
+  }
+  const ratePerSec = positive('limits.ratePerSec', l.ratePerSec, 100);
+  return {
+    host,
+    port,
+    publicHost: o.publicHost ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host),
+    capacity: positive('capacity', o.capacity, 1, Number.MIN_VALUE),
+    ticketSecret: o.ticketSecret,
+    prefix,
+    storeKind: o.storeKind ?? 'store',
+    replicas: positive('replicas', o.replicas, 1),
+    limits: {
+      maxFrameBytes: positive('limits.maxFrameBytes', l.maxFrameBytes, 1024 * 1024, 64),
+      idleTimeoutSec: idle,
+      maxBackpressureBytes: positive('limits.maxBackpressureBytes', l.maxBackpressureBytes, 1024 * 1024, 1024),
+      ratePerSec,
+      burst: positive('limits.burst', l.burst, ratePerSec * 2),
+      maxRejectedFrames: positive('limits.maxRejectedFrames', l.maxRejectedFrames, 500),
+      maxInflight: positive('limits.maxInflight', l.maxInflight, 64),
+      askTimeoutMs: positive('limits.askTimeoutMs', l.askTimeoutMs, 10_000),
+    },
+    drainSpreadMs: positive('drainSpreadMs', o.drainSpreadMs, 5_000, 0),
+    drainGraceMs: positive('drainGraceMs', o.drainGraceMs, 5_000, 0),
+  };
+}

@@ -1,0 +1,45 @@
+/**
+ * The ticket check at the HTTP upgrade, synchronous (uWebSockets.js wants the answer inside the
+ * upgrade handler). A refused ticket gets HTTP 401 with a short JSON body naming the problem; no
+ * WebSocket is opened.
+ */
+import { connectionId as computeConnectionId, isConnectionId } from '../../actors/identity.js';
+import { TicketError, verifyTicket, type TicketClaims, type TicketReplayGuard } from '../ticket.js';
+
+/** Why a ticket was refused, as the 401 body names it. */
+export type RefusalProblem = 'missing' | 'malformed' | 'forged' | 'expired' | 'foreign' | 'replayed';
+
+export type Admission =
+  | { readonly ok: true; readonly claims: TicketClaims }
+  | { readonly ok: false; readonly problem: RefusalProblem; readonly message: string };
+
+/** Checks `ticket` for this node at `now`; a good ticket is used up (replay guard). */
+export function admitTicket(
+  ticket: string | undefined,
+  secret: string | Uint8Array,
+  nodeId: string,
+  guard: TicketReplayGuard,
+  now: number,
+): Admission {
+  if (ticket === undefined || ticket === '') {
+    return { ok: false, problem: 'missing', message: 'no ticket: open socket.url with ?ticket=<ticket> from POST /v1/connect' };
+  }
+  try {
+    const claims = verifyTicket(secret, ticket, nodeId, now);
+    // Signed by a distributor, but the push plane routes by the connection id's user key: make sure
+    // it belongs to the ticket's user before trusting it.
+    if (!isConnectionId(claims.cid) || claims.cid !== computeConnectionId(claims.uid, claims.did)) {
+      return { ok: false, problem: 'malformed', message: 'ticket connection id does not match its user and device' };
+    }
+    guard.use(claims, now);
+    return { ok: true, claims };
+  } catch (err) {
+    if (err instanceof TicketError) return { ok: false, problem: err.problem, message: err.message };
+    return { ok: false, problem: 'malformed', message: 'ticket could not be read; ask the distributor for a new one' };
+  }
+}
+
+/** The 401 body: {"error":{"code":"unauthorized","problem":...,"message":...}}. */
+export function refusalBody(problem: RefusalProblem, message: string): string {
+  return JSON.stringify({ error: { code: 'unauthorized', problem, message } });
+}

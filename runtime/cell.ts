@@ -1,0 +1,235 @@
+/**
+ * An actor cell: one running actor on this node. It holds the XState actor, the bounded mailbox and
+ * the supervision state. Lifecycle decisions that need the cluster (leases, snapshots, watchers,
+ * forwarding) belong to the node; the cell calls back through {@link CellHost}.
+ *
+ * Delivery is a direct path: an idle, running actor gets the message at once (`actor.send`), with
+ * no queueing and no timer. Messages wait in the mailbox only while the actor activates, restarts
+ * or stops, or while it is busy (a message sent to it from inside its own handler).
+ */
+import { createActor, type Actor, type AnyStateMachine, type Snapshot } from 'xstate';
+import type { Logger } from 'pino';
+import { WireCodes } from './errors.js';
+import type { KindSpec } from './define.js';
+import { Mailbox } from './mailbox.js';
+import { replyToOf } from './reply.js';
+import type { ActorMessage, ActorNode, ActorRef } from './types.js';
+
+export const CellStatus = {
+  activating: 0,
+  running: 1,
+  restarting: 2,
+  stopping: 3,
+  stopped: 4,
+} as const;
+export type CellStatus = (typeof CellStatus)[keyof typeof CellStatus];
+
+export type TerminationReason = 'stopped' | 'failed' | 'node-down' | 'passivated';
+
+/** What a cell needs from its node. */
+export interface CellHost {
+  readonly id: string;
+  readonly publicNode: ActorNode;
+  readonly logger: Logger;
+  now(): number;
+  /** A message the mailbox refused or dropped (fails its ask with mailbox_full, counts the drop). */
+  onOverflow(cell: Cell, message: ActorMessage): void;
+  /** A processed message changed a persisted actor's snapshot: schedule a write. */
+  onProcessed(cell: Cell): void;
+  /** The actor failed for good (restart budget spent) or reached a final state. */
+  onGiveUp(cell: Cell, reason: TerminationReason): void;
+  /** The snapshot to restart a persisted actor from (undefined: initial state). */
+  restartSnapshot(cell: Cell): Promise<Snapshot<unknown> | undefined>;
+  countRestart(): void;
+}
+
+const cellOfActor = new WeakMap<object, Cell>();
+
+/** The cell of an XState actor started by the runtime (for actorContext). */
+export function cellOf(actor: object): Cell | undefined {
+  return cellOfActor.get(actor);
+}
+
+export class Cell {
+  status: CellStatus = CellStatus.activating;
+  actor: Actor<AnyStateMachine> | undefined = undefined;
+  mailbox: Mailbox<ActorMessage> | null = null;
+  busy = false;
+  /** The message being processed (to fail its ask if the machine throws). */
+  current: ActorMessage | undefined = undefined;
+  /** Set on every message; the passivation sweep clears it and starts the idle clock. */
+  touched = true;
+  idleSince = 0;
+  /** KV lease of a virtual actor: revision (for release) and epoch (fencing token). */
+  leaseRev = 0;
+  leaseEpoch = 0;
+  /** Snapshot persistence: KV revision of the last write, and the coalescing state. */
+  snapRev = 0;
+  persisting = 0; // 0 idle, 1 writing, 2 writing and another write wanted
+  persistWaiters: (() => void)[] | null = null;
+  stopPromise: Promise<void> | null = null;
+  /** Resolves when activation settled (running, forwarded, or failed). */
+  activation: Promise<void> | undefined = undefined;
+  private restartTimes: number[] | null = null;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private log: Logger | undefined;
+  private ctx: { ref: ActorRef; node: ActorNode; logger: Logger } | undefined;
+
+  constructor(
+    readonly host: CellHost,
+    readonly spec: KindSpec,
+    readonly id: string,
+    readonly ref: ActorRef,
+    readonly key: string,
+    readonly args: unknown,
+  ) {}
+
+  get logger(): Logger {
+    return (this.log ??= this.host.logger.child({ kind: this.spec.kind, actor: this.id }));
+  }
+
+  /** {ref, node, logger} for actions (actorContext). */
+  get context(): { ref: ActorRef; node: ActorNode; logger: Logger } {
+    return (this.ctx ??= { ref: this.ref, node: this.host.publicNode, logger: this.logger });
+  }
+
+  get queued(): number {
+    return this.mailbox === null ? 0 : this.mailbox.size;
+  }
+
+  /** Starts the machine (from `snapshot` when given) and delivers what waited. */
+  start(snapshot: Snapshot<unknown> | undefined): void {
+    const actor = createActor(this.spec.machine, {
+      input: { kind: this.spec.kind, id: this.id, node: this.host.id, args: this.args },
+      ...(snapshot ? { snapshot } : {}),
+    });
+    this.actor = actor;
+    cellOfActor.set(actor, this);
+    actor.subscribe({
+      error: (err: unknown) => this.onError(actor, err),
+      complete: () => this.onComplete(actor),
+    });
+    this.status = CellStatus.running;
+    this.busy = true; // entry actions may tell this actor: queue those behind start
+    actor.start();
+    this.busy = false;
+    if (this.status === CellStatus.running) this.drain();
+  }
+
+  /** Hands `message` to the actor now if it is idle, else queues it (bounded). */
+  deliver(message: ActorMessage): void {
+    if (this.busy || this.status !== CellStatus.running || (this.mailbox !== null && this.mailbox.size !== 0)) {
+      this.enqueue(message);
+      if (this.status === CellStatus.running && !this.busy) this.drain();
+      return;
+    }
+    this.process(message);
+    if (this.mailbox !== null && this.mailbox.size !== 0) this.drain();
+  }
+
+  enqueue(message: ActorMessage): void {
+    const mb = (this.mailbox ??= new Mailbox<ActorMessage>(this.spec.capacity));
+    if (mb.full) {
+      if (this.spec.overflow === 'drop-oldest') {
+        const oldest = mb.shift();
+        mb.push(message);
+        if (oldest !== undefined) this.host.onOverflow(this, oldest);
+      } else {
+        this.host.onOverflow(this, message);
+      }
+      return;
+    }
+    mb.push(message);
+  }
+
+  drain(): void {
+    const mb = this.mailbox;
+    if (mb === null) return;
+    while (this.status === CellStatus.running && !this.busy && mb.size !== 0) this.process(mb.shift()!);
+  }
+
+  private process(message: ActorMessage): void {
+    this.busy = true;
+    this.current = message;
+    this.touched = true;
+    const actor = this.actor!;
+    if (this.spec.persist) {
+      // XState keeps the snapshot object when a message changes nothing: write only on change.
+      const before = actor.getSnapshot();
+      actor.send(message);
+      this.current = undefined;
+      this.busy = false;
+      if (this.status === CellStatus.running && actor.getSnapshot() !== before) this.host.onProcessed(this);
+      return;
+    }
+    actor.send(message);
+    this.current = undefined;
+    this.busy = false;
+  }
+
+  /** The XState snapshot to persist, or undefined when the actor is not in a good state. */
+  persistedSnapshot(): unknown {
+    const a = this.actor;
+    if (a === undefined || a.getSnapshot().status === 'error') return undefined;
+    return a.getPersistedSnapshot();
+  }
+
+  /** Stops the machine (no restart); what is queued stays for the node to re-route or fail. */
+  stopActor(): void {
+    if (this.restartTimer !== undefined) clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    const a = this.actor;
+    this.actor = undefined;
+    if (a !== undefined) a.stop();
+  }
+
+  /** Takes every queued message out, oldest first. */
+  takeQueued(): ActorMessage[] {
+    return this.mailbox === null ? [] : this.mailbox.takeAll();
+  }
+
+  private onError(actor: Actor<AnyStateMachine>, err: unknown): void {
+    if (actor !== this.actor) return;
+    const failed = this.current;
+    this.logger.error({ err, event: failed?.type }, 'actor failed: its machine threw; supervision decides on a restart');
+    // The ask whose message broke the actor would otherwise wait for its deadline.
+    if (failed !== undefined) replyToOf(failed)?.fail(WireCodes.actorError, `actor ${this.spec.kind}/${this.id} failed while handling ${failed.type}: ${String((err as Error)?.message ?? err)}`, 'actor_failed');
+    this.actor = undefined;
+    if (this.status !== CellStatus.running) return; // stopping anyway
+    const now = this.host.now();
+    const times = (this.restartTimes ??= []).filter((t) => now - t < this.spec.withinMs);
+    this.restartTimes = times;
+    if (times.length >= this.spec.maxRestarts) {
+      this.logger.error({ restarts: times.length, withinMs: this.spec.withinMs }, 'actor stopped for good: too many restarts');
+      this.host.onGiveUp(this, 'failed');
+      return;
+    }
+    times.push(now);
+    const delay = Math.min(this.spec.maxBackoffMs, this.spec.backoffMs * 2 ** (times.length - 1));
+    this.status = CellStatus.restarting;
+    this.host.countRestart();
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      this.host.restartSnapshot(this).then(
+        (snap) => {
+          if (this.status !== CellStatus.restarting) return;
+          this.logger.info({ attempt: times.length }, 'actor restarted');
+          this.start(snap);
+        },
+        (e: unknown) => {
+          this.logger.error({ err: e }, 'actor could not be restarted: its snapshot could not be read');
+          if (this.status === CellStatus.restarting) this.host.onGiveUp(this, 'failed');
+        },
+      );
+    }, delay);
+  }
+
+  private onComplete(actor: Actor<AnyStateMachine>): void {
+    // `complete` also fires when we stop the actor ourselves (then this.actor is already cleared).
+    if (actor !== this.actor || this.status !== CellStatus.running) return;
+    if (actor.getSnapshot().status === 'done') {
+      this.actor = undefined;
+      this.host.onGiveUp(this, 'stopped');
+    }
+  }
+}

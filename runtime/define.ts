@@ -1,0 +1,57 @@
+/**
+ * defineActor(): an actor kind is a name, an XState v5 machine and options. The machine gets
+ * {@link ActorInput} as `input`.
+ */
+import type { AnyStateMachine } from 'xstate';
+import { RuntimeConfigError } from './errors.js';
+import { KIND_PATTERN } from './envelope.js';
+import type { ActorKind, ActorKindOptions, MailboxOverflow } from './types.js';
+
+/** Defines an actor kind. Throws RuntimeConfigError on a bad name or option. */
+export function defineActor<TMachine extends AnyStateMachine>(definition: {
+  kind: string;
+  machine: TMachine;
+  options?: ActorKindOptions;
+}): ActorKind<TMachine> {
+  const { kind, machine, options = {} } = definition;
+  if (!KIND_PATTERN.test(kind)) {
+    throw new RuntimeConfigError(`actor kind ${JSON.stringify(kind)} must be 1-64 characters of [A-Za-z0-9_-] (it is part of NATS subjects and KV keys)`);
+  }
+  const cap = options.mailbox?.capacity;
+  if (cap !== undefined && !(Number.isInteger(cap) && cap > 0)) {
+    throw new RuntimeConfigError(`mailbox capacity of kind ${kind} must be a positive integer, got ${String(cap)}`);
+  }
+  return Object.freeze({ kind, machine, options: Object.freeze({ ...options }) });
+}
+
+/** Options of a kind with every default filled in. Internal. */
+export interface KindSpec {
+  readonly kind: string;
+  readonly machine: AnyStateMachine;
+  readonly virtual: boolean;
+  readonly passivateAfterMs: number;
+  readonly capacity: number;
+  readonly overflow: MailboxOverflow;
+  readonly persist: boolean;
+  readonly maxRestarts: number;
+  readonly withinMs: number;
+  readonly backoffMs: number;
+  readonly maxBackoffMs: number;
+}
+
+export function kindSpec(k: ActorKind): KindSpec {
+  const o = k.options;
+  return {
+    kind: k.kind,
+    machine: k.machine,
+    virtual: (o.placement ?? 'virtual') === 'virtual',
+    passivateAfterMs: o.passivateAfterMs ?? 60_000,
+    capacity: o.mailbox?.capacity ?? 1024,
+    overflow: o.mailbox?.overflow ?? 'reject',
+    persist: o.persist === true,
+    maxRestarts: o.supervision?.maxRestarts ?? 5,
+    withinMs: o.supervision?.withinMs ?? 60_000,
+    backoffMs: o.supervision?.backoffMs ?? 50,
+    maxBackoffMs: o.supervision?.maxBackoffMs ?? 5_000,
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * Public entry of the Syncmesh actor runtime. Everything public is listed here by name.
+ * Sibling packages and tests that need the wire format use runtime/internal.ts.
+ */
+export { startNode } from './node.js';
+export { defineActor } from './define.js';
+export { reply, replyError } from './reply.js';
+export { actorContext } from './context.js';
+export { installSignalHandlers } from './signals.js';
+export { pickByRendezvous, hash53 } from './placement.js';
+export {
+  ActorRuntimeError,
+  AskTimeoutError,
+  BadMessageError,
+  MailboxFullError,
+  NodeDownError,
+  NoSuchActorError,
+  RemoteActorError,
+  RuntimeConfigError,
+  UnavailableError,
+  WireCodes,
+} from './errors.js';
+
+export type { ActorContext } from './context.js';
+export type { SignalOptions } from './signals.js';
+export type { WireCode } from './errors.js';
+export type {
+  ActorInput,
+  ActorKind,
+  ActorKindOptions,
+  ActorMessage,
+  ActorNode,
+  ActorRef,
+  AskOptions,
+  MailboxOptions,
+  MailboxOverflow,
+  MemberInfo,
+  MembershipEvent,
+  NodeOptions,
+  RuntimeMetrics,
+  SpawnPlacement,
+  SupervisionOptions,
+  TerminatedMessage,
+} from './types.js';

@@ -1,0 +1,79 @@
+/**
+ * Death watch bookkeeping, two tables:
+ *
+ * - at the target's node: who watches each actor (registered even while a virtual actor is not
+ *   active). When the actor stops, fails, or passivates, its watchers are told once and forgotten.
+ * - at the node that called watch() for a target on another node: which node the watch depends
+ *   on. When that node goes down, the watcher is told `node-down` (its own node cannot tell it).
+ */
+import type { ActorRef } from './types.js';
+
+function refKey(r: ActorRef): string {
+  return r.node === undefined ? `${r.kind}\u0000${r.id}` : `${r.kind}\u0000${r.id}\u0000${r.node}`;
+}
+
+/** Key of a target on its own node (node part left out: it is this node). */
+export function targetKey(kind: string, id: string): string {
+  return `${kind}\u0000${id}`;
+}
+
+export interface WatchPair {
+  readonly watcher: ActorRef;
+  readonly target: ActorRef;
+}
+
+export class Watches {
+  private readonly byTarget = new Map<string, Map<string, ActorRef>>();
+  private readonly byNode = new Map<string, Map<string, WatchPair>>();
+
+  /** Target side: `watcher` watches local target `kind/id`. */
+  add(kind: string, id: string, watcher: ActorRef): void {
+    const k = targetKey(kind, id);
+    let m = this.byTarget.get(k);
+    if (m === undefined) this.byTarget.set(k, (m = new Map()));
+    m.set(refKey(watcher), watcher);
+  }
+
+  remove(kind: string, id: string, watcher: ActorRef): void {
+    const k = targetKey(kind, id);
+    const m = this.byTarget.get(k);
+    if (m === undefined) return;
+    m.delete(refKey(watcher));
+    if (m.size === 0) this.byTarget.delete(k);
+  }
+
+  /** Target side: the watchers of `kind/id`, forgotten (they are told once). */
+  take(kind: string, id: string): ActorRef[] {
+    const k = targetKey(kind, id);
+    const m = this.byTarget.get(k);
+    if (m === undefined) return [];
+    this.byTarget.delete(k);
+    return [...m.values()];
+  }
+
+  /** Caller side: the watch depends on `node` staying up. */
+  track(node: string, watcher: ActorRef, target: ActorRef): void {
+    let m = this.byNode.get(node);
+    if (m === undefined) this.byNode.set(node, (m = new Map()));
+    m.set(`${refKey(watcher)}\u0001${refKey(target)}`, { watcher, target });
+  }
+
+  untrack(watcher: ActorRef, target: ActorRef): void {
+    const pk = `${refKey(watcher)}\u0001${refKey(target)}`;
+    for (const [node, m] of this.byNode) {
+      if (m.delete(pk) && m.size === 0) this.byNode.delete(node);
+    }
+  }
+
+  /** Caller side: every watch that depended on `node`, forgotten. */
+  takeNode(node: string): WatchPair[] {
+    const m = this.byNode.get(node);
+    if (m === undefined) return [];
+    this.byNode.delete(node);
+    return [...m.values()];
+  }
+
+  get tracking(): boolean {
+    return this.byNode.size !== 0;
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * Node clients (with `ws`) against the real local cluster: distributor, socket nodes, storage and push
+ * in their own processes over a real nats-server. Each test uses its own user, so they share one cluster.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { memoryCache, type Cache } from '../../client/cache.js';
+import { createSyncClient } from '../../client/client.js';
+import type { ChangeEvent, CommandEvent, SyncClient } from '../../client/types.js';
+import { localCluster, type LocalCluster } from '../kit/cluster.js';
+import { devToken } from '../kit/device.js';
+import { waitFor } from './fake-cluster.js';
+
+let cluster: LocalCluster;
+beforeAll(async () => {
+  cluster = await localCluster({ socketNodes: 2, timeoutMs: 90_000 });
+}, 120_000);
+afterAll(async () => {
+  await cluster?.[Symbol.asyncDispose]();
+}, 60_000);
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+/** Every socket a client opened, so a test can cut one as a network failure would. */
+class TrackedWebSocket extends WebSocket {
+  static readonly all: TrackedWebSocket[] = [];
+  constructor(url: string) {
+    super(url);
+    TrackedWebSocket.all.push(this);
+  }
+}
+
+interface Device {
+  client: SyncClient;
+  changes: ChangeEvent[];
+  commands: CommandEvent[];
+  delivered: string[];
+  sockets: () => TrackedWebSocket[];
+}
+
+function device(userId: string, deviceId: string, opts: { cache?: Cache; autoAck?: boolean } = {}): Device {
+  const first = TrackedWebSocket.all.length;
+  const client = createSyncClient({
+    distributorUrl: cluster.url,
+    userId,
+    deviceId,
+    getToken: () => devToken(cluster.url, userId),
+    WebSocket: TrackedWebSocket,
+    collections: ['bookmarks'],
+    ...(opts.cache ? { cache: opts.cache } : {}),
+    ...(opts.autoAck ? { autoAck: true } : {}),
+  });
+  cleanups.push(() => client.close());
+  const d: Device = {
+    client,
+    changes: [],
+    commands: [],
+    delivered: [],
+    sockets: () => TrackedWebSocket.all.slice(first).filter((ws) => ws.url.includes('ticket=')),
+  };
+  client.on('change', (e) => d.changes.push(e));
+  client.on('command', (e) => d.commands.push(e));
+  client.on('delivered', (e) => d.delivered.push(e.commandId));
+  return d;
+}
+
+const newUser = (): string => `e2e-${randomUUID()}`;
+const view = (c: SyncClient): Array<[string, unknown]> => c.entries('bookmarks').map(([k, r]) => [k, r.value]);
+const sorted = (rows: Array<[string, unknown]>): Array<[string, unknown]> => [...rows].sort((a, b) => a[0].localeCompare(b[0]));
+
+describe('client e2e (real cluster)', () => {
+  it('client e2e - two devices converge on adds, edits and deletes', async () => {
+    const user = newUser();
+    const laptop = device(user, 'laptop');
+    const phone = device(user, 'phone');
+    await Promise.all([laptop.client.whenConnected(), phone.client.whenConnected()]);
+    expect(laptop.client.connectionId).not.toBe(phone.client.connectionId);
+
+    await laptop.client.put('bookmarks', 'a', { title: 'A', big: 2n ** 40n }, { ifRev: 0 });
+    await laptop.client.commit('bookmarks', [{ key: 'b', value: { title: 'B' } }, { key: 'c', value: { title: 'C' } }]);
+    await waitFor('the phone to have a, b and c', () => phone.client.entries('bookmarks').length === 3);
+    expect(phone.client.get('bookmarks', 'a')!.value).toEqual({ title: 'A', big: 2n ** 40n });
+
+    const edit = await phone.client.put('bookmarks', 'b', { title: 'B edited on the phone' }, { ifRev: true });
+    expect(edit.conflicts).toEqual([]);
+    await laptop.client.delete('bookmarks', 'c', { ifRev: true });
+    await waitFor('both devices to agree', () => {
+      const l = sorted(view(laptop.client));
+      return l.length === 2 && JSON.stringify(l, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ===
+        JSON.stringify(sorted(view(phone.client)), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) && l;
+    });
+    expect((laptop.client.get('bookmarks', 'b')!.value as { title: string }).title).toBe('B edited on the phone');
+    expect(phone.changes.some((c) => c.key === 'a' && c.origin === 'remote')).toBe(true);
+  });
+
+  it('client e2e - a stale write comes back as a conflict with the server state', async () => {
+    const user = newUser();
+    const laptop = device(user, 'laptop');
+    await laptop.client.whenConnected();
+    const first = await laptop.client.put('bookmarks', 'k', 'v1');
+    await laptop.client.put('bookmarks', 'k', 'v2');
+    const stale = await laptop.client.put('bookmarks', 'k', 'from an old view', { ifRev: first.rev });
+    expect(stale.conflicts).toEqual([expect.objectContaining({ key: 'k', value: 'v2' })]);
+    expect(laptop.client.get('bookmarks', 'k')!.value).toBe('v2');
+  });
+
+  it('client e2e - reconnects after its socket drops and catches up on what it missed', async () => {
+    const user = newUser();
+    const laptop = device(user, 'laptop');
+    const phone = device(user, 'phone');
+    await Promise.all([laptop.client.whenConnected(), phone.client.whenConnected()]);
+    const firstNode = phone.client.node;
+    phone.sockets().at(-1)!.terminate();
+    await waitFor('the phone to notice', () => phone.client.status !== 'connected');
+    await laptop.client.put('bookmarks', 'while-away', { title: 'written while the phone was cut off' });
+    await phone.client.whenConnected(20_000);
+    await waitFor('the phone to catch up', () => phone.client.get('bookmarks', 'while-away'));
+    expect(phone.sockets().length).toBe(2);
+    // Same connection id, so the same node while the set of nodes did not change.
+    expect(phone.client.node).toBe(firstNode);
+  });
+
+  it('client e2e - an offline device catches up from its cursor, not from scratch', async () => {
+    const user = newUser();
+    const laptop = device(user, 'laptop');
+    const cache = memoryCache();
+    const phoneBefore = device(user, 'phone', { cache });
+    await Promise.all([laptop.client.whenConnected(), phoneBefore.client.whenConnected()]);
+    await laptop.client.put('bookmarks', 'old-1', 1);
+    await laptop.client.put('bookmarks', 'old-2', 2);
+    await waitFor('the phone to have the old records', () => phoneBefore.client.entries('bookmarks').length === 2);
+    await phoneBefore.client.close();
+    const cursor = cache.cursor('bookmarks');
+    expect(cursor).toBeGreaterThan(0);
+
+    await laptop.client.put('bookmarks', 'new-1', 3);
+    await laptop.client.delete('bookmarks', 'old-1');
+    const phoneAfter = device(user, 'phone', { cache });
+    await waitFor('the phone to catch up', () => phoneAfter.client.get('bookmarks', 'new-1') && !phoneAfter.client.get('bookmarks', 'old-1'));
+    expect(phoneAfter.changes.map((c) => [c.key, c.deleted]).sort()).toEqual([['new-1', false], ['old-1', true]]);
+    expect(cache.cursor('bookmarks')).toBeGreaterThan(cursor);
+  });
+
+  it('client e2e - a command for an offline device is delivered when it connects', async () => {
+    const user = newUser();
+    const laptop = device(user, 'laptop');
+    await laptop.client.whenConnected();
+    const { commandId } = await laptop.client.send('tablet', { url: 'https://example.com/read-later' });
+    const tablet = device(user, 'tablet');
+    const command = await waitFor('the command', () => tablet.commands[0], 20_000);
+    expect(command).toMatchObject({ commandId, fromDevice: 'laptop', body: { url: 'https://example.com/read-later' } });
+    command.ack();
+    await waitFor('delivered at the sender', () => laptop.delivered.includes(commandId), 20_000);
+  });
+
+  it('client e2e - kill -9 of a socket node: its clients move to a live node and converge', async () => {
+    const user = newUser();
+    const laptop = device(user, 'laptop');
+    const phone = device(user, 'phone');
+    await Promise.all([laptop.client.whenConnected(), phone.client.whenConnected()]);
+    const victimNode = phone.client.node;
+    const victim = cluster.state.processes.find((p) => p.node === victimNode || p.name === victimNode);
+    expect(victim, `a process for node ${victimNode}`).toBeDefined();
+    process.kill(victim!.pid, 'SIGKILL');
+    await waitFor('the phone to notice', () => phone.client.status !== 'connected', 20_000);
+    const written = laptop.client.put('bookmarks', 'after-kill', { title: 'after the kill' });
+    await phone.client.whenConnected(20_000);
+    await written;
+    await waitFor('the phone to converge', () => phone.client.get('bookmarks', 'after-kill'), 20_000);
+    await phone.client.put('bookmarks', 'from-phone', { title: 'written on the new node' });
+    await waitFor('the laptop to converge', () => laptop.client.get('bookmarks', 'from-phone'), 20_000);
+  });
+});

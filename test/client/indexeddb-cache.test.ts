@@ -1,0 +1,69 @@
+/**
+ * indexedDbCache in a real browser: the client bundle (built here with esbuild, as scripts/bundle-client.mjs
+ * does) runs in headless Chromium; a second cache instance on the same database must read back what the
+ * first one wrote.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { build } from 'esbuild';
+import { launchChromium, serveDirectory } from './kit/browser.js';
+
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(process.cwd(), '.tmp', 'idb-'));
+  await build({ entryPoints: ['client/mod.ts'], bundle: true, platform: 'browser', format: 'esm', outfile: join(dir, 'syncmesh-client.js'), logLevel: 'error' });
+  await writeFile(join(dir, 'index.html'), '<!doctype html><title>idb</title>');
+});
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('client indexedDbCache (Chromium)', () => {
+  it('indexedDbCache - records, tombstones and cursors survive a new instance; clear removes them', async () => {
+    await using server = await serveDirectory(dir);
+    await using chrome = await launchChromium();
+    const page = await chrome.browser.newPage();
+    await page.goto(`${server.url}/index.html`);
+    // Runs in the page as a module; a string, so the test runner does not rewrite its dynamic import.
+    const result = (await page.evaluate(`import('/syncmesh-client.js').then(async ({ indexedDbCache }) => {
+      const first = indexedDbCache('test-db');
+      await first.open();
+      first.write('bookmarks', [
+        { key: 'a', value: { title: 'A', n: 2n ** 40n, bytes: Uint8Array.from([1, 2, 3]) }, rev: 4, deleted: false },
+        { key: 'b', value: 'gone soon', rev: 5, deleted: false },
+      ], 5);
+      first.write('bookmarks', [{ key: 'b', rev: 6, deleted: true }], 6);
+      first.write('other', [{ key: 'x', value: 1, rev: 7, deleted: false }], 7);
+      await first.close();
+
+      const second = indexedDbCache('test-db');
+      await second.open();
+      const a = second.get('bookmarks', 'a');
+      const reopened = {
+        a: a && { title: a.value.title, n: String(a.value.n), bytes: [...a.value.bytes], rev: a.rev },
+        b: second.get('bookmarks', 'b'),
+        cursor: second.cursor('bookmarks'),
+        collections: second.collections().sort(),
+      };
+      second.clear('bookmarks');
+      await second.close();
+
+      const third = indexedDbCache('test-db');
+      await third.open();
+      const cleared = { entries: third.entries('bookmarks').length, cursor: third.cursor('bookmarks'), other: third.get('other', 'x')?.value };
+      await third.close();
+      return { reopened, cleared };
+    })`)) as { reopened: unknown; cleared: unknown };
+
+    expect(result.reopened).toEqual({
+      a: { title: 'A', n: String(2n ** 40n), bytes: [1, 2, 3], rev: 4 },
+      b: { rev: 6, deleted: true },
+      cursor: 6,
+      collections: ['bookmarks', 'other'],
+    });
+    expect(result.cleared).toEqual({ entries: 0, cursor: 0, other: 1 });
+  });
+});

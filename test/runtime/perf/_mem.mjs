@@ -1,0 +1,14 @@
+import { setup, createActor } from 'xstate';
+import { pino } from 'pino';
+import { startNatsServer } from '../../../dist/runtime/nats-launcher.js';
+import { defineActor, startNode } from '../../../dist/runtime/mod.js';
+const ns = await startNatsServer();
+const machine = setup({}).createMachine({ context: { n: 0 }, on: { inc: {} } });
+const node = await startNode({ nats: ns.url, nodeId: 'm', kinds: [defineActor({ kind: 's', machine, options: { placement: 'explicit' } })], logger: pino({ level: 'error' }) });
+const N = 15000;
+const heap = () => { global.gc(); global.gc(); return process.memoryUsage().heapUsed; };
+let h0 = heap(); const bare = []; for (let i = 0; i < N; i++) bare.push(createActor(machine, { input: {} }).start());
+let h1 = heap(); console.log('bare xstate actor bytes', Math.round((h1 - h0) / N));
+h0 = heap(); for (let i = 0; i < N; i++) await node.spawn('s', 'session-' + i);
+h1 = heap(); console.log('runtime cell bytes', Math.round((h1 - h0) / N), node.metrics().activeActors);
+await node.close(); await ns[Symbol.asyncDispose](); process.exit(0);

@@ -1,0 +1,91 @@
+/**
+ * A socket node in a child process (test/socket/fixtures/socket-node-main.ts, compiled to dist/ by
+ * `npx tsc -p tsconfig.json`), cleaned up by construction.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { connectionId } from '../../actors/identity.js';
+import { signTicket } from '../../gateway/ticket.js';
+import type { SocketServerStats } from '../../gateway/socket/mod.js';
+import { SECRET, TestClient } from './kit.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const MAIN = join(root, 'dist', 'test', 'socket', 'fixtures', 'socket-node-main.js');
+
+export interface ChildStats {
+  stats: SocketServerStats;
+  memory: NodeJS.MemoryUsage;
+}
+
+export interface ChildSocketNode {
+  readonly nodeId: string;
+  readonly url: string;
+  readonly process: ChildProcess;
+  ticket(userId: string, deviceId: string): string;
+  client(userId: string, deviceId: string): Promise<TestClient>;
+  /** Server stats and memory (after a full GC when started with gc: true). */
+  stats(): Promise<ChildStats>;
+  /** SIGTERM (drain, then exit); resolves with the exit code. */
+  terminate(): Promise<number | null>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export async function childSocketNode(natsUrl: string, options: { gc?: boolean; store?: boolean } = {}): Promise<ChildSocketNode> {
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npx tsc -p tsconfig.json\` first (npm test does)`);
+  const child = fork(MAIN, options.store === false ? [natsUrl, '--no-store'] : [natsUrl], { execArgv: options.gc ? ['--expose-gc'] : [], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const ready = await new Promise<{ nodeId: string; url: string }>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('child socket node did not print ready within 20 s')), 20_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /^ready (.*)$/m.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(JSON.parse(m[1]!) as { nodeId: string; url: string });
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`child socket node exited with ${code} before ready`));
+    });
+  });
+  const ticket = (userId: string, deviceId: string): string =>
+    signTicket(SECRET, { cid: connectionId(userId, deviceId), uid: userId, did: deviceId, node: ready.nodeId, exp: Date.now() + 60_000 });
+  const terminate = async (): Promise<number | null> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  };
+  return {
+    nodeId: ready.nodeId,
+    url: ready.url,
+    process: child,
+    ticket,
+    client: async (userId, deviceId) => {
+      const c = await TestClient.open(ready.url, ticket(userId, deviceId));
+      await c.take((f) => f['t'] === 'welcome');
+      return c;
+    },
+    stats: () =>
+      new Promise<ChildStats>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('child socket node did not answer stats')), 20_000);
+        const onMessage = (m: { type?: string } & ChildStats): void => {
+          if (m.type !== 'stats') return;
+          clearTimeout(timer);
+          child.off('message', onMessage);
+          resolve(m);
+        };
+        child.on('message', onMessage);
+        child.send({ type: 'stats' });
+      }),
+    terminate,
+    [Symbol.asyncDispose]: async () => {
+      await terminate();
+    },
+  };
+}

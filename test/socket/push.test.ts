@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { natsServer } from '../kit/nats.js';
+import { encode } from '../../runtime/codec.js';
+import { connectionId, pushSubjects } from '../../actors/identity.js';
+import type { PushEnvelope } from '../../actors/messages.js';
+import { closeAll, socketNode, until, type Frame, type TestClient } from './kit.js';
+
+describe('socket - push plane', () => {
+  it('socket - delivers pushes by subject rules and never to another user', async () => {
+    await using ns = await natsServer();
+    await using sn = await socketNode(ns.url);
+    const laptop = await sn.client('alice', 'laptop');
+    const phone = await sn.client('alice', 'phone');
+    const bob = await sn.client('bob', 'laptop');
+    const all = [laptop, phone, bob];
+    try {
+      const publish = (subject: string, env: PushEnvelope | Uint8Array): void => sn.nc.publish(subject, env instanceof Uint8Array ? env : encode(env));
+      const aliceAll = pushSubjects.user('sm', 'alice');
+      // To alice's connections except the phone.
+      publish(aliceAll, { userId: 'alice', except: connectionId('alice', 'phone'), frame: { t: 'sync', collection: 'c', rev: 1 } });
+      // To alice's phone only.
+      publish(pushSubjects.connection('sm', connectionId('alice', 'phone')), { userId: 'alice', frame: { t: 'sync', collection: 'c', rev: 2 } });
+      // Forged: bob's id on alice's subjects, alice's id without a user, garbage: nobody gets these.
+      publish(aliceAll, { userId: 'bob', frame: { t: 'sync', collection: 'leak', rev: 3 } });
+      publish(pushSubjects.connection('sm', connectionId('alice', 'laptop')), { userId: 'bob', frame: { t: 'sync', collection: 'leak', rev: 4 } });
+      publish(aliceAll, { frame: { t: 'sync', collection: 'leak', rev: 5 } } as PushEnvelope);
+      publish(aliceAll, Uint8Array.from([0xc1]));
+      publish(aliceAll, { userId: 'alice', frame: { collection: 'no-t' } });
+      // To everyone: the marker that the pushes before it were processed.
+      publish(pushSubjects.all('sm'), { frame: { t: 'sync', collection: 'marker', rev: 6 } });
+
+      for (const c of all) await c.take((f) => f['collection'] === 'marker', 15_000, 'the marker push');
+      const syncs = (c: TestClient): unknown[] => c.ofType('sync').map((f) => f['rev']);
+      expect(syncs(laptop)).toEqual([1, 6]);
+      expect(syncs(phone)).toEqual([2, 6]);
+      expect(syncs(bob)).toEqual([6]);
+      expect(sn.server.stats().badPushEnvelopes).toBe(3);
+    } finally {
+      await closeAll(all);
+    }
+  });
+
+  it('socket - a commit syncs the user\'s other connections across nodes, not the committer, not other users', async () => {
+    await using ns = await natsServer();
+    await using n1 = await socketNode(ns.url);
+    await using n2 = await socketNode(ns.url);
+    const laptop = await n1.client('alice', 'laptop');
+    const phone = await n2.client('alice', 'phone');
+    const tablet = await n1.client('alice', 'tablet');
+    const bob = await n2.client('bob', 'phone');
+    const all = [laptop, phone, tablet, bob];
+    try {
+      const committed = await laptop.request({ t: 'commit', id: 1, collection: 'tabs', changes: [{ key: 'k', value: 'v' }] });
+      const rev = committed['rev'];
+      for (const c of [phone, tablet]) expect(await c.take((f) => f['t'] === 'sync')).toEqual({ t: 'sync', collection: 'tabs', rev });
+      // Marker through the all subject: bob and the laptop got nothing before it.
+      n1.nc.publish(pushSubjects.all('sm'), encode({ frame: { t: 'sync', collection: 'marker', rev: 0 } }));
+      for (const c of [laptop, bob]) await c.take((f) => f['collection'] === 'marker');
+      expect(laptop.ofType('sync').map((f) => f['collection'])).toEqual(['marker']);
+      expect(bob.ofType('sync').map((f) => f['collection'])).toEqual(['marker']);
+    } finally {
+      await closeAll(all);
+    }
+  });
+
+  it('socket - device commands reach the target, wait for an offline device, and report delivery on ack', async () => {
+    await using ns = await natsServer();
+    await using sn = await socketNode(ns.url);
+    const laptop = await sn.client('alice', 'laptop');
+    const phone = await sn.client('alice', 'phone');
+    const clients: TestClient[] = [laptop, phone];
+    try {
+      const sent = await laptop.request({ t: 'send', id: 1, toDevice: 'phone', body: { url: 'https://example.com' } });
+      expect(sent).toMatchObject({ t: 'sent', id: 1 });
+      const commandId = sent['commandId'];
+      const cmd = await phone.take((f) => f['t'] === 'command');
+      expect(cmd).toEqual({ t: 'command', commandId, fromDevice: 'laptop', body: { url: 'https://example.com' } });
+      phone.send({ t: 'ack', commandId });
+      expect(await laptop.take((f) => f['t'] === 'delivered')).toEqual({ t: 'delivered', commandId });
+
+      // Offline target: the command waits and comes right after welcome on connect.
+      const later = await laptop.request({ t: 'send', id: 2, toDevice: 'tablet', body: 'later' });
+      const tablet = await sn.client('alice', 'tablet');
+      clients.push(tablet);
+      const pending = await tablet.take((f) => f['t'] === 'command');
+      expect(pending).toEqual({ t: 'command', commandId: later['commandId'], fromDevice: 'laptop', body: 'later' });
+      expect(tablet.frames.indexOf(pending)).toBeGreaterThan(tablet.frames.findIndex((f: Frame) => f['t'] === 'welcome'));
+    } finally {
+      await closeAll(clients);
+    }
+  });
+
+  it('socket - subscribes once per user on the node and unsubscribes with the user\'s last connection', async () => {
+    await using ns = await natsServer();
+    await using sn = await socketNode(ns.url);
+    const a1 = await sn.client('alice', 'laptop');
+    const a2 = await sn.client('alice', 'phone');
+    const b1 = await sn.client('bob', 'laptop');
+    try {
+      expect(sn.server.stats()).toMatchObject({ connections: 3, users: 2 });
+      a1.close();
+      await until(() => sn.server.stats().connections === 2, 'one connection fewer');
+      expect(sn.server.stats().users).toBe(2);
+      a2.close();
+      await until(() => sn.server.stats().users === 1, 'alice unsubscribed');
+      // Alice's subject reaches nobody on this node now; bob still gets his.
+      sn.nc.publish(pushSubjects.user('sm', 'bob'), encode({ userId: 'bob', frame: { t: 'sync', collection: 'b', rev: 1 } }));
+      await b1.take((f) => f['t'] === 'sync');
+    } finally {
+      await closeAll([a1, a2, b1]);
+    }
+  });
+});

@@ -1,0 +1,100 @@
+/**
+ * Device commands in the cloud storage: kept per target device until acked, oldest first, bounded.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectionId } from '../../actors/identity.js';
+import { BadRequestError, RateLimitedError, type CloudStore } from '../../actors/store/mod.js';
+import { storeEnv, type StoreEnv } from './kit.js';
+
+let env: StoreEnv;
+let store: CloudStore;
+let n = 0;
+const user = (name: string): string => `${name}-${++n}`;
+
+beforeAll(async () => {
+  env = await storeEnv({ limits: { maxPendingCommands: 5 } });
+  store = env.store;
+});
+
+afterAll(async () => {
+  await env?.[Symbol.asyncDispose]();
+});
+
+const sendFrom = (userId: string, fromDevice: string, toDevice: string, body: unknown): ReturnType<CloudStore['send']> =>
+  store.send({ userId, fromDevice, fromConnectionId: connectionId(userId, fromDevice), toDevice, body });
+
+describe('store - device commands', () => {
+  it('store - commands wait per device, oldest first, until acked; ack names the sender for delivered', async () => {
+    const u = user('erin');
+    const first = await sendFrom(u, 'laptop', 'phone', { open: 'https://example.org/1' });
+    const second = await sendFrom(u, 'tablet', 'phone', { open: 'https://example.org/2', n: 2n ** 63n });
+    await sendFrom(u, 'laptop', 'tablet', 'for the tablet');
+    expect(first.commandId).not.toBe(second.commandId);
+
+    const waiting = await store.pending({ userId: u, deviceId: 'phone' });
+    expect(waiting.commands).toEqual([
+      { commandId: first.commandId, fromDevice: 'laptop', body: { open: 'https://example.org/1' } },
+      { commandId: second.commandId, fromDevice: 'tablet', body: { open: 'https://example.org/2', n: 2n ** 63n } },
+    ]);
+    expect((await store.pending({ userId: u, deviceId: 'tablet' })).commands.map((c) => c.body)).toEqual(['for the tablet']);
+    expect((await store.pending({ userId: u, deviceId: 'never' })).commands).toEqual([]);
+
+    const acked = await store.ack({ userId: u, deviceId: 'phone', commandId: first.commandId });
+    expect(acked).toEqual({ acked: true, fromConnectionId: connectionId(u, 'laptop') });
+    expect((await store.pending({ userId: u, deviceId: 'phone' })).commands.map((c) => c.commandId)).toEqual([second.commandId]);
+
+    // Acking again, or an id that was never sent: a no-op, nothing to deliver.
+    expect(await store.ack({ userId: u, deviceId: 'phone', commandId: first.commandId })).toEqual({ acked: false });
+    expect(await store.ack({ userId: u, deviceId: 'phone', commandId: '12345-0123456789abcdef' })).toEqual({ acked: false });
+    expect(await store.ack({ userId: u, deviceId: 'phone', commandId: 'nonsense' })).toEqual({ acked: false });
+    // The right id with the wrong nonce is refused: ids cannot be guessed from the sequence.
+    const [seq] = second.commandId.split('-');
+    expect(await store.ack({ userId: u, deviceId: 'phone', commandId: `${seq}-0000000000000000` })).toEqual({ acked: false });
+    expect((await store.pending({ userId: u, deviceId: 'phone' })).commands).toHaveLength(1);
+  });
+
+  it('store - only the target device of the same user can see or ack a command', async () => {
+    const a = user('owner');
+    const b = user('intruder');
+    const sent = await sendFrom(a, 'laptop', 'phone', 'secret');
+    // Another device of the same user, and another user with the same device name: neither sees nor removes it.
+    expect(await store.ack({ userId: a, deviceId: 'laptop', commandId: sent.commandId })).toEqual({ acked: false });
+    expect(await store.ack({ userId: b, deviceId: 'phone', commandId: sent.commandId })).toEqual({ acked: false });
+    expect((await store.pending({ userId: b, deviceId: 'phone' })).commands).toEqual([]);
+    expect((await store.pending({ userId: a, deviceId: 'phone' })).commands.map((c) => c.body)).toEqual(['secret']);
+    // A sender cannot claim another user's connection as the one to tell `delivered`.
+    const forged = store.send({ userId: b, fromDevice: 'x', fromConnectionId: connectionId(a, 'laptop'), toDevice: 'phone', body: 1 });
+    await expect(forged).rejects.toBeInstanceOf(BadRequestError);
+  });
+
+  it('store - a device holding the most unacked commands refuses more with rate_limited until it acks', async () => {
+    const u = user('flood');
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await sendFrom(u, 'a', 'b', i)).commandId);
+    const err = await sendFrom(u, 'a', 'b', 'one too many').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RateLimitedError);
+    expect((err as RateLimitedError).code).toBe('rate_limited');
+    expect((err as Error).message).toMatch(/acknowledged/);
+    // Other devices are not affected; after one ack there is room again.
+    await sendFrom(u, 'a', 'c', 'fine');
+    await store.ack({ userId: u, deviceId: 'b', commandId: ids[0]! });
+    await sendFrom(u, 'a', 'b', 'room again');
+    expect((await store.pending({ userId: u, deviceId: 'b' })).commands.map((c) => c.body)).toEqual([1, 2, 3, 4, 'room again']);
+  });
+
+  it('store - racing acks of one command: exactly one reports delivered', async () => {
+    const u = user('race');
+    const sent = await sendFrom(u, 'a', 'b', 'x');
+    const results = await Promise.all(Array.from({ length: 6 }, () => store.ack({ userId: u, deviceId: 'b', commandId: sent.commandId })));
+    expect(results.filter((r) => r.acked)).toHaveLength(1);
+  });
+
+  it('store - malformed commands are bad_request or too_large', async () => {
+    const u = user('bad');
+    await expect(sendFrom(u, 'a', '', 1)).rejects.toMatchObject({ code: 'bad_request' });
+    await expect(sendFrom(u, 'a', 'b', undefined)).rejects.toMatchObject({ code: 'bad_request' });
+    await expect(sendFrom(u, 'a', 'b', 'x'.repeat(65 * 1024))).rejects.toMatchObject({ code: 'too_large' });
+    await expect(store.ack({ userId: u, deviceId: 'b', commandId: 5 as unknown as string })).rejects.toMatchObject({ code: 'bad_request' });
+    await expect(store.pending({ userId: u, deviceId: 'd'.repeat(257) })).rejects.toMatchObject({ code: 'bad_request' });
+  });
+});

@@ -1,0 +1,57 @@
+/**
+ * Helpers of the storage tests: a nats-server with a CloudStore on it, cleaned up by construction,
+ * and a wait-for-condition with a deadline.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { createCloudStore, type CloudStore, type CloudStoreOptions } from '../../actors/store/mod.js';
+import { natsServer, type NatsServer } from '../kit/nats.js';
+
+export interface StoreEnv {
+  ns: NatsServer;
+  nc: NatsConnection;
+  store: CloudStore;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** A nats-server, a connection and a CloudStore on it. */
+export async function storeEnv(options: Omit<CloudStoreOptions, 'nc'> = {}): Promise<StoreEnv> {
+  const ns = await natsServer();
+  let nc: NatsConnection | undefined;
+  try {
+    // Reconnect for as long as a restart test needs; the default gives up after ten attempts.
+    nc = await connect({ servers: ns.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    const store = await createCloudStore({ nc, ...options });
+    const conn = nc;
+    return {
+      ns,
+      nc: conn,
+      store,
+      [Symbol.asyncDispose]: async () => {
+        await store.close();
+        await conn.close().catch(() => undefined);
+        await ns[Symbol.asyncDispose]();
+      },
+    };
+  } catch (err) {
+    await nc?.close().catch(() => undefined);
+    await ns[Symbol.asyncDispose]();
+    throw err;
+  }
+}
+
+/** Resolves once `check` returns a value other than undefined (or stops throwing); rejects after `timeoutMs`. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`, { cause: last });
+    await delay(25);
+  }
+}
