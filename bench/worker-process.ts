@@ -13,7 +13,8 @@ export const WORKER_MODES = ['rpc-responder', 'moleculer-responder', 'runtime-re
 export type WorkerMode = (typeof WORKER_MODES)[number];
 
 export interface WorkerOptions {
-  readonly nodeId: string;
+  /** Node id for the worker's broker or runtime node; absent: the worker's default (see worker.ts). */
+  readonly nodeId?: string | undefined;
   /** Run the worker with `--cpu-prof`, profiles written to this directory. */
   readonly cpuProfDir?: string | undefined;
   readonly readyTimeoutMs?: number;
@@ -21,6 +22,7 @@ export interface WorkerOptions {
 
 export interface WorkerHandle {
   readonly mode: WorkerMode;
+  /** The node id the worker reported in its ready line. */
   readonly nodeId: string;
   readonly pid: number;
   /** True once the process has exited (for any reason). */
@@ -51,7 +53,7 @@ function lastError(tail: string): string {
 /** Starts a worker and resolves once it has printed its ready line. */
 export async function startWorker(mode: WorkerMode, natsUrl: string, o: WorkerOptions): Promise<WorkerHandle> {
   const nodeArgs = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
-  const child = spawn(process.execPath, [...nodeArgs, WORKER_JS, mode, natsUrl, o.nodeId], {
+  const child = spawn(process.execPath, [...nodeArgs, WORKER_JS, mode, natsUrl, ...(o.nodeId ? [o.nodeId] : [])], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let tail = '';
@@ -72,6 +74,7 @@ export async function startWorker(mode: WorkerMode, natsUrl: string, o: WorkerOp
 
   const timeoutMs = o.readyTimeoutMs ?? 30_000;
   const lines = createInterface({ input: child.stdout });
+  let nodeId = '';
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
@@ -87,9 +90,14 @@ export async function startWorker(mode: WorkerMode, natsUrl: string, o: WorkerOp
         reject(new BenchWorkerError(`worker ${mode} exited before it was ready (code ${code}, signal ${signal}): ${lastError(tail)}`));
       });
       lines.on('line', (line) => {
-        if (!line.startsWith('ready')) return;
+        if (!line.startsWith('ready ')) return;
         clearTimeout(timer);
-        resolve();
+        try {
+          nodeId = String((JSON.parse(line.slice(6)) as { nodeId?: unknown }).nodeId ?? '');
+          resolve();
+        } catch (err) {
+          reject(new BenchWorkerError(`worker ${mode} printed a malformed ready line: ${line}`, { cause: err }));
+        }
       });
     });
   } catch (err) {
@@ -101,7 +109,7 @@ export async function startWorker(mode: WorkerMode, natsUrl: string, o: WorkerOp
   child.stdout.resume(); // anything it prints later is not ours to read, but must not block it
   return {
     mode,
-    nodeId: o.nodeId,
+    nodeId,
     pid: child.pid ?? -1,
     get exited() {
       return isExited();

@@ -4,7 +4,8 @@
  *   node dist/bench/worker.js <mode> <natsUrl> [nodeId]
  *
  * modes: rpc-responder, moleculer-responder, runtime-responder. nodeId names the Moleculer broker or
- * the runtime node (default `bench-<mode>-<pid>`).
+ * the runtime node; without it the runtime node takes its own default id (what applications get)
+ * and Moleculer `bench-responder-<pid>`. The ready line carries the id in use.
  *
  * Prints `ready {"mode","nodeId"}` on stdout once it answers requests, logs to stderr, and shuts down
  * cleanly (so `--cpu-prof` profiles get written) when its stdin closes or on SIGTERM / SIGINT.
@@ -18,27 +19,32 @@ import { startMoleculerResponder } from './peers/moleculer.js';
 import { startRpcResponder } from './peers/raw-rpc.js';
 import { WORKER_MODES, type WorkerMode } from './worker-process.js';
 
-type Stop = () => Promise<void>;
+interface Started {
+  /** The node id in use (empty for the plain NATS responder, which has none). */
+  readonly nodeId: string;
+  readonly stop: () => Promise<void>;
+}
 
-async function rpcResponder(natsUrl: string, _nodeId: string, _log: Logger): Promise<Stop> {
+async function rpcResponder(natsUrl: string, _nodeId: string | undefined, _log: Logger): Promise<Started> {
   const nc = await connect({ servers: natsUrl, name: 'bench-rpc-responder' });
   startRpcResponder(nc);
   await nc.flush(); // the subscription is registered on the server before we say ready
-  return () => nc.close();
+  return { nodeId: '', stop: () => nc.close() };
 }
 
-async function moleculerResponder(natsUrl: string, nodeId: string, _log: Logger): Promise<Stop> {
-  const broker = await startMoleculerResponder(natsUrl, nodeId);
-  return () => broker.stop();
+async function moleculerResponder(natsUrl: string, nodeId: string | undefined, _log: Logger): Promise<Started> {
+  const id = nodeId ?? `bench-responder-${process.pid}`;
+  const broker = await startMoleculerResponder(natsUrl, id);
+  return { nodeId: id, stop: () => broker.stop() };
 }
 
-async function runtimeResponder(natsUrl: string, nodeId: string, log: Logger): Promise<Stop> {
+async function runtimeResponder(natsUrl: string, nodeId: string | undefined, log: Logger): Promise<Started> {
   // It hosts the echo kind; the bench spawns the actor here from the other process.
-  const node = await startNode({ nats: natsUrl, nodeId, kinds: [echoKind], logger: log.child({}, { level: 'warn' }) });
-  return () => node.close();
+  const node = await startNode({ nats: natsUrl, ...(nodeId ? { nodeId } : {}), kinds: [echoKind], logger: log.child({}, { level: 'warn' }) });
+  return { nodeId: node.id, stop: () => node.close() };
 }
 
-const START: Record<WorkerMode, (natsUrl: string, nodeId: string, log: Logger) => Promise<Stop>> = {
+const START: Record<WorkerMode, (natsUrl: string, nodeId: string | undefined, log: Logger) => Promise<Started>> = {
   'rpc-responder': rpcResponder,
   'moleculer-responder': moleculerResponder,
   'runtime-responder': runtimeResponder,
@@ -47,15 +53,14 @@ const START: Record<WorkerMode, (natsUrl: string, nodeId: string, log: Logger) =
 async function main(): Promise<void> {
   const [mode, natsUrl, nodeIdArg] = process.argv.slice(2);
   const log = benchLogger(`bench-worker:${mode ?? '?'}`);
-  const nodeId = nodeIdArg ?? `bench-${mode ?? 'worker'}-${process.pid}`;
   if (!(WORKER_MODES as readonly string[]).includes(mode ?? '') || !natsUrl) {
     log.error(`usage: node dist/bench/worker.js <${WORKER_MODES.join('|')}> <natsUrl> [nodeId]`);
     process.exit(2);
   }
   const m = mode as WorkerMode;
-  let stop: Stop;
+  let started: Started;
   try {
-    stop = await START[m](natsUrl, nodeId, log);
+    started = await START[m](natsUrl, nodeIdArg, log);
   } catch (err) {
     log.error({ err }, `worker ${m} could not start`);
     process.exit(1);
@@ -65,7 +70,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.debug({ why }, 'stopping');
-    stop().then(
+    started.stop().then(
       () => process.exit(0),
       (err: unknown) => {
         log.error({ err }, 'clean shutdown failed');
@@ -78,6 +83,7 @@ async function main(): Promise<void> {
   process.stdin.resume();
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+  const { nodeId } = started;
   log.info({ nodeId }, `worker ${m} ready`);
   process.stdout.write(`ready ${JSON.stringify({ mode: m, nodeId })}\n`);
 }

@@ -20,7 +20,7 @@ import {
   SyncError, serverErrorFromFrame,
 } from './errors.js';
 import { TypedEmitter } from './events.js';
-import { RequestTracker } from './requests.js';
+import { REQUEST_DEFAULTS, RequestTracker } from './requests.js';
 import {
   CLIENT_CLOSE_NORMAL, FrameSocket, allocateSocket, socketUrl, type FetchLike, type Frame, type SocketAllocation,
   type SocketCloseInfo, type WebSocketConstructor,
@@ -31,9 +31,6 @@ import type {
 } from './types.js';
 
 const DEFAULTS = {
-  requestTimeoutMs: 15_000,
-  queueTimeoutMs: 30_000,
-  maxQueued: 1_000,
   welcomeTimeoutMs: 10_000,
   stableAfterMs: 5_000,
   whenConnectedMs: 30_000,
@@ -108,9 +105,11 @@ class SyncClientImpl implements SyncClient {
     this.#backoff = createBackoff(opts.backoff);
     this.#tracker = new RequestTracker(
       {
-        requestTimeoutMs: opts.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
-        queueTimeoutMs: opts.queueTimeoutMs ?? DEFAULTS.queueTimeoutMs,
-        maxQueued: opts.maxQueued ?? DEFAULTS.maxQueued,
+        requestTimeoutMs: opts.requestTimeoutMs ?? REQUEST_DEFAULTS.requestTimeoutMs,
+        queueTimeoutMs: opts.queueTimeoutMs ?? REQUEST_DEFAULTS.queueTimeoutMs,
+        maxQueued: opts.maxQueued ?? REQUEST_DEFAULTS.maxQueued,
+        maxInFlight: opts.maxInFlight ?? REQUEST_DEFAULTS.maxInFlight,
+        rateLimit: opts.rateLimit ?? REQUEST_DEFAULTS.rateLimit,
       },
       // An open connection that does not answer is presumed dead (half-open TCP): start over.
       (err) => {

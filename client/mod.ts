@@ -27,6 +27,7 @@ export {
 export type { Backoff, BackoffOptions } from './backoff.js';
 export type { Cache, CachedRecord, CacheEntry } from './cache.js';
 export type { ServerErrorCode } from './errors.js';
+export type { RateLimit } from './requests.js';
 export type { FetchLike, WebSocketConstructor, WebSocketLike, SocketAllocation } from './transport.js';
 export type {
   SyncClient, SyncClientOptions, SyncClientEvents, ConnectionStatus, StatusEvent, ChangeEvent, ConflictEvent,

@@ -5,6 +5,7 @@
 import type { BackoffOptions } from './backoff.js';
 import type { Cache, CachedRecord } from './cache.js';
 import type { SyncError } from './errors.js';
+import type { RateLimit } from './requests.js';
 import type { FetchLike, WebSocketConstructor } from './transport.js';
 
 /** Where the client stands. `offline` means stopped: closed, replaced, or refused; reconnect() restarts it. */
@@ -129,10 +130,17 @@ export interface SyncClientOptions {
   readonly autoConnect?: boolean;
   /** Deadline for an answer once a request is sent (default 15 000 ms). */
   readonly requestTimeoutMs?: number;
-  /** Deadline for a request waiting for a connection (default 30 000 ms). */
+  /** Deadline for a request waiting to be sent (default 30 000 ms). */
   readonly queueTimeoutMs?: number;
-  /** Requests that may wait for a connection (default 1 000); more fail with QueueFullError. */
+  /** Requests that may wait to be sent (default 1 000); more fail with QueueFullError. */
   readonly maxQueued?: number;
+  /** Requests sent and awaiting their answer, at most (default 32; the server answers rate_limited past 64). */
+  readonly maxInFlight?: number;
+  /**
+   * Pacing of this client's requests (default 90/s, burst 150: under the server's default 100/s,
+   * burst 200, which it enforces by answering rate_limited and, if that goes on, closing). false: none.
+   */
+  readonly rateLimit?: RateLimit | false;
   /** Deadline for the server's welcome after opening the socket (default 10 000 ms). */
   readonly welcomeTimeoutMs?: number;
   /** A connection that lasted this long resets the backoff (default 5 000 ms). */

@@ -11,6 +11,7 @@ import { createActor, type Actor, type AnyStateMachine, type Snapshot } from 'xs
 import type { Logger } from 'pino';
 import { WireCodes } from './errors.js';
 import type { KindSpec } from './define.js';
+import { actorKey } from './leases.js';
 import { Mailbox } from './mailbox.js';
 import { replyToOf } from './reply.js';
 import type { ActorMessage, ActorNode, ActorRef } from './types.js';
@@ -80,9 +81,15 @@ export class Cell {
     readonly spec: KindSpec,
     readonly id: string,
     readonly ref: ActorRef,
-    readonly key: string,
     readonly args: unknown,
   ) {}
+
+  private keyText: string | undefined;
+
+  /** KV key of leases and snapshots (computed on first use: most explicit actors never need it). */
+  get key(): string {
+    return (this.keyText ??= actorKey(this.spec.kind, this.id));
+  }
 
   get logger(): Logger {
     return (this.log ??= this.host.logger.child({ kind: this.spec.kind, actor: this.id }));

@@ -2,7 +2,7 @@
  * Public entry of the Syncmesh actor runtime. Everything public is listed here by name.
  * Sibling packages and tests that need the wire format use runtime/internal.ts.
  */
-export { startNode } from './node.js';
+export { startNode } from './start.js';
 export { defineActor } from './define.js';
 export { reply, replyError } from './reply.js';
 export { actorContext } from './context.js';

@@ -10,13 +10,11 @@
  *                      winner of `kind/id` over live, non-draining members hosting the kind. The
  *                      receiver activates it under a KV lease, or forwards to the lease holder.
  */
-import { connect } from '@nats-io/transport-node';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
-import type { Snapshot } from 'xstate';
 import { PendingAsks, Pending } from './asks.js';
-import { Cell, CellStatus, type CellHost, type TerminationReason } from './cell.js';
+import { CellStatus, type Cell, type TerminationReason } from './cell.js';
 import { kindSpec, type KindSpec } from './define.js';
 import {
   askBytes,
@@ -46,10 +44,11 @@ import {
   UnavailableError,
   WireCodes,
 } from './errors.js';
-import { actorKey, LeaseStore } from './leases.js';
+import { LeaseStore } from './leases.js';
 import { defaultLogger, LogLimiter } from './logger.js';
 import { Membership } from './membership.js';
 import { hashLanes, pickByRendezvous, pickHashed, type HashLanes } from './placement.js';
+import { Counters, LocalActors, type Router } from './local-actors.js';
 import { markForReply, replyToOf, ReplyTo, type ReplySink } from './reply.js';
 import { SnapshotStore } from './snapshots.js';
 import type {
@@ -64,28 +63,16 @@ import type {
   SpawnPlacement,
   TerminatedMessage,
 } from './types.js';
-import { targetKey, Watches } from './watches.js';
+import { Watches } from './watches.js';
 
 const DEFAULT_ASK_TIMEOUT_MS = 5_000;
-const FORWARD_CACHE_MAX = 10_000;
-
-class Counters {
-  messagesIn = 0;
-  messagesOut = 0;
-  asksSent = 0;
-  restarts = 0;
-  badMessages = 0;
-  mailboxDropped = 0;
-  deadLetters = 0;
-  activations = 0;
-}
 
 interface Candidate {
   readonly id: string;
   readonly lanes: HashLanes;
 }
 
-export class NodeImpl implements ActorNode, CellHost, ReplySink {
+export class NodeImpl implements ActorNode, ReplySink, Router {
   readonly id: string;
   readonly roles: readonly string[];
   readonly logger: Logger;
@@ -93,12 +80,12 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
   readonly now: () => number;
   private readonly prefix: string;
   private readonly subj: Subjects;
-  private readonly specs = new Map<string, KindSpec>();
-  private readonly cells = new Map<string, Map<string, Cell>>();
+  readonly counters = new Counters();
+  private readonly actors: LocalActors;
+  private readonly specs: Map<string, KindSpec>;
+  private readonly cells: Map<string, Map<string, Cell>>;
   private readonly asks: PendingAsks;
-  private readonly counters = new Counters();
   private readonly watches = new Watches();
-  private readonly forwardCache = new Map<string, string>();
   private candidates = new Map<string, Candidate[]>();
   private readonly laneCache = new Map<string, HashLanes>();
   private readonly membership: Membership;
@@ -106,14 +93,11 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
   private readonly deadLog = new LogLimiter();
   private readonly heartbeatMs: number;
   private readonly downAfterMs: number;
-  private leases: LeaseStore | undefined;
-  private snapshots: SnapshotStore | undefined;
   private subs: Subscription[] = [];
-  private sweepTimer: NodeJS.Timeout | undefined;
   private fenceTimer: NodeJS.Timeout | undefined;
-  private fenced = false;
-  private closing = false;
-  private closed = false;
+  fenced = false;
+  closing = false;
+  closed = false;
   private closePromise: Promise<void> | undefined;
 
   constructor(
@@ -130,11 +114,9 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
     this.logger = (options.logger ?? defaultLogger()).child({ node: id });
     this.heartbeatMs = options.heartbeatMs ?? 1_000;
     this.downAfterMs = options.downAfterMs ?? 3_000;
-    for (const k of options.kinds ?? []) {
-      if (this.specs.has(k.kind)) throw new RuntimeConfigError(`actor kind ${k.kind} is given twice to node ${id}`);
-      this.specs.set(k.kind, kindSpec(k));
-      this.cells.set(k.kind, new Map());
-    }
+    this.actors = new LocalActors(this, (options.kinds ?? []).map(kindSpec));
+    this.specs = this.actors.specs;
+    this.cells = this.actors.cells;
     this.asks = new PendingAsks(this.now);
     this.membership = new Membership({
       nc: nats,
@@ -167,19 +149,16 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
           );
         }
       };
-      if (specs.some((s) => s.virtual)) this.leases = new LeaseStore(await open(`${this.prefix}_leases`), this.id);
+      const leases = specs.some((s) => s.virtual) ? new LeaseStore(await open(`${this.prefix}_leases`), this.id) : undefined;
+      this.actors.leases = leases;
       if (specs.some((s) => s.persist)) {
-        this.snapshots = new SnapshotStore(await open(`${this.prefix}_snapshots`), this.logger, {
+        this.actors.snapshots = new SnapshotStore(await open(`${this.prefix}_snapshots`), {
           stillOwner: async (cell) => {
-            if (!this.leases || !cell.spec.virtual) return true;
-            const h = await this.leases.holder(cell.key);
+            if (!leases || !cell.spec.virtual) return true;
+            const h = await leases.holder(cell.key);
             return h !== undefined && h.node === this.id && h.epoch === cell.leaseEpoch;
           },
-          fenced: (cell) => {
-            cell.leaseRev = 0;
-            cell.persisting = 1;
-            void this.stopCell(cell, 'stopped');
-          },
+          fenced: (cell) => this.actors.fenced(cell),
         });
       }
     }
@@ -188,8 +167,8 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
     this.membership.subscribe((e) => this.onMembershipEvent(e));
     await this.membership.start();
     this.rebuildCandidates();
-    this.startSweep();
-    void this.watchConnection();
+    this.actors.startSweep();
+    this.watchConnection().catch((err: unknown) => this.logger.error({ err }, 'NATS status monitor stopped; self-fencing is off'));
   }
 
   // ---------------------------------------------------------------- public API
@@ -253,7 +232,7 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
       node = pickByRendezvous(`${kind}/${id}`, cands.map((m) => ({ id: m.nodeId, weight: 1 })));
       if (node === undefined) throw new NoSuchActorError(`no live node with role ${role} hosts actor kind ${kind}`);
     }
-    if (node === undefined || node === this.id) return this.spawnLocal(kind, id, args);
+    if (node === undefined || node === this.id) return this.actors.spawn(kind, id, args);
     if (!this.membership.isLive(node)) throw new NodeDownError(`cannot spawn ${kind}/${id} on node ${node}: it is not a live member`);
     const value = await this.control<{ kind?: unknown; id?: unknown; node?: unknown }>(node, Op.spawn, kind, id, node, args, { kind, id, node });
     if (value?.node !== node) throw new BadMessageError(`node ${node} answered spawn of ${kind}/${id} with an unexpected value`);
@@ -264,7 +243,7 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
     let node = ref.node;
     if (node === undefined) node = this.cells.get(ref.kind)?.get(ref.id) !== undefined ? this.id : this.place(ref.kind, ref.id);
     if (node === undefined) return; // a virtual actor no node hosts is not running anywhere
-    if (node === this.id) return this.stopLocal(ref.kind, ref.id, ref.node !== undefined);
+    if (node === this.id) return this.actors.stop(ref.kind, ref.id, ref.node !== undefined);
     if (!this.membership.isLive(node)) throw new NodeDownError(`node ${node} of ${ref.kind}/${ref.id} is not a live member`);
     await this.control(node, Op.stop, ref.kind, ref.id, ref.node, undefined, ref);
   }
@@ -303,14 +282,7 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
   }
 
   metrics(): RuntimeMetrics {
-    let active = 0;
-    let depth = 0;
-    for (const m of this.cells.values()) {
-      for (const c of m.values()) {
-        if (c.status === CellStatus.running) active++;
-        depth += c.queued;
-      }
-    }
+    const { active, depth } = this.actors.gauges();
     const c = this.counters;
     return {
       messagesIn: c.messagesIn,
@@ -330,32 +302,6 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
 
   close(): Promise<void> {
     return (this.closePromise ??= this.doClose());
-  }
-
-  // ---------------------------------------------------------------- CellHost
-
-  onOverflow(cell: Cell, message: ActorMessage): void {
-    this.counters.mailboxDropped++;
-    const to = replyToOf(message);
-    if (to !== undefined) {
-      to.fail(WireCodes.mailboxFull, `mailbox of ${cell.spec.kind}/${cell.id} is full (capacity ${cell.spec.capacity}); slow down or raise mailbox.capacity`);
-    }
-  }
-
-  onProcessed(cell: Cell): void {
-    this.snapshots?.schedule(cell);
-  }
-
-  onGiveUp(cell: Cell, reason: TerminationReason): void {
-    void this.stopCell(cell, reason);
-  }
-
-  restartSnapshot(cell: Cell): Promise<Snapshot<unknown> | undefined> {
-    return cell.spec.persist && this.snapshots ? this.snapshots.load(cell) : Promise.resolve(undefined);
-  }
-
-  countRestart(): void {
-    this.counters.restarts++;
   }
 
   // ---------------------------------------------------------------- ReplySink
@@ -383,6 +329,10 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
   }
 
   // ---------------------------------------------------------------- routing
+
+  isLive(node: string): boolean {
+    return this.membership.isLive(node);
+  }
 
   /** The rendezvous winner for virtual `kind/id` among live, non-draining hosts of the kind. */
   private place(kind: string, id: string): string | undefined {
@@ -443,7 +393,7 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
   }
 
   /** A message that reached this node (from the wire or a local sender) for `kind/id`. */
-  private dispatch(kind: string, id: string, explicit: boolean, msg: ActorMessage, hops: number): void {
+  dispatch(kind: string, id: string, explicit: boolean, msg: ActorMessage, hops: number): void {
     const spec = this.specs.get(kind);
     if (spec === undefined) return this.refuse(msg, WireCodes.noSuchActor, `node ${this.id} does not host actor kind ${kind}`, kind, id);
     const cell = this.cells.get(kind)!.get(id);
@@ -464,26 +414,20 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
       if (t !== undefined && t !== this.id) return this.forward(kind, id, msg, t, hops + 1);
       return this.refuse(msg, WireCodes.unavailable, `node ${this.id} is ${this.closing ? 'closing' : 'cut off from NATS'} and no other node hosts ${kind}; retry`, kind, id);
     }
-    const fk = targetKey(kind, id);
-    const holder = this.forwardCache.get(fk);
+    const holder = this.actors.holderOf(kind, id);
     if (holder !== undefined) {
       if (holder !== this.id && this.membership.isLive(holder)) return this.forward(kind, id, msg, holder, hops + 1);
-      this.forwardCache.delete(fk);
+      this.actors.forgetHolder(kind, id);
     }
     if (hops === 0) {
       // The sender placed it here; if our view of the cluster says otherwise, pass it on once.
       const t = this.place(kind, id);
       if (t !== undefined && t !== this.id) return this.forward(kind, id, msg, t, 1);
     }
-    const ref: ActorRef = { kind, id };
-    const cell = new Cell(this, spec, id, ref, actorKey(kind, id), undefined);
-    this.cells.get(kind)!.set(id, cell);
-    this.counters.messagesIn++;
-    cell.enqueue(msg);
-    cell.activation = this.activate(cell, hops);
+    this.actors.activateNew(spec, id, msg, hops);
   }
 
-  private forward(kind: string, id: string, msg: ActorMessage, node: string, hops: number): void {
+  forward(kind: string, id: string, msg: ActorMessage, node: string, hops: number): void {
     if (hops > MAX_HOPS) return this.refuse(msg, WireCodes.unavailable, `${kind}/${id} was forwarded ${hops} times without settling; retry`, kind, id);
     const to = replyToOf(msg);
     let bytes: Uint8Array;
@@ -497,7 +441,7 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
   }
 
   /** Fails an ask with `code`, or drops and counts a tell. */
-  private refuse(msg: ActorMessage, code: string, text: string, kind: string, id: string): void {
+  refuse(msg: ActorMessage, code: string, text: string, kind: string, id: string): void {
     const to = replyToOf(msg);
     if (to !== undefined) {
       to.fail(code, text);
@@ -577,7 +521,7 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
     const replyNode = e.replyNode!;
     const corr = e.corr!;
     try {
-      const ref = this.spawnLocal(e.kind, e.id, e.body);
+      const ref = this.actors.spawn(e.kind, e.id, e.body);
       this.replyOk(replyNode, corr, ref);
     } catch (err) {
       const code = err instanceof ActorRuntimeError ? err.code : WireCodes.badMessage;
@@ -586,7 +530,7 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
   }
 
   private onStop(e: Envelope): void {
-    this.stopLocal(e.kind, e.id, e.node !== undefined).then(
+    this.actors.stop(e.kind, e.id, e.node !== undefined).then(
       () => this.replyOk(e.replyNode!, e.corr!, true),
       (err: unknown) => this.replyFail(e.replyNode!, e.corr!, err instanceof ActorRuntimeError ? err.code : WireCodes.unavailable, (err as Error).message),
     );
@@ -623,7 +567,7 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
       this.tell(watcher, terminated(target, 'stopped'));
       return;
     }
-    const holder = this.forwardCache.get(targetKey(kind, id));
+    const holder = this.actors.holderOf(kind, id);
     if (holder !== undefined && holder !== this.id && this.membership.isLive(holder) && hops < MAX_HOPS) {
       this.publish(this.subj.node(holder), envelopeBytes({ op: Op.watch, kind, id, node: undefined, body: [watcher.kind, watcher.id, watcher.node], replyNode: undefined, corr: undefined, hops: hops + 1 }));
       return;
@@ -631,7 +575,7 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
     this.watches.add(kind, id, watcher); // not active: fires on its next stop, failure or passivation
   }
 
-  private notifyWatchers(cell: Cell, reason: TerminationReason): void {
+  notifyWatchers(cell: Cell, reason: TerminationReason): void {
     for (const w of this.watches.take(cell.spec.kind, cell.id)) this.tell(w, terminated(cell.ref, reason));
   }
 
@@ -656,133 +600,6 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
     });
   }
 
-  // ---------------------------------------------------------------- lifecycle
-
-  private spawnLocal(kind: string, id: string, args: unknown): ActorRef {
-    const spec = this.specs.get(kind);
-    if (spec === undefined) throw new NoSuchActorError(`node ${this.id} does not host actor kind ${kind}`);
-    if (spec.virtual) throw new RuntimeConfigError(`actor kind ${kind} is virtual: it starts with its first message; spawn() is for kinds with placement 'explicit'`);
-    if (this.closing) throw new UnavailableError(`node ${this.id} is closing; spawn on another node`);
-    const existing = this.cells.get(kind)!.get(id);
-    if (existing !== undefined && existing.status !== CellStatus.stopping) return existing.ref;
-    if (existing !== undefined) throw new UnavailableError(`actor ${kind}/${id} is stopping on node ${this.id}; spawn it again once stopped`);
-    const ref: ActorRef = { kind, id, node: this.id };
-    const cell = new Cell(this, spec, id, ref, actorKey(kind, id), args);
-    this.cells.get(kind)!.set(id, cell);
-    this.counters.activations++;
-    cell.start(undefined);
-    return ref;
-  }
-
-  private async stopLocal(kind: string, id: string, explicit: boolean): Promise<void> {
-    const spec = this.specs.get(kind);
-    if (spec === undefined) throw new NoSuchActorError(`node ${this.id} does not host actor kind ${kind}`);
-    const cell = this.cells.get(kind)!.get(id);
-    if (cell === undefined) {
-      if (explicit || !spec.virtual) throw new NoSuchActorError(`actor ${kind}/${id} is not running on node ${this.id}`);
-      return;
-    }
-    await this.stopCell(cell, 'stopped');
-  }
-
-  private async activate(cell: Cell, hops: number): Promise<void> {
-    const { kind } = cell.spec;
-    try {
-      const lease = await this.leases!.acquire(cell.key, (n) => this.membership.isLive(n));
-      if (!lease.ok) {
-        this.removeCell(cell);
-        cell.status = CellStatus.stopped;
-        this.cacheForward(kind, cell.id, lease.holder);
-        for (const m of cell.takeQueued()) this.forward(kind, cell.id, m, lease.holder, hops + 1);
-        return;
-      }
-      cell.leaseRev = lease.rev;
-      cell.leaseEpoch = lease.epoch;
-      const snapshot = cell.spec.persist && this.snapshots ? await this.snapshots.load(cell) : undefined;
-      cell.idleSince = this.now();
-      this.counters.activations++;
-      cell.start(snapshot);
-    } catch (err) {
-      this.logger.error({ err, kind, actor: cell.id }, 'activation failed: leases or snapshots unreachable');
-      this.removeCell(cell);
-      cell.status = CellStatus.stopped;
-      if (cell.leaseRev !== 0) await this.leases!.release(cell.key, cell.leaseRev).catch(() => undefined);
-      for (const m of cell.takeQueued()) this.refuse(m, WireCodes.unavailable, `could not activate ${kind}/${cell.id}: ${(err as Error).message}`, kind, cell.id);
-    }
-  }
-
-  private cacheForward(kind: string, id: string, holder: string): void {
-    if (this.forwardCache.size >= FORWARD_CACHE_MAX) this.forwardCache.clear();
-    this.forwardCache.set(targetKey(kind, id), holder);
-  }
-
-  private removeCell(cell: Cell): void {
-    const m = this.cells.get(cell.spec.kind)!;
-    if (m.get(cell.id) === cell) m.delete(cell.id);
-  }
-
-  /**
-   * Stops a cell: final snapshot write, machine stopped, lease released, watchers told. Messages
-   * that arrived meanwhile are routed again (virtual: they reactivate it, here or elsewhere) or
-   * refused (explicit).
-   */
-  stopCell(cell: Cell, reason: TerminationReason): Promise<void> {
-    return (cell.stopPromise ??= this.doStopCell(cell, reason));
-  }
-
-  private async doStopCell(cell: Cell, reason: TerminationReason): Promise<void> {
-    if (cell.status === CellStatus.activating) await cell.activation;
-    if (cell.status === CellStatus.stopped) return;
-    cell.status = CellStatus.stopping;
-    const { kind, virtual } = cell.spec;
-    try {
-      if (this.snapshots && cell.spec.persist) {
-        if (cell.actor !== undefined && cell.persisting === 0) this.snapshots.schedule(cell);
-        await this.snapshots.flush(cell);
-      }
-    } catch (err) {
-      cell.logger.error({ err }, 'final snapshot write failed');
-    }
-    cell.stopActor();
-    if (virtual && cell.leaseRev !== 0 && this.leases && !this.fenced) {
-      await this.leases.release(cell.key, cell.leaseRev).catch((err: unknown) => cell.logger.warn({ err }, 'lease release failed; it is reclaimed when this node is seen down'));
-    }
-    this.removeCell(cell);
-    cell.status = CellStatus.stopped;
-    this.notifyWatchers(cell, reason);
-    for (const m of cell.takeQueued()) {
-      if (virtual && !this.closed) this.dispatch(kind, cell.id, false, m, 0);
-      else this.refuse(m, WireCodes.noSuchActor, `actor ${kind}/${cell.id} stopped (${reason})`, kind, cell.id);
-    }
-  }
-
-  private startSweep(): void {
-    let min = Infinity;
-    for (const s of this.specs.values()) if (s.virtual && s.passivateAfterMs > 0) min = Math.min(min, s.passivateAfterMs);
-    if (min === Infinity) return;
-    const every = Math.max(20, Math.min(1_000, Math.floor(min / 4)));
-    this.sweepTimer = setInterval(() => this.sweep(), every);
-    this.sweepTimer.unref();
-  }
-
-  /** Passivates virtual actors idle for passivateAfterMs (touched is cleared here, set per message). */
-  private sweep(): void {
-    const now = this.now();
-    for (const [kind, m] of this.cells) {
-      const spec = this.specs.get(kind)!;
-      if (!spec.virtual || spec.passivateAfterMs <= 0) continue;
-      for (const c of m.values()) {
-        if (c.status !== CellStatus.running) continue;
-        if (c.touched || c.busy || c.queued !== 0) {
-          c.touched = false;
-          c.idleSince = now;
-        } else if (now - c.idleSince >= spec.passivateAfterMs) {
-          void this.stopCell(c, 'passivated');
-        }
-      }
-    }
-  }
-
   private onMembershipEvent(e: MembershipEvent): void {
     this.rebuildCandidates();
     if (e.type !== 'down') return;
@@ -790,7 +607,7 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
     const how = e.reason === 'left' ? 'left the cluster' : 'went down';
     this.asks.failNode(n, (p) => new NodeDownError(`node ${n} ${how} before ${p.target.kind}/${p.target.id} answered`));
     for (const pair of this.watches.takeNode(n)) this.tell(pair.watcher, terminated(pair.target, 'node-down'));
-    for (const [k, holder] of this.forwardCache) if (holder === n) this.forwardCache.delete(k);
+    this.actors.forgetNode(n);
   }
 
   /** Self-fencing: cut off from NATS for downAfterMs/2, this node stops its virtual actors. */
@@ -817,30 +634,16 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
     // Our own heartbeat came back within the window: the connection is back (status events can lag).
     if (this.closing || this.now() - this.membership.lastEcho < window) return;
     this.fenced = true;
-    let n = 0;
-    for (const m of this.cells.values()) {
-      for (const c of m.values()) {
-        if (!c.spec.virtual || c.status === CellStatus.stopped) continue;
-        n++;
-        c.stopActor();
-        this.removeCell(c);
-        c.status = CellStatus.stopped;
-        this.notifyWatchers(c, 'node-down');
-        for (const q of c.takeQueued()) this.refuse(q, WireCodes.unavailable, `node ${this.id} lost NATS`, c.spec.kind, c.id);
-      }
-    }
+    const n = this.actors.fenceAll();
     this.logger.warn({ stopped: n }, `no NATS connection for ${Math.floor(this.downAfterMs / 2)} ms: stopped local virtual actors so another node can take them (self-fencing)`);
   }
 
   private async doClose(): Promise<void> {
     this.closing = true;
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.fenceTimer) clearTimeout(this.fenceTimer);
     try {
       this.membership.announce({ draining: true });
-      const all: Promise<void>[] = [];
-      for (const m of this.cells.values()) for (const c of m.values()) all.push(this.stopCell(c, c.spec.virtual ? 'passivated' : 'stopped'));
-      await Promise.all(all);
+      await this.actors.stopAll();
       await this.membership.leave();
     } finally {
       this.closed = true;
@@ -856,44 +659,4 @@ export class NodeImpl implements ActorNode, CellHost, ReplySink {
 
 function terminated(ref: ActorRef, reason: TerminatedMessage['reason']): TerminatedMessage {
   return { type: 'actor.terminated', ref, reason };
-}
-
-function randomNodeId(): string {
-  return `n-${Math.random().toString(36).slice(2, 10)}`;
-}
-
-/**
- * Starts a node: connects (unless given a connection), opens the KV buckets its kinds need, and
- * joins the cluster. Resolves after a short discovery round, so the first placement already sees
- * the existing members. Throws RuntimeConfigError on bad options and UnavailableError when NATS or
- * JetStream is not reachable.
- */
-export async function startNode(options: NodeOptions): Promise<ActorNode> {
-  const id = options.nodeId ?? randomNodeId();
-  if (!NODE_ID_PATTERN.test(id) || id === 'hb') throw new RuntimeConfigError(`node id ${JSON.stringify(id)} must be 1-64 characters of [A-Za-z0-9_-] and not "hb"`);
-  const prefix = options.prefix ?? 'sm';
-  if (!/^[A-Za-z0-9_-]{1,32}$/.test(prefix)) throw new RuntimeConfigError(`prefix ${JSON.stringify(prefix)} must be 1-32 characters of [A-Za-z0-9_-]`);
-  const hb = options.heartbeatMs ?? 1_000;
-  const down = options.downAfterMs ?? 3_000;
-  if (!(hb > 0) || !(down > hb)) throw new RuntimeConfigError(`downAfterMs (${down}) must be greater than heartbeatMs (${hb}), both positive`);
-  const own = typeof options.nats === 'string' || Array.isArray(options.nats);
-  let nc: NatsConnection;
-  if (own) {
-    const servers = options.nats as string | string[];
-    try {
-      nc = await connect({ servers, name: `syncmesh-${id}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-    } catch (err) {
-      throw new UnavailableError(`could not connect to NATS at ${String(servers)}: ${(err as Error).message}. Is nats-server running there?`, { cause: err });
-    }
-  } else {
-    nc = options.nats as NatsConnection;
-  }
-  const node = new NodeImpl(nc, own, options, id);
-  try {
-    await node.start();
-  } catch (err) {
-    if (own) await nc.close().catch(() => undefined);
-    throw err;
-  }
-  return node;
 }

@@ -9,7 +9,6 @@
  */
 import type { KV } from '@nats-io/kv';
 import type { Snapshot } from 'xstate';
-import type { Logger } from 'pino';
 import { decode, encode } from './codec.js';
 import { CellStatus, type Cell } from './cell.js';
 import { isCasConflict } from './leases.js';
@@ -24,7 +23,6 @@ export interface SnapshotHooks {
 export class SnapshotStore {
   constructor(
     private readonly kv: KV,
-    private readonly logger: Logger,
     private readonly hooks: SnapshotHooks,
   ) {}
 

@@ -19,7 +19,6 @@ export async function oursTellSession(natsUrl: string): Promise<OursTellSession>
   const name = 'ours: node.tell';
   const node = await startNode({
     nats: natsUrl,
-    nodeId: `bench-local-${process.pid}`,
     kinds: [counterKind],
     logger: benchLogger('bench-runtime-local').child({}, { level: 'warn' }),
   });

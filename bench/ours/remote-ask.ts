@@ -27,7 +27,6 @@ export async function oursAskCaller(natsUrl: string, responderNodeId: string): P
   const name = 'ours: runtime ask';
   const node = await startNode({
     nats: natsUrl,
-    nodeId: `bench-asker-${process.pid}`,
     logger: benchLogger('bench-runtime-asker').child({}, { level: 'warn' }),
   });
   try {

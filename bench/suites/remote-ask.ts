@@ -38,15 +38,16 @@ export async function runRemoteAsk(ctx: SuiteContext, specs: readonly TargetSpec
   const pid = process.pid;
   try {
     log.info('remote: starting responder workers (correlation-id RPC, Moleculer, runtime node)');
-    const worker = (mode: WorkerMode, nodeId: string): Promise<WorkerHandle> =>
+    const worker = (mode: WorkerMode, nodeId?: string): Promise<WorkerHandle> =>
       startWorker(mode, natsUrl, { nodeId, cpuProfDir: options.cpuProfDir }).then((w) => {
         cleanup.add(`stop worker ${mode}`, () => w.stop());
         return w;
       });
     const [rpcW, molW, rtW] = await Promise.allSettled([
-      worker('rpc-responder', `bench-rpc-${pid}`),
+      worker('rpc-responder'),
       worker('moleculer-responder', `bench-mol-responder-${pid}`),
-      worker('runtime-responder', `bench-responder-${pid}`),
+      // The runtime nodes keep their default ids, as applications get them (ids travel in envelopes).
+      worker('runtime-responder'),
     ]);
     if (signal.aborted) throw new BenchAbortedError();
 

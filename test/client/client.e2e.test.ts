@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { memoryCache, type Cache } from '../../client/cache.js';
 import { createSyncClient } from '../../client/client.js';
+import type { WebSocketConstructor } from '../../client/transport.js';
 import type { ChangeEvent, CommandEvent, SyncClient } from '../../client/types.js';
 import { localCluster, type LocalCluster } from '../kit/cluster.js';
 import { devToken } from '../kit/device.js';
@@ -25,13 +26,14 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-/** Every socket a client opened, so a test can cut one as a network failure would. */
-class TrackedWebSocket extends WebSocket {
-  static readonly all: TrackedWebSocket[] = [];
-  constructor(url: string) {
-    super(url);
-    TrackedWebSocket.all.push(this);
-  }
+/** A WebSocket class that keeps every socket a client opens, so a test can cut one as a network failure would. */
+function trackedWebSocket(into: WebSocket[]): WebSocketConstructor {
+  return class TrackedWebSocket extends WebSocket {
+    constructor(url: string) {
+      super(url);
+      into.push(this);
+    }
+  };
 }
 
 interface Device {
@@ -39,17 +41,17 @@ interface Device {
   changes: ChangeEvent[];
   commands: CommandEvent[];
   delivered: string[];
-  sockets: () => TrackedWebSocket[];
+  readonly sockets: WebSocket[];
 }
 
 function device(userId: string, deviceId: string, opts: { cache?: Cache; autoAck?: boolean } = {}): Device {
-  const first = TrackedWebSocket.all.length;
+  const sockets: WebSocket[] = [];
   const client = createSyncClient({
     distributorUrl: cluster.url,
     userId,
     deviceId,
     getToken: () => devToken(cluster.url, userId),
-    WebSocket: TrackedWebSocket,
+    WebSocket: trackedWebSocket(sockets),
     collections: ['bookmarks'],
     ...(opts.cache ? { cache: opts.cache } : {}),
     ...(opts.autoAck ? { autoAck: true } : {}),
@@ -60,7 +62,7 @@ function device(userId: string, deviceId: string, opts: { cache?: Cache; autoAck
     changes: [],
     commands: [],
     delivered: [],
-    sockets: () => TrackedWebSocket.all.slice(first).filter((ws) => ws.url.includes('ticket=')),
+    sockets,
   };
   client.on('change', (e) => d.changes.push(e));
   client.on('command', (e) => d.commands.push(e));
@@ -114,12 +116,12 @@ describe('client e2e (real cluster)', () => {
     const phone = device(user, 'phone');
     await Promise.all([laptop.client.whenConnected(), phone.client.whenConnected()]);
     const firstNode = phone.client.node;
-    phone.sockets().at(-1)!.terminate();
+    phone.sockets.at(-1)!.terminate();
     await waitFor('the phone to notice', () => phone.client.status !== 'connected');
     await laptop.client.put('bookmarks', 'while-away', { title: 'written while the phone was cut off' });
     await phone.client.whenConnected(20_000);
     await waitFor('the phone to catch up', () => phone.client.get('bookmarks', 'while-away'));
-    expect(phone.sockets().length).toBe(2);
+    expect(phone.sockets.length).toBe(2);
     // Same connection id, so the same node while the set of nodes did not change.
     expect(phone.client.node).toBe(firstNode);
   });

@@ -240,6 +240,56 @@ describe('client - requests', () => {
   });
 });
 
+describe('client - pacing', () => {
+  it('client - a rate_limited answer is retried after a pause, then succeeds', async () => {
+    const fake = await fakeCluster();
+    const laptop = device(fake, 'laptop');
+    await laptop.client.whenConnected();
+    fake.rateLimitNext = 2;
+    const started = Date.now();
+    const { rev } = await laptop.client.put('c', 'k', 'v');
+    expect(rev).toBe(1);
+    expect(fake.session('laptop')!.frames.filter((f) => f.t === 'commit').length).toBe(3);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(600); // pauses of 400 and 800 ms, jittered down by up to half
+    expect(laptop.errors).toEqual([]);
+  });
+
+  it('client - rate_limited without end reaches the caller as ServerError', async () => {
+    const fake = await fakeCluster();
+    const laptop = device(fake, 'laptop');
+    await laptop.client.whenConnected();
+    fake.rateLimitNext = 100;
+    const err = await laptop.client.put('c', 'k', 'v').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ServerError);
+    expect(err).toMatchObject({ code: 'rate_limited' });
+    expect(fake.session('laptop')!.frames.filter((f) => f.t === 'commit').length).toBe(4);
+  });
+
+  it('client - at most maxInFlight requests await answers; the rest wait their turn', async () => {
+    const fake = await fakeCluster();
+    const laptop = device(fake, 'laptop', { maxInFlight: 3 });
+    await laptop.client.whenConnected();
+    fake.answerRequests = false;
+    const puts = [1, 2, 3, 4, 5].map((n) => laptop.client.put('c', `k${n}`, n).catch((e: unknown) => e));
+    await waitFor('three commits at the server', () => fake.session('laptop')!.frames.filter((f) => f.t === 'commit').length === 3);
+    // Observing that no fourth frame follows needs a short window.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(fake.session('laptop')!.frames.filter((f) => f.t === 'commit').length).toBe(3);
+    await laptop.client.close();
+    expect((await Promise.all(puts)).every((e) => e instanceof OfflineError)).toBe(true);
+  });
+
+  it('client - frames are paced by the token bucket', async () => {
+    const fake = await fakeCluster();
+    const laptop = device(fake, 'laptop', { rateLimit: { perSec: 20, burst: 5 } });
+    await laptop.client.whenConnected();
+    const started = Date.now();
+    await Promise.all(Array.from({ length: 15 }, (_, i) => laptop.client.put('c', `k${i}`, i)));
+    // 5 at once, then 10 more at 20/s (the welcome-time pulls took none: no known collections).
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+  });
+});
+
 describe('client - sync', () => {
   it('client - a commit on one device reaches the other through sync and pull', async () => {
     const fake = await fakeCluster();

@@ -82,6 +82,8 @@ export class FakeCluster {
   sendWelcome = true;
   /** When false, requests get no answer (a server that hangs). */
   answerRequests = true;
+  /** Answer this many upcoming requests with rate_limited, as the real server does past its limits. */
+  rateLimitNext = 0;
   /** Answer the next request of this type with this error frame. */
   errorFor: { t: string; code: string; message: string } | undefined;
   /** Pull requests seen, per collection. */
@@ -199,6 +201,11 @@ export class FakeCluster {
     if (!this.answerRequests && frame.t !== 'ack') return;
     const user = this.#user(session.userId);
     const id = frame.id;
+    if (this.rateLimitNext > 0 && frame.t !== 'ack') {
+      this.rateLimitNext--;
+      session.send({ t: 'error', id, code: 'rate_limited', message: 'too many frames: at most 100 per second (burst 200)' });
+      return;
+    }
     if (this.errorFor?.t === frame.t) {
       const { code, message } = this.errorFor;
       this.errorFor = undefined;

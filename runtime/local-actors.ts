@@ -1,0 +1,311 @@
+/**
+ * The actors of this node and their lifecycle: spawn, activation under a lease, restarts (through
+ * the cells), stop and passivation with the final snapshot write, self-fencing. Routing and the
+ * wire stay in node.ts and are reached through {@link Router}.
+ */
+import type { Logger } from 'pino';
+import type { Snapshot } from 'xstate';
+import { Cell, CellStatus, type CellHost, type TerminationReason } from './cell.js';
+import type { KindSpec } from './define.js';
+import { NoSuchActorError, RuntimeConfigError, UnavailableError, WireCodes } from './errors.js';
+import type { LeaseStore } from './leases.js';
+import { replyToOf } from './reply.js';
+import type { SnapshotStore } from './snapshots.js';
+import type { ActorMessage, ActorNode, ActorRef } from './types.js';
+import { targetKey } from './watches.js';
+
+const FORWARD_CACHE_MAX = 10_000;
+
+/** Counters shared by the node and its actors (RuntimeMetrics reads them). */
+export class Counters {
+  messagesIn = 0;
+  messagesOut = 0;
+  asksSent = 0;
+  restarts = 0;
+  badMessages = 0;
+  mailboxDropped = 0;
+  deadLetters = 0;
+  activations = 0;
+}
+
+/** What the lifecycle needs from the node. */
+export interface Router {
+  readonly id: string;
+  readonly publicNode: ActorNode;
+  readonly logger: Logger;
+  readonly counters: Counters;
+  now(): number;
+  isLive(node: string): boolean;
+  /** Closing: no new spawns; messages of stopped virtual actors go elsewhere. */
+  readonly closing: boolean;
+  /** Closed: queued messages are refused, not routed again. */
+  readonly closed: boolean;
+  /** Cut off from NATS: leases are not touched. */
+  readonly fenced: boolean;
+  dispatch(kind: string, id: string, explicit: boolean, msg: ActorMessage, hops: number): void;
+  forward(kind: string, id: string, msg: ActorMessage, node: string, hops: number): void;
+  refuse(msg: ActorMessage, code: string, text: string, kind: string, id: string): void;
+  notifyWatchers(cell: Cell, reason: TerminationReason): void;
+}
+
+export class LocalActors implements CellHost {
+  readonly specs = new Map<string, KindSpec>();
+  /** kind -> id -> cell: two lookups, no key string built per message. */
+  readonly cells = new Map<string, Map<string, Cell>>();
+  /** Virtual actors found active on another node (lease holder), so later messages go straight there. */
+  private readonly holders = new Map<string, string>();
+  leases: LeaseStore | undefined;
+  snapshots: SnapshotStore | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly r: Router,
+    specs: readonly KindSpec[],
+  ) {
+    for (const s of specs) {
+      if (this.specs.has(s.kind)) throw new RuntimeConfigError(`actor kind ${s.kind} is given twice to node ${r.id}`);
+      this.specs.set(s.kind, s);
+      this.cells.set(s.kind, new Map());
+    }
+  }
+
+  // CellHost
+  get id(): string {
+    return this.r.id;
+  }
+  get publicNode(): ActorNode {
+    return this.r.publicNode;
+  }
+  get logger(): Logger {
+    return this.r.logger;
+  }
+  now(): number {
+    return this.r.now();
+  }
+
+  onOverflow(cell: Cell, message: ActorMessage): void {
+    this.r.counters.mailboxDropped++;
+    replyToOf(message)?.fail(WireCodes.mailboxFull, `mailbox of ${cell.spec.kind}/${cell.id} is full (capacity ${cell.spec.capacity}); slow down or raise mailbox.capacity`);
+  }
+
+  onProcessed(cell: Cell): void {
+    this.snapshots?.schedule(cell);
+  }
+
+  onGiveUp(cell: Cell, reason: TerminationReason): void {
+    void this.stopCell(cell, reason);
+  }
+
+  restartSnapshot(cell: Cell): Promise<Snapshot<unknown> | undefined> {
+    return cell.spec.persist && this.snapshots ? this.snapshots.load(cell) : Promise.resolve(undefined);
+  }
+
+  countRestart(): void {
+    this.r.counters.restarts++;
+  }
+
+  // Holders of virtual actors active elsewhere
+
+  holderOf(kind: string, id: string): string | undefined {
+    return this.holders.get(targetKey(kind, id));
+  }
+
+  forgetHolder(kind: string, id: string): void {
+    this.holders.delete(targetKey(kind, id));
+  }
+
+  /** A node went down: forget what it held. */
+  forgetNode(node: string): void {
+    for (const [k, holder] of this.holders) if (holder === node) this.holders.delete(k);
+  }
+
+  private rememberHolder(kind: string, id: string, holder: string): void {
+    if (this.holders.size >= FORWARD_CACHE_MAX) this.holders.clear();
+    this.holders.set(targetKey(kind, id), holder);
+  }
+
+  // Lifecycle
+
+  /** A virtual actor's first message reached this node: create its cell and activate it. */
+  activateNew(spec: KindSpec, id: string, msg: ActorMessage, hops: number): void {
+    const cell = new Cell(this, spec, id, { kind: spec.kind, id }, undefined);
+    this.cells.get(spec.kind)!.set(id, cell);
+    this.r.counters.messagesIn++;
+    cell.enqueue(msg);
+    cell.activation = this.activate(cell, hops);
+  }
+
+  private async activate(cell: Cell, hops: number): Promise<void> {
+    const { kind } = cell.spec;
+    try {
+      const lease = await this.leases!.acquire(cell.key, (n) => this.r.isLive(n));
+      if (!lease.ok) {
+        this.remove(cell);
+        cell.status = CellStatus.stopped;
+        this.rememberHolder(kind, cell.id, lease.holder);
+        for (const m of cell.takeQueued()) this.r.forward(kind, cell.id, m, lease.holder, hops + 1);
+        return;
+      }
+      cell.leaseRev = lease.rev;
+      cell.leaseEpoch = lease.epoch;
+      const snapshot = cell.spec.persist && this.snapshots ? await this.snapshots.load(cell) : undefined;
+      cell.idleSince = this.r.now();
+      this.r.counters.activations++;
+      cell.start(snapshot);
+    } catch (err) {
+      this.r.logger.error({ err, kind, actor: cell.id }, 'activation failed: leases or snapshots unreachable');
+      this.remove(cell);
+      cell.status = CellStatus.stopped;
+      if (cell.leaseRev !== 0) await this.leases!.release(cell.key, cell.leaseRev).catch(() => undefined);
+      for (const m of cell.takeQueued()) this.r.refuse(m, WireCodes.unavailable, `could not activate ${kind}/${cell.id}: ${(err as Error).message}`, kind, cell.id);
+    }
+  }
+
+  /** Starts an explicit actor here (idempotent: a running id returns its ref). */
+  spawn(kind: string, id: string, args: unknown): ActorRef {
+    const spec = this.specs.get(kind);
+    if (spec === undefined) throw new NoSuchActorError(`node ${this.r.id} does not host actor kind ${kind}`);
+    if (spec.virtual) throw new RuntimeConfigError(`actor kind ${kind} is virtual: it starts with its first message; spawn() is for kinds with placement 'explicit'`);
+    if (this.r.closing) throw new UnavailableError(`node ${this.r.id} is closing; spawn on another node`);
+    const existing = this.cells.get(kind)!.get(id);
+    if (existing !== undefined && existing.status !== CellStatus.stopping) return existing.ref;
+    if (existing !== undefined) throw new UnavailableError(`actor ${kind}/${id} is stopping on node ${this.r.id}; spawn it again once stopped`);
+    const ref: ActorRef = { kind, id, node: this.r.id };
+    const cell = new Cell(this, spec, id, ref, args);
+    this.cells.get(kind)!.set(id, cell);
+    this.r.counters.activations++;
+    cell.start(undefined);
+    return ref;
+  }
+
+  /** stop() of a local actor. A virtual actor that is not active is fine (nothing to stop). */
+  async stop(kind: string, id: string, explicit: boolean): Promise<void> {
+    const spec = this.specs.get(kind);
+    if (spec === undefined) throw new NoSuchActorError(`node ${this.r.id} does not host actor kind ${kind}`);
+    const cell = this.cells.get(kind)!.get(id);
+    if (cell === undefined) {
+      if (explicit || !spec.virtual) throw new NoSuchActorError(`actor ${kind}/${id} is not running on node ${this.r.id}`);
+      return;
+    }
+    await this.stopCell(cell, 'stopped');
+  }
+
+  /**
+   * Stops a cell: final snapshot write, machine stopped, lease released, watchers told. Messages
+   * that arrived meanwhile are routed again (virtual: they reactivate it, here or elsewhere) or
+   * refused (explicit).
+   */
+  stopCell(cell: Cell, reason: TerminationReason): Promise<void> {
+    return (cell.stopPromise ??= this.doStop(cell, reason));
+  }
+
+  private async doStop(cell: Cell, reason: TerminationReason): Promise<void> {
+    if (cell.status === CellStatus.activating) await cell.activation;
+    if (cell.status === CellStatus.stopped) return;
+    cell.status = CellStatus.stopping;
+    const { kind, virtual } = cell.spec;
+    try {
+      if (this.snapshots && cell.spec.persist) {
+        if (cell.actor !== undefined && cell.persisting === 0) this.snapshots.schedule(cell);
+        await this.snapshots.flush(cell);
+      }
+    } catch (err) {
+      cell.logger.error({ err }, 'final snapshot write failed');
+    }
+    cell.stopActor();
+    if (virtual && cell.leaseRev !== 0 && this.leases && !this.r.fenced) {
+      await this.leases.release(cell.key, cell.leaseRev).catch((err: unknown) => cell.logger.warn({ err }, 'lease release failed; it is reclaimed when this node is seen down'));
+    }
+    this.remove(cell);
+    cell.status = CellStatus.stopped;
+    this.r.notifyWatchers(cell, reason);
+    for (const m of cell.takeQueued()) {
+      if (virtual && !this.r.closed) this.r.dispatch(kind, cell.id, false, m, 0);
+      else this.r.refuse(m, WireCodes.noSuchActor, `actor ${kind}/${cell.id} stopped (${reason})`, kind, cell.id);
+    }
+  }
+
+  /** Stops every actor (leave): virtual ones passivate, explicit ones stop. */
+  stopAll(): Promise<void[]> {
+    this.stopSweep();
+    const all: Promise<void>[] = [];
+    for (const m of this.cells.values()) for (const c of m.values()) all.push(this.stopCell(c, c.spec.virtual ? 'passivated' : 'stopped'));
+    return Promise.all(all);
+  }
+
+  /** The snapshot write of `cell` lost its lease: stop it here without releasing anything. */
+  fenced(cell: Cell): void {
+    cell.leaseRev = 0;
+    cell.persisting = 1;
+    void this.stopCell(cell, 'stopped');
+  }
+
+  /** Cut off from NATS: stop every virtual actor at once, no KV (another node may take them). */
+  fenceAll(): number {
+    let n = 0;
+    for (const m of this.cells.values()) {
+      for (const c of m.values()) {
+        if (!c.spec.virtual || c.status === CellStatus.stopped) continue;
+        n++;
+        c.stopActor();
+        this.remove(c);
+        c.status = CellStatus.stopped;
+        this.r.notifyWatchers(c, 'node-down');
+        for (const q of c.takeQueued()) this.r.refuse(q, WireCodes.unavailable, `node ${this.r.id} lost NATS`, c.spec.kind, c.id);
+      }
+    }
+    return n;
+  }
+
+  private remove(cell: Cell): void {
+    const m = this.cells.get(cell.spec.kind)!;
+    if (m.get(cell.id) === cell) m.delete(cell.id);
+  }
+
+  // Passivation
+
+  startSweep(): void {
+    let min = Infinity;
+    for (const s of this.specs.values()) if (s.virtual && s.passivateAfterMs > 0) min = Math.min(min, s.passivateAfterMs);
+    if (min === Infinity) return;
+    const every = Math.max(20, Math.min(1_000, Math.floor(min / 4)));
+    this.sweepTimer = setInterval(() => this.sweep(), every);
+    this.sweepTimer.unref();
+  }
+
+  stopSweep(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+  }
+
+  /** Passivates virtual actors idle for passivateAfterMs (`touched` is set per message, cleared here). */
+  private sweep(): void {
+    const now = this.r.now();
+    for (const [kind, m] of this.cells) {
+      const spec = this.specs.get(kind)!;
+      if (!spec.virtual || spec.passivateAfterMs <= 0) continue;
+      for (const c of m.values()) {
+        if (c.status !== CellStatus.running) continue;
+        if (c.touched || c.busy || c.queued !== 0) {
+          c.touched = false;
+          c.idleSince = now;
+        } else if (now - c.idleSince >= spec.passivateAfterMs) {
+          void this.stopCell(c, 'passivated');
+        }
+      }
+    }
+  }
+
+  /** Gauges: running actors and queued messages. */
+  gauges(): { active: number; depth: number } {
+    let active = 0;
+    let depth = 0;
+    for (const m of this.cells.values()) {
+      for (const c of m.values()) {
+        if (c.status === CellStatus.running) active++;
+        depth += c.queued;
+      }
+    }
+    return { active, depth };
+  }
+}
