@@ -140,20 +140,25 @@ async function waitHealthy(monitorUrl: string, deadline: number, jetstream: bool
   throw new NatsServerError(`nats-server at ${monitorUrl} did not become healthy in time: ${last}`);
 }
 
-/** Waits until every server of a cluster names the same JetStream meta leader. */
+/**
+ * Waits until every server in `servers` names the same JetStream meta leader, and that leader is one of
+ * them (after a server is killed, the others keep naming it until they elect a new one).
+ */
 export async function waitMetaLeader(servers: readonly NatsServer[], deadline: number): Promise<void> {
+  const get = async <T>(url: string): Promise<T | undefined> => {
+    try {
+      return (await (await fetch(url)).json()) as T;
+    } catch {
+      return undefined;
+    }
+  };
   while (Date.now() < deadline) {
+    const names = await Promise.all(servers.map(async (s) => (await get<{ server_name?: string }>(`${s.monitorUrl}/varz`))?.server_name ?? ''));
     const leaders = await Promise.all(
-      servers.map(async (s) => {
-        try {
-          const jsz = (await (await fetch(`${s.monitorUrl}/jsz`)).json()) as { meta_cluster?: { leader?: string } };
-          return jsz.meta_cluster?.leader ?? '';
-        } catch {
-          return '';
-        }
-      }),
+      servers.map(async (s) => (await get<{ meta_cluster?: { leader?: string } }>(`${s.monitorUrl}/jsz`))?.meta_cluster?.leader ?? ''),
     );
-    if (leaders[0] && leaders.every((l) => l === leaders[0])) return;
+    const leader = leaders[0];
+    if (leader && names.includes(leader) && leaders.every((l) => l === leader)) return;
     await delay(50);
   }
   throw new NatsServerError('the nats-server cluster did not elect a JetStream meta leader in time; see the servers\' logs');

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { natsCluster, natsSetup } from './kit/nats.js';
+import { waitMetaLeader } from '../runtime/nats-launcher.js';
 
 describe('kit - nats-server launcher', () => {
   it('kit - starts a JetStream server on a free port and restarts it on the same port', async () => {
@@ -22,6 +23,8 @@ describe('kit - nats-server launcher', () => {
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: 'K', subjects: ['k.>'], num_replicas: 3 });
     await cl.servers[0]!.kill9();
+    // The killed server may have been the JetStream meta leader: wait for the others to elect one.
+    await waitMetaLeader(cl.servers.slice(1), Date.now() + 30_000);
     const nc2 = await connect({ servers: [cl.urls[1]!, cl.urls[2]!] });
     const jsm2 = await jetstreamManager(nc2);
     expect((await jsm2.streams.info('K')).config.num_replicas).toBe(3);
