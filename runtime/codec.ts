@@ -41,3 +41,12 @@ export function toSafeInteger(value: unknown): number | undefined {
   }
   return undefined;
 }
+
+/**
+ * Decodes a sequence of MessagePack values written back to back (the runtime batches several
+ * frames in one NATS message). Returns the values in order. On malformed input it throws; the
+ * error's `values` holds what was decoded before the bad part.
+ */
+export function decodeMany(bytes: Uint8Array): unknown[] {
+  return packr.unpackMultiple(bytes) as unknown[];
+}
