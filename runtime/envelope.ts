@@ -16,7 +16,7 @@
  * Reply:  [corr, 0, value]                         success
  *         [corr, 1, wireCode, message, appCode]    failure (see errors.ts)
  */
-import { decode, encode, toSafeInteger } from './codec.js';
+import { encode, toSafeInteger } from './codec.js';
 import type { ActorMessage } from './types.js';
 
 export const Op = {
@@ -89,13 +89,7 @@ function problem(text: string, replyNode: string | undefined, corr: number | und
 }
 
 /** Decodes and validates an envelope. Never throws: a bad one comes back as an EnvelopeProblem. */
-export function readEnvelope(data: Uint8Array): Envelope | EnvelopeProblem {
-  let raw: unknown;
-  try {
-    raw = decode(data);
-  } catch {
-    return problem('envelope is not MessagePack', undefined, undefined);
-  }
+export function readEnvelope(raw: unknown): Envelope | EnvelopeProblem {
   if (!Array.isArray(raw) || raw.length < 3) return problem('envelope is not an array [op, kind, id, ...]', undefined, undefined);
   const [op, kind, id, node, body, replyNodeRaw, corrRaw, hopsRaw] = raw as unknown[];
   // Read the reply address first, so even a malformed envelope can be answered.
@@ -150,13 +144,7 @@ export interface Reply {
   appCode: unknown;
 }
 
-export function readReply(data: Uint8Array): Reply | undefined {
-  let raw: unknown;
-  try {
-    raw = decode(data);
-  } catch {
-    return undefined;
-  }
+export function readReply(raw: unknown): Reply | undefined {
   if (!Array.isArray(raw) || raw.length < 2) return undefined;
   const corr = toSafeInteger(raw[0]);
   if (corr === undefined) return undefined;

@@ -14,6 +14,7 @@ import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
 import { PendingAsks, Pending } from './asks.js';
+import { decodeMany } from './codec.js';
 import { CellStatus, type Cell, type TerminationReason } from './cell.js';
 import { kindSpec, type KindSpec } from './define.js';
 import {
@@ -47,6 +48,7 @@ import {
 import { LeaseStore } from './leases.js';
 import { defaultLogger, LogLimiter } from './logger.js';
 import { Membership } from './membership.js';
+import { Outbox } from './outbox.js';
 import { hashLanes, pickByRendezvous, pickHashed, type HashLanes } from './placement.js';
 import { Counters, LocalActors, type Router } from './local-actors.js';
 import { markForReply, replyToOf, ReplyTo, type ReplySink } from './reply.js';
@@ -85,6 +87,7 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
   private readonly specs: Map<string, KindSpec>;
   private readonly cells: Map<string, Map<string, Cell>>;
   private readonly asks: PendingAsks;
+  private readonly outbox = new Outbox((subject, bytes) => this.publishNow(subject, bytes));
   private readonly watches = new Watches();
   private candidates = new Map<string, Candidate[]>();
   private readonly laneCache = new Map<string, HashLanes>();
@@ -162,8 +165,8 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
         });
       }
     }
-    this.subs.push(this.nats.subscribe(this.subj.node(this.id), { callback: (err, msg) => (err ? this.onSubError(err) : this.onEnvelope(msg.data)) }));
-    this.subs.push(this.nats.subscribe(this.subj.reply(this.id), { callback: (err, msg) => (err ? this.onSubError(err) : this.onReply(msg.data)) }));
+    this.subs.push(this.nats.subscribe(this.subj.node(this.id), { callback: (err, msg) => (err ? this.onSubError(err) : this.onEnvelopes(msg.data)) }));
+    this.subs.push(this.nats.subscribe(this.subj.reply(this.id), { callback: (err, msg) => (err ? this.onSubError(err) : this.onReplies(msg.data)) }));
     this.membership.subscribe((e) => this.onMembershipEvent(e));
     await this.membership.start();
     this.rebuildCandidates();
@@ -457,10 +460,15 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
     );
   }
 
+  /** Node and reply subjects: batched per event loop turn (outbox.ts). */
   private publish(subject: string, bytes: Uint8Array): void {
+    this.counters.messagesOut++;
+    this.outbox.send(subject, bytes);
+  }
+
+  private publishNow(subject: string, bytes: Uint8Array): void {
     try {
       this.nats.publish(subject, bytes);
-      this.counters.messagesOut++;
     } catch (err) {
       this.logger.warn({ err, subject }, 'publish failed: NATS connection closed or draining');
     }
@@ -472,8 +480,25 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
     this.logger.error({ err }, 'NATS subscription error');
   }
 
-  private onEnvelope(data: Uint8Array): void {
-    const e = readEnvelope(data);
+  private onEnvelopes(data: Uint8Array): void {
+    const frames = this.decodeFrames(data, 'envelope');
+    for (let i = 0; i < frames.length; i++) this.onEnvelope(frames[i]);
+  }
+
+  /** The frames of one NATS message; a malformed tail is counted and logged, what came before it is kept. */
+  private decodeFrames(data: Uint8Array, what: string): unknown[] {
+    try {
+      return decodeMany(data);
+    } catch (err) {
+      this.counters.badMessages++;
+      this.badLog.run(this.now(), (suppressed) => this.logger.warn({ suppressed }, `bad ${what} ignored: not MessagePack`));
+      const before = (err as { values?: unknown[] }).values;
+      return Array.isArray(before) ? before : [];
+    }
+  }
+
+  private onEnvelope(raw: unknown): void {
+    const e = readEnvelope(raw);
     if (isProblem(e)) return this.badEnvelope(e);
     if (this.closed) {
       if (e.replyNode !== undefined && e.corr !== undefined) this.replyFail(e.replyNode, e.corr, WireCodes.unavailable, `node ${this.id} has closed`);
@@ -504,8 +529,13 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
     if (p.replyNode !== undefined && p.corr !== undefined) this.replyFail(p.replyNode, p.corr, WireCodes.badMessage, `bad envelope: ${p.problem}`);
   }
 
-  private onReply(data: Uint8Array): void {
-    const r = readReply(data);
+  private onReplies(data: Uint8Array): void {
+    const frames = this.decodeFrames(data, 'reply');
+    for (let i = 0; i < frames.length; i++) this.onReply(frames[i]);
+  }
+
+  private onReply(raw: unknown): void {
+    const r = readReply(raw);
     if (r === undefined) {
       this.counters.badMessages++;
       this.badLog.run(this.now(), (suppressed) => this.logger.warn({ suppressed }, 'bad reply ignored'));
@@ -644,9 +674,11 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
     try {
       this.membership.announce({ draining: true });
       await this.actors.stopAll();
+      this.outbox.flush(); // forwards and last answers go out before the leave
       await this.membership.leave();
     } finally {
       this.closed = true;
+      this.outbox.flush();
       this.membership.stop();
       this.asks.failAll((p) => new UnavailableError(`node ${this.id} closed before ${p.target.kind}/${p.target.id} answered`));
       for (const s of this.subs) s.unsubscribe();
