@@ -5,12 +5,19 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { BenchUsageError } from './errors.js';
 
+/** TARGETS.md performance targets: measured beside their peers, MET or MISSED. */
 export const TARGET_IDS = ['P1', 'P2', 'P3'] as const;
 export type TargetId = (typeof TARGET_IDS)[number];
+/** Informational measures: printed with their figures, no target, not counted in the summary's targets. */
+export const INFO_IDS = ['S1'] as const;
+export type InfoId = (typeof INFO_IDS)[number];
+/** Everything `--only` can name, in the order a run takes them. */
+export const MEASURE_IDS = [...TARGET_IDS, ...INFO_IDS] as const;
+export type MeasureId = TargetId | InfoId;
 
 export interface BenchOptions {
-  /** Targets to run, in TARGET_IDS order. */
-  readonly only: readonly TargetId[];
+  /** Targets and informational measures to run, in MEASURE_IDS order. */
+  readonly only: readonly MeasureId[];
   /** How long each measure runs, per round. */
   readonly durationMs: number;
   /** Unmeasured load before each measure, so every peer runs JIT-compiled code. */
@@ -28,11 +35,12 @@ export interface BenchOptions {
 
 export const USAGE = `Usage: npm run bench -- [options]    (or: node dist/bench/run.js [options])
 
-  --only P1,P3          run only these targets (default: ${TARGET_IDS.join(',')})
+  --only P1,S1          run only these (default: ${MEASURE_IDS.join(',')}); S1 (storage
+                        latency) is informational: printed, no target
   --duration-ms N       measured time per measure and round (default 3000)
   --warmup-ms N         unmeasured warm-up before each measure (default 500)
-  --rounds N            rounds per target, peers interleaved; throughput is the
-                        median over rounds (default 3)
+  --rounds N            rounds per measure, peers interleaved; throughput is the
+                        median over rounds, latency pooled over rounds (default 3)
   --cpu-prof-dir DIR    run worker processes with --cpu-prof, profiles written to DIR
                         (profile the main process with: node --cpu-prof dist/bench/run.js)
   --help                this text
@@ -71,16 +79,16 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     throw new BenchUsageError(`${(err as Error).message}. Run with --help for usage.`, { cause: err });
   }
   const v = parsed.values;
-  let only: TargetId[] = [...TARGET_IDS];
+  let only: MeasureId[] = [...MEASURE_IDS];
   if (v.only !== undefined) {
     const asked = v.only.split(',').map((s) => s.trim().toUpperCase()).filter((s) => s.length > 0);
-    const unknown = asked.filter((s) => !(TARGET_IDS as readonly string[]).includes(s));
+    const unknown = asked.filter((s) => !(MEASURE_IDS as readonly string[]).includes(s));
     if (asked.length === 0 || unknown.length > 0) {
       throw new BenchUsageError(
-        `--only takes a comma-separated list of ${TARGET_IDS.join(', ')}; "${unknown.join(',') || v.only}" is not one of them.`,
+        `--only takes a comma-separated list of ${MEASURE_IDS.join(', ')}; "${unknown.join(',') || v.only}" is not one of them.`,
       );
     }
-    only = TARGET_IDS.filter((id) => asked.includes(id));
+    only = MEASURE_IDS.filter((id) => asked.includes(id));
   }
   return {
     only,

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Installs what Syncmesh needs on a fresh Debian/Ubuntu machine: nats-server (apt, when missing),
-# Chromium for the browser tests (with --with-browser), and the npm dependencies.
+# Chromium for the browser tests (apt, when missing; --no-browser skips it), and the npm dependencies,
+# then builds.
 # Elsewhere (macOS, no root) it stops and names the exact command to run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-with_browser=0
+with_browser=1
 for arg in "$@"; do
   case "$arg" in
     --with-browser) with_browser=1 ;;
-    *) echo "setup: unknown option $arg (known: --with-browser)" >&2; exit 2 ;;
+    --no-browser) with_browser=0 ;;
+    *) echo "setup: unknown option $arg (known: --no-browser, --with-browser)" >&2; exit 2 ;;
   esac
 done
 

@@ -8,7 +8,10 @@ import type { AddressInfo } from 'node:net';
 import { extname, join, normalize } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 
-export const CHROMIUM_PATH = '/usr/bin/chromium';
+import { existsSync } from 'node:fs';
+
+/** Debian's Chromium (installed by scripts/setup.sh), or CHROMIUM_BIN. */
+export const CHROMIUM_PATH = process.env['CHROMIUM_BIN'] ?? '/usr/bin/chromium';
 
 export interface BrowserHandle {
   readonly browser: Browser;
@@ -16,6 +19,9 @@ export interface BrowserHandle {
 }
 
 export async function launchChromium(): Promise<BrowserHandle> {
+  if (!existsSync(CHROMIUM_PATH)) {
+    throw new Error(`Chromium not found at ${CHROMIUM_PATH}: run ./scripts/setup.sh (or sudo apt-get install -y chromium), or set CHROMIUM_BIN`);
+  }
   const browser = await chromium.launch({
     executablePath: CHROMIUM_PATH,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
