@@ -54,9 +54,11 @@ function guard(name: string, ms: number, signal: AbortSignal | undefined): { pro
 
 /**
  * Runs `op` in `inFlight` lanes for `durationMs`. `op(i)` gets a sequence number unique in this
- * call. Throws BenchMeasureError when an operation fails or the peer stalls.
+ * call. An operation that resolves with a number reports its own latency in ms (one that does untimed
+ * setup first, such as a commit before the pull being measured); otherwise its whole call is timed.
+ * Throws BenchMeasureError when an operation fails or the peer stalls.
  */
-export async function closedLoop(op: (seq: number) => Promise<void>, o: LoadOptions): Promise<Sample> {
+export async function closedLoop(op: (seq: number) => Promise<void | number>, o: LoadOptions): Promise<Sample> {
   if (o.signal?.aborted) throw new BenchAbortedError();
   const latencies: number[] | undefined = o.recordLatency ? [] : undefined;
   const start = performance.now();
@@ -67,9 +69,9 @@ export async function closedLoop(op: (seq: number) => Promise<void>, o: LoadOpti
   const lane = async (): Promise<void> => {
     while (!stop && performance.now() < end) {
       const t0 = performance.now();
-      await op(seq++);
+      const own = await op(seq++);
       ops++;
-      if (latencies) latencies.push(performance.now() - t0);
+      if (latencies) latencies.push(typeof own === 'number' ? own : performance.now() - t0);
     }
   };
   const g = guard(o.name, o.durationMs + (o.stallMs ?? 15_000), o.signal);

@@ -4,7 +4,7 @@
  * is printed with its reason and its check counts as MISSED: a miss is never hidden.
  */
 import type { Figure } from './measure.js';
-import type { PeerKey, TargetSpec } from './targets.js';
+import type { InfoSpec, PeerKey, TargetSpec } from './targets.js';
 
 /** A figure, or why there is none. */
 export type Outcome = { readonly figure: Figure } | { readonly error: string };
@@ -13,6 +13,20 @@ export interface TargetResult {
   readonly spec: TargetSpec;
   readonly ours: Outcome;
   readonly peers: Readonly<Partial<Record<PeerKey, Outcome>>>;
+}
+
+/** One operation of an informational measure. */
+export interface InfoRow {
+  readonly name: string;
+  readonly outcome: Outcome;
+  /** Printed after the figures, e.g. what exactly was timed. */
+  readonly note?: string;
+}
+
+/** An informational measure: figures only, no target. */
+export interface InfoResult {
+  readonly spec: InfoSpec;
+  readonly rows: readonly InfoRow[];
 }
 
 export interface CheckResult {
@@ -87,8 +101,45 @@ export function formatTarget(r: TargetResult): string {
   return lines.join('\n');
 }
 
-/** One line: how many targets were met, and which checks missed by how much. */
-export function formatSummary(results: readonly TargetResult[]): string {
+const INFO_NAME_WIDTH = 40;
+
+/** The report block of an informational measure: every operation with ops/s, p50 and p99. */
+export function formatInfo(r: InfoResult): string {
+  const s = r.spec;
+  const lines = [`${s.id}  ${s.title}`, `    informational, no target: ${s.setting}`];
+  lines.push(`    ${'measure'.padEnd(INFO_NAME_WIDTH)}${'ops/s'.padStart(12)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}`);
+  for (const row of r.rows) {
+    const label = `    ${row.name.padEnd(INFO_NAME_WIDTH)}`;
+    const note = row.note ? `  ${row.note}` : '';
+    const o = row.outcome;
+    if ('error' in o) {
+      lines.push(`${label}${'FAILED'.padStart(12)}${note}\n${' '.repeat(8)}${oneLine(o.error)}`);
+      continue;
+    }
+    const f = o.figure;
+    lines.push(`${label}${int.format(f.opsPerSec).padStart(12)}${fmtMs(f.p50Ms).padStart(9)}${fmtMs(f.p99Ms).padStart(9)}${note}`.trimEnd());
+  }
+  lines.push(`    => ${s.id} ${infoStatus(r)}`);
+  return lines.join('\n');
+}
+
+function infoStatus(r: InfoResult): string {
+  const failed = r.rows.filter((row) => 'error' in row.outcome).length;
+  if (r.rows.length === 0) return 'FAILED (nothing measured)';
+  return failed === 0 ? 'measured' : `FAILED (${failed} of ${r.rows.length} measures)`;
+}
+
+/**
+ * One line: how many targets were met, and which checks missed by how much; then how the
+ * informational measures went (they never count as targets).
+ */
+export function formatSummary(results: readonly TargetResult[], infos: readonly InfoResult[] = []): string {
+  const info = infos.length ? `; informational: ${infos.map((r) => `${r.spec.id} ${infoStatus(r)}`).join(', ')}` : '';
+  if (results.length === 0) return `SUMMARY: no targets run${info}`;
+  return formatTargets(results) + info;
+}
+
+function formatTargets(results: readonly TargetResult[]): string {
   const met = results.filter(targetMet).length;
   const misses = results.flatMap((r) =>
     checks(r)

@@ -1,9 +1,9 @@
 /**
  * The TARGETS.md performance targets this harness measures, written down once: what is measured,
  * against which peers, and the ratio each peer sets. A peer without `minRatio` is printed for
- * information only.
+ * information only. Informational measures (INFO_MEASURES) have no target and no peer.
  */
-import type { TargetId } from './args.js';
+import type { InfoId, TargetId } from './args.js';
 
 export type PeerKey = 'raw' | 'request' | 'moleculer' | 'xstate';
 
@@ -66,5 +66,21 @@ export const TARGETS: Record<TargetId, TargetSpec> = {
     showLatency: false,
     oursName: 'ours: node.tell',
     peers: [{ key: 'xstate', name: PEER_NAMES.xstate, minRatio: 0.8 }],
+  },
+};
+
+/** A measure printed for information: several operations of ours, each with its latency. */
+export interface InfoSpec {
+  readonly id: InfoId;
+  readonly title: string;
+  /** What the figures were taken against, printed under the title. */
+  readonly setting: string;
+}
+
+export const INFO_MEASURES: Record<InfoId, InfoSpec> = {
+  S1: {
+    id: 'S1',
+    title: 'storage latency, one request in flight (actors/store)',
+    setting: '20k records of 200 other users in the stream; CloudStore calls, and asks to the store actor from another node',
   },
 };

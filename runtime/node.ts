@@ -68,6 +68,7 @@ import type {
 import { Watches } from './watches.js';
 
 const DEFAULT_ASK_TIMEOUT_MS = 5_000;
+const DIRECT = process.env['SM_DIRECT'] === '1'; // TEMP A/B
 
 interface Candidate {
   readonly id: string;
@@ -463,6 +464,7 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
   /** Node and reply subjects: batched per event loop turn (outbox.ts). */
   private publish(subject: string, bytes: Uint8Array): void {
     this.counters.messagesOut++;
+    if (DIRECT) this.publishNow(subject, bytes); else
     this.outbox.send(subject, bytes);
   }
 

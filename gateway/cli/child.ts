@@ -20,6 +20,7 @@ export interface ReadyInfo {
   roles: string[];
   http?: string;
   socket?: string;
+  metrics?: string;
 }
 
 export class RoleProcess {

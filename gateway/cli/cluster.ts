@@ -69,7 +69,7 @@ async function main(): Promise<void> {
     SYNCMESH_JWT_SECRET: secrets.jwtSecret,
   };
   const mk = (name: string, args: string[]): RoleProcess =>
-    new RoleProcess({ name, script, args: ['--node-id', name, ...args], env, logFile: join(logDir, `${name}.log`) }, logger);
+    new RoleProcess({ name, script, args: ['--node-id', name, '--metrics-port', '0', ...args], env, logFile: join(logDir, `${name}.log`) }, logger);
   const storage = mk('storage-1', ['--roles', 'storage,push']);
   const sockets = Array.from({ length: socketNodes }, (_, i) =>
     mk(`socket-${i + 1}`, ['--roles', 'socket', '--socket-host', host, '--socket-port', '0', '--drain-spread-ms', '1000']),

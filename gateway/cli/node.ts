@@ -30,6 +30,8 @@ const spec = {
   'public-host': { kind: 'string', help: 'socket: host clients connect to (default: the listen address, or 127.0.0.1)' },
   capacity: { kind: 'int', min: 1, max: 1000, help: 'socket: weight in allocation (default 1)' },
   'drain-spread-ms': { kind: 'int', min: 0, max: 600000, help: 'socket: spread of reconnect delays on drain (default 5000)' },
+  'metrics-port': { kind: 'int', min: 0, max: 65535, help: 'Prometheus GET /metrics on this port (default: none; 0 = free port)' },
+  'metrics-host': { kind: 'string', help: 'address of the metrics endpoint (default 127.0.0.1)' },
   help: { kind: 'bool', help: 'print this help' },
 } satisfies FlagSpec;
 
@@ -67,6 +69,7 @@ async function main(): Promise<void> {
       capacity: flags.capacity ?? 1,
       drainSpreadMs: flags['drain-spread-ms'] ?? 5_000,
     },
+    ...(flags['metrics-port'] !== undefined && { metrics: { host: flags['metrics-host'] ?? '127.0.0.1', port: flags['metrics-port'] } }),
   });
   process.stdout.write(`ready ${JSON.stringify(running.info)}\n`);
 

@@ -13,6 +13,8 @@ import { distributorKind } from '../../actors/distributor/mod.js';
 import { sessionKind } from '../../actors/session/mod.js';
 import { startDistributor, type DistributorServer } from '../distributor/mod.js';
 import { startSocketServer, type SocketServerHandle } from '../socket/mod.js';
+import { createMetricsRegistry } from '../metrics/registry.js';
+import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { UsageError } from './args.js';
 
 export const ROLE_NAMES = ['gateway', 'storage', 'push', 'socket'] as const;
@@ -27,10 +29,12 @@ export interface RolesConfig {
   replicas: number;
   gateway: { host: string; port: number; devMode: boolean; staticDir: string };
   socket: { host: string; port: number; publicHost?: string; capacity: number; drainSpreadMs: number };
+  /** Prometheus endpoint; absent = none. */
+  metrics?: { host: string; port: number };
 }
 
 export interface RunningRoles {
-  info: { node: string; roles: string[]; http?: string; socket?: string };
+  info: { node: string; roles: string[]; http?: string; socket?: string; metrics?: string };
   /** Graceful: a socket node drains its clients, then everything leaves the cluster. */
   stop(): Promise<void>;
 }
@@ -106,14 +110,22 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
     });
   }
 
+  let metrics: MetricsServer | undefined;
+  if (cfg.metrics) {
+    const registry = createMetricsRegistry({ node, ...(socket && { socket }) });
+    metrics = await startMetricsServer(registry, cfg.metrics.host, cfg.metrics.port);
+  }
+
   return {
     info: {
       node: node.id,
       roles: cfg.roles,
       ...(distributor && { http: distributor.url }),
       ...(socket && { socket: socket.url }),
+      ...(metrics && { metrics: metrics.url }),
     },
     stop: async () => {
+      if (metrics) await metrics.close();
       if (socket) await socket.drain();
       if (distributor) await distributor.close();
       await node.close();

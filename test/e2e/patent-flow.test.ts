@@ -127,3 +127,22 @@ describe('patent flow - commit, push, sync', () => {
     expect(ok.t).toBe('changes');
   });
 });
+
+describe('metrics - Prometheus endpoint of every node', () => {
+  it('metrics - each node serves GET /metrics with runtime counters; socket nodes count their connections', async () => {
+    const d = await device('mia', 'laptop');
+    const socketNode = cluster.state.processes.find((p) => p.socket === d.answer.socket.url);
+    expect(socketNode?.metrics).toBeDefined();
+    const text = await (await fetch(socketNode!.metrics!)).text();
+    expect(text).toMatch(/^syncmesh_up\{node="[^"]+"\} 1$/m);
+    expect(text).toMatch(/^syncmesh_runtime_messages_in_total\{node="[^"]+"\} \d+$/m);
+    const connections = Number(/^syncmesh_socket_connections\{node="[^"]+"\} (\d+)$/m.exec(text)?.[1]);
+    expect(connections).toBeGreaterThanOrEqual(1);
+    for (const p of cluster.state.processes) {
+      const res = await fetch(p.metrics!);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toMatch(/^syncmesh_runtime_members\{node="[^"]+"\} [1-9]\d*$/m);
+    }
+    expect((await fetch(socketNode!.metrics!.replace('/metrics', '/nope'))).status).toBe(404);
+  });
+});

@@ -15,7 +15,7 @@ export interface ClusterState {
   http: string;
   nats: string;
   pid: number;
-  processes: { name: string; pid: number; node: string; roles: string[]; http?: string; socket?: string }[];
+  processes: { name: string; pid: number; node: string; roles: string[]; http?: string; socket?: string; metrics?: string }[];
 }
 
 export interface LocalCluster {

@@ -1,0 +1,165 @@
+/**
+ * Our storage for S1: a CloudStore (actors/store) on the bench's nats-server, and two runtime nodes in
+ * this process, one hosting the store actor (with the push server it tells after each commit), one
+ * asking it as a socket node does.
+ *
+ * Before anything is timed, 200 other users' records (20k) fill the data stream, so pulls scan a
+ * shared stream as they would in service (see actors/store/README.md, "pull cost model").
+ */
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { connectionId } from '../../actors/identity.js';
+import type { CommitRequest, CommitResult, PullRequest, PullResult } from '../../actors/messages.js';
+import { pushKind } from '../../actors/push/mod.js';
+import { createCloudStore, storeKind, STORE_KIND, type CloudStore } from '../../actors/store/mod.js';
+import { startNode, type ActorNode } from '../../runtime/mod.js';
+import { Cleanup } from '../cleanup.js';
+import { BenchAbortedError, BenchMeasureError } from '../errors.js';
+import { benchLogger } from '../log.js';
+import type { SuiteContext } from '../suites/context.js';
+import type { StorageOp, StorageSession } from '../suites/storage-latency.js';
+import { waitForMember } from './remote-ask.js';
+
+const FILLER_USERS = 200;
+const FILLER_KEYS = 100;
+const FILLER_VALUE = 'x'.repeat(150);
+/** Users whose store actors the asks spread over (one actor per user). */
+const ACTOR_USERS = 8;
+const ACTOR_KEYS = 10;
+const BOOKMARK_KEYS = 20;
+const ASK_TIMEOUT_MS = 15_000;
+
+const BOOKMARK = { url: 'https://example.org/some/page', title: 'a bookmark', at: 1_700_000_000_000 };
+
+function expectThat(ok: boolean, what: string): void {
+  if (!ok) throw new BenchMeasureError(`S1: ${what}; the storage answered wrongly, fix it before trusting any figure`);
+}
+
+async function fill(store: CloudStore, signal: AbortSignal): Promise<void> {
+  const changes = Array.from({ length: FILLER_KEYS }, (_, k) => ({ key: `k${k}`, value: FILLER_VALUE }));
+  // Five users at a time: enough to fill quickly, few enough not to trip the store's limits.
+  for (let u = 0; u < FILLER_USERS; u += 5) {
+    if (signal.aborted) throw new BenchAbortedError();
+    await Promise.all(Array.from({ length: 5 }, (_, i) => store.commit({ userId: `filler-${u + i}`, collection: 'c', changes })));
+  }
+}
+
+/** The operations, in the order each round runs them. */
+function operations(store: CloudStore, caller: ActorNode): StorageOp[] {
+  let n = 0;
+  let cursor = 0;
+  const bookmarks = { userId: 'measured', collection: 'bookmarks' };
+  const catchUp = async (): Promise<void> => {
+    for (;;) {
+      const r = await store.pull({ ...bookmarks, since: cursor });
+      cursor = r.rev;
+      if (!r.more) return;
+    }
+  };
+  const actorUser = (i: number): string => `actor-user-${i % ACTOR_USERS}`;
+  const commitRequest = (user: number, key: number): CommitRequest => ({
+    type: 'commit',
+    userId: actorUser(user),
+    deviceId: 'd',
+    connectionId: connectionId(actorUser(user), 'd'),
+    collection: 'c',
+    changes: [{ key: `k${key % ACTOR_KEYS}`, value: key }],
+  });
+  const ask = <T>(request: CommitRequest | PullRequest): Promise<T> =>
+    caller.ask<T>({ kind: STORE_KIND, id: request.userId }, request, { timeoutMs: ASK_TIMEOUT_MS });
+
+  return [
+    {
+      name: 'commit, 1 change (CloudStore)',
+      prepare: async () => {
+        // Every bookmark key exists, so "pull since 0" below always finds BOOKMARK_KEYS keys.
+        const changes = Array.from({ length: BOOKMARK_KEYS }, (_, k) => ({ key: `k${k}`, value: BOOKMARK }));
+        await store.commit({ ...bookmarks, changes });
+      },
+      run: async () => {
+        await store.commit({ ...bookmarks, changes: [{ key: `k${n++ % BOOKMARK_KEYS}`, value: BOOKMARK }] });
+      },
+    },
+    {
+      name: 'commit, 1 change, base 0',
+      run: async () => {
+        const r = await store.commit({ userId: 'measured-base', collection: 'c', changes: [{ key: `b${n++}`, value: BOOKMARK, base: 0 }] });
+        expectThat(r.conflicts.length === 0, `a commit with base 0 of a new key came back as a conflict`);
+      },
+    },
+    {
+      // The pull a device makes after a `sync`: one changed key since its cursor.
+      name: 'pull of 1 changed key after a sync',
+      note: 'timed: the pull (each follows an untimed commit)',
+      prepare: catchUp,
+      run: async () => {
+        await store.commit({ ...bookmarks, changes: [{ key: `k${n++ % BOOKMARK_KEYS}`, value: BOOKMARK }] });
+        const t0 = performance.now();
+        const r = await store.pull({ ...bookmarks, since: cursor });
+        const spent = performance.now() - t0;
+        expectThat(r.changes.length === 1, `a pull after one commit returned ${r.changes.length} changes, not 1`);
+        cursor = r.rev;
+        return spent;
+      },
+    },
+    {
+      name: 'pull, nothing changed',
+      prepare: catchUp,
+      run: async () => {
+        const r = await store.pull({ ...bookmarks, since: cursor });
+        expectThat(r.changes.length === 0, `a pull with nothing changed returned ${r.changes.length} changes`);
+      },
+    },
+    {
+      name: `pull since 0, ${BOOKMARK_KEYS}-key collection`,
+      run: async () => {
+        const r = await store.pull({ ...bookmarks, since: 0 });
+        expectThat(r.changes.length === BOOKMARK_KEYS, `a pull since 0 returned ${r.changes.length} keys, not ${BOOKMARK_KEYS}`);
+      },
+    },
+    {
+      name: 'commit via the store actor (remote ask)',
+      prepare: async () => {
+        // Every actor user has all its keys, so the pull below always finds ACTOR_KEYS keys.
+        for (let u = 0; u < ACTOR_USERS; u++) {
+          for (let k = 0; k < ACTOR_KEYS; k++) await ask<CommitResult>(commitRequest(u, k));
+        }
+      },
+      run: async () => {
+        const i = n++;
+        await ask<CommitResult>(commitRequest(i, i));
+      },
+    },
+    {
+      name: `pull since 0 via the store actor, ${ACTOR_KEYS} keys`,
+      run: async () => {
+        const userId = actorUser(n++);
+        const r = await ask<PullResult>({ type: 'pull', userId, collection: 'c', since: 0 });
+        expectThat(r.changes.length === ACTOR_KEYS, `a pull through the store actor returned ${r.changes.length} keys, not ${ACTOR_KEYS}`);
+      },
+    },
+  ];
+}
+
+export async function oursStorageSession(ctx: SuiteContext): Promise<StorageSession> {
+  const { natsUrl, log, signal } = ctx;
+  const cleanup = new Cleanup(log);
+  try {
+    const logger = benchLogger('bench-storage').child({}, { level: 'warn' });
+    const nc: NatsConnection = await connect({ servers: natsUrl, name: 'bench-storage' });
+    cleanup.add('close the storage connection', () => nc.close());
+    const store = await createCloudStore({ nc, logger });
+    cleanup.add('close the CloudStore', () => store.close());
+    log.info(`S1: filling the data stream with ${FILLER_USERS * FILLER_KEYS} records of ${FILLER_USERS} users`);
+    await fill(store, signal);
+    const storage = await startNode({ nats: natsUrl, kinds: [storeKind(store), pushKind()], logger });
+    cleanup.add('close the storage node', () => storage.close());
+    const caller = await startNode({ nats: natsUrl, logger });
+    cleanup.add('close the asking node', () => caller.close());
+    await waitForMember(caller, storage.id, STORE_KIND);
+    return { ops: operations(store, caller), close: () => cleanup.runAll() };
+  } catch (err) {
+    await cleanup.runAll();
+    throw err;
+  }
+}
