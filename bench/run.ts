@@ -1,8 +1,10 @@
 /**
  * `npm run bench`: the TARGETS.md performance targets P1, P2 and P3, each measured beside its peers
- * in the same run, against a nats-server this run starts and stops.
+ * in the same run, and the informational measure S1 (storage latency, no target), against a
+ * nats-server this run starts and stops.
  *
- * stdout: the report (per target: figures, ratios, target, MET or MISSED; then a SUMMARY line).
+ * stdout: the report (per target: figures, ratios, target, MET or MISSED; per informational measure:
+ * its figures; then a SUMMARY line).
  * stderr: progress and logs. Exit code 0 whether targets are met or not; 1 when the run itself
  * failed, 2 on a bad command line.
  */
@@ -11,13 +13,15 @@ import { cpus } from 'node:os';
 import { BenchAbortedError, BenchUsageError } from './errors.js';
 import { parseBenchArgs, USAGE, type BenchOptions } from './args.js';
 import { benchLogger } from './log.js';
-import { formatSummary, formatTarget, type TargetResult } from './report.js';
+import { formatInfo, formatSummary, formatTarget, type InfoResult, type TargetResult } from './report.js';
 import { runLocalTell } from './suites/local-tell.js';
 import { runRemoteAsk } from './suites/remote-ask.js';
-import { TARGETS } from './targets.js';
+import { runStorageLatency } from './suites/storage-latency.js';
+import { INFO_MEASURES, TARGETS } from './targets.js';
 import { natsServerBinary, startNatsServer } from '../runtime/nats-launcher.js';
 import { oursAskCaller } from './ours/remote-ask.js';
 import { oursTellSession } from './ours/local-tell.js';
+import { oursStorageSession } from './ours/storage.js';
 
 function header(o: BenchOptions): string {
   const bin = natsServerBinary();
@@ -26,7 +30,7 @@ function header(o: BenchOptions): string {
   return [
     `Syncmesh bench, ${new Date().toISOString()}`,
     `node ${process.version}, ${cpu.length} cpus (${cpu[0]?.model ?? 'unknown'}), ${natsVersion}`,
-    `each measure: ${o.warmupMs} ms warm-up, then ${o.durationMs} ms; ${o.rounds} round(s), peers interleaved, median round reported; targets ${o.only.join(',')}`,
+    `each measure: ${o.warmupMs} ms warm-up, then ${o.durationMs} ms; ${o.rounds} round(s), peers interleaved, median round reported; measures ${o.only.join(',')}`,
     '',
   ].join('\n');
 }
@@ -59,6 +63,7 @@ async function main(): Promise<number> {
   log.info('starting nats-server');
   const ns = await startNatsServer({ jetstream: true });
   const results: TargetResult[] = [];
+  const infos: InfoResult[] = [];
   try {
     const ctx = { natsUrl: ns.url, options, log, signal: abort.signal };
     const remote = options.only.filter((id) => id === 'P1' || id === 'P2').map((id) => TARGETS[id]);
@@ -73,6 +78,11 @@ async function main(): Promise<number> {
       results.push(r);
       process.stdout.write(formatTarget(r) + '\n\n');
     }
+    if (options.only.includes('S1')) {
+      const r = await runStorageLatency(ctx, INFO_MEASURES.S1, oursStorageSession);
+      infos.push(r);
+      process.stdout.write(formatInfo(r) + '\n\n');
+    }
   } catch (err) {
     if (err instanceof BenchAbortedError) {
       log.warn('interrupted: no summary');
@@ -83,7 +93,7 @@ async function main(): Promise<number> {
     log.info('stopping nats-server');
     await ns[Symbol.asyncDispose]();
   }
-  process.stdout.write(formatSummary(results) + '\n');
+  process.stdout.write(formatSummary(results, infos) + '\n');
   return 0;
 }
 

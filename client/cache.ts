@@ -7,6 +7,9 @@
  * and cursor of one write in one transaction, so a stored cursor never runs ahead of stored records.
  * The client only writes a record whose rev is newer than the cached one, and keeps deletions as
  * tombstones (`deleted: true`) so an older change arriving late cannot bring a deleted key back.
+ *
+ * The cache also keeps the server's storage epoch (sent in `welcome`): revs and cursors only mean
+ * something within one epoch, so when the server names another one the client resets the cache.
  */
 
 export interface CachedRecord {
@@ -36,6 +39,13 @@ export interface Cache {
   write(collection: string, records: readonly CacheEntry[], cursor?: number): void;
   /** Forgets a collection: records and cursor. */
   clear(collection: string): void;
+  /** The storage epoch the cached records and cursors belong to; undefined when not known. */
+  epoch(): string | undefined;
+  /**
+   * Forgets every collection (records and cursors) and records `epoch`, as one step: a persistent
+   * cache never holds records of one epoch under the name of another.
+   */
+  reset(epoch: string): void;
   /** Resolves once every write so far is durable; rejects with the first failed write. */
   flush(): Promise<void>;
   /** Flushes and releases the storage. */
@@ -48,6 +58,7 @@ export interface Cache {
 export class MemoryStore {
   readonly #records = new Map<string, Map<string, CachedRecord>>();
   readonly #cursors = new Map<string, number>();
+  #epoch: string | undefined;
 
   get(collection: string, key: string): CachedRecord | undefined {
     return this.#records.get(collection)?.get(key);
@@ -75,6 +86,16 @@ export class MemoryStore {
   clear(collection: string): void {
     this.#records.delete(collection);
     this.#cursors.delete(collection);
+  }
+
+  epoch(): string | undefined {
+    return this.#epoch;
+  }
+
+  reset(epoch: string): void {
+    this.#records.clear();
+    this.#cursors.clear();
+    this.#epoch = epoch;
   }
 }
 
@@ -107,6 +128,12 @@ class MemoryCache implements Cache {
   }
   clear(collection: string): void {
     this.#store.clear(collection);
+  }
+  epoch(): string | undefined {
+    return this.#store.epoch();
+  }
+  reset(epoch: string): void {
+    this.#store.reset(epoch);
   }
   flush(): Promise<void> {
     return Promise.resolve();

@@ -320,7 +320,7 @@ class SyncClientImpl implements SyncClient {
       this.#WebSocket,
       url,
       {
-        onWelcome: (welcome) => this.#onWelcome(socket, welcome.connectionId, welcome.node),
+        onWelcome: (welcome) => this.#onWelcome(socket, welcome.connectionId, welcome.node, welcome.epoch),
         onFrame: (frame) => this.#onFrame(socket, frame),
         onProtocolError: (err) => this.#emitError(err),
       },
@@ -335,7 +335,9 @@ class SyncClientImpl implements SyncClient {
     }
   }
 
-  #onWelcome(socket: FrameSocket, connectionId: string, node: string): void {
+  #onWelcome(socket: FrameSocket, connectionId: string, node: string, epoch: string | undefined): void {
+    // Before any request goes out on this connection: pulls must use cursors of the server's epoch.
+    if (epoch !== undefined) this.#adoptEpoch(epoch);
     this.#socket = socket;
     this.#connectionId = connectionId;
     this.#node = node;
@@ -347,6 +349,20 @@ class SyncClientImpl implements SyncClient {
     this.#commands.online((commandId) => socket.send({ t: 'ack', commandId }));
     this.#tracker.online((frame) => socket.send(frame));
     for (const collection of this.#collections.known()) this.#syncInBackground(collection);
+  }
+
+  /**
+   * Revs and cursors only mean something in the storage epoch they came from. A cache of another epoch
+   * (the cluster's data was wiped or its stream recreated), or of an unknown one (saved before the
+   * server sent epochs), is emptied, and every collection is pulled from 0 on this connection.
+   */
+  #adoptEpoch(epoch: string): void {
+    const cached = this.#cache.epoch();
+    if (cached === epoch) return;
+    if (cached !== undefined || this.#cache.collections().length > 0) {
+      this.#log.warn({ cached: cached ?? null, epoch }, "the server's data store is not the one the cache came from: dropping the cache and pulling everything again");
+    }
+    this.#collections.resetTo(epoch);
   }
 
   #afterClose(socket: FrameSocket, info: SocketCloseInfo): Next {

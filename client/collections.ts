@@ -4,6 +4,8 @@
  *
  * The one rule for the cache: a record replaces the cached one only when its rev is newer. So a pull
  * that races a commit, or a `sync` for a change this client already has, never moves a key backwards.
+ * Revs only compare within one storage epoch: when the server names another epoch, resetTo() empties
+ * the cache and every collection is pulled from 0 again.
  */
 import type { Cache, CacheEntry } from './cache.js';
 import { decodeFrame, encodeFrame, toSafeInteger } from './codec.js';
@@ -33,6 +35,8 @@ export class CollectionSync {
   readonly #pulls = new Map<string, PullLoop>();
   /** Keys of this client's multi-key commits awaiting their pull: collection\0key -> the commit's rev. */
   readonly #localWrites = new Map<string, number>();
+  /** Counts resets: a pull answer to a request built before the last reset is dropped. */
+  #generation = 0;
 
   /** `ready` resolves once the cache is loaded; nothing is pulled or applied before. */
   constructor(cache: Cache, tracker: RequestTracker, events: CollectionEvents, log: ClientLogger, ready: Promise<void>) {
@@ -50,6 +54,24 @@ export class CollectionSync {
 
   remember(collection: string): void {
     this.#known.add(collection);
+  }
+
+  /**
+   * The server's store is not the one the cache was filled from (another storage epoch): forgets every
+   * record and cursor, reports each key the application could see as deleted ('change', origin
+   * 'remote', rev 0), and makes pulls already asked for start over from 0. The collections stay known,
+   * so the next sync of each brings back what the store holds now ('change' events as usual).
+   */
+  resetTo(epoch: string): void {
+    const dropped: Array<{ collection: string; key: string }> = [];
+    for (const collection of this.#cache.collections()) {
+      this.#known.add(collection);
+      for (const [key, r] of this.#cache.entries(collection)) if (!r.deleted) dropped.push({ collection, key });
+    }
+    this.#generation++;
+    this.#localWrites.clear();
+    this.#cache.reset(epoch);
+    for (const { collection, key } of dropped) this.#events.change({ collection, key, deleted: true, rev: 0, origin: 'remote' });
   }
 
   /** The server says `collection` reached `rev`: pull unless the cursor is there already. */
@@ -85,7 +107,10 @@ export class CollectionSync {
   async #pullToEnd(collection: string): Promise<void> {
     for (;;) {
       const since = this.#cache.cursor(collection);
+      const generation = this.#generation;
       const answer = await this.#tracker.request({ t: 'pull', collection, since }, 'changes');
+      // Asked with a cursor of the old epoch (queued while offline): its rev means nothing now.
+      if (generation !== this.#generation) continue;
       const rev = toSafeInteger(answer.rev);
       const changes = parseRecords(answer.changes);
       if (rev === undefined || changes === undefined) throw new ProtocolError(`the server answered a pull of '${collection}' without a valid rev and changes list`);

@@ -11,7 +11,11 @@ import { CacheStorageError } from './errors.js';
 
 const RECORDS = 'records';
 const CURSORS = 'cursors';
-const VERSION = 1;
+/** Facts about the whole cache; key `epoch`: the storage epoch the records belong to. */
+const META = 'meta';
+const EPOCH_KEY = 'epoch';
+/** 2 added META; a version-1 database is upgraded in place (its records are kept, its epoch unknown). */
+const VERSION = 2;
 
 function request<T>(req: IDBRequest<T>): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -56,6 +60,7 @@ class IndexedDbCache implements Cache {
       // Records are keyed [collection, key]; cursors by collection name.
       if (!db.objectStoreNames.contains(RECORDS)) db.createObjectStore(RECORDS);
       if (!db.objectStoreNames.contains(CURSORS)) db.createObjectStore(CURSORS);
+      if (!db.objectStoreNames.contains(META)) db.createObjectStore(META);
     };
     let db: IDBDatabase;
     try {
@@ -65,13 +70,16 @@ class IndexedDbCache implements Cache {
       this.#memoryOnly = true;
       throw new CacheStorageError(`cannot open IndexedDB database '${this.#name}' (private mode or storage disabled?): ${String(err)}`, { cause: err });
     }
-    const tx = db.transaction([RECORDS, CURSORS], 'readonly');
-    const [keys, values, cursorKeys, cursorValues] = await Promise.all([
+    const tx = db.transaction([RECORDS, CURSORS, META], 'readonly');
+    const [keys, values, cursorKeys, cursorValues, epoch] = await Promise.all([
       request(tx.objectStore(RECORDS).getAllKeys()),
       request(tx.objectStore(RECORDS).getAll() as IDBRequest<CachedRecord[]>),
       request(tx.objectStore(CURSORS).getAllKeys()),
       request(tx.objectStore(CURSORS).getAll() as IDBRequest<number[]>),
+      request(tx.objectStore(META).get(EPOCH_KEY) as IDBRequest<unknown>),
     ]);
+    // Before the records: reset() empties the store, and what follows fills it again.
+    if (typeof epoch === 'string') this.#store.reset(epoch);
     // getAll and getAllKeys of one store in one transaction list the same records in the same order.
     const byCollection = new Map<string, CacheEntry[]>();
     keys.forEach((k, i) => {
@@ -122,6 +130,21 @@ class IndexedDbCache implements Cache {
       const rs = tx.objectStore(RECORDS);
       for (const key of keys) rs.delete([collection, key]);
       tx.objectStore(CURSORS).delete(collection);
+      return done(tx);
+    });
+  }
+
+  epoch(): string | undefined {
+    return this.#store.epoch();
+  }
+
+  reset(epoch: string): void {
+    this.#store.reset(epoch);
+    this.#persist((db) => {
+      const tx = db.transaction([RECORDS, CURSORS, META], 'readwrite');
+      tx.objectStore(RECORDS).clear();
+      tx.objectStore(CURSORS).clear();
+      tx.objectStore(META).put(epoch, EPOCH_KEY);
       return done(tx);
     });
   }

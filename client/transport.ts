@@ -86,6 +86,8 @@ export type Frame = { readonly t: string } & Readonly<Record<string, unknown>>;
 export interface Welcome {
   readonly connectionId: string;
   readonly node: string;
+  /** The server's storage epoch (docs/protocol.md 3.1), when it sent one. */
+  readonly epoch?: string;
 }
 
 export interface SocketCloseInfo {
@@ -172,7 +174,9 @@ export class FrameSocket {
       }
       this.#welcomed = true;
       clearTimeout(this.#welcomeTimer);
-      handlers.onWelcome({ connectionId: f.connectionId, node: f.node });
+      // An epoch that is not a non-empty string counts as none: the cache is then left as it is.
+      const epoch = typeof f.epoch === 'string' && f.epoch.length > 0 ? f.epoch : undefined;
+      handlers.onWelcome(epoch === undefined ? { connectionId: f.connectionId, node: f.node } : { connectionId: f.connectionId, node: f.node, epoch });
       return;
     }
     handlers.onFrame(f);

@@ -25,13 +25,19 @@ export interface StatusEvent {
   readonly reason?: string;
 }
 
-/** A key changed in the cache. `origin` says whether this client's commit or another device caused it. */
+/**
+ * A key changed in the cache. `origin` says whether this client's commit or another device caused it.
+ * When the server's data store turns out to be another one than the cache came from (its storage
+ * epoch changed: data wiped, stream recreated), every cached key is reported deleted with rev 0 and the
+ * store's current records follow as the pulls bring them.
+ */
 export interface ChangeEvent {
   readonly collection: string;
   readonly key: string;
   /** Absent when deleted. */
   readonly value?: unknown;
   readonly deleted: boolean;
+  /** The key's revision; 0 when the cache dropped the key because the server's store changed. */
   readonly rev: number;
   readonly origin: 'local' | 'remote';
 }

@@ -58,7 +58,7 @@ export const sessionMachine = setup({
     input: {} as ActorInput<SessionPort>,
   },
   actions: {
-    welcome: guarded('welcome', ({ context: { port } }) => port.send(welcomeFrame(port.connectionId, port.nodeId))),
+    welcome: guarded('welcome', ({ context: { port } }) => port.send(welcomeFrame(port.connectionId, port.nodeId, port.storeEpoch))),
     claim: guarded('claim', ({ context: { port } }) => port.claim()),
     handleFrame: guarded('handleFrame', ({ context: { port }, event }) => {
       if (event.type === 'frame') handleFrame(port, event.frame);

@@ -17,6 +17,11 @@ export interface SessionPort {
   readonly deviceId: string;
   /** The socket node's id (sent in `welcome`). */
   readonly nodeId: string;
+  /**
+   * The storage epoch (sent in `welcome`): names the lifetime of the record store, so clients drop
+   * caches from a store that no longer exists. Undefined while the socket node does not know it.
+   */
+  readonly storeEpoch: string | undefined;
   /** The node's logger; callers add {connectionId} where it helps. */
   readonly logger: Logger;
   /** True once the socket is closed or closing. */

@@ -142,9 +142,9 @@ export function errorFrame(code: ErrorCode, message: string, id?: RequestId): Ui
   return encode(id === undefined ? { t: 'error', code, message } : { t: 'error', id, code, message });
 }
 
-/** `{t:"welcome", connectionId, node}`. */
-export function welcomeFrame(connectionId: string, node: string): Uint8Array {
-  return encode({ t: 'welcome', connectionId, node });
+/** `{t:"welcome", connectionId, node, epoch}`; `epoch` is left out when unknown. */
+export function welcomeFrame(connectionId: string, node: string, epoch?: string): Uint8Array {
+  return encode(epoch === undefined ? { t: 'welcome', connectionId, node } : { t: 'welcome', connectionId, node, epoch });
 }
 
 /** `{t:"drain", retryAfterMs}`. */

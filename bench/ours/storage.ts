@@ -6,6 +6,7 @@
  * Before anything is timed, 200 other users' records (20k) fill the data stream, so pulls scan a
  * shared stream as they would in service (see actors/store/README.md, "pull cost model").
  */
+import { performance } from 'node:perf_hooks';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connectionId } from '../../actors/identity.js';

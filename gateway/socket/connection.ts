@@ -19,6 +19,8 @@ import type { TokenBucket } from './rate-limit.js';
 export interface ConnectionHost {
   readonly node: ActorNode;
   readonly options: ResolvedOptions;
+  /** The storage epoch for `welcome` (store-epoch.ts); undefined while unknown. */
+  readonly storeEpoch: string | undefined;
   /** Starts the fence claim for `conn` (answers with an event to its session). */
   claim(conn: Connection): void;
   /** Called when `conn` passed its backpressure limit. */
@@ -75,6 +77,10 @@ export class Connection implements SessionPort, TokenBucket {
 
   get nodeId(): string {
     return this.host.node.id;
+  }
+
+  get storeEpoch(): string | undefined {
+    return this.host.storeEpoch;
   }
 
   get logger(): Logger {

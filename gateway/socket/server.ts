@@ -4,7 +4,8 @@
  * The uWS handlers are one-liners into SocketServer; the protocol lives in actors/session/. What
  * happens here: the ticket check at the upgrade (HTTP 401 on refusal, 503 while draining), framing
  * checks (binary, size, MessagePack, rate), backpressure and drain. Beside it: claims.ts (the session
- * fence), push-plane.ts and hub.ts (pushes to local sessions), connection.ts (one connection).
+ * fence), push-plane.ts and hub.ts (pushes to local sessions), connection.ts (one connection),
+ * store-epoch.ts (the storage epoch sent in `welcome`).
  *
  * HTTP answers besides the upgrade: `GET /healthz` -> 200 {"status":"ok", node, connections} (503
  * {"status":"draining"} while draining); anything else -> 404.
@@ -25,6 +26,7 @@ import { Hub } from './hub.js';
 import { resolveOptions, type ResolvedOptions, type SocketServerOptions } from './options.js';
 import { PushPlane } from './push-plane.js';
 import { admit, Admit } from './rate-limit.js';
+import { StoreEpoch } from './store-epoch.js';
 import { admitTicket, refusalBody } from './upgrade.js';
 
 /** Counters and gauges of one socket server. */
@@ -75,6 +77,7 @@ class SocketServer implements ConnectionHost {
   readonly #claims: SessionClaims;
   readonly #plane: PushPlane;
   readonly #hub: Hub;
+  readonly #epoch: StoreEpoch;
   readonly #guard = new TicketReplayGuard();
   #listen: uWS.us_listen_socket | undefined;
   #port = 0;
@@ -86,9 +89,10 @@ class SocketServer implements ConnectionHost {
   #whenEmpty: (() => void) | undefined;
   readonly #stats = { opened: 0, refused: 0, replaced: 0, slowConsumers: 0, rateLimited: 0, policyClosed: 0, badFrames: 0 };
 
-  constructor(node: ActorNode, options: ResolvedOptions, fence: SessionFence) {
+  constructor(node: ActorNode, options: ResolvedOptions, fence: SessionFence, epoch: StoreEpoch) {
     this.node = node;
     this.options = options;
+    this.#epoch = epoch;
     this.#claims = new SessionClaims(fence, node, options.prefix);
     this.#plane = new PushPlane(node.nats, options.prefix, node.logger);
     this.#hub = new Hub((userKey) => this.#plane.subscribeUser(userKey));
@@ -127,6 +131,10 @@ class SocketServer implements ConnectionHost {
 
   get url(): string {
     return `ws://${this.options.publicHost}:${this.#port}/ws`;
+  }
+
+  get storeEpoch(): string | undefined {
+    return this.#epoch.current;
   }
 
   async listen(): Promise<void> {
@@ -287,6 +295,7 @@ class SocketServer implements ConnectionHost {
     this.#whenEmpty?.();
     this.#plane.stop();
     this.#hub.unsubscribeAll();
+    this.#epoch.stop();
     await this.#claims.stop();
   }
 
@@ -326,8 +335,14 @@ export async function startSocketServer(node: ActorNode, options: SocketServerOp
     throw new SocketConfigError(`node ${node.id} does not host the "${SESSION_KIND}" kind: pass sessionKind() (actors/session) in its kinds`);
   }
   const fence = await SessionFence.open(node.nats, resolved.prefix, resolved.replicas);
-  const server = new SocketServer(node, resolved, fence);
-  await server.listen();
+  const epoch = await StoreEpoch.start(node.nats, resolved.prefix, node.logger);
+  const server = new SocketServer(node, resolved, fence, epoch);
+  try {
+    await server.listen();
+  } catch (err) {
+    epoch.stop();
+    throw err;
+  }
   node.logger.info({ url: server.url, capacity: resolved.capacity }, 'socket server listening');
   return {
     get port() {

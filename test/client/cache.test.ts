@@ -48,6 +48,21 @@ describe('client cache (memory)', () => {
     await cache.close();
   });
 
+  it('cache - reset forgets every collection and cursor and remembers the storage epoch', () => {
+    const cache = memoryCache();
+    expect(cache.epoch()).toBeUndefined();
+    cache.write('a', [{ key: 'k', value: 1, rev: 3, deleted: false }], 3);
+    cache.write('b', [{ key: 'k', value: 2, rev: 4, deleted: false }], 4);
+    cache.reset('epoch-1');
+    expect(cache.epoch()).toBe('epoch-1');
+    expect(cache.collections()).toEqual([]);
+    expect(cache.get('a', 'k')).toBeUndefined();
+    expect(cache.cursor('b')).toBe(0);
+    cache.write('a', [{ key: 'k', value: 'new', rev: 1, deleted: false }], 1);
+    expect(cache.epoch()).toBe('epoch-1');
+    expect(cache.get('a', 'k')?.value).toBe('new');
+  });
+
   it('cache - keeps any MessagePack value, BigInt included', () => {
     const cache = memoryCache();
     const value = { n: 2n ** 40n, bytes: Uint8Array.from([1, 2]), list: [null, true, 'x'] };

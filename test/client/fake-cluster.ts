@@ -80,6 +80,8 @@ export class FakeCluster {
   refuseUpgrades = 0;
   /** When false, sessions get no welcome frame. */
   sendWelcome = true;
+  /** Storage epoch sent in welcome; undefined sends none (a server that does not know it). See wipe(). */
+  epoch: string | undefined = 'fake-epoch-1';
   /** When false, requests get no answer (a server that hangs). */
   answerRequests = true;
   /** Answer this many upcoming requests with rate_limited, as the real server does past its limits. */
@@ -130,6 +132,15 @@ export class FakeCluster {
     return rev;
   }
 
+  /**
+   * Forgets every user's records, revs and commands, as a cluster started again on a wiped data dir:
+   * revs start over from 1, and new sessions are welcomed with `epoch`.
+   */
+  wipe(epoch: string): void {
+    this.#users.clear();
+    this.epoch = epoch;
+  }
+
   async #http(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const reply = (r: HttpReply): void => {
       res.writeHead(r.status, { 'content-type': 'application/json', ...r.headers });
@@ -172,7 +183,8 @@ export class FakeCluster {
       this.sessions.push(session);
       ws.on('message', (data: Buffer) => this.#onFrame(session, decode(data, { useBigInt64: true }) as Frame));
       if (!this.sendWelcome) return;
-      session.send({ t: 'welcome', connectionId: session.connectionId, node: session.node });
+      const epoch = this.epoch;
+      session.send({ t: 'welcome', connectionId: session.connectionId, node: session.node, ...(epoch !== undefined && { epoch }) });
       const user = this.#user(claims.userId);
       for (const [commandId, c] of user.commands) {
         if (c.toDevice === claims.deviceId) session.send({ t: 'command', commandId, fromDevice: c.fromDevice, body: c.body });

@@ -66,4 +66,57 @@ describe('client indexedDbCache (Chromium)', () => {
     });
     expect(result.cleared).toEqual({ entries: 0, cursor: 0, other: 1 });
   });
+
+  it('indexedDbCache - the storage epoch survives a new instance; reset empties every collection; a version-1 database opens', async () => {
+    await using server = await serveDirectory(dir);
+    await using chrome = await launchChromium();
+    const page = await chrome.browser.newPage();
+    await page.goto(`${server.url}/index.html`);
+    const result = (await page.evaluate(`import('/syncmesh-client.js').then(async ({ indexedDbCache }) => {
+      const first = indexedDbCache('epoch-db');
+      await first.open();
+      const fresh = first.epoch() ?? null;
+      first.write('a', [{ key: 'old', value: 1, rev: 9, deleted: false }], 9);
+      first.reset('epoch-1');
+      first.write('b', [{ key: 'new', value: 2, rev: 1, deleted: false }], 1);
+      await first.close();
+
+      const second = indexedDbCache('epoch-db');
+      await second.open();
+      const reopened = { epoch: second.epoch(), collections: second.collections(), old: second.get('a', 'old') ?? null, cursorA: second.cursor('a'), b: second.get('b', 'new') };
+      second.reset('epoch-2');
+      await second.close();
+      const third = indexedDbCache('epoch-db');
+      await third.open();
+      const afterReset = { epoch: third.epoch(), collections: third.collections() };
+      await third.close();
+
+      // A database written by the version-1 cache (no epoch store): its records are kept, its epoch is unknown.
+      await new Promise((resolve, reject) => {
+        const req = indexedDB.open('v1-db', 1);
+        req.onupgradeneeded = () => { req.result.createObjectStore('records'); req.result.createObjectStore('cursors'); };
+        req.onerror = () => reject(req.error);
+        req.onsuccess = () => {
+          const db = req.result;
+          const tx = db.transaction(['records', 'cursors'], 'readwrite');
+          tx.objectStore('records').put({ value: 'kept', rev: 5, deleted: false }, ['c', 'k']);
+          tx.objectStore('cursors').put(5, 'c');
+          tx.oncomplete = () => { db.close(); resolve(undefined); };
+          tx.onerror = () => reject(tx.error);
+        };
+      });
+      const upgraded = indexedDbCache('v1-db');
+      await upgraded.open();
+      const v1 = { epoch: upgraded.epoch() ?? null, value: upgraded.get('c', 'k')?.value, cursor: upgraded.cursor('c') };
+      await upgraded.close();
+      return { fresh, reopened, afterReset, v1 };
+    })`)) as Record<string, unknown>;
+
+    expect(result).toEqual({
+      fresh: null,
+      reopened: { epoch: 'epoch-1', collections: ['b'], old: null, cursorA: 0, b: { value: 2, rev: 1, deleted: false } },
+      afterReset: { epoch: 'epoch-2', collections: [] },
+      v1: { epoch: null, value: 'kept', cursor: 5 },
+    });
+  });
 });

@@ -50,13 +50,13 @@ describe('socket - upgrade and welcome', () => {
     }
   });
 
-  it('socket - sends welcome with the connection id and node right after open', async () => {
+  it('socket - sends welcome with the connection id, node and storage epoch right after open', async () => {
     await using ns = await natsServer();
     await using sn = await socketNode(ns.url);
     const c = await TestClient.open(sn.server.url, sn.ticket('alice', 'laptop'));
     try {
       const welcome = await c.take((f) => f['t'] === 'welcome');
-      expect(welcome).toEqual({ t: 'welcome', connectionId: connectionId('alice', 'laptop'), node: sn.node.id });
+      expect(welcome).toEqual({ t: 'welcome', connectionId: connectionId('alice', 'laptop'), node: sn.node.id, epoch: expect.stringMatching(/^sm-data@/) });
       expect(c.frames[0]).toBe(welcome); // the first frame of the connection
     } finally {
       await closeAll([c]);

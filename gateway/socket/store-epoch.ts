@@ -1,0 +1,150 @@
+/**
+ * The storage epoch this node sends in `welcome` (docs/protocol.md 3.1): an opaque string naming the
+ * lifetime of the cluster's record store, so a client can tell that its cached records and cursors
+ * came from a store that no longer exists (a wiped data dir, a recreated stream) and pull from 0.
+ *
+ * It is `<data stream name>@<creation time>` (StreamInfo.created of `<prefix>-data`, see
+ * actors/store/layout.ts): the same on every node for the same JetStream data (replicas share the
+ * creation time; a restart on the same data keeps it), and new only when the stream is created again.
+ *
+ * Read at start and cached: welcome costs nothing per connection. Read again
+ * - on JetStream's stream-created advisory for that stream (it was created after this node started,
+ *   or deleted and created again);
+ * - after a NATS reconnect (the servers may have come back on other data);
+ * - every few seconds while it is unknown (the advisory is at most once).
+ * While unknown (a socket node started before the storage node created the stream) welcome frames
+ * carry no epoch, and clients keep their caches.
+ */
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection, Status, Subscription } from '@nats-io/nats-core';
+import type { Logger } from 'pino';
+import { storeLayout } from '../../actors/store/mod.js';
+import { SocketConfigError } from './errors.js';
+
+/** Polling while the epoch is unknown: first retry, and the longest wait between two. */
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 5_000;
+
+export class StoreEpoch {
+  readonly #nc: NatsConnection;
+  readonly #stream: string;
+  readonly #logger: Logger;
+  #jsm: JetStreamManager | undefined;
+  #current: string | undefined;
+  #reading: Promise<void> | undefined;
+  /** Another read was asked for while one ran: the answer in flight may predate the change. */
+  #again = false;
+  #retryMs = RETRY_FIRST_MS;
+  #timer: NodeJS.Timeout | undefined;
+  #advisories: Subscription | undefined;
+  #status: (AsyncIterable<Status> & { stop?: () => void }) | undefined;
+  #stopped = false;
+
+  private constructor(nc: NatsConnection, stream: string, logger: Logger) {
+    this.#nc = nc;
+    this.#stream = stream;
+    this.#logger = logger;
+  }
+
+  /**
+   * Starts following the epoch of the data stream under `prefix`; resolves after the first read, with
+   * the epoch known if the stream exists. Never rejects for a missing stream or unreachable JetStream
+   * (it keeps trying); throws SocketConfigError for a prefix the storage cannot use.
+   */
+  static async start(nc: NatsConnection, prefix: string, logger: Logger): Promise<StoreEpoch> {
+    let stream: string;
+    try {
+      stream = storeLayout(prefix).dataStream;
+    } catch (err) {
+      throw new SocketConfigError(`socket server option prefix ${JSON.stringify(prefix)} cannot name the storage streams: ${(err as Error).message}`, { cause: err });
+    }
+    const epoch = new StoreEpoch(nc, stream, logger);
+    // Subscribed before the first read, so a stream created in between is not missed.
+    epoch.#advisories = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.CREATED.${stream}`, { callback: () => void epoch.refresh() });
+    epoch.#watchReconnects();
+    await epoch.refresh();
+    return epoch;
+  }
+
+  /** The current epoch; undefined while the data stream has not been seen. */
+  get current(): string | undefined {
+    return this.#current;
+  }
+
+  /** Reads the stream's creation time again (one read at a time; a call during a read reads once more after it). */
+  refresh(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    if (this.#reading) {
+      this.#again = true;
+      return this.#reading;
+    }
+    this.#reading = (async () => {
+      try {
+        do {
+          this.#again = false;
+          await this.#read();
+        } while (this.#again && !this.#stopped);
+      } finally {
+        this.#reading = undefined;
+      }
+    })();
+    return this.#reading;
+  }
+
+  async #read(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    try {
+      this.#jsm ??= await jetstreamManager(this.#nc, { checkAPI: false });
+      const info = await this.#jsm.streams.info(this.#stream);
+      this.#set(`${info.config.name}@${info.created}`);
+      this.#retryMs = RETRY_FIRST_MS;
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) {
+        // The store this epoch named is gone: a client must not be told its cache is still good.
+        if (this.#current !== undefined) this.#logger.warn({ stream: this.#stream }, 'storage stream is gone; welcome frames carry no epoch until it exists again');
+        else this.#logger.info({ stream: this.#stream }, 'storage stream not created yet (is a storage node running?); welcome frames carry no epoch until it exists');
+        this.#current = undefined;
+      } else {
+        this.#logger.warn({ err, stream: this.#stream }, 'could not read the storage epoch; retrying');
+      }
+      this.#retryLater();
+    }
+  }
+
+  #set(epoch: string): void {
+    if (epoch === this.#current) return;
+    if (this.#current !== undefined) this.#logger.warn({ from: this.#current, to: epoch }, 'storage epoch changed: the data stream was created again; clients will drop their caches');
+    else this.#logger.info({ epoch }, 'storage epoch');
+    this.#current = epoch;
+  }
+
+  #retryLater(): void {
+    if (this.#stopped) return;
+    const wait = this.#retryMs;
+    this.#retryMs = Math.min(RETRY_MAX_MS, this.#retryMs * 2);
+    this.#timer = setTimeout(() => void this.refresh(), wait);
+    this.#timer.unref();
+  }
+
+  #watchReconnects(): void {
+    const status = this.#nc.status() as AsyncIterable<Status> & { stop?: () => void };
+    this.#status = status;
+    void (async () => {
+      try {
+        for await (const s of status) if (s.type === 'reconnect') void this.refresh();
+      } catch (err) {
+        this.#logger.debug({ err }, 'NATS status watch of the storage epoch ended');
+      }
+    })();
+  }
+
+  /** Stops following: no more reads, timers or subscriptions. */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#status?.stop?.();
+    if (!this.#nc.isClosed()) this.#advisories?.unsubscribe();
+  }
+}
