@@ -13,7 +13,7 @@ import { WireCodes } from './errors.js';
 import type { KindSpec } from './define.js';
 import { actorKey } from './leases.js';
 import { Mailbox } from './mailbox.js';
-import { replyToOf } from './reply.js';
+import { handleAsk, markForReply, ReplyTo, replyToOf, type ReplySink } from './reply.js';
 import type { ActorMessage, ActorNode, ActorRef } from './types.js';
 
 export const CellStatus = {
@@ -45,6 +45,10 @@ export interface CellHost {
 }
 
 const cellOfActor = new WeakMap<object, Cell>();
+
+function processOne(cell: Cell, message: ActorMessage): void {
+  cell.process(message);
+}
 
 /** The cell of an XState actor started by the runtime (for actorContext). */
 export function cellOf(actor: object): Cell | undefined {
@@ -134,6 +138,20 @@ export class Cell {
     if (this.mailbox !== null && this.mailbox.size !== 0) this.drain();
   }
 
+  /**
+   * Hands an ask to the actor: at once when it is idle, with the answer address on the delivery
+   * stack (nothing allocated, the event untouched); else queued, the address kept by the event.
+   */
+  deliverAsk(message: ActorMessage, sink: ReplySink, node: string, corr: number): void {
+    if (this.busy || this.status !== CellStatus.running || (this.mailbox !== null && this.mailbox.size !== 0)) {
+      markForReply(message, new ReplyTo(sink, node, corr));
+      this.deliver(message);
+      return;
+    }
+    handleAsk(message, sink, node, corr, processOne, this);
+    if (this.mailbox !== null && this.mailbox.size !== 0) this.drain();
+  }
+
   enqueue(message: ActorMessage): void {
     const mb = (this.mailbox ??= new Mailbox<ActorMessage>(this.spec.capacity));
     if (mb.full) {
@@ -155,7 +173,8 @@ export class Cell {
     while (this.status === CellStatus.running && !this.busy && mb.size !== 0) this.process(mb.shift()!);
   }
 
-  private process(message: ActorMessage): void {
+  /** Runs one message through the machine (the caller checked that the actor is idle and running). */
+  process(message: ActorMessage): void {
     this.busy = true;
     this.current = message;
     this.touched = true;

@@ -1,20 +1,25 @@
 /**
  * The runtime's wire format: envelopes on `<prefix>.node.<nodeId>` and replies on
- * `<prefix>.reply.<nodeId>`, MessagePack arrays (compact, positional, no field names).
+ * `<prefix>.reply.<nodeId>`. Each is a frame: one MessagePack array, positional, no field names.
+ * A NATS message on these subjects carries one or more frames written back to back (outbox.ts
+ * batches what is sent to one node within one event loop turn); read them with `decodeMany`.
  *
- * Envelope:  [op, kind, id, node, body, replyNode, corr, hops]
- *   op         Op below
+ * Envelope:  [op, kind, id, body, replyNode, corr, hops]       trailing nils may be left out
+ *   op         Op below, plus EXPLICIT (8) when the target is an explicitly placed actor of the
+ *              receiving node (its ref's node is the node the envelope is sent to, so the node id
+ *              itself is not sent); without it the target is a virtual actor
  *   kind, id   the target actor
- *   node       the target node for explicitly placed actors (ref.node), nil for virtual actors
  *   body       TELL/ASK: the message (a map with a string `type`); SPAWN: the args;
  *              WATCH/UNWATCH: [watcherKind, watcherId, watcherNode or nil]; STOP: nil
  *   replyNode  ASK/SPAWN/STOP: the node to answer (on its reply subject); else nil
  *   corr       ASK/SPAWN/STOP: the asker's correlation id (a safe integer); else nil
  *   hops       times the envelope was forwarded between nodes (virtual actors), nil = 0
- * Trailing nils may be left out.
  *
- * Reply:  [corr, 0, value]                         success
- *         [corr, 1, wireCode, message, appCode]    failure (see errors.ts)
+ * A tell is `[0, kind, id, message]`, an ask `[1, kind, id, message, replyNode, corr]`: the
+ * fields a subject already implies (target node, sender) are not repeated.
+ *
+ * Reply:  [corr, value]                         success (2 elements)
+ *         [corr, wireCode, message, appCode?]   failure (3 or 4 elements, see errors.ts)
  */
 import { encode, toSafeInteger } from './codec.js';
 import type { ActorMessage } from './types.js';
@@ -28,6 +33,12 @@ export const Op = {
   unwatch: 5,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
+
+/** Flag added to the op of an envelope whose target is an explicit actor of the receiving node. */
+export const EXPLICIT = 8;
+
+/** Positions in an envelope frame. */
+export const F = { op: 0, kind: 1, id: 2, body: 3, replyNode: 4, corr: 5, hops: 6 } as const;
 
 /** Names: kinds, actor ids and node ids are bounded so a hostile peer cannot make us hold megabytes per key. */
 export const MAX_KIND_LENGTH = 64;
@@ -61,12 +72,19 @@ export function subjects(prefix: string): Subjects {
   };
 }
 
-/** A decoded, validated envelope. */
+/**
+ * A decoded envelope frame that passed {@link checkEnvelope}: read it by position ({@link F}).
+ * The hot path reads the fields straight from the decoded array; no object is built per message.
+ */
+export type EnvelopeFrame = readonly [op: number, kind: string, id: string, body: unknown, replyNode?: string | null, corr?: number | null, hops?: number | null];
+
+/** A decoded, validated envelope as an object: for control ops (spawn, stop, watch) and tests. */
 export interface Envelope {
   op: OpCode;
   kind: string;
   id: string;
-  node: string | undefined;
+  /** The target is an explicit actor of the receiving node. */
+  explicit: boolean;
   body: unknown;
   replyNode: string | undefined;
   corr: number | undefined;
@@ -84,27 +102,75 @@ export function isMessage(value: unknown): value is ActorMessage {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as { type?: unknown }).type === 'string';
 }
 
+/** The last reply node that passed the pattern: asks from one node repeat it, a string compare is cheaper than the regex. */
+let lastGoodReplyNode = '';
+
+function replyNodeOf(raw: unknown): string | undefined {
+  if (typeof raw !== 'string') return undefined;
+  if (raw === lastGoodReplyNode) return raw;
+  if (!NODE_ID_PATTERN.test(raw)) return undefined;
+  lastGoodReplyNode = raw;
+  return raw;
+}
+
+/**
+ * Checks a decoded frame in place. Returns undefined when it is a well-formed envelope (then it is
+ * an {@link EnvelopeFrame}, with `corr` and `hops` normalized to numbers or nil), else the problem,
+ * with the reply address when it could be read so even a malformed ask gets an answer.
+ */
+export function checkEnvelope(raw: unknown): EnvelopeProblem | undefined {
+  if (!Array.isArray(raw) || raw.length < 4) return { problem: 'envelope is not an array [op, kind, id, body, ...]', replyNode: undefined, corr: undefined };
+  const f = raw as unknown[];
+  const opFlags = f[0];
+  const kind = f[1];
+  const id = f[2];
+  const replyNode = f.length > 4 ? replyNodeOf(f[4]) : undefined;
+  let corr: number | undefined;
+  if (f.length > 5) {
+    const c = f[5];
+    corr = typeof c === 'number' && Number.isSafeInteger(c) ? c : toSafeInteger(c);
+    f[5] = corr;
+  }
+  if (typeof opFlags !== 'number' || !Number.isInteger(opFlags) || opFlags < 0 || (opFlags & ~EXPLICIT) > 5) return problem(`unknown op ${String(opFlags)}`, replyNode, corr);
+  if (typeof kind !== 'string' || kind.length === 0 || kind.length > MAX_KIND_LENGTH) return problem('kind must be a string of 1-64 characters', replyNode, corr);
+  if (typeof id !== 'string' || id.length > MAX_ID_LENGTH) return problem(`id must be a string of at most ${MAX_ID_LENGTH} characters`, replyNode, corr);
+  const op = opFlags & ~EXPLICIT;
+  if (op === Op.ask || op === Op.spawn || op === Op.stop) {
+    if (replyNode === undefined || corr === undefined) return problem('ask, spawn and stop need a reply node and a correlation id', undefined, undefined);
+  }
+  if ((op === Op.tell || op === Op.ask) && !isMessage(f[3])) return problem('message must be a map with a string `type`', replyNode, corr);
+  if (f.length > 6) {
+    const hops = f[6] == null ? 0 : toSafeInteger(f[6]);
+    if (hops === undefined || hops < 0) return problem('hops must be a small integer', replyNode, corr);
+    f[6] = hops;
+  }
+  return undefined;
+}
+
 function problem(text: string, replyNode: string | undefined, corr: number | undefined): EnvelopeProblem {
   return { problem: text, replyNode, corr };
 }
 
-/** Decodes and validates an envelope. Never throws: a bad one comes back as an EnvelopeProblem. */
+/** The frame as an object (control ops and tests). The frame must have passed {@link checkEnvelope}. */
+export function envelopeOf(f: EnvelopeFrame): Envelope {
+  const hops = f[F.hops];
+  const replyNode = f[F.replyNode];
+  const corr = f[F.corr];
+  return {
+    op: (f[F.op] & ~EXPLICIT) as OpCode,
+    kind: f[F.kind],
+    id: f[F.id],
+    explicit: (f[F.op] & EXPLICIT) !== 0,
+    body: f[F.body],
+    replyNode: replyNode ?? undefined,
+    corr: corr ?? undefined,
+    hops: hops ?? 0,
+  };
+}
+
+/** Decodes nothing: validates a decoded frame and returns it as an object, or the problem. */
 export function readEnvelope(raw: unknown): Envelope | EnvelopeProblem {
-  if (!Array.isArray(raw) || raw.length < 3) return problem('envelope is not an array [op, kind, id, ...]', undefined, undefined);
-  const [op, kind, id, node, body, replyNodeRaw, corrRaw, hopsRaw] = raw as unknown[];
-  // Read the reply address first, so even a malformed envelope can be answered.
-  const replyNode = typeof replyNodeRaw === 'string' && NODE_ID_PATTERN.test(replyNodeRaw) ? replyNodeRaw : undefined;
-  const corr = toSafeInteger(corrRaw);
-  if (typeof op !== 'number' || !Number.isInteger(op) || op < 0 || op > 5) return problem(`unknown op ${String(op)}`, replyNode, corr);
-  if (typeof kind !== 'string' || kind.length === 0 || kind.length > MAX_KIND_LENGTH) return problem('kind must be a string of 1-64 characters', replyNode, corr);
-  if (typeof id !== 'string' || id.length > MAX_ID_LENGTH) return problem(`id must be a string of at most ${MAX_ID_LENGTH} characters`, replyNode, corr);
-  if (node != null && (typeof node !== 'string' || !NODE_ID_PATTERN.test(node))) return problem('node must be a node id or nil', replyNode, corr);
-  const needsReply = op === Op.ask || op === Op.spawn || op === Op.stop;
-  if (needsReply && (replyNode === undefined || corr === undefined)) return problem('ask, spawn and stop need a reply node and a correlation id', undefined, undefined);
-  if ((op === Op.tell || op === Op.ask) && !isMessage(body)) return problem('message must be a map with a string `type`', replyNode, corr);
-  const hops = hopsRaw == null ? 0 : toSafeInteger(hopsRaw);
-  if (hops === undefined || hops < 0) return problem('hops must be a small integer', replyNode, corr);
-  return { op: op as OpCode, kind, id, node: (node as string | null | undefined) ?? undefined, body, replyNode, corr, hops };
+  return checkEnvelope(raw) ?? envelopeOf(raw as EnvelopeFrame);
 }
 
 export function isProblem(e: Envelope | EnvelopeProblem): e is EnvelopeProblem {
@@ -112,26 +178,30 @@ export function isProblem(e: Envelope | EnvelopeProblem): e is EnvelopeProblem {
 }
 
 /** TELL envelope bytes. */
-export function tellBytes(kind: string, id: string, node: string | undefined, message: ActorMessage, hops = 0): Uint8Array {
-  return hops === 0 ? encode([Op.tell, kind, id, node, message]) : encode([Op.tell, kind, id, node, message, undefined, undefined, hops]);
+export function tellBytes(kind: string, id: string, explicit: boolean, message: ActorMessage, hops = 0): Uint8Array {
+  const op = explicit ? Op.tell | EXPLICIT : Op.tell;
+  return hops === 0 ? encode([op, kind, id, message]) : encode([op, kind, id, message, undefined, undefined, hops]);
 }
 
 /** ASK envelope bytes. */
-export function askBytes(kind: string, id: string, node: string | undefined, message: ActorMessage, replyNode: string, corr: number, hops = 0): Uint8Array {
-  return hops === 0 ? encode([Op.ask, kind, id, node, message, replyNode, corr]) : encode([Op.ask, kind, id, node, message, replyNode, corr, hops]);
+export function askBytes(kind: string, id: string, explicit: boolean, message: ActorMessage, replyNode: string, corr: number, hops = 0): Uint8Array {
+  const op = explicit ? Op.ask | EXPLICIT : Op.ask;
+  return hops === 0 ? encode([op, kind, id, message, replyNode, corr]) : encode([op, kind, id, message, replyNode, corr, hops]);
 }
 
 /** Any envelope (control ops and forwards). */
 export function envelopeBytes(e: Envelope): Uint8Array {
-  return encode([e.op, e.kind, e.id, e.node, e.body, e.replyNode, e.corr, e.hops]);
+  const op = e.explicit ? e.op | EXPLICIT : e.op;
+  if (e.hops !== 0) return encode([op, e.kind, e.id, e.body, e.replyNode, e.corr, e.hops]);
+  return e.replyNode === undefined && e.corr === undefined ? encode([op, e.kind, e.id, e.body]) : encode([op, e.kind, e.id, e.body, e.replyNode, e.corr]);
 }
 
 export function okReplyBytes(corr: number, value: unknown): Uint8Array {
-  return encode([corr, 0, value]);
+  return encode([corr, value]);
 }
 
 export function errorReplyBytes(corr: number, code: string, message: string, appCode?: string): Uint8Array {
-  return encode([corr, 1, code, message, appCode]);
+  return appCode === undefined ? encode([corr, code, message]) : encode([corr, code, message, appCode]);
 }
 
 /** A decoded reply, or undefined when it is not one. */
@@ -144,11 +214,18 @@ export interface Reply {
   appCode: unknown;
 }
 
+/** The correlation id of a decoded reply frame, or undefined when the frame is not a reply. */
+export function replyCorr(raw: unknown): number | undefined {
+  if (!Array.isArray(raw) || raw.length < 2 || raw.length > 4) return undefined;
+  const c: unknown = raw[0];
+  return typeof c === 'number' && Number.isSafeInteger(c) ? c : toSafeInteger(c);
+}
+
+/** A decoded reply frame as an object (tests; the node reads frames by position). */
 export function readReply(raw: unknown): Reply | undefined {
-  if (!Array.isArray(raw) || raw.length < 2) return undefined;
-  const corr = toSafeInteger(raw[0]);
+  const corr = replyCorr(raw);
   if (corr === undefined) return undefined;
-  if (raw[1] === 0) return { corr, ok: true, value: raw[2], code: undefined, message: undefined, appCode: undefined };
-  if (raw[1] === 1) return { corr, ok: false, value: undefined, code: raw[2], message: raw[3], appCode: raw[4] };
-  return undefined;
+  const f = raw as unknown[];
+  if (f.length === 2) return { corr, ok: true, value: f[1], code: undefined, message: undefined, appCode: undefined };
+  return { corr, ok: false, value: undefined, code: f[1], message: f[2], appCode: f[3] };
 }

@@ -19,19 +19,22 @@ import { CellStatus, type Cell, type TerminationReason } from './cell.js';
 import { kindSpec, type KindSpec } from './define.js';
 import {
   askBytes,
+  checkEnvelope,
   envelopeBytes,
+  envelopeOf,
   errorReplyBytes,
-  isProblem,
+  EXPLICIT,
+  F,
   MAX_HOPS,
   MAX_ID_LENGTH,
   NODE_ID_PATTERN,
   okReplyBytes,
   Op,
-  readEnvelope,
-  readReply,
+  replyCorr,
   subjects,
   tellBytes,
   type Envelope,
+  type EnvelopeFrame,
   type EnvelopeProblem,
   type Subjects,
 } from './envelope.js';
@@ -68,7 +71,7 @@ import type {
 import { Watches } from './watches.js';
 
 const DEFAULT_ASK_TIMEOUT_MS = 5_000;
-const DIRECT = process.env['SM_DIRECT'] === '1'; // TEMP A/B
+const DIRECT = process.env['SM_DIRECT'] === '1' || (process.env['SM_DIRECT'] === (process.argv[1]?.includes('worker') ? 'resp' : 'asker')); // TEMP A/B
 
 interface Candidate {
   readonly id: string;
@@ -209,14 +212,13 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
     return new Promise<T>((resolve, reject) => {
       this.asks.add(new Pending(corr, target, ref, timeoutMs, resolve as (v: unknown) => void, reject));
       if (target === this.id) {
-        // A copy: the mark must not stick to an object the caller may reuse for another ask.
-        const event = markForReply({ ...message }, new ReplyTo(this, this.id, corr));
-        this.dispatch(ref.kind, ref.id, ref.node !== undefined, event, 0);
+        // A copy: the answer address is keyed by the event object, which the caller may reuse for another ask.
+        this.deliverAsk(ref.kind, ref.id, ref.node !== undefined, { ...message }, this.id, corr, 0);
         return;
       }
       let bytes: Uint8Array;
       try {
-        bytes = askBytes(ref.kind, ref.id, ref.node, message, this.id, corr);
+        bytes = askBytes(ref.kind, ref.id, ref.node !== undefined, message, this.id, corr);
       } catch (err) {
         this.asks.take(corr);
         reject(new BadMessageError(`message ${message.type} to ${ref.kind}/${ref.id} cannot be encoded as MessagePack`, { cause: err }));
@@ -387,13 +389,28 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
     }
     let bytes: Uint8Array;
     try {
-      bytes = tellBytes(ref.kind, ref.id, node, message);
+      bytes = tellBytes(ref.kind, ref.id, node !== undefined, message);
     } catch (err) {
       this.logger.warn({ err, kind: ref.kind, actor: ref.id, type: message.type }, 'tell dropped: message cannot be encoded as MessagePack');
       this.counters.deadLetters++;
       return;
     }
     this.publish(this.subj.node(target), bytes);
+  }
+
+  /**
+   * An ask that reached this node for `kind/id`. The hot path: a running actor gets it at once with
+   * its answer address on the delivery stack (reply.ts); anything else marks the event and routes it.
+   */
+  private deliverAsk(kind: string, id: string, explicit: boolean, msg: ActorMessage, replyNode: string, corr: number, hops: number): void {
+    const cell = this.cells.get(kind)?.get(id);
+    if (cell !== undefined) {
+      this.counters.messagesIn++;
+      cell.deliverAsk(msg, this, replyNode, corr);
+      return;
+    }
+    markForReply(msg, new ReplyTo(this, replyNode, corr));
+    this.dispatch(kind, id, explicit, msg, hops);
   }
 
   /** A message that reached this node (from the wire or a local sender) for `kind/id`. */
@@ -436,7 +453,7 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
     const to = replyToOf(msg);
     let bytes: Uint8Array;
     try {
-      bytes = to !== undefined ? askBytes(kind, id, undefined, msg, to.node, to.corr, hops) : tellBytes(kind, id, undefined, msg, hops);
+      bytes = to !== undefined ? askBytes(kind, id, false, msg, to.node, to.corr, hops) : tellBytes(kind, id, false, msg, hops);
     } catch (err) {
       return this.refuse(msg, WireCodes.badMessage, `message ${msg.type} cannot be encoded as MessagePack: ${(err as Error).message}`, kind, id);
     }
@@ -499,22 +516,32 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
     }
   }
 
+  /** One envelope frame. Tells and asks are read straight from the decoded array (no object per message). */
   private onEnvelope(raw: unknown): void {
-    const e = readEnvelope(raw);
-    if (isProblem(e)) return this.badEnvelope(e);
+    const bad = checkEnvelope(raw);
+    if (bad !== undefined) return this.badEnvelope(bad);
+    const f = raw as EnvelopeFrame;
+    const opFlags = f[F.op];
+    const op = opFlags & ~EXPLICIT;
     if (this.closed) {
-      if (e.replyNode !== undefined && e.corr !== undefined) this.replyFail(e.replyNode, e.corr, WireCodes.unavailable, `node ${this.id} has closed`);
+      const replyNode = f[F.replyNode];
+      const corr = f[F.corr];
+      if (replyNode != null && corr != null) this.replyFail(replyNode, corr, WireCodes.unavailable, `node ${this.id} has closed`);
       return;
     }
+    const explicit = (opFlags & EXPLICIT) !== 0;
+    if (op === Op.ask) {
+      this.deliverAsk(f[F.kind], f[F.id], explicit, f[F.body] as ActorMessage, f[F.replyNode]!, f[F.corr]!, f[F.hops] ?? 0);
+      return;
+    }
+    if (op === Op.tell) {
+      const msg = f[F.body] as ActorMessage;
+      if (msg.type === 'actor.terminated' && this.watches.tracking) this.untrackTerminated(f[F.kind], f[F.id], explicit, msg);
+      this.dispatch(f[F.kind], f[F.id], explicit, msg, f[F.hops] ?? 0);
+      return;
+    }
+    const e = envelopeOf(f);
     switch (e.op) {
-      case Op.tell:
-      case Op.ask: {
-        const msg = e.body as ActorMessage;
-        if (e.op === Op.ask) markForReply(msg, new ReplyTo(this, e.replyNode!, e.corr!));
-        else if (msg.type === 'actor.terminated' && this.watches.tracking) this.untrackTerminated(e, msg);
-        this.dispatch(e.kind, e.id, e.node !== undefined, msg, e.hops);
-        return;
-      }
       case Op.spawn:
         return this.onSpawn(e);
       case Op.stop:
@@ -537,16 +564,17 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
   }
 
   private onReply(raw: unknown): void {
-    const r = readReply(raw);
-    if (r === undefined) {
+    const corr = replyCorr(raw);
+    if (corr === undefined) {
       this.counters.badMessages++;
       this.badLog.run(this.now(), (suppressed) => this.logger.warn({ suppressed }, 'bad reply ignored'));
       return;
     }
-    const p = this.asks.take(r.corr);
+    const p = this.asks.take(corr);
     if (p === undefined) return; // late (timed out) or duplicate
-    if (r.ok) p.resolve(r.value);
-    else p.reject(errorFromWire(r.code, r.message, r.appCode));
+    const f = raw as unknown[];
+    if (f.length === 2) p.resolve(f[1]);
+    else p.reject(errorFromWire(f[1], f[2], f[3]));
   }
 
   private onSpawn(e: Envelope): void {
@@ -562,7 +590,7 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
   }
 
   private onStop(e: Envelope): void {
-    this.actors.stop(e.kind, e.id, e.node !== undefined).then(
+    this.actors.stop(e.kind, e.id, e.explicit).then(
       () => this.replyOk(e.replyNode!, e.corr!, true),
       (err: unknown) => this.replyFail(e.replyNode!, e.corr!, err instanceof ActorRuntimeError ? err.code : WireCodes.unavailable, (err as Error).message),
     );
@@ -575,14 +603,14 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
     }
     const watcher: ActorRef = w[2] == null ? { kind: w[0], id: w[1] } : { kind: w[0], id: w[1], node: w[2] as string };
     if (e.op === Op.unwatch) this.watches.remove(e.kind, e.id, watcher);
-    else this.registerWatch(e.kind, e.id, e.node !== undefined, watcher, e.hops);
+    else this.registerWatch(e.kind, e.id, e.explicit, watcher, e.hops);
   }
 
   /** A watched target's node told our watcher itself: the node-down fallback is no longer needed. */
-  private untrackTerminated(e: Envelope, msg: ActorMessage): void {
+  private untrackTerminated(kind: string, id: string, explicit: boolean, msg: ActorMessage): void {
     const ref = (msg as Partial<TerminatedMessage>).ref;
     if (ref && typeof ref.kind === 'string' && typeof ref.id === 'string') {
-      const watcher: ActorRef = e.node === undefined ? { kind: e.kind, id: e.id } : { kind: e.kind, id: e.id, node: e.node };
+      const watcher: ActorRef = explicit ? { kind, id, node: this.id } : { kind, id };
       const target: ActorRef = typeof ref.node === 'string' ? { kind: ref.kind, id: ref.id, node: ref.node } : { kind: ref.kind, id: ref.id };
       this.watches.untrack(watcher, target);
     }
@@ -601,7 +629,7 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
     }
     const holder = this.actors.holderOf(kind, id);
     if (holder !== undefined && holder !== this.id && this.membership.isLive(holder) && hops < MAX_HOPS) {
-      this.publish(this.subj.node(holder), envelopeBytes({ op: Op.watch, kind, id, node: undefined, body: [watcher.kind, watcher.id, watcher.node], replyNode: undefined, corr: undefined, hops: hops + 1 }));
+      this.publish(this.subj.node(holder), envelopeBytes({ op: Op.watch, kind, id, explicit: false, body: [watcher.kind, watcher.id, watcher.node], replyNode: undefined, corr: undefined, hops: hops + 1 }));
       return;
     }
     this.watches.add(kind, id, watcher); // not active: fires on its next stop, failure or passivation
@@ -614,7 +642,7 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
   // ---------------------------------------------------------------- control RPC
 
   private sendControl(node: string, op: typeof Op.watch | typeof Op.unwatch, target: ActorRef, body: unknown): void {
-    this.publish(this.subj.node(node), envelopeBytes({ op, kind: target.kind, id: target.id, node: target.node, body, replyNode: undefined, corr: undefined, hops: 0 }));
+    this.publish(this.subj.node(node), envelopeBytes({ op, kind: target.kind, id: target.id, explicit: target.node !== undefined, body, replyNode: undefined, corr: undefined, hops: 0 }));
   }
 
   private control<T>(node: string, op: typeof Op.spawn | typeof Op.stop, kind: string, id: string, explicitNode: string | undefined, body: unknown, target: ActorRef): Promise<T> {
@@ -622,7 +650,7 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
     return new Promise<T>((resolve, reject) => {
       let bytes: Uint8Array;
       try {
-        bytes = envelopeBytes({ op, kind, id, node: explicitNode, body, replyNode: this.id, corr, hops: 0 });
+        bytes = envelopeBytes({ op, kind, id, explicit: explicitNode !== undefined, body, replyNode: this.id, corr, hops: 0 });
       } catch (err) {
         reject(new BadMessageError(`arguments for ${kind}/${id} cannot be encoded as MessagePack (only local spawns may pass other values)`, { cause: err }));
         return;

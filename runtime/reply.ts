@@ -1,7 +1,19 @@
 /**
- * Answering an ask from inside a machine. The runtime marks each event delivered for an ask with a
- * hidden symbol property holding where the answer goes; reply()/replyError() read it. An event that
- * came from a tell has no mark, and replying to it does nothing (returns false).
+ * Answering an ask from inside a machine: reply()/replyError() find where the answer goes from the
+ * event object alone. An event that came from a tell has no answer address, and replying to it does
+ * nothing (returns false).
+ *
+ * Two places hold answer addresses, so the common case allocates nothing and never changes the
+ * event object (adding a property to a decoded message would change its hidden class, and every
+ * later access to it would pay for that):
+ *
+ * - the delivery stack: while an ask's event is being handled synchronously (`actor.send`), its
+ *   address sits in parallel arrays indexed by nesting depth (a handler may tell or ask a local
+ *   actor, which runs its handler inside the first). A reply() during the handler is answered
+ *   from there;
+ * - a WeakMap from event to {@link ReplyTo}: for an ask that waits in a mailbox, is forwarded, or
+ *   is still unanswered when its handler returns (the machine replies later, from a promise or
+ *   another event). Such an event keeps its address as long as the event object lives.
  */
 import { appErrorParts, WireCodes } from './errors.js';
 import type { ActorMessage } from './types.js';
@@ -12,7 +24,7 @@ export interface ReplySink {
   replyFail(node: string, corr: number, code: string, message: string, appCode?: string): void;
 }
 
-/** The mark on an event delivered for an ask. Answered at most once. */
+/** The answer address of one ask. Answered at most once. */
 export class ReplyTo {
   done = false;
   constructor(
@@ -36,20 +48,62 @@ export class ReplyTo {
   }
 }
 
-export const REPLY_TO: unique symbol = Symbol('syncmesh.replyTo');
+const marks = new WeakMap<object, ReplyTo>();
 
-type Marked = { [REPLY_TO]?: ReplyTo };
+// The delivery stack (parallel arrays, reused: no allocation per ask).
+const stackEvent: (object | undefined)[] = [];
+const stackSink: (ReplySink | undefined)[] = [];
+const stackNode: string[] = [];
+const stackCorr: number[] = [];
+/** 0 waiting for an answer, 1 answered or moved to the WeakMap. */
+const stackDone: number[] = [];
+let depth = 0;
 
-/** The reply mark of an event, if it was delivered for an ask and is not answered yet. */
+/**
+ * Runs `handle(event)` with `event` answerable to (sink, node, corr) during the call. If the handler
+ * did not answer, the address moves to the WeakMap so a later reply() still finds it.
+ */
+export function handleAsk<A>(event: ActorMessage, sink: ReplySink, node: string, corr: number, handle: (arg: A, event: ActorMessage) => void, arg: A): void {
+  const d = depth++;
+  stackEvent[d] = event;
+  stackSink[d] = sink;
+  stackNode[d] = node;
+  stackCorr[d] = corr;
+  stackDone[d] = 0;
+  try {
+    handle(arg, event);
+  } finally {
+    depth = d;
+    if (stackDone[d] === 0) marks.set(event, new ReplyTo(sink, node, corr));
+    stackEvent[d] = undefined;
+    stackSink[d] = undefined;
+  }
+}
+
+/** Index in the delivery stack of `event` waiting for an answer, or -1. Searched from the top (usually depth 1). */
+function stackIndex(event: object): number {
+  for (let i = depth - 1; i >= 0; i--) if (stackEvent[i] === event) return stackDone[i] === 0 ? i : -1;
+  return -1;
+}
+
+/** The answer address of an event, if it was delivered for an ask and is not answered yet. */
 export function replyToOf(event: unknown): ReplyTo | undefined {
   if (typeof event !== 'object' || event === null) return undefined;
-  const r = (event as Marked)[REPLY_TO];
+  const i = depth === 0 ? -1 : stackIndex(event);
+  if (i >= 0) {
+    // Needed as an object (forward, refuse, failure): move it off the stack, to the WeakMap.
+    stackDone[i] = 1;
+    const to = new ReplyTo(stackSink[i]!, stackNode[i]!, stackCorr[i]!);
+    marks.set(event, to);
+    return to;
+  }
+  const r = marks.get(event);
   return r !== undefined && !r.done ? r : undefined;
 }
 
-/** Marks `event` (owned by the runtime: a decoded or copied message) as answerable. */
+/** Marks `event` (owned by the runtime: a decoded or copied message) as answerable to `to`. */
 export function markForReply<T extends object>(event: T, to: ReplyTo): T {
-  (event as Marked)[REPLY_TO] = to;
+  marks.set(event, to);
   return event;
 }
 
@@ -58,6 +112,14 @@ export function markForReply<T extends object>(event: T, to: ReplyTo): T {
  * another node). Returns false when `event` came from a tell or was answered already.
  */
 export function reply(event: ActorMessage, value: unknown): boolean {
+  if (depth !== 0 && typeof event === 'object' && event !== null) {
+    const i = stackIndex(event);
+    if (i >= 0) {
+      stackDone[i] = 1;
+      stackSink[i]!.replyOk(stackNode[i]!, stackCorr[i]!, value);
+      return true;
+    }
+  }
   const to = replyToOf(event);
   return to !== undefined && to.ok(value);
 }

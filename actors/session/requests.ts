@@ -70,6 +70,8 @@ export function handleFrame(port: SessionPort, frame: unknown): void {
         port.send(askErrorFrame(err, req.id));
       },
     )
+    // Last safety net: a throw while answering (encoding, a closed socket) must never end the process.
+    .catch((err: unknown) => port.logger.error({ err, connectionId: port.connectionId, request: req.t }, 'could not answer a request'))
     .finally(() => port.endRequest());
 }
 

@@ -5,6 +5,9 @@
  * Request ids are echoed exactly as the client sent them (number or, past 2^53, BigInt), so a client
  * with 64-bit ids gets them back intact; `since` and `base` are cursors we compare, so they must be
  * safe integers (toSafeInteger).
+ *
+ * Everything in a client frame must be standard MessagePack (nonStandardValue): msgpackr decodes more
+ * than that, and what it decodes beyond it must stop here, before a store write or an answer.
  */
 import { encode, toSafeInteger } from '../../runtime/codec.js';
 import type { Change } from '../messages.js';
@@ -60,9 +63,66 @@ function isMap(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array) && !(value instanceof Date);
 }
 
+/** Maps and arrays nest at most this deep in a client frame (the frame's own map is level 1). */
+const MAX_NESTING = 100;
+const INT64_MIN = -(2n ** 63n);
+const UINT64_MAX = 2n ** 64n - 1n;
+
+/** True for a BigInt that MessagePack can carry (int64 or uint64); msgpackr's BigInt extension decodes wider ones. */
+function isWireBigInt(value: bigint): boolean {
+  return value >= INT64_MIN && value <= UINT64_MAX;
+}
+
 function requestId(value: unknown): RequestId | undefined {
   if (typeof value === 'number') return Number.isInteger(value) ? value : undefined;
-  if (typeof value === 'bigint') return value;
+  // A wider id could not be encoded in the answer (the encode would throw where nothing catches it).
+  if (typeof value === 'bigint') return isWireBigInt(value) ? value : undefined;
+  return undefined;
+}
+
+/**
+ * What in a decoded frame standard MessagePack cannot express, or undefined when there is nothing.
+ *
+ * msgpackr (runtime/codec.ts) also decodes its own extension types: dates, sets, regular expressions,
+ * errors, typed arrays, integers wider than 64 bits, `undefined`, the never-used byte 0xc1 (which it
+ * would write back as is), and structured-clone references, with which a few hundred bytes describe
+ * a value that takes gigabytes to encode again (a socket node froze on one). None may be stored or
+ * sent on (PROTOCOL: no extension types on the wire), and a value we cannot encode must not get as
+ * far as an answer (an unencodable id crashed a socket node). Iterative, so a deep frame cannot
+ * overflow the stack; `seen` stops shared and cyclic references, so the walk is linear in the frame.
+ */
+function nonStandardValue(frame: Record<string, unknown>): string | undefined {
+  const seen = new Set<object>();
+  const values: unknown[] = [frame];
+  const depths: number[] = [1];
+  while (values.length > 0) {
+    const v = values.pop();
+    const depth = depths.pop()!;
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || v === null) continue;
+    if (typeof v === 'bigint') {
+      if (isWireBigInt(v)) continue;
+      return 'an integer is wider than 64 bits';
+    }
+    if (typeof v !== 'object') return 'a value decodes to undefined: an extension type';
+    if (v instanceof Uint8Array) continue; // bin
+    if (seen.has(v)) return 'a map or array is referenced twice (msgpackr structured clone)';
+    seen.add(v);
+    if (depth > MAX_NESTING) return `maps and arrays are nested more than ${MAX_NESTING} deep`;
+    if (Array.isArray(v)) {
+      for (const item of v as unknown[]) {
+        values.push(item);
+        depths.push(depth + 1);
+      }
+    } else if (Object.getPrototypeOf(v) === Object.prototype) {
+      for (const item of Object.values(v)) {
+        values.push(item);
+        depths.push(depth + 1);
+      }
+    } else {
+      const what = (v as { constructor?: { name?: unknown } }).constructor?.name;
+      return `a value decodes to ${typeof what === 'string' ? what : 'an object'}: an extension type or the unused byte 0xc1`;
+    }
+  }
   return undefined;
 }
 
@@ -79,11 +139,20 @@ function name(value: unknown, max: number): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= max;
 }
 
+/** A string of 1 to `max` characters (code points: how the distributor counts device ids). */
+function chars(value: unknown, max: number): value is string {
+  return typeof value === 'string' && value.length > 0 && (value.length <= max || (value.length <= 2 * max && [...value].length <= max));
+}
+
 /** Checks a decoded frame: non-map or unknown `t` is bad_frame, a wrong shape is bad_request. */
 export function parseClientFrame(frame: unknown): ParsedFrame {
   if (!isMap(frame)) return fail(ErrorCode.badFrame, 'a frame must be a MessagePack map with a string field t', undefined);
   const t = frame['t'];
   const id = requestId(frame['id']);
+  const odd = nonStandardValue(frame);
+  if (odd !== undefined) {
+    return fail(ErrorCode.badFrame, `${odd}: send standard MessagePack only (nil, booleans, numbers, strings, binary, arrays, maps)`, id);
+  }
   if (typeof t !== 'string') return fail(ErrorCode.badFrame, 'a frame must have a string field t', id);
   if (!KNOWN_TYPES.has(t)) return fail(ErrorCode.badFrame, `unknown frame type ${JSON.stringify(t.slice(0, 32))}: send commit, pull, send or ack`, id);
   if (t === 'ack') {
@@ -105,7 +174,7 @@ export function parseClientFrame(frame: unknown): ParsedFrame {
     }
     default: {
       const toDevice = frame['toDevice'];
-      if (!name(toDevice, WIRE_LIMITS.deviceId)) return fail(ErrorCode.badRequest, `send needs toDevice: a device id of 1 to ${WIRE_LIMITS.deviceId} characters`, id);
+      if (!chars(toDevice, WIRE_LIMITS.deviceId)) return fail(ErrorCode.badRequest, `send needs toDevice: a device id of 1 to ${WIRE_LIMITS.deviceId} characters`, id);
       return { ok: true, request: { t: 'send', id, toDevice, body: frame['body'] ?? null } };
     }
   }

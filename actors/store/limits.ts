@@ -27,7 +27,8 @@ export interface StoreLimits {
 }
 
 export const DEFAULT_STORE_LIMITS: StoreLimits = {
-  maxIdBytes: 256,
+  // 128 characters (the distributor's limit) of up to 4 UTF-8 bytes each.
+  maxIdBytes: 512,
   maxCollectionBytes: 128,
   maxKeyBytes: 512,
   maxValueBytes: 256 * 1024,

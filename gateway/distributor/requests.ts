@@ -8,6 +8,8 @@ import { HttpError } from './errors.js';
 export const MAX_BODY_BYTES = 16 * 1024;
 /** userId and deviceId are 1..128 characters. */
 export const MAX_ID_LENGTH = 128;
+// With the `u` flag a surrogate range matches unpaired surrogates only.
+const UNPAIRED_SURROGATE = /[\uD800-\uDFFF]/u;
 
 export interface ConnectBody {
   readonly userId: string;
@@ -35,6 +37,9 @@ function idField(object: Record<string, unknown>, field: string): string {
   const value = object[field];
   if (value === undefined || value === null) throw new HttpError('bad_request', `"${field}" is missing; send it as a string of 1 to ${MAX_ID_LENGTH} characters`);
   if (typeof value !== 'string') throw new HttpError('bad_request', `"${field}" must be a string of 1 to ${MAX_ID_LENGTH} characters`);
+  // Ids are hashed and stored as UTF-8, where an unpaired surrogate becomes U+FFFD: two different ids
+  // would share one connection id and one storage namespace.
+  if (UNPAIRED_SURROGATE.test(value)) throw new HttpError('bad_request', `"${field}" is not well-formed Unicode (it has an unpaired surrogate); send valid text`);
   // Characters are code points; the UTF-16 length is an upper bound, so most ids skip the count.
   const length = value.length <= MAX_ID_LENGTH ? value.length : [...value].length;
   if (length === 0 || length > MAX_ID_LENGTH) {

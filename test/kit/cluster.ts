@@ -38,7 +38,7 @@ export async function localCluster(options: { socketNodes?: number; dataDir?: st
   child.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-8000);
   });
-  const url = await new Promise<string>((resolveUrl, reject) => {
+  const ready = new Promise<string>((resolveUrl, reject) => {
     const timer = setTimeout(() => reject(new Error(`cluster not ready in time; stderr:\n${stderr}`)), options.timeoutMs ?? 60_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (line.startsWith('ready ')) {
@@ -51,6 +51,14 @@ export async function localCluster(options: { socketNodes?: number; dataDir?: st
       reject(new Error(`cluster exited with code ${code} before ready; stderr:\n${stderr}`));
     });
   });
+  let url: string;
+  try {
+    url = await ready;
+  } catch (err) {
+    child.kill('SIGTERM');
+    if (ownDir) await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const state = JSON.parse(await readFile(join(dataDir, 'cluster.json'), 'utf8')) as ClusterState;
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;

@@ -30,6 +30,11 @@ export async function connectRequest(url: string, token: string, userId: string,
   return (await res.json()) as ConnectAnswer;
 }
 
+/** Frames as text for error messages (BigInt values included). */
+function show(frames: Frame[]): string {
+  return JSON.stringify(frames, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
+}
+
 /** A connected device: every frame it received is kept, in order. */
 export class Device {
   readonly frames: Frame[] = [];
@@ -91,9 +96,9 @@ export class Device {
     for (;;) {
       const hit = this.frames.find(pred);
       if (hit) return hit;
-      if (this.closed) throw new Error(`socket closed (${this.closed.code} ${this.closed.reason}) while waiting; frames: ${JSON.stringify(this.frames)}`);
+      if (this.closed) throw new Error(`socket closed (${this.closed.code} ${this.closed.reason}) while waiting; frames: ${show(this.frames)}`);
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms; frames: ${JSON.stringify(this.frames, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`);
+      if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms; frames: ${show(this.frames)}`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
         this.#waiters.push(() => {

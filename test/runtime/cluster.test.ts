@@ -3,7 +3,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { natsServer, type NatsServer } from '../kit/nats.js';
-import { decode, encode } from '../../runtime/codec.js';
+import { decode, decodeMany, encode } from '../../runtime/codec.js';
 import { tellBytes } from '../../runtime/internal.js';
 import {
   AskTimeoutError,
@@ -82,7 +82,7 @@ describe('runtime across node processes', () => {
       const raceIds = Array.from({ length: 40 }, (_, i) => `race-${i}`);
       // hops=1: each node takes the message as its own (as if senders' views disagreed) and races for the lease.
       for (const [i, id] of raceIds.entries()) {
-        for (let j = 0; j < 3; j++) t.nats.publish(`sm.node.${ids[(i + j) % 3]}`, tellBytes('counter', id, undefined, { type: 'inc' }, 1));
+        for (let j = 0; j < 3; j++) t.nats.publish(`sm.node.${ids[(i + j) % 3]}`, tellBytes('counter', id, false, { type: 'inc' }, 1));
       }
       for (const id of raceIds) {
         await waitFor(`${id} to count 3`, async () => (await t.ask<{ n: number }>({ kind: 'counter', id }, { type: 'get' })).n === 3);
@@ -126,25 +126,26 @@ describe('runtime across node processes', () => {
     const replies = new Map<number, unknown[]>();
     const sub = t.nats.subscribe('sm.reply.hostile', {
       callback: (_e, m) => {
-        const r = decode(m.data) as unknown[];
-        replies.set(r[0] as number, r);
+        // A node batches the frames it sends to one subject in one turn: one or more per message.
+        for (const r of decodeMany(m.data) as unknown[][]) replies.set(r[0] as number, r);
       },
     });
     try {
       const big = 'k'.repeat(100_000);
       const cases: [number, unknown, string][] = [
-        [1, [1, big, 'id', null, { type: 'x' }, 'hostile', 1], 'bad_message'], // huge kind
-        [2, [1, 'no-such-kind', 'id', null, { type: 'x' }, 'hostile', 2], 'no_such_actor'],
-        [3, [1, 'echo', 'id', null, 'not a map', 'hostile', 3], 'bad_message'],
-        [4, [1, 'echo', 'id', null, { type: 42 }, 'hostile', 4], 'bad_message'],
-        [5, [99, 'echo', 'id', null, { type: 'x' }, 'hostile', 5], 'bad_message'],
-        [6, [1, 'echo', big, null, { type: 'x' }, 'hostile', 6], 'bad_message'], // huge id
-        [7, [1, 'flaky', 'none', 'a', { type: 'ping' }, 'hostile', 7], 'no_such_actor'],
+        // Envelope layout (runtime/envelope.ts): [op, kind, id, body, replyNode, corr]; op 1 = ask, +8 = explicit actor.
+        [1, [1, big, 'id', { type: 'x' }, 'hostile', 1], 'bad_message'], // huge kind
+        [2, [1, 'no-such-kind', 'id', { type: 'x' }, 'hostile', 2], 'no_such_actor'],
+        [3, [1, 'echo', 'id', 'not a map', 'hostile', 3], 'bad_message'],
+        [4, [1, 'echo', 'id', { type: 42 }, 'hostile', 4], 'bad_message'],
+        [5, [99, 'echo', 'id', { type: 'x' }, 'hostile', 5], 'bad_message'],
+        [6, [1, 'echo', big, { type: 'x' }, 'hostile', 6], 'bad_message'], // huge id
+        [7, [9, 'flaky', 'none', { type: 'ping' }, 'hostile', 7], 'no_such_actor'],
       ];
       for (const id of ids) {
         for (let i = 0; i < 300; i++) t.nats.publish(`sm.node.${id}`, Uint8Array.from({ length: 1 + (i % 50) }, (_, j) => (i * 31 + j * 7) & 0xff));
         t.nats.publish(`sm.node.${id}`, encode({ not: 'an array' }));
-        t.nats.publish(`sm.node.${id}`, encode([1, 'echo', 'x', null, { type: 'echo' }, 'bad subject!*', 1]));
+        t.nats.publish(`sm.node.${id}`, encode([1, 'echo', 'x', { type: 'echo' }, 'bad subject!*', 1]));
         t.nats.publish(`sm.reply.${id}`, Uint8Array.from([0xc1, 0xff, 0x00]));
         t.nats.publish('sm.node.hb', Uint8Array.from([0x92, 0x01]));
         t.nats.publish('sm.node.hb', encode({ t: 'hb', id: 'evil node id with spaces', roles: [], kinds: [], startedAt: 1 }));
@@ -152,10 +153,10 @@ describe('runtime across node processes', () => {
       for (const [corr, env] of cases.slice(0, 7)) t.nats.publish('sm.node.a', encode(env));
       await waitFor('every hostile ask to be answered', () => [1, 2, 3, 4, 5, 6, 7].every((c) => replies.has(c)));
       for (const [corr, , code] of cases.slice(0, 7)) {
-        const r = replies.get(corr)!;
-        expect(r[1], `case ${corr}`).toBe(1);
-        expect(r[2], `case ${corr}`).toBe(code);
-        expect(typeof r[3]).toBe('string');
+        const r = replies.get(corr)!; // error reply: [corr, code, message, appCode?]
+        expect(r.length, `case ${corr}`).toBeGreaterThanOrEqual(3);
+        expect(r[1], `case ${corr}`).toBe(code);
+        expect(typeof r[2]).toBe('string');
       }
       // Every node still answers, and membership was not disturbed.
       for (const id of ids) expect(await t.ask({ kind: 'watcher', id: `alive-${id}`, node: id }, { type: 'terminated' }).catch((e: unknown) => e)).toBeInstanceOf(NoSuchActorError);

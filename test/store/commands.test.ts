@@ -95,6 +95,6 @@ describe('store - device commands', () => {
     await expect(sendFrom(u, 'a', 'b', undefined)).rejects.toMatchObject({ code: 'bad_request' });
     await expect(sendFrom(u, 'a', 'b', 'x'.repeat(65 * 1024))).rejects.toMatchObject({ code: 'too_large' });
     await expect(store.ack({ userId: u, deviceId: 'b', commandId: 5 as unknown as string })).rejects.toMatchObject({ code: 'bad_request' });
-    await expect(store.pending({ userId: u, deviceId: 'd'.repeat(257) })).rejects.toMatchObject({ code: 'bad_request' });
+    await expect(store.pending({ userId: u, deviceId: 'd'.repeat(513) })).rejects.toMatchObject({ code: 'bad_request' });
   });
 });
