@@ -27,7 +27,17 @@ describe('kit - nats-server launcher', () => {
     await waitMetaLeader(cl.servers.slice(1), Date.now() + 30_000);
     const nc2 = await connect({ servers: [cl.urls[1]!, cl.urls[2]!] });
     const jsm2 = await jetstreamManager(nc2);
-    expect((await jsm2.streams.info('K')).config.num_replicas).toBe(3);
+    // The stream answers once its own raft group has a leader again (a 4-9 s election on 2.9 if it lost it).
+    const deadline = Date.now() + 30_000;
+    let info: Awaited<ReturnType<typeof jsm2.streams.info>> | undefined;
+    while (!info) {
+      info = await jsm2.streams.info('K').catch((err: unknown) => {
+        if (Date.now() > deadline) throw err;
+        return undefined;
+      });
+    }
+    expect(info.config.num_replicas).toBe(3);
+    expect(info.cluster?.leader).toBeTruthy();
     await nc.close();
     await nc2.close();
   });

@@ -32,7 +32,7 @@ describe('store - durability', () => {
     expect(after.rev).toBeGreaterThan(before.rev);
   });
 
-  it('store - with three replicas, every acknowledged commit survives kill -9 of the stream leader, and writes resume', async () => {
+  it('store - with three replicas, every acknowledged commit survives kill -9 of the stream leader, and writes resume', { timeout: 120_000 }, async () => {
     await using cl = await natsCluster(3);
     const nc = await connect({ servers: cl.urls, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     try {
@@ -63,7 +63,7 @@ describe('store - durability', () => {
             failures++;
             throw err;
           }
-        });
+        }, 40_000);
         acked.set(key, r.rev);
         if (i >= 30 && firstAfterKill === 0) firstAfterKill = Date.now();
       }
@@ -79,7 +79,7 @@ describe('store - durability', () => {
       for (const [key] of acked) expect(got.get(key), key).toBe(Number(key.slice(1)));
       // nats-server 2.9 elects a new stream leader after a 4-9 s raft election timeout; the bound
       // here is that plus the store's retry budget, the measured figure is reported.
-      expect(firstAfterKill - killedAt).toBeLessThan(20_000);
+      expect(firstAfterKill - killedAt).toBeLessThan(40_000);
       console.info(`store replicas 3: first commit acknowledged ${firstAfterKill - killedAt} ms after kill -9 of the leader; ${failures} commits failed meanwhile`);
       await store.close();
     } finally {
