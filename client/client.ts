@@ -37,6 +37,8 @@ const DEFAULTS = {
 } as const;
 /** A drain delay beyond this is a server bug; the client does not wait longer. */
 const MAX_DRAIN_DELAY_MS = 60_000;
+/** How long past `retryAfterMs` a draining client waits for answers to requests it already sent. */
+const DRAIN_ANSWER_WAIT_MS = 3_000;
 
 const silentLogger: ClientLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -491,7 +493,18 @@ class SyncClientImpl implements SyncClient {
     this.#log.info({ retryAfterMs: delay, node: this.#node }, 'socket server draining');
     this.#setStatus('reconnecting', { retryInMs: delay, reason: 'the socket server is draining' });
     clearTimeout(this.#drainTimer);
-    this.#drainTimer = setTimeout(() => socket.close(CLIENT_CLOSE_NORMAL, 'drained'), delay);
+    // Move after the delay, but not before the requests in flight here are answered (the server keeps
+    // answering for a while after its drain frame), so a drain loses no answer. Bounded: a request that
+    // gets no answer times out, and the server closes the socket itself after its grace period.
+    const deadline = Date.now() + delay + DRAIN_ANSWER_WAIT_MS;
+    const leave = (): void => {
+      if (this.#tracker.inFlight > 0 && Date.now() < deadline) {
+        this.#drainTimer = setTimeout(leave, 20);
+        return;
+      }
+      socket.close(CLIENT_CLOSE_NORMAL, 'drained');
+    };
+    this.#drainTimer = setTimeout(leave, delay);
   }
 
   #syncInBackground(collection: string): void {

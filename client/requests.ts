@@ -100,6 +100,11 @@ export class RequestTracker {
     return this.#pending.size + this.#queue.length;
   }
 
+  /** Requests sent on the current connection and not yet answered. */
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
   /** Sends `frame` with a fresh id (now or as soon as allowed); resolves with the answer of type `expect`. */
   request(frame: Readonly<Record<string, unknown>>, expect: string): Promise<Frame> {
     if (this.#stopped) return Promise.reject(this.#stopped);

@@ -9,8 +9,11 @@
  *              receiving node (its ref's node is the node the envelope is sent to, so the node id
  *              itself is not sent); without it the target is a virtual actor
  *   kind, id   the target actor
- *   body       TELL/ASK: the message (a map with a string `type`); SPAWN: the args;
- *              WATCH/UNWATCH: [watcherKind, watcherId, watcherNode or nil]; STOP: nil
+ *   body       TELL/ASK: the message (a map with a string `type`); SPAWN: the args; STOP: nil;
+ *              WATCH/UNWATCH: [watcherKind, watcherId, watcherNode or nil, trackerNode or nil],
+ *              trackerNode being the node that called watch() (it tells the watcher `node-down`);
+ *              WATCH_MOVED (to the tracker): [watcherKind, watcherId, watcherNode or nil, atNode]:
+ *              the watch followed the virtual actor to its lease holder `atNode` (follow.ts)
  *   replyNode  ASK/SPAWN/STOP: the node to answer (on its reply subject); else nil
  *   corr       ASK/SPAWN/STOP: the asker's correlation id (a safe integer); else nil
  *   hops       times the envelope was forwarded between nodes (virtual actors), nil = 0
@@ -31,6 +34,7 @@ export const Op = {
   stop: 3,
   watch: 4,
   unwatch: 5,
+  watchMoved: 6,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
@@ -131,7 +135,7 @@ export function checkEnvelope(raw: unknown): EnvelopeProblem | undefined {
     corr = typeof c === 'number' && Number.isSafeInteger(c) ? c : toSafeInteger(c);
     f[5] = corr;
   }
-  if (typeof opFlags !== 'number' || !Number.isInteger(opFlags) || opFlags < 0 || (opFlags & ~EXPLICIT) > 5) return problem(`unknown op ${String(opFlags)}`, replyNode, corr);
+  if (typeof opFlags !== 'number' || !Number.isInteger(opFlags) || opFlags < 0 || (opFlags & ~EXPLICIT) > Op.watchMoved) return problem(`unknown op ${String(opFlags)}`, replyNode, corr);
   if (typeof kind !== 'string' || kind.length === 0 || kind.length > MAX_KIND_LENGTH) return problem('kind must be a string of 1-64 characters', replyNode, corr);
   if (typeof id !== 'string' || id.length > MAX_ID_LENGTH) return problem(`id must be a string of at most ${MAX_ID_LENGTH} characters`, replyNode, corr);
   const op = opFlags & ~EXPLICIT;

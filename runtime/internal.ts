@@ -2,9 +2,24 @@
  * Internal entry for sibling packages and tests: the wire format and building blocks that are not
  * part of the public API and may change.
  */
-export { Op, readEnvelope, readReply, askBytes, tellBytes, envelopeBytes, subjects, MAX_ID_LENGTH, MAX_KIND_LENGTH } from './envelope.js';
+export {
+  Op,
+  EXPLICIT,
+  checkEnvelope,
+  readEnvelope,
+  readReply,
+  askBytes,
+  tellBytes,
+  envelopeBytes,
+  okReplyBytes,
+  errorReplyBytes,
+  subjects,
+  MAX_ID_LENGTH,
+  MAX_KIND_LENGTH,
+} from './envelope.js';
+export { MAX_BATCH_BYTES } from './outbox.js';
 export { actorKey } from './leases.js';
 export { hashLanes, pairScore, pickHashed } from './placement.js';
 export { Mailbox } from './mailbox.js';
-export type { Envelope, EnvelopeProblem, Reply, Subjects } from './envelope.js';
+export type { Envelope, EnvelopeFrame, EnvelopeProblem, Reply, Subjects } from './envelope.js';
 export type { HashLanes } from './placement.js';

@@ -8,7 +8,7 @@ import type { Snapshot } from 'xstate';
 import { Cell, CellStatus, type CellHost, type TerminationReason } from './cell.js';
 import type { KindSpec } from './define.js';
 import { NoSuchActorError, RuntimeConfigError, UnavailableError, WireCodes } from './errors.js';
-import type { LeaseStore } from './leases.js';
+import { actorKey, type LeaseStore } from './leases.js';
 import { replyToOf } from './reply.js';
 import type { SnapshotStore } from './snapshots.js';
 import type { ActorMessage, ActorNode, ActorRef } from './types.js';
@@ -117,6 +117,20 @@ export class LocalActors implements CellHost {
   /** A node went down: forget what it held. */
   forgetNode(node: string): void {
     for (const [k, holder] of this.holders) if (holder === node) this.holders.delete(k);
+  }
+
+  /**
+   * Where virtual `kind/id` is active when it is not here: its lease holder, if that is another
+   * live node (the cached holder first, else the lease store).
+   */
+  async activeElsewhere(kind: string, id: string): Promise<string | undefined> {
+    const cached = this.holderOf(kind, id);
+    if (cached !== undefined && cached !== this.r.id && this.r.isLive(cached)) return cached;
+    if (this.leases === undefined) return undefined;
+    const h = await this.leases.holder(actorKey(kind, id));
+    if (h === undefined || h.node === this.r.id || !this.r.isLive(h.node)) return undefined;
+    this.rememberHolder(kind, id, h.node);
+    return h.node;
   }
 
   private rememberHolder(kind: string, id: string, holder: string): void {

@@ -50,6 +50,7 @@ import {
 } from './errors.js';
 import { LeaseStore } from './leases.js';
 import { defaultLogger, LogLimiter } from './logger.js';
+import { HolderFollower } from './follow.js';
 import { Membership } from './membership.js';
 import { Outbox } from './outbox.js';
 import { hashLanes, pickByRendezvous, pickHashed, type HashLanes } from './placement.js';
@@ -71,7 +72,6 @@ import type {
 import { Watches } from './watches.js';
 
 const DEFAULT_ASK_TIMEOUT_MS = 5_000;
-const DIRECT = process.env['SM_DIRECT'] === '1' || (process.env['SM_DIRECT'] === (process.argv[1]?.includes('worker') ? 'resp' : 'asker')); // TEMP A/B
 
 interface Candidate {
   readonly id: string;
@@ -93,6 +93,7 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
   private readonly asks: PendingAsks;
   private readonly outbox = new Outbox((subject, bytes) => this.publishNow(subject, bytes));
   private readonly watches = new Watches();
+  private readonly follower: HolderFollower;
   private candidates = new Map<string, Candidate[]>();
   private readonly laneCache = new Map<string, HashLanes>();
   private readonly membership: Membership;
@@ -122,6 +123,7 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
     this.heartbeatMs = options.heartbeatMs ?? 1_000;
     this.downAfterMs = options.downAfterMs ?? 3_000;
     this.actors = new LocalActors(this, (options.kinds ?? []).map(kindSpec));
+    this.follower = new HolderFollower((kind, actorId) => this.actors.activeElsewhere(kind, actorId), this.logger);
     this.specs = this.actors.specs;
     this.cells = this.actors.cells;
     this.asks = new PendingAsks(this.now);
@@ -169,6 +171,8 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
         });
       }
     }
+    const maxPayload = this.nats.info?.max_payload;
+    if (maxPayload !== undefined && maxPayload < this.outbox.maxBytes) this.outbox.maxBytes = maxPayload;
     this.subs.push(this.nats.subscribe(this.subj.node(this.id), { callback: (err, msg) => (err ? this.onSubError(err) : this.onEnvelopes(msg.data)) }));
     this.subs.push(this.nats.subscribe(this.subj.reply(this.id), { callback: (err, msg) => (err ? this.onSubError(err) : this.onReplies(msg.data)) }));
     this.membership.subscribe((e) => this.onMembershipEvent(e));
@@ -249,6 +253,14 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
     let node = ref.node;
     if (node === undefined) node = this.cells.get(ref.kind)?.get(ref.id) !== undefined ? this.id : this.place(ref.kind, ref.id);
     if (node === undefined) return; // a virtual actor no node hosts is not running anywhere
+    if (node === this.id && this.followsHere(ref.kind, ref.id, ref.node !== undefined)) {
+      // Placed here but not active here: it may be active at its lease holder (follow.ts).
+      const holder = await new Promise<string | undefined>((resolve) => this.follower.follow(ref.kind, ref.id, resolve));
+      if (holder !== undefined) {
+        this.actors.forgetHolder(ref.kind, ref.id); // it stops there: its next message activates it at its placement
+        node = holder;
+      }
+    }
     if (node === this.id) return this.actors.stop(ref.kind, ref.id, ref.node !== undefined);
     if (!this.membership.isLive(node)) throw new NodeDownError(`node ${node} of ${ref.kind}/${ref.id} is not a live member`);
     await this.control(node, Op.stop, ref.kind, ref.id, ref.node, undefined, ref);
@@ -261,17 +273,17 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
       return;
     }
     if (node === this.id) {
-      this.registerWatch(target.kind, target.id, target.node !== undefined, watcher, 0);
+      this.registerWatch(target.kind, target.id, target.node !== undefined, watcher, this.id, 0);
       return;
     }
     this.watches.track(node, watcher, target);
-    this.sendControl(node, Op.watch, target, [watcher.kind, watcher.id, watcher.node]);
+    this.sendControl(node, Op.watch, target, [watcher.kind, watcher.id, watcher.node, this.id]);
   }
 
   unwatch(watcher: ActorRef, target: ActorRef): void {
-    this.watches.untrack(watcher, target);
-    const node = this.nodeOfTarget(target);
-    if (node === this.id) this.watches.remove(target.kind, target.id, watcher);
+    // Where the watch lives: the node it was tracked at (it may have followed a virtual actor), else the target's node.
+    const node = this.watches.untrack(watcher, target) ?? this.nodeOfTarget(target);
+    if (node === this.id) this.unregisterWatch(target.kind, target.id, target.node !== undefined, watcher, 0);
     else if (node !== undefined) this.sendControl(node, Op.unwatch, target, [watcher.kind, watcher.id, watcher.node]);
   }
 
@@ -481,7 +493,6 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
   /** Node and reply subjects: batched per event loop turn (outbox.ts). */
   private publish(subject: string, bytes: Uint8Array): void {
     this.counters.messagesOut++;
-    if (DIRECT) this.publishNow(subject, bytes); else
     this.outbox.send(subject, bytes);
   }
 
@@ -548,6 +559,7 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
         return this.onStop(e);
       case Op.watch:
       case Op.unwatch:
+      case Op.watchMoved:
         return this.onWatch(e);
     }
   }
@@ -590,6 +602,18 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
   }
 
   private onStop(e: Envelope): void {
+    if (e.hops < MAX_HOPS && this.followsHere(e.kind, e.id, e.explicit)) {
+      this.follower.follow(e.kind, e.id, (holder) => {
+        if (holder === undefined) return this.stopHere(e);
+        this.actors.forgetHolder(e.kind, e.id); // it stops there: its next message activates it at its placement
+        this.publish(this.subj.node(holder), envelopeBytes({ ...e, hops: e.hops + 1 }));
+      });
+      return;
+    }
+    this.stopHere(e);
+  }
+
+  private stopHere(e: Envelope): void {
     this.actors.stop(e.kind, e.id, e.explicit).then(
       () => this.replyOk(e.replyNode!, e.corr!, true),
       (err: unknown) => this.replyFail(e.replyNode!, e.corr!, err instanceof ActorRuntimeError ? err.code : WireCodes.unavailable, (err as Error).message),
@@ -598,12 +622,21 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
 
   private onWatch(e: Envelope): void {
     const w = e.body;
-    if (!Array.isArray(w) || typeof w[0] !== 'string' || typeof w[1] !== 'string' || (w[2] != null && (typeof w[2] !== 'string' || !NODE_ID_PATTERN.test(w[2])))) {
-      return this.badEnvelope({ problem: 'watch body must be [watcherKind, watcherId, watcherNode?]', replyNode: undefined, corr: undefined });
+    if (!Array.isArray(w) || typeof w[0] !== 'string' || typeof w[1] !== 'string' || !isNodeIdOrNil(w[2]) || !isNodeIdOrNil(w[3])) {
+      return this.badEnvelope({ problem: 'watch body must be [watcherKind, watcherId, watcherNode?, node?]', replyNode: undefined, corr: undefined });
     }
     const watcher: ActorRef = w[2] == null ? { kind: w[0], id: w[1] } : { kind: w[0], id: w[1], node: w[2] as string };
-    if (e.op === Op.unwatch) this.watches.remove(e.kind, e.id, watcher);
-    else this.registerWatch(e.kind, e.id, e.explicit, watcher, e.hops);
+    const node = (w[3] as string | null | undefined) ?? undefined;
+    if (e.op === Op.unwatch) this.unregisterWatch(e.kind, e.id, e.explicit, watcher, e.hops);
+    else if (e.op === Op.watch) this.registerWatch(e.kind, e.id, e.explicit, watcher, node, e.hops);
+    else if (node !== undefined && !e.explicit) this.onWatchMoved(watcher, { kind: e.kind, id: e.id }, node);
+  }
+
+  /** The watch of `watcher` on virtual `target` followed it to `at`: the node-down fallback now depends on `at`. */
+  private onWatchMoved(watcher: ActorRef, target: ActorRef, at: string): void {
+    if (this.watches.untrack(watcher, target) === undefined) return; // unwatched (or told) meanwhile
+    if (this.membership.isLive(at)) this.watches.track(at, watcher, target);
+    else this.tell(watcher, terminated(target, 'node-down'));
   }
 
   /** A watched target's node told our watcher itself: the node-down fallback is no longer needed. */
@@ -618,21 +651,43 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
 
   // ---------------------------------------------------------------- watches
 
-  private registerWatch(kind: string, id: string, explicit: boolean, watcher: ActorRef, hops: number): void {
-    const spec = this.specs.get(kind);
-    const cell = this.cells.get(kind)?.get(id);
+  /**
+   * A watch of local `kind/id`. `tracker` is the node that called watch(): it tells the watcher
+   * `node-down` if the node holding the watch goes down, so it hears where the watch moves.
+   */
+  private registerWatch(kind: string, id: string, explicit: boolean, watcher: ActorRef, tracker: string | undefined, hops: number): void {
     const target: ActorRef = explicit ? { kind, id, node: this.id } : { kind, id };
-    if (cell !== undefined && cell.status !== CellStatus.stopped) return this.watches.add(kind, id, watcher);
-    if (spec === undefined || explicit || !spec.virtual) {
-      this.tell(watcher, terminated(target, 'stopped'));
+    if (!this.followsHere(kind, id, explicit)) {
+      const cell = this.cells.get(kind)?.get(id);
+      if (cell !== undefined && cell.status !== CellStatus.stopped) return this.watches.add(kind, id, watcher);
+      this.tell(watcher, terminated(target, 'stopped')); // an explicit actor not running, or a kind not hosted here
       return;
     }
-    const holder = this.actors.holderOf(kind, id);
-    if (holder !== undefined && holder !== this.id && this.membership.isLive(holder) && hops < MAX_HOPS) {
-      this.publish(this.subj.node(holder), envelopeBytes({ op: Op.watch, kind, id, explicit: false, body: [watcher.kind, watcher.id, watcher.node], replyNode: undefined, corr: undefined, hops: hops + 1 }));
-      return;
-    }
-    this.watches.add(kind, id, watcher); // not active: fires on its next stop, failure or passivation
+    if (hops >= MAX_HOPS) return this.watches.add(kind, id, watcher);
+    // A virtual actor not active here: the watch goes where it is active, else it waits here for
+    // its next activation (fires on its next stop, failure or passivation).
+    this.follower.follow(kind, id, (holder) => {
+      if (holder === undefined || this.cells.get(kind)?.get(id) !== undefined) return this.watches.add(kind, id, watcher);
+      this.publish(this.subj.node(holder), envelopeBytes({ op: Op.watch, kind, id, explicit: false, body: [watcher.kind, watcher.id, watcher.node, tracker], replyNode: undefined, corr: undefined, hops: hops + 1 }));
+      if (tracker === this.id) this.watches.track(holder, watcher, target);
+      else if (tracker !== undefined) this.publish(this.subj.node(tracker), envelopeBytes({ op: Op.watchMoved, kind, id, explicit: false, body: [watcher.kind, watcher.id, watcher.node, holder], replyNode: undefined, corr: undefined, hops: 0 }));
+    });
+  }
+
+  /** Removes a watch of local `kind/id`; for a virtual actor not active here, also where it is active. */
+  private unregisterWatch(kind: string, id: string, explicit: boolean, watcher: ActorRef, hops: number): void {
+    this.watches.remove(kind, id, watcher);
+    if (hops >= MAX_HOPS || !this.followsHere(kind, id, explicit)) return;
+    this.follower.follow(kind, id, (holder) => {
+      if (holder !== undefined) this.publish(this.subj.node(holder), envelopeBytes({ op: Op.unwatch, kind, id, explicit: false, body: [watcher.kind, watcher.id, watcher.node], replyNode: undefined, corr: undefined, hops: hops + 1 }));
+    });
+  }
+
+  /** True for a virtual actor of a kind hosted here that is not active here: stop and watch follow it to its lease holder. */
+  private followsHere(kind: string, id: string, explicit: boolean): boolean {
+    if (explicit || this.specs.get(kind)?.virtual !== true) return false;
+    const cell = this.cells.get(kind)?.get(id);
+    return cell === undefined || cell.status === CellStatus.stopped;
   }
 
   notifyWatchers(cell: Cell, reason: TerminationReason): void {
@@ -717,6 +772,10 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
       this.logger.info('node closed');
     }
   }
+}
+
+function isNodeIdOrNil(v: unknown): boolean {
+  return v == null || (typeof v === 'string' && NODE_ID_PATTERN.test(v));
 }
 
 function terminated(ref: ActorRef, reason: TerminatedMessage['reason']): TerminatedMessage {

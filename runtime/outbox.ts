@@ -15,7 +15,11 @@
  */
 export type Publish = (subject: string, bytes: Uint8Array) => void;
 
-/** Above this many bytes a batch is published at once (NATS max_payload is 1 MB by default). */
+/**
+ * A batch is cut before it would grow past this many bytes (or the server's max_payload, when
+ * smaller): big enough to carry hundreds of small frames, small enough to keep one NATS message
+ * from holding up the connection. A frame bigger than that travels alone.
+ */
 export const MAX_BATCH_BYTES = 64 * 1024;
 
 class Batch {
@@ -30,6 +34,8 @@ export class Outbox {
   private spare: Batch[] = [];
   private scheduled = false;
   private readonly flushTask = (): void => this.flush();
+  /** The batch size limit in bytes (the node lowers it to the server's max_payload if that is smaller). */
+  maxBytes = MAX_BATCH_BYTES;
 
   constructor(private readonly publish: Publish) {}
 
@@ -40,7 +46,7 @@ export class Outbox {
       b = this.spare.pop() ?? new Batch();
       this.batches.set(subject, b);
     }
-    if (b.bytes !== 0 && b.bytes + frame.length > MAX_BATCH_BYTES) this.publishBatch(subject, b);
+    if (b.bytes !== 0 && b.bytes + frame.length > this.maxBytes) this.publishBatch(subject, b);
     b.frames.push(frame);
     b.bytes += frame.length;
     if (!this.scheduled) {

@@ -5,6 +5,8 @@
  *   active). When the actor stops, fails, or passivates, its watchers are told once and forgotten.
  * - at the node that called watch() for a target on another node: which node the watch depends
  *   on. When that node goes down, the watcher is told `node-down` (its own node cannot tell it).
+ *   A watch of a virtual actor that followed it to its lease holder (follow.ts) is re-tracked
+ *   there (the `watchMoved` envelope).
  */
 import type { ActorRef } from './types.js';
 
@@ -58,11 +60,16 @@ export class Watches {
     m.set(`${refKey(watcher)}\u0001${refKey(target)}`, { watcher, target });
   }
 
-  untrack(watcher: ActorRef, target: ActorRef): void {
+  /** Caller side: forgets the pair; returns the node it depended on (undefined: not tracked). */
+  untrack(watcher: ActorRef, target: ActorRef): string | undefined {
     const pk = `${refKey(watcher)}\u0001${refKey(target)}`;
+    let found: string | undefined;
     for (const [node, m] of this.byNode) {
-      if (m.delete(pk) && m.size === 0) this.byNode.delete(node);
+      if (!m.delete(pk)) continue;
+      found = node;
+      if (m.size === 0) this.byNode.delete(node);
     }
+    return found;
   }
 
   /** Caller side: every watch that depended on `node`, forgotten. */

@@ -51,6 +51,9 @@ function guarded(name: string, fn: (args: ActionArgs) => void): (args: ActionArg
   };
 }
 
+/** How long after a client's retryAfterMs the server still serves it before closing with `draining`. */
+const DRAIN_LINGER_MS = 1_000;
+
 export const sessionMachine = setup({
   types: {
     context: {} as SessionContext,
@@ -70,7 +73,9 @@ export const sessionMachine = setup({
     sendDrain: guarded('sendDrain', ({ context: { port }, event }) => {
       if (event.type !== 'drain') return;
       port.send(drainFrame(event.retryAfterMs));
-      port.closeWhenFlushed();
+      // Linger: requests that crossed the drain frame on the wire still get answers, and a client that
+      // moves on time closes first, so the node never cuts a socket with data still on its way.
+      port.closeWhenFlushed(event.retryAfterMs + DRAIN_LINGER_MS);
     }),
     closeFailed: guarded('closeFailed', ({ context: { port }, event }) => {
       if (event.type === 'fence.failed') port.logger.warn({ connectionId: port.connectionId, reason: event.reason }, 'session fence failed; closing');

@@ -41,7 +41,8 @@ export interface SessionPort {
   beginRequest(): boolean;
   endRequest(): void;
   /** Draining: close with `draining` once the drain frame and every in-flight answer are flushed. */
-  closeWhenFlushed(): void;
+  /** Closes (code `draining`) once nothing is in flight or buffered, starting `afterMs` from now. */
+  closeWhenFlushed(afterMs?: number): void;
 }
 
 /** Events of the session machine. Client frames and pushes arrive here, in order, through the mailbox. */

@@ -153,7 +153,11 @@ export class Connection implements SessionPort, TokenBucket {
     if ((this.#flags & CLOSE_WHEN_FLUSHED) !== 0) this.closeIfFlushed();
   }
 
-  closeWhenFlushed(): void {
+  closeWhenFlushed(afterMs = 0): void {
+    if (afterMs > 0) {
+      setTimeout(() => this.closeWhenFlushed(), afterMs).unref();
+      return;
+    }
     this.#flags |= CLOSE_WHEN_FLUSHED;
     this.closeIfFlushed();
   }

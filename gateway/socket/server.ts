@@ -282,6 +282,8 @@ class SocketServer implements ConnectionHost {
     }, this.options.drainGraceMs);
     await empty;
     clearTimeout(this.#graceTimer);
+    // uWS writes the last close frames from its event loop: give it a moment before the caller may exit.
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
 
   async close(): Promise<void> {

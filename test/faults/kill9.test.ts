@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { localCluster } from '../kit/cluster.js';
-import { healthzUrl } from '../kit/fleet.js';
+import { healthzUrl, type FleetDevice } from '../kit/fleet.js';
 import { socketHealth } from '../kit/server-view.js';
 import { DEADLINE_MS, busiestSocketNode, commitSummary, msStats, startScenario, stopAndCheck, waitAll } from './scenario.js';
 
@@ -23,7 +23,7 @@ describe('faults - kill -9 of a socket node (R1)', () => {
     process.kill(victim.pid, 'SIGKILL');
 
     // Each device of the dead node: its socket dropped, a new one was welcomed (by a live process).
-    const back = (d: (typeof moved)[number]): boolean => d.client.status === 'connected' && d.sockets.length > socketsBefore.get(d)! && d.sockets.at(-1)!.welcomedAt !== undefined;
+    const back = (d: FleetDevice): boolean => d.client.status === 'connected' && d.sockets.length > socketsBefore.get(d)! && d.sockets.at(-1)!.welcomedAt !== undefined;
     await waitAll(moved, `the ${moved.length} devices of the killed node to reconnect`, back, DEADLINE_MS);
     const reconnectMs = moved.map((d) => d.sockets.at(-1)!.welcomedAt! - killedAt);
     const failedAttempts = moved.map((d) => d.sockets.length - socketsBefore.get(d)! - 1);

@@ -25,6 +25,11 @@ export interface SocketRecord {
   node?: string;
   closedAt?: number;
   closeCode?: number;
+  /** The transport error before the close, if any (ECONNRESET, say). */
+  error?: string;
+  /** Frames received on this socket, and when the last one came. */
+  frames: number;
+  lastFrameAt?: number;
   /** When a `drain` frame arrived on this socket, and the delay it asked for. */
   drain?: { readonly at: number; readonly retryAfterMs: number };
 }
@@ -64,6 +69,9 @@ export interface FleetDevice {
   readonly violations: string[];
 }
 
+/** What is recorded about a device, without its client. */
+type DeviceRecords = Omit<FleetDevice, 'client'>;
+
 export interface FleetOptions {
   /** Distributor URL. */
   readonly url: string;
@@ -91,14 +99,16 @@ export interface Fleet {
 const REPLACED = CloseCode.replaced;
 
 /** A `ws` class recording each socket of one device into `dev`. */
-function watchedWebSocket(dev: FleetDevice): WebSocketConstructor {
+function watchedWebSocket(dev: DeviceRecords): WebSocketConstructor {
   return class WatchedWebSocket extends WebSocket {
     constructor(url: string) {
       super(url);
-      const rec: SocketRecord = { url, openedAt: Date.now() };
+      const rec: SocketRecord = { url, openedAt: Date.now(), frames: 0 };
       const earlier = [...dev.sockets];
       dev.sockets.push(rec);
       this.on('message', (data: Buffer) => {
+        rec.frames++;
+        rec.lastFrameAt = Date.now();
         let frame: { t?: unknown; node?: unknown; retryAfterMs?: unknown; commandId?: unknown };
         try {
           frame = decode(data) as typeof frame;
@@ -118,6 +128,9 @@ function watchedWebSocket(dev: FleetDevice): WebSocketConstructor {
         } else if (frame.t === 'command' && typeof frame.commandId === 'string') {
           dev.commandFrames.set(frame.commandId, (dev.commandFrames.get(frame.commandId) ?? 0) + 1);
         }
+      });
+      this.on('error', (err: Error & { code?: string }) => {
+        rec.error = err.code ?? err.message;
       });
       this.on('close', (code: number) => {
         rec.closedAt = Date.now();
@@ -157,28 +170,28 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
 }
 
 function makeDevice(options: FleetOptions, userId: string, deviceId: string, token: string): FleetDevice {
-  const dev = {
+  const records: DeviceRecords = {
     userId,
     deviceId,
-    sockets: [] as SocketRecord[],
-    statuses: [] as StatusRecord[],
-    commands: [] as ReceivedCommand[],
-    commandFrames: new Map<string, number>(),
-    delivered: new Set<string>(),
-    errors: [] as string[],
-    violations: [] as string[],
-  } as Omit<FleetDevice, 'client'> & { client: SyncClient };
-  dev.client = createSyncClient({
+    sockets: [],
+    statuses: [],
+    commands: [],
+    commandFrames: new Map(),
+    delivered: new Set(),
+    errors: [],
+    violations: [],
+  };
+  const client = createSyncClient({
     distributorUrl: options.url,
     userId,
     deviceId,
     getToken: () => Promise.resolve(token),
-    WebSocket: watchedWebSocket(dev),
+    WebSocket: watchedWebSocket(records),
     collections: options.collections,
     autoConnect: false,
   });
-  dev.client.on('status', (e) =>
-    dev.statuses.push({
+  client.on('status', (e) =>
+    records.statuses.push({
       at: Date.now(),
       status: e.status,
       ...(e.node !== undefined && { node: e.node }),
@@ -186,15 +199,15 @@ function makeDevice(options: FleetOptions, userId: string, deviceId: string, tok
       ...(e.reason !== undefined && { reason: e.reason }),
     }),
   );
-  dev.client.on('command', (e) => {
-    dev.commands.push({ commandId: e.commandId, fromDevice: e.fromDevice, body: e.body, at: Date.now() });
+  client.on('command', (e) => {
+    records.commands.push({ commandId: e.commandId, fromDevice: e.fromDevice, body: e.body, at: Date.now() });
     e.ack();
   });
-  dev.client.on('delivered', (e) => dev.delivered.add(e.commandId));
-  dev.client.on('error', (e) => dev.errors.push(`${e.name}: ${e.message}`));
+  client.on('delivered', (e) => records.delivered.add(e.commandId));
+  client.on('error', (e) => records.errors.push(`${e.name}: ${e.message}`));
   // Listeners first, then connect: no early event is missed.
-  dev.client.reconnect();
-  return dev;
+  client.reconnect();
+  return { ...records, client };
 }
 
 /** "connected to socket-2" / "reconnecting (reason)": for failure messages. */
@@ -214,4 +227,20 @@ export function currentSocket(d: FleetDevice): SocketRecord | undefined {
 export function healthzUrl(socketUrl: string): string {
   const u = new URL(socketUrl);
   return `http://${u.host}/healthz`;
+}
+
+/**
+ * A device's sockets as `node@opened w<welcomed> d<drain frame>+<retryAfterMs> c<close code>@<closed>
+ * (error) N frames, last@<time>`, times in ms relative to `t0`: for failure messages.
+ */
+export function socketTimeline(sockets: readonly SocketRecord[], t0: number): string {
+  return sockets
+    .map((k) => {
+      const w = k.welcomedAt !== undefined ? ` w${k.welcomedAt - t0}` : '';
+      const d = k.drain !== undefined ? ` d${k.drain.at - t0}+${k.drain.retryAfterMs}` : '';
+      const c = k.closedAt !== undefined ? ` c${k.closeCode}@${k.closedAt - t0}${k.error !== undefined ? ` (${k.error})` : ''}` : '';
+      const f = k.lastFrameAt !== undefined ? ` ${k.frames} frames, last@${k.lastFrameAt - t0}` : '';
+      return `${k.node ?? '?'}@${k.openedAt - t0}${w}${d}${c}${f}`;
+    })
+    .join(' | ');
 }

@@ -90,15 +90,22 @@ export interface SessionCountWatch {
  * Samples, every `everyMs`, the /healthz of every socket node `urls()` names (all in parallel) and keeps
  * the sample with the most connections in total. A draining node answers without a count and is left
  * out: its clients are leaving, and counting them beside their new node would count a move twice.
+ * A URL that stopped answering is not asked again: its process is gone (a restarted node listens on a
+ * new port), and its port may be reused by an unrelated server.
  */
 export function watchSessionCounts(urls: () => readonly string[], everyMs = 250): SessionCountWatch {
   let stopped = false;
   const state = { max: { total: 0, perNode: {} as Record<string, number> }, samples: 0 };
+  const gone = new Set<string>();
   const loop = (async () => {
     while (!stopped) {
-      const answers = await Promise.all(urls().map((u) => socketHealth(u, 2_000)));
+      const asked = urls().filter((u) => !gone.has(u));
+      const answers = await Promise.all(asked.map((u) => socketHealth(u, 2_000)));
       const perNode: Record<string, number> = {};
-      for (const a of answers) if (a?.status === 'ok' && typeof a.connections === 'number') perNode[a.node] = a.connections;
+      answers.forEach((a, i) => {
+        if (a === undefined) gone.add(asked[i]!);
+        else if (a.status === 'ok' && typeof a.connections === 'number') perNode[a.node] = a.connections;
+      });
       const total = Object.values(perNode).reduce((s, n) => s + n, 0);
       state.samples++;
       if (total > state.max.total) state.max = { total, perNode };
