@@ -87,9 +87,27 @@ export interface PendingCommand {
 }
 export interface PendingResult {
   commands: PendingCommand[];
+  /**
+   * Commands this device sent that their targets acked, not yet sent to this device as `delivered`
+   * (absent from stores that keep none). Clear them with ClearDeliveredRequest once sent.
+   */
+  delivered?: string[];
+  /** The position of the last notice in `delivered`: what ClearDeliveredRequest.through takes. */
+  deliveredThrough?: number;
 }
 
-export type StoreRequest = CommitRequest | PullRequest | SendRequest | AckRequest | PendingRequest;
+/** Removes this device's delivered notices up to `through` (PendingResult.deliveredThrough), once sent. */
+export type ClearDeliveredRequest = {
+  type: 'clearDelivered';
+  userId: string;
+  deviceId: string;
+  through: number;
+};
+export interface ClearDeliveredResult {
+  cleared: boolean;
+}
+
+export type StoreRequest = CommitRequest | PullRequest | SendRequest | AckRequest | PendingRequest | ClearDeliveredRequest;
 
 /** The patent's condition information: which connections a command goes to. */
 export type PushCondition =

@@ -14,7 +14,7 @@ import { createBackoff, type Backoff } from './backoff.js';
 import { memoryCache, type Cache, type CachedRecord } from './cache.js';
 import { toSafeInteger } from './codec.js';
 import { CollectionSync } from './collections.js';
-import { CommandInbox } from './commands.js';
+import { CommandInbox, DeliveredFilter } from './commands.js';
 import {
   AuthError, CacheStorageError, ConnectionLostError, DistributorError, ListenerError, OfflineError, ProtocolError, RequestTimeoutError,
   SyncError, serverErrorFromFrame,
@@ -82,6 +82,7 @@ class SyncClientImpl implements SyncClient {
   #drainAt: number | undefined;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #commands: CommandInbox;
+  readonly #delivered = new DeliveredFilter();
   #closed: Promise<void> | undefined;
   #removeOnlineListener: (() => void) | undefined;
 
@@ -474,7 +475,7 @@ class SyncClientImpl implements SyncClient {
         }
         return;
       case 'delivered':
-        if (typeof frame.commandId === 'string') this.#emitter.emit('delivered', { commandId: frame.commandId });
+        if (typeof frame.commandId === 'string' && this.#delivered.first(frame.commandId)) this.#emitter.emit('delivered', { commandId: frame.commandId });
         return;
       case 'drain':
         this.#onDrain(socket, frame);

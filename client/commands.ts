@@ -73,3 +73,19 @@ export class CommandInbox {
     if (!this.#send?.(commandId)) this.#pendingAcks.add(commandId);
   }
 }
+
+/**
+ * `delivered` notices this client already reported. The server keeps a notice until it has sent it to
+ * the sender (PROTOCOL.md 3.3), so one pushed live comes again after the next connect: reported once.
+ */
+export class DeliveredFilter {
+  readonly #seen = new Set<string>();
+
+  /** True the first time `commandId` is seen (among the last 1 024). */
+  first(commandId: string): boolean {
+    if (this.#seen.has(commandId)) return false;
+    this.#seen.add(commandId);
+    if (this.#seen.size > ACKED_MEMORY) this.#seen.delete(this.#seen.values().next().value as string);
+    return true;
+  }
+}

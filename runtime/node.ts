@@ -9,6 +9,7 @@
  *   node unset         virtual actor: delivered here if active here; else sent to the rendezvous
  *                      winner of `kind/id` over live, non-draining members hosting the kind. The
  *                      receiver activates it under a KV lease, or forwards to the lease holder.
+ *                      No such member: held in host-wait.ts until one appears or the wait ends.
  */
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import { Kvm, type KV } from '@nats-io/kv';
@@ -51,6 +52,7 @@ import {
 import { LeaseStore } from './leases.js';
 import { defaultLogger, LogLimiter } from './logger.js';
 import { HolderFollower } from './follow.js';
+import { HostWait, type HeldMessage } from './host-wait.js';
 import { Membership } from './membership.js';
 import { Outbox } from './outbox.js';
 import { hashLanes, pickByRendezvous, pickHashed, type HashLanes } from './placement.js';
@@ -72,6 +74,9 @@ import type {
 import { Watches } from './watches.js';
 
 const DEFAULT_ASK_TIMEOUT_MS = 5_000;
+/** Defaults of NodeOptions.hostWaitMs / hostWaitCapacity (see docs/runtime.md, "Waiting for a host"). */
+export const DEFAULT_HOST_WAIT_MS = 3_000;
+export const DEFAULT_HOST_WAIT_CAPACITY = 10_000;
 
 interface Candidate {
   readonly id: string;
@@ -99,6 +104,7 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
   private readonly membership: Membership;
   private readonly badLog = new LogLimiter();
   private readonly deadLog = new LogLimiter();
+  private readonly hostWait: HostWait;
   private readonly heartbeatMs: number;
   private readonly downAfterMs: number;
   private subs: Subscription[] = [];
@@ -127,6 +133,12 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
     this.specs = this.actors.specs;
     this.cells = this.actors.cells;
     this.asks = new PendingAsks(this.now);
+    this.hostWait = new HostWait({
+      waitMs: options.hostWaitMs ?? DEFAULT_HOST_WAIT_MS,
+      capacity: options.hostWaitCapacity ?? DEFAULT_HOST_WAIT_CAPACITY,
+      now: this.now,
+      onExpired: (h) => this.hostWaitExpired(h),
+    });
     this.membership = new Membership({
       nc: nats,
       subject: this.subj.heartbeat,
@@ -205,7 +217,7 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
       if (this.cells.get(ref.kind)?.get(ref.id) !== undefined) node = this.id;
       else {
         node = this.place(ref.kind, ref.id);
-        if (node === undefined) return Promise.reject(this.noHostError(ref.kind));
+        if (node === undefined) return this.askWithoutHost(ref, message, timeoutMs);
       }
     } else if (node !== this.id && !this.membership.isLive(node)) {
       return Promise.reject(new NodeDownError(`node ${node} of ${ref.kind}/${ref.id} is not a live member`));
@@ -312,9 +324,13 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
       mailboxDropped: c.mailboxDropped,
       deadLetters: c.deadLetters,
       activations: c.activations,
+      hostWaits: this.hostWait.heldTotal,
+      hostWaitRefused: this.hostWait.refusedTotal,
+      hostWaitExpired: this.hostWait.expiredTotal,
       activeActors: active,
       mailboxDepth: depth,
       members: this.membership.size,
+      waitingForHost: this.hostWait.size,
     };
   }
 
@@ -379,6 +395,79 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
     return new NoSuchActorError(`no live node hosts actor kind ${kind}; start a node with that kind`);
   }
 
+  // ---------------------------------------------------------------- waiting for a host (host-wait.ts)
+
+  /** An ask to a virtual actor whose kind no live member hosts: it waits for one (or fails at once when waiting is off). */
+  private askWithoutHost<T>(ref: ActorRef, message: ActorMessage, timeoutMs: number): Promise<T> {
+    if (!this.hostWait.enabled || this.specs.get(ref.kind)?.virtual === false) return Promise.reject(this.noHostError(ref.kind));
+    return new Promise<T>((resolve, reject) => {
+      const since = this.now();
+      const held: HeldMessage = {
+        ref,
+        message,
+        since,
+        until: since + Math.min(this.hostWait.waitMs, timeoutMs),
+        ask: { deadline: since + timeoutMs, resolve: resolve as (v: unknown) => void, reject },
+      };
+      const r = this.hostWait.hold(held);
+      if (r === 'full') reject(this.hostWaitFull(ref.kind));
+      else if (r === 'new-kind') this.logHostWait(ref.kind);
+    });
+  }
+
+  /** A tell to a virtual actor whose kind no live member hosts: it waits for one, else it is a dead letter. */
+  private tellWithoutHost(ref: ActorRef, message: ActorMessage): void {
+    if (!this.hostWait.enabled) return this.deadLetter(ref, message, 'no live node hosts the kind');
+    const since = this.now();
+    const r = this.hostWait.hold({ ref, message, since, until: since + this.hostWait.waitMs });
+    if (r === 'full') this.deadLetter(ref, message, this.hostWaitFull(ref.kind).message);
+    else if (r === 'new-kind') this.logHostWait(ref.kind);
+  }
+
+  private hostWaitFull(kind: string): UnavailableError {
+    return new UnavailableError(
+      `${this.hostWait.capacity} messages already wait for a node hosting actor kind ${kind}; retry later, and check that a node with that kind is running`,
+    );
+  }
+
+  private logHostWait(kind: string): void {
+    this.logger.info({ kind, waitMs: this.hostWait.waitMs }, `no live node hosts actor kind ${kind}: holding its messages until one joins`);
+  }
+
+  private hostWaitExpired(h: HeldMessage): void {
+    const waited = this.now() - h.since;
+    const text = `no live node hosts actor kind ${h.ref.kind} (waited ${waited} ms for one to join); start a node with that kind`;
+    if (h.ask !== undefined) h.ask.reject(new NoSuchActorError(text));
+    else this.deadLetter(h.ref, h.message, text);
+  }
+
+  /** Membership changed: messages waiting for a kind that now has a live host go out, in arrival order. */
+  private releaseHeld(): void {
+    for (const kind of [...this.hostWait.kinds()]) {
+      const cands = this.candidates.get(kind);
+      if (cands === undefined || cands.length === 0) continue;
+      const held = this.hostWait.release(kind);
+      this.logger.debug({ kind, count: held.length }, `a node hosting actor kind ${kind} joined: routing the messages that waited for it`);
+      for (const h of held) this.resend(h);
+    }
+  }
+
+  private resend(h: HeldMessage): void {
+    if (h.ask === undefined) return this.tell(h.ref, h.message);
+    const left = h.ask.deadline - this.now();
+    if (left <= 0) return this.hostWaitExpired(h); // the sweep had not run yet
+    this.ask(h.ref, h.message, { timeoutMs: left }).then(h.ask.resolve, h.ask.reject);
+  }
+
+  /** Closing: waiting asks fail (retry elsewhere), waiting tells are dead letters. */
+  private dropHeld(): void {
+    for (const h of this.hostWait.releaseAll()) {
+      const text = `node ${this.id} closed while ${h.ref.kind}/${h.ref.id} waited for a node hosting its kind`;
+      if (h.ask !== undefined) h.ask.reject(new UnavailableError(`${text}; ask another node`));
+      else this.deadLetter(h.ref, h.message, text);
+    }
+  }
+
   private nodeOfTarget(target: ActorRef): string | undefined {
     if (target.node !== undefined) return target.node;
     if (this.cells.get(target.kind)?.get(target.id) !== undefined) return this.id;
@@ -394,7 +483,7 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
       const spec = this.specs.get(ref.kind);
       if (spec !== undefined && !spec.virtual) return this.deadLetter(ref, message, 'explicit actor not running here (its ref has no node)');
       target = this.place(ref.kind, ref.id);
-      if (target === undefined) return this.deadLetter(ref, message, 'no live node hosts the kind');
+      if (target === undefined) return this.tellWithoutHost(ref, message);
       if (target === this.id) return this.dispatch(ref.kind, ref.id, false, message, 0);
     } else if (!this.membership.isLive(target)) {
       return this.deadLetter(ref, message, `node ${target} is not a live member`);
@@ -717,6 +806,7 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
 
   private onMembershipEvent(e: MembershipEvent): void {
     this.rebuildCandidates();
+    if (this.hostWait.size > 0 && e.type !== 'down') this.releaseHeld();
     if (e.type !== 'down') return;
     const n = e.member.nodeId;
     const how = e.reason === 'left' ? 'left the cluster' : 'went down';
@@ -765,6 +855,7 @@ export class NodeImpl implements ActorNode, ReplySink, Router {
       this.closed = true;
       this.outbox.flush();
       this.membership.stop();
+      this.dropHeld();
       this.asks.failAll((p) => new UnavailableError(`node ${this.id} closed before ${p.target.kind}/${p.target.id} answered`));
       for (const s of this.subs) s.unsubscribe();
       if (this.ownConnection) await this.nats.drain().catch(() => undefined);

@@ -27,6 +27,10 @@ export async function startNode(options: NodeOptions): Promise<ActorNode> {
   const hb = options.heartbeatMs ?? 1_000;
   const down = options.downAfterMs ?? 3_000;
   if (!(hb > 0) || !(down > hb)) throw new RuntimeConfigError(`downAfterMs (${down}) must be greater than heartbeatMs (${hb}), both positive`);
+  const wait = options.hostWaitMs ?? 0;
+  const cap = options.hostWaitCapacity ?? 1;
+  if (!(Number.isFinite(wait) && wait >= 0)) throw new RuntimeConfigError(`hostWaitMs (${wait}) must be a finite number of milliseconds, 0 or more`);
+  if (!(Number.isInteger(cap) && cap >= 1)) throw new RuntimeConfigError(`hostWaitCapacity (${cap}) must be a whole number, 1 or more`);
   const own = typeof options.nats === 'string' || Array.isArray(options.nats);
   let nc: NatsConnection;
   if (own) {

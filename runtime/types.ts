@@ -124,10 +124,18 @@ export interface RuntimeMetrics {
   readonly deadLetters: number;
   /** Actors started on this node (virtual activations and spawns). */
   readonly activations: number;
+  /** Messages to virtual actors that had to wait for a node hosting their kind (NodeOptions.hostWaitMs). */
+  readonly hostWaits: number;
+  /** Of those, refused because hostWaitCapacity messages already waited for the kind. */
+  readonly hostWaitRefused: number;
+  /** Of those, given up on: no host joined in time (asks: NoSuchActorError; tells: also dead letters). */
+  readonly hostWaitExpired: number;
   /** Gauges. */
   readonly activeActors: number;
   readonly mailboxDepth: number;
   readonly members: number;
+  /** Messages waiting for a node hosting their kind now. */
+  readonly waitingForHost: number;
 }
 
 export interface NodeOptions {
@@ -147,6 +155,15 @@ export interface NodeOptions {
   prefix?: string;
   /** JetStream KV replicas for leases and snapshots (default 1; 3 on a 3-server cluster). */
   replicas?: number;
+  /**
+   * A message (tell or ask) to a virtual actor whose kind no live, non-draining member hosts waits
+   * up to this long for one to join, then fails: an ask with NoSuchActorError (at its own deadline
+   * if that is sooner), a tell as a dead letter. Covers start-up order and a hosting node's restart.
+   * Default 3_000 ms; 0 = fail at once.
+   */
+  hostWaitMs?: number;
+  /** Messages waiting per kind, at most (default 10_000); more are refused with UnavailableError (asks) or dropped (tells). */
+  hostWaitCapacity?: number;
   /** Clock, for tests. */
   now?: () => number;
 }

@@ -8,7 +8,7 @@
  */
 import { encode } from '../../runtime/codec.js';
 import { AskTimeoutError, MailboxFullError, RemoteActorError } from '../../runtime/mod.js';
-import type { CommitResult, PendingResult, PullResult, SendResult } from '../messages.js';
+import type { ClearDeliveredResult, CommitResult, PendingResult, PullResult, SendResult } from '../messages.js';
 import type { SessionPort } from './port.js';
 import { ErrorCode, errorFrame, isErrorCode, parseClientFrame, type RequestId } from './wire.js';
 
@@ -78,8 +78,15 @@ export function handleFrame(port: SessionPort, frame: unknown): void {
 const PENDING_ATTEMPTS = 3;
 
 /**
- * Sends the device commands waiting for this device (store `pending`) as `command` frames. A failed
- * fetch is retried a few times; the commands stay stored either way and come with the next connect.
+ * Sends the device commands waiting for this device (store `pending`) as `command` frames, and the
+ * delivered notices kept for it (acks of commands it sent, made while it may have been between
+ * connections) as `delivered` frames. A failed fetch is retried a few times; both stay stored either way
+ * and come with the next connect.
+ *
+ * Notices are cleared in the store once sent on this live session. There is no client frame to
+ * acknowledge them: a notice sent on a socket that dies before the client reads it is lost, the same
+ * as a live push; one listed but not cleared (the clear failed, the session closed first) is sent
+ * again at the next connect, and clients drop repeats by commandId.
  */
 export function deliverPending(port: SessionPort, attempt = 1): void {
   if (port.closing) return;
@@ -87,6 +94,10 @@ export function deliverPending(port: SessionPort, attempt = 1): void {
     .ask<PendingResult>({ type: 'pending', userId: port.userId, deviceId: port.deviceId })
     .then((r) => {
       for (const c of r.commands) port.send(encode({ t: 'command', commandId: c.commandId, fromDevice: c.fromDevice, body: c.body }));
+      const delivered = r.delivered ?? [];
+      if (r.deliveredThrough === undefined || port.closing) return;
+      for (const commandId of delivered) port.send(encode({ t: 'delivered', commandId }));
+      clearDelivered(port, r.deliveredThrough);
     })
     .catch((err: unknown) => {
       if (attempt >= PENDING_ATTEMPTS) {
@@ -95,4 +106,11 @@ export function deliverPending(port: SessionPort, attempt = 1): void {
       }
       setTimeout(() => deliverPending(port, attempt + 1), 250 * attempt).unref();
     });
+}
+
+/** Removes the notices just sent. A failure only means they are sent again at the next connect. */
+function clearDelivered(port: SessionPort, through: number): void {
+  port
+    .ask<ClearDeliveredResult>({ type: 'clearDelivered', userId: port.userId, deviceId: port.deviceId, through })
+    .catch((err: unknown) => port.logger.warn({ err, connectionId: port.connectionId }, 'could not clear sent delivered notices; they repeat at the next connect'));
 }

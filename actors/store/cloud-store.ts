@@ -9,8 +9,19 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { pino, type Logger } from 'pino';
-import type { CommitResult, PendingResult, PullResult, SendResult } from '../messages.js';
-import { ack, pending, send, type AckInput, type AckOutcome, type CommandContext, type PendingInput, type SendInput } from './commands.js';
+import type { ClearDeliveredResult, CommitResult, PendingResult, PullResult, SendResult } from '../messages.js';
+import {
+  ack,
+  clearDelivered,
+  pending,
+  send,
+  type AckInput,
+  type AckOutcome,
+  type ClearDeliveredInput,
+  type CommandContext,
+  type PendingInput,
+  type SendInput,
+} from './commands.js';
 import { commit, type CommitInput } from './commit.js';
 import { StoreSetupError, StoreUnavailableError } from './errors.js';
 import { storeLayout } from './layout.js';
@@ -18,12 +29,12 @@ import { DEFAULT_STORE_LIMITS, type StoreLimits } from './limits.js';
 import { pull, type PullInput } from './pull.js';
 import { streamReader } from './reader.js';
 import type { DataContext } from './records.js';
-import { commandStreamConfig, dataStreamConfig, ensureStream } from './streams.js';
+import { commandStreamConfig, dataStreamConfig, ensureStream, noticeStreamConfig } from './streams.js';
 
 export interface CloudStoreOptions {
   /** The connection to use; the store does not close it. */
   nc: NatsConnection;
-  /** Subject prefix of the cluster (default `sm`); names the streams too (`sm-data`, `sm-commands`). */
+  /** Subject prefix of the cluster (default `sm`); names the streams too (`sm-data`, `sm-commands`, `sm-delivered`). */
   prefix?: string;
   /** JetStream replicas of the streams (default 1; 3 on a three-server cluster). */
   replicas?: number;
@@ -55,10 +66,15 @@ export interface CloudStore {
   pull(input: PullInput): Promise<PullResult>;
   /** Keeps a command for `toDevice` until it acks. See commands.ts. */
   send(input: SendInput): Promise<SendResult>;
-  /** The device's unacknowledged commands, oldest first. */
+  /** The device's unacknowledged commands, oldest first, and its delivered notices not yet cleared. */
   pending(input: PendingInput): Promise<PendingResult>;
-  /** Removes an acknowledged command; says whom to tell `delivered`. Unknown ids: `{acked: false}`. */
+  /**
+   * Removes an acknowledged command and keeps a delivered notice for its sender device; says whom to
+   * tell `delivered`. Unknown ids: `{acked: false}`.
+   */
   ack(input: AckInput): Promise<AckOutcome>;
+  /** Removes the device's delivered notices up to `through`, once they were sent to it. */
+  clearDelivered(input: ClearDeliveredInput): Promise<ClearDeliveredResult>;
   /** Refuses new calls and waits for the ones in flight. The connection stays open. */
   close(): Promise<void>;
 }
@@ -93,14 +109,23 @@ export async function createCloudStore(options: CloudStoreOptions): Promise<Clou
   const settings = { replicas, maxPendingCommands: limits.maxPendingCommands, commandTtlMs: options.commandTtlMs ?? DEFAULT_COMMAND_TTL_MS };
   await ensureStream(jsm, dataStreamConfig(layout, settings), logger);
   await ensureStream(jsm, commandStreamConfig(layout, settings), logger);
-  logger.info({ prefix, replicas, streams: [layout.dataStream, layout.commandStream] }, 'cloud storage ready');
+  await ensureStream(jsm, noticeStreamConfig(layout, settings), logger);
+  logger.info({ prefix, replicas, streams: [layout.dataStream, layout.commandStream, layout.noticeStream] }, 'cloud storage ready');
 
   const js = jetstream(nc, { timeout: timeoutMs });
   // Leader reads with replicas > 1, see reader.ts.
   const direct = replicas === 1;
   const io = { timeoutMs, retryForMs };
   const data: DataContext = { js, layout, limits, ...io, reader: streamReader(nc, layout.dataStream, { direct, ...io }) };
-  const commands: CommandContext = { js, jsm, layout, limits, ...io, reader: streamReader(nc, layout.commandStream, { direct, ...io }) };
+  const commands: CommandContext = {
+    js,
+    jsm,
+    layout,
+    limits,
+    ...io,
+    reader: streamReader(nc, layout.commandStream, { direct, ...io }),
+    noticeReader: streamReader(nc, layout.noticeStream, { direct, ...io }),
+  };
 
   let closed = false;
   const inFlight = new Set<Promise<unknown>>();
@@ -121,6 +146,7 @@ export async function createCloudStore(options: CloudStoreOptions): Promise<Clou
     send: (input) => track(() => send(commands, input)),
     pending: (input) => track(() => pending(commands, input)),
     ack: (input) => track(() => ack(commands, input)),
+    clearDelivered: (input) => track(() => clearDelivered(commands, input)),
     close: async () => {
       closed = true;
       await Promise.allSettled([...inFlight]);

@@ -10,14 +10,23 @@
  * - send: refused with rate_limited once the device holds maxPendingCommands unacknowledged
  *   commands (JetStream enforces it per subject, atomically).
  * - pending: the device's commands, oldest first.
- * - ack: deletes the command and returns the sender's connection id, for `delivered`. An id that is
- *   unknown, already acknowledged, malformed or another device's is a no-op (`acked: false`).
+ * - ack: keeps a delivered notice for the sender device, deletes the command and returns the sender's
+ *   connection id, for `delivered`. An id that is unknown, already acknowledged, malformed or another
+ *   device's is a no-op (`acked: false`).
+ *
+ * Delivered notices: the live `delivered` push misses a sender that is between connections, so each
+ * ack also stores `{commandId}` on the sender device's notice subject (layout.ts), before the command
+ * is deleted: a failed notice write fails the ack, the command stays and the device acks it again.
+ * The write carries a message id (`dlv:<commandId>`) so two racing acks store one notice. `pending`
+ * lists the notices with the commands; the session sends them and then calls clearDelivered, which
+ * purges the subject up to the last one listed. At-least-once: a notice also pushed live is sent again
+ * at the next connect, and one listed on a connection that closes before the clear comes again.
  */
 import { randomBytes } from 'node:crypto';
 import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { decode, encode } from '../../runtime/codec.js';
 import { connectionId } from '../identity.js';
-import type { PendingCommand, PendingResult, SendResult } from '../messages.js';
+import type { ClearDeliveredResult, PendingCommand, PendingResult, SendResult } from '../messages.js';
 import { BadRequestError, RateLimitedError, StoreUnavailableError } from './errors.js';
 import type { StoreLayout } from './layout.js';
 import type { StoreLimits } from './limits.js';
@@ -30,6 +39,8 @@ export interface CommandContext {
   readonly jsm: JetStreamManager;
   /** Reader of the command stream. */
   readonly reader: StreamReader;
+  /** Reader of the delivered-notice stream. */
+  readonly noticeReader: StreamReader;
   readonly layout: StoreLayout;
   readonly limits: StoreLimits;
   /** Deadline of one JetStream request. */
@@ -60,6 +71,14 @@ export interface PendingInput {
   readonly deviceId: string;
 }
 
+/** What clearDelivered() reads from a ClearDeliveredRequest. */
+export interface ClearDeliveredInput {
+  readonly userId: string;
+  readonly deviceId: string;
+  /** The last notice sequence to remove (PendingResult.deliveredThrough). */
+  readonly through: number;
+}
+
 /** The outcome of an ack. `fromConnectionId` is set when this ack removed the command. */
 export interface AckOutcome {
   readonly acked: boolean;
@@ -74,6 +93,10 @@ interface StoredCommand {
   createdAt: number;
 }
 
+interface StoredNotice {
+  commandId: string;
+}
+
 const MAX_MSGS_PER_SUBJECT_EXCEEDED = 10077;
 const COMMAND_ID = /^([1-9][0-9]{0,15})-([0-9a-f]{16})$/;
 
@@ -85,6 +108,16 @@ function readCommand(m: StoredMessage): StoredCommand | undefined {
     }
   } catch {
     // Not written by this module: treated as no command (below), never delivered.
+  }
+  return undefined;
+}
+
+function readNotice(m: StoredMessage): StoredNotice | undefined {
+  try {
+    const n = decode(m.data) as Partial<StoredNotice> | null;
+    if (n && typeof n.commandId === 'string') return n as StoredNotice;
+  } catch {
+    // Not written by this module: skipped, and cleared with the rest.
   }
   return undefined;
 }
@@ -133,7 +166,35 @@ export async function pending(ctx: CommandContext, input: PendingInput): Promise
     const c = readCommand(m);
     if (c) commands.push({ commandId: `${m.seq}-${c.n}`, fromDevice: c.fromDevice, body: c.body });
   }
-  return { commands };
+  const delivered: string[] = [];
+  const notices = layout.notices(userId, deviceId);
+  let through = 0;
+  // The notice stream keeps at most maxPendingCommands per sender device (older ones are dropped).
+  for (let i = 0; i < limits.maxPendingCommands; i++) {
+    const m = await ctx.noticeReader.next(notices, through + 1);
+    if (!m) break;
+    through = m.seq;
+    const n = readNotice(m);
+    if (n) delivered.push(n.commandId);
+  }
+  return through === 0 ? { commands } : { commands, delivered, deliveredThrough: through };
+}
+
+export async function clearDelivered(ctx: CommandContext, input: ClearDeliveredInput): Promise<ClearDeliveredResult> {
+  const { limits, layout } = ctx;
+  const userId = requireName('userId', input.userId, limits.maxIdBytes);
+  const deviceId = requireName('deviceId', input.deviceId, limits.maxIdBytes);
+  if (!Number.isSafeInteger(input.through) || input.through < 1) {
+    throw new BadRequestError('through must be a positive integer, the deliveredThrough of a pending answer');
+  }
+  const filter = layout.notices(userId, deviceId);
+  try {
+    // Purges only this device's subject and only notices up to `through`: one stored since stays.
+    await retryTransient(ctx.retryForMs, () => ctx.jsm.streams.purge(layout.noticeStream, { filter, seq: input.through + 1 }));
+  } catch (err) {
+    throw new StoreUnavailableError(`clearing delivered notices failed: ${(err as Error).message}; they are sent again at the next connect`, { cause: err });
+  }
+  return { cleared: true };
 }
 
 export async function ack(ctx: CommandContext, input: AckInput): Promise<AckOutcome> {
@@ -152,6 +213,13 @@ export async function ack(ctx: CommandContext, input: AckInput): Promise<AckOutc
   if (!m || m.subject !== layout.commands(userId, deviceId)) return { acked: false };
   const c = readCommand(m);
   if (!c || c.n !== parsed[2]) return { acked: false };
+  try {
+    const notice: StoredNotice = { commandId: input.commandId };
+    const subject = layout.notices(userId, c.fromDevice);
+    await retryTransient(ctx.retryForMs, () => ctx.js.publish(subject, encode(notice), { timeout: ctx.timeoutMs, msgID: `dlv:${input.commandId}` }));
+  } catch (err) {
+    throw new StoreUnavailableError(`keeping the delivered notice of ${input.commandId} failed: ${(err as Error).message}; retry the ack later`, { cause: err });
+  }
   try {
     await retryTransient(ctx.retryForMs, () => ctx.jsm.streams.deleteMessage(layout.commandStream, seq, false));
   } catch (err) {

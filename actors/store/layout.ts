@@ -9,6 +9,11 @@
  *
  *   <prefix>.cmd.<storeUserKey(userId)>.<storeDeviceKey(userId, deviceId)>
  *
+ * Delivered notices (stream `<prefix>-delivered`, subjects `<prefix>.dlv.>`, the newest maxPendingCommands
+ * kept per subject), one subject per SENDER device, holding `delivered` until the sender has been sent it:
+ *
+ *   <prefix>.dlv.<storeUserKey(userId)>.<storeDeviceKey(userId, deviceId)>
+ *
  * - `token(name)` is the base64url (no padding) of the name's UTF-8 bytes: reversible, unambiguous and
  *   subject-safe for any string, so collection and key names need no character rules, only lengths.
  * - `storeUserKey` is 128 bits of SHA-256 (32 hex digits), not the 80-bit user key of connection ids
@@ -51,10 +56,13 @@ export interface StoreLayout {
   readonly prefix: string;
   readonly dataStream: string;
   readonly commandStream: string;
+  readonly noticeStream: string;
   /** Subjects the data stream captures. */
   readonly dataSubjects: string;
   /** Subjects the command stream captures. */
   readonly commandSubjects: string;
+  /** Subjects the delivered-notice stream captures. */
+  readonly noticeSubjects: string;
   /** The subject of one record. */
   record(userId: string, collection: string, key: string): string;
   /** The filter matching every record of a collection. */
@@ -63,6 +71,8 @@ export interface StoreLayout {
   keyOf(subject: string): string;
   /** The subject of a device's command queue. */
   commands(userId: string, deviceId: string): string;
+  /** The subject of a sender device's delivered notices. */
+  notices(userId: string, deviceId: string): string;
 }
 
 const PREFIX = /^[A-Za-z0-9_-]{1,32}$/;
@@ -87,11 +97,14 @@ export function storeLayout(prefix: string): StoreLayout {
     prefix,
     dataStream: `${prefix}-data`,
     commandStream: `${prefix}-commands`,
+    noticeStream: `${prefix}-delivered`,
     dataSubjects: `${prefix}.data.>`,
     commandSubjects: `${prefix}.cmd.>`,
+    noticeSubjects: `${prefix}.dlv.>`,
     record: (userId, collection, key) => `${prefix}.data.${userKeyOf(userId)}.${nameToken(collection)}.${nameToken(key)}`,
     collection: (userId, collection) => `${prefix}.data.${userKeyOf(userId)}.${nameToken(collection)}.*`,
     keyOf: (subject) => tokenName(subject.slice(subject.lastIndexOf('.') + 1)),
     commands: (userId, deviceId) => `${prefix}.cmd.${userKeyOf(userId)}.${storeDeviceKey(userId, deviceId)}`,
+    notices: (userId, deviceId) => `${prefix}.dlv.${userKeyOf(userId)}.${storeDeviceKey(userId, deviceId)}`,
   };
 }

@@ -19,7 +19,7 @@ export type { CloudStore, CloudStoreOptions } from './cloud-store.js';
 export type { StoreKindOptions } from './store-actor.js';
 export type { CommitInput } from './commit.js';
 export type { PullInput } from './pull.js';
-export type { SendInput, AckInput, PendingInput, AckOutcome } from './commands.js';
+export type { SendInput, AckInput, PendingInput, AckOutcome, ClearDeliveredInput } from './commands.js';
 export type { StoreLimits } from './limits.js';
 export type { StoreLayout } from './layout.js';
 export type { StoreErrorCode } from './errors.js';

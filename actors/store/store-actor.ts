@@ -8,6 +8,9 @@
  *   send                         push {kind:'connection', target device}          {t:'command', commandId, fromDevice, body}
  *   ack that removed a command   push {kind:'connection', the sender}             {t:'delivered', commandId}
  *
+ * The ack also keeps a delivered notice for the sender device (commands.ts): `pending` lists them, and
+ * the session clears them (`clearDelivered`) once sent, so a sender between connections still hears it.
+ *
  * Pushes go to `{kind: 'push', id: userKey(userId)}`: one push actor per user keeps that user's
  * pushes in order (and in the order of the commits that caused them).
  *
@@ -111,6 +114,9 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
       case 'pending':
         reply(event, await store.pending(event));
         return;
+      case 'clearDelivered':
+        reply(event, await store.clearDelivered(event));
+        return;
     }
   };
 
@@ -161,6 +167,7 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
       send: { actions: 'serve' },
       ack: { actions: 'serve' },
       pending: { actions: 'serve' },
+      clearDelivered: { actions: 'serve' },
       '*': { actions: 'refuse' },
     },
   });

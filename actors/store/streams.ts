@@ -1,5 +1,5 @@
 /**
- * The two JetStream streams of the storage, created (or brought to this configuration) at start.
+ * The three JetStream streams of the storage, created (or brought to this configuration) at start.
  *
  * Data: file storage, `max_msgs_per_subject: 1` so a record subject holds only its latest state and
  * the stream sequence is the record's revision. Nothing expires; deletes are tombstones (an empty
@@ -8,6 +8,11 @@
  * Commands: file storage, one subject per target device holding up to `maxPendingCommands` messages,
  * `discard_new_per_subject` so one more is refused (the sender hears rate_limited) instead of
  * silently dropping the oldest. Commands a device never acknowledges expire after `commandTtlMs`.
+ *
+ * Delivered notices: file storage, one subject per sender device keeping the newest `maxPendingCommands`
+ * notices (`discard: old` per subject: a sender that stays connected gets its notices live and only
+ * clears them at its next connect, so the oldest are the ones most surely already seen). Same expiry as
+ * commands.
  *
  * Several storage nodes may start at once: adding a stream that exists with the same configuration
  * succeeds, and a differing one is updated (replica count, limits); the last writer wins.
@@ -50,6 +55,20 @@ export function commandStreamConfig(layout: StoreLayout, s: StreamSettings): Con
     max_msgs_per_subject: s.maxPendingCommands,
     discard: DiscardPolicy.New,
     discard_new_per_subject: true,
+    max_age: s.commandTtlMs * 1_000_000,
+    allow_direct: s.replicas === 1,
+  };
+}
+
+export function noticeStreamConfig(layout: StoreLayout, s: StreamSettings): Config {
+  return {
+    name: layout.noticeStream,
+    description: 'Syncmesh delivered notices, kept per sender device until it has been sent them',
+    subjects: [layout.noticeSubjects],
+    storage: StorageType.File,
+    num_replicas: s.replicas,
+    max_msgs_per_subject: s.maxPendingCommands,
+    discard: DiscardPolicy.Old,
     max_age: s.commandTtlMs * 1_000_000,
     allow_direct: s.replicas === 1,
   };

@@ -17,11 +17,15 @@ const RUNTIME_COUNTERS: Record<string, { field: keyof RuntimeMetrics; help: stri
   syncmesh_runtime_mailbox_dropped_total: { field: 'mailboxDropped', help: 'Messages dropped by full mailboxes' },
   syncmesh_runtime_dead_letters_total: { field: 'deadLetters', help: 'Tells that reached no actor' },
   syncmesh_runtime_activations_total: { field: 'activations', help: 'Actors started on this node' },
+  syncmesh_runtime_host_waits_total: { field: 'hostWaits', help: 'Messages held until a node hosting their kind joined' },
+  syncmesh_runtime_host_wait_refused_total: { field: 'hostWaitRefused', help: 'Messages refused because too many waited for a host' },
+  syncmesh_runtime_host_wait_expired_total: { field: 'hostWaitExpired', help: 'Messages whose wait for a host ran out' },
 };
 const RUNTIME_GAUGES: Record<string, { field: keyof RuntimeMetrics; help: string }> = {
   syncmesh_runtime_active_actors: { field: 'activeActors', help: 'Actors running on this node' },
   syncmesh_runtime_mailbox_depth: { field: 'mailboxDepth', help: 'Messages waiting in mailboxes' },
   syncmesh_runtime_members: { field: 'members', help: 'Live cluster members seen by this node' },
+  syncmesh_runtime_waiting_for_host: { field: 'waitingForHost', help: 'Messages waiting for a node hosting their kind' },
 };
 
 const SOCKET_COUNTERS: Record<string, { field: keyof SocketServerStats; help: string }> = {

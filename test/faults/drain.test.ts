@@ -14,8 +14,6 @@ import { DEADLINE_MS, busiestSocketNode, commitSummary, msStats, startScenario, 
 /** `--drain-spread-ms` that gateway/cli/cluster.ts gives its socket nodes. */
 const DRAIN_SPREAD_MS = 1_000;
 const BUCKET_MS = 100;
-/** A sender whose socket closed this soon after the target got a command may miss its `delivered` (see checkCommands). */
-const MOVE_WINDOW_MS = 2_000;
 
 describe('faults - SIGTERM to a socket node (R7)', () => {
   it('faults - SIGTERM drains a socket node: clients told to move at spread-out moments, reconnect elsewhere, 0 lost commits or commands', async () => {
@@ -57,10 +55,12 @@ describe('faults - SIGTERM to a socket node (R7)', () => {
     await waitAll(fleet.devices, 'every device to have 2 commits acknowledged after the move', (d) => load.ackedSince(d, recovered) >= 2);
     await stopAndCheck(sc);
 
-    // Commands: every acknowledged send is received (once) and reported delivered to its sender.
-    const commands = (): CommandCheck => checkCommands(load, fleet.devices, MOVE_WINDOW_MS);
+    // Commands: every acknowledged send is received (once) and reported delivered to its sender, also
+    // senders that were moving between nodes when the target acked (the notice waits for their next welcome).
+    const commands = (): CommandCheck => checkCommands(load, fleet.devices);
     await until(() => commands().problems.length === 0, 'every sent command received and delivered', DEADLINE_MS, () => commands().problems.slice(0, 10).join('; '));
-    const { deliveredLostInMove } = commands();
+    const movedSenders = new Set(moved.map((d) => `${d.userId}/${d.deviceId}`));
+    const deliveredToMoved = load.sends.filter((s) => s.outcome === 'acked' && movedSenders.has(`${s.userId}/${s.from}`)).length;
     const sent = load.sends.filter((s) => s.outcome === 'acked').length;
     const unknownSends = load.sends.filter((s) => s.outcome === 'unknown').length;
     const redelivered = fleet.devices.reduce((n, d) => n + [...d.commandFrames.values()].filter((k) => k > 1).length, 0);
@@ -68,7 +68,7 @@ describe('faults - SIGTERM to a socket node (R7)', () => {
       `R7: SIGTERM to ${victim.node} holding ${moved.length}/${fleet.devices.length} devices; retryAfterMs ${msStats(retryAfter)}; ` +
         `planned reconnects spread over ${rel.at(-1)} ms, at most ${crowd} in one ${BUCKET_MS} ms window; reconnected after SIGTERM ${msStats(reconnectMs)}; ` +
         `${commitSummary(load)}; ${sent} commands sent and received, ${unknownSends} unknown, ${redelivered} delivered twice on the wire, ` +
-        `${deliveredLostInMove} 'delivered' notices lost while their sender moved; ` +
+        `all 'delivered' heard, ${deliveredToMoved} of them by senders that were on the drained node (whole run); ` +
         `max sampled connections ${sc.sessions.max.total}`,
     );
   });

@@ -87,8 +87,6 @@ export function divergence(d: FleetDevice, state: UserState): string[] {
 
 export interface CommandCheck {
   readonly problems: string[];
-  /** `delivered` notices missing because the sender changed sockets soon after the target got the command. */
-  readonly deliveredLostInMove: number;
 }
 
 /**
@@ -96,14 +94,12 @@ export interface CommandCheck {
  * with its body, and the sender heard `delivered`. A send whose answer was lost may have been stored:
  * if it arrived, it arrived once, at the right device. Nothing else arrived.
  *
- * `delivered` is pushed to "the sender (if connected)" (PROTOCOL.md 3) and is not kept for later: a
- * sender that changed sockets (one closed or one was welcomed) within `moveWindowMs` after the target
- * got the command was moving between nodes when the ack was processed, and may miss it. Those are
- * counted, not reported as problems.
+ * `delivered` is kept for the sender device until it has been sent it (PROTOCOL.md 3.3), so a sender
+ * that was between connections when the ack was processed hears it after its next `welcome`: no
+ * tolerance for senders that moved.
  */
-export function checkCommands(load: Load, devices: readonly FleetDevice[], moveWindowMs: number): CommandCheck {
+export function checkCommands(load: Load, devices: readonly FleetDevice[]): CommandCheck {
   const problems: string[] = [];
-  let deliveredLostInMove = 0;
   const find = (userId: string, deviceId: string): FleetDevice | undefined => devices.find((d) => d.userId === userId && d.deviceId === deviceId);
   const attempts = new Map(load.sends.map((s) => [`${s.userId}/${s.from}>${s.to}#${s.seq}`, s]));
   for (const d of devices) {
@@ -127,12 +123,8 @@ export function checkCommands(load: Load, devices: readonly FleetDevice[], moveW
       continue;
     }
     if (sender?.delivered.has(s.commandId)) continue;
-    const near = (t: number | undefined): boolean => t !== undefined && t >= got.at && t <= got.at + moveWindowMs;
-    if (sender?.sockets.some((k) => near(k.closedAt) || near(k.welcomedAt))) deliveredLostInMove++;
-    else {
-      const timeline = [sender, target].map((d) => `${d?.deviceId}: ${socketTimeline(d?.sockets ?? [], got.at)}`).join('; ');
-      problems.push(`${s.userId}: command ${s.commandId} ${s.from}->${s.to} #${s.seq}: the sender never got 'delivered' (ms from the target's receipt: ${timeline})`);
-    }
+    const timeline = [sender, target].map((d) => `${d?.deviceId}: ${socketTimeline(d?.sockets ?? [], got.at)}`).join('; ');
+    problems.push(`${s.userId}: command ${s.commandId} ${s.from}->${s.to} #${s.seq}: the sender never got 'delivered' (ms from the target's receipt: ${timeline})`);
   }
-  return { problems, deliveredLostInMove };
+  return { problems };
 }

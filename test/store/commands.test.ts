@@ -89,6 +89,49 @@ describe('store - device commands', () => {
     expect(results.filter((r) => r.acked)).toHaveLength(1);
   });
 
+  it('store - an ack keeps a delivered notice for the sender device, listed by its pending until cleared', async () => {
+    const u = user('notice');
+    const one = await sendFrom(u, 'laptop', 'phone', 1);
+    const two = await sendFrom(u, 'laptop', 'tablet', 2);
+    const other = await sendFrom(u, 'tablet', 'phone', 3);
+    expect(await store.pending({ userId: u, deviceId: 'laptop' })).toEqual({ commands: [] });
+
+    await store.ack({ userId: u, deviceId: 'phone', commandId: one.commandId });
+    await store.ack({ userId: u, deviceId: 'tablet', commandId: two.commandId });
+    await store.ack({ userId: u, deviceId: 'phone', commandId: other.commandId });
+    // Acking again stores nothing more.
+    await store.ack({ userId: u, deviceId: 'phone', commandId: one.commandId });
+    const listed = await store.pending({ userId: u, deviceId: 'laptop' });
+    expect(listed.commands).toEqual([]);
+    expect(listed.delivered).toEqual([one.commandId, two.commandId]);
+    expect(listed.deliveredThrough).toBeGreaterThan(0);
+    // Each sender device has its own notices; another user's device of the same name has none.
+    expect((await store.pending({ userId: u, deviceId: 'tablet' })).delivered).toEqual([other.commandId]);
+    expect((await store.pending({ userId: user('stranger'), deviceId: 'laptop' })).delivered).toBeUndefined();
+
+    // A notice stored after the listing survives the clear of what was listed.
+    const three = await sendFrom(u, 'laptop', 'phone', 4);
+    await store.ack({ userId: u, deviceId: 'phone', commandId: three.commandId });
+    expect(await store.clearDelivered({ userId: u, deviceId: 'laptop', through: listed.deliveredThrough! })).toEqual({ cleared: true });
+    expect((await store.pending({ userId: u, deviceId: 'laptop' })).delivered).toEqual([three.commandId]);
+    expect((await store.pending({ userId: u, deviceId: 'tablet' })).delivered).toEqual([other.commandId]);
+    const last = await store.pending({ userId: u, deviceId: 'laptop' });
+    await store.clearDelivered({ userId: u, deviceId: 'laptop', through: last.deliveredThrough! });
+    expect(await store.pending({ userId: u, deviceId: 'laptop' })).toEqual({ commands: [] });
+    await expect(store.clearDelivered({ userId: u, deviceId: 'laptop', through: 0 })).rejects.toMatchObject({ code: 'bad_request' });
+  });
+
+  it('store - a sender keeps only its newest delivered notices (bounded like commands)', async () => {
+    const u = user('many');
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const { commandId } = await sendFrom(u, 'a', 'b', i);
+      await store.ack({ userId: u, deviceId: 'b', commandId });
+      ids.push(commandId);
+    }
+    expect((await store.pending({ userId: u, deviceId: 'a' })).delivered).toEqual(ids.slice(2));
+  });
+
   it('store - malformed commands are bad_request or too_large', async () => {
     const u = user('bad');
     await expect(sendFrom(u, 'a', '', 1)).rejects.toMatchObject({ code: 'bad_request' });

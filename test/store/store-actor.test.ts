@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { connectionId, pushSubjects, userKey } from '../../actors/identity.js';
-import type { AckResult, CommitResult, PendingResult, PullResult, PushEnvelope, SendResult, StoreRequest } from '../../actors/messages.js';
+import type { AckResult, ClearDeliveredResult, CommitResult, PendingResult, PullResult, PushEnvelope, SendResult, StoreRequest } from '../../actors/messages.js';
 import { pushKind } from '../../actors/push/mod.js';
 import { storeKind, STORE_KIND } from '../../actors/store/mod.js';
 import { decode } from '../../runtime/codec.js';
@@ -113,6 +113,12 @@ describe('store actor - asks and pushes', () => {
       expect(delivered.subject).toBe(pushSubjects.connection('sm', laptop));
       expect(delivered.envelope).toEqual({ userId, frame: { t: 'delivered', commandId: sent.commandId } });
       expect(await ask<AckResult>({ type: 'ack', userId, deviceId: 'phone', commandId: sent.commandId })).toEqual({ acked: false });
+
+      // The sender's notice waits for its next pending list, until cleared.
+      const notices = await ask<PendingResult>({ type: 'pending', userId, deviceId: 'laptop' });
+      expect(notices.delivered).toEqual([sent.commandId]);
+      expect(await ask<ClearDeliveredResult>({ type: 'clearDelivered', userId, deviceId: 'laptop', through: notices.deliveredThrough! })).toEqual({ cleared: true });
+      expect((await ask<PendingResult>({ type: 'pending', userId, deviceId: 'laptop' })).delivered).toBeUndefined();
     } finally {
       sub.unsubscribe();
     }
