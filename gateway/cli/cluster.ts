@@ -15,6 +15,7 @@ import { startNatsServer, type NatsServer } from '../../runtime/nats-launcher.js
 import { parseFlags, usage, UsageError, type FlagSpec } from './args.js';
 import { RoleProcess } from './child.js';
 import { loadOrCreateSecrets } from './secrets.js';
+import { watchProcess } from './watchdog.js';
 
 const spec = {
   'http-port': { kind: 'int', min: 0, max: 65535, help: 'HTTP port of the gateway (default 8080; 0 = free port)' },
@@ -60,6 +61,7 @@ async function main(): Promise<void> {
   } catch (err) {
     throw new Error(`${(err as Error).message}${natsPort !== 0 ? ` (is port ${natsPort} already in use? try --nats-port 0)` : ''}`, { cause: err });
   }
+  const natsWatchdog = watchProcess(nats.pid);
   progress(`nats-server ready at ${nats.url}`);
 
   const script = join(here, 'node.js');
@@ -85,6 +87,7 @@ async function main(): Promise<void> {
       await Promise.all(sockets.map((s) => s.stop()));
       await Promise.all([gateway.stop(), storage.stop()]);
       await nats.stop();
+      natsWatchdog.release();
       progress(`stopped; data kept in ${dataDir}`);
     })());
   process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
