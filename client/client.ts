@@ -8,6 +8,10 @@
  * the server's `retryAfterMs` after a drain, or the distributor's Retry-After. Terminal outcomes stop the
  * loop with status 'offline': close codes 4100-4199 (e.g. `replaced`: another session of this device
  * took over, and reconnecting would kick it out in turn), a token refused twice, 400/403 from the distributor.
+ * A socket node the client failed to reach (open failed, dropped before welcome, or closed abnormally) is
+ * sent in `exclude` on the next connects for a while (failed-nodes.ts), and the first retry after an
+ * abnormal drop of a working connection is quick: the next allocation avoids the failed node, so there
+ * is no reason to wait out a backoff while the distributor still lists it.
  */
 import { isTerminalCode, CloseCode } from '../gateway/socket/close-codes.js';
 import { createBackoff, type Backoff } from './backoff.js';
@@ -20,6 +24,7 @@ import {
   SyncError, serverErrorFromFrame,
 } from './errors.js';
 import { TypedEmitter } from './events.js';
+import { FAILED_NODE_TTL_MS, FailedNodes } from './failed-nodes.js';
 import { REQUEST_DEFAULTS, RequestTracker } from './requests.js';
 import {
   CLIENT_CLOSE_NORMAL, FrameSocket, allocateSocket, socketUrl, type FetchLike, type Frame, type SocketAllocation,
@@ -39,6 +44,11 @@ const DEFAULTS = {
 const MAX_DRAIN_DELAY_MS = 60_000;
 /** How long past `retryAfterMs` a draining client waits for answers to requests it already sent. */
 const DRAIN_ANSWER_WAIT_MS = 3_000;
+/** First retry after a working connection dropped abnormally: 100-250 ms (jittered so a node's clients spread). */
+const FAST_RETRY_MIN_MS = 100;
+const FAST_RETRY_SPREAD_MS = 150;
+/** WebSocket close code for a connection lost without a close frame (RFC 6455). */
+const CLOSE_ABNORMAL = 1006;
 
 const silentLogger: ClientLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -70,6 +80,7 @@ class SyncClientImpl implements SyncClient {
   readonly #tracker: RequestTracker;
   readonly #collections: CollectionSync;
   readonly #backoff: Backoff;
+  readonly #failedNodes: FailedNodes;
   #status: ConnectionStatus = 'offline';
   #reason: string | undefined;
   #run: Run | undefined;
@@ -106,6 +117,7 @@ class SyncClientImpl implements SyncClient {
       else this.#emitError(new ListenerError(String(event), { cause: err }));
     });
     this.#backoff = createBackoff(opts.backoff);
+    this.#failedNodes = new FailedNodes(opts.avoidFailedNodeMs ?? FAILED_NODE_TTL_MS);
     this.#tracker = new RequestTracker(
       {
         requestTimeoutMs: opts.requestTimeoutMs ?? REQUEST_DEFAULTS.requestTimeoutMs,
@@ -291,7 +303,10 @@ class SyncClientImpl implements SyncClient {
   /** Asks the distributor for a socket; on 401 asks getToken for a fresh token once. */
   async #allocate(signal: AbortSignal): Promise<SocketAllocation> {
     const ask = (token: string): Promise<SocketAllocation> =>
-      allocateSocket({ fetch: this.#fetch, distributorUrl: this.#opts.distributorUrl, token, userId: this.userId, deviceId: this.deviceId, signal });
+      allocateSocket({
+        fetch: this.#fetch, distributorUrl: this.#opts.distributorUrl, token, userId: this.userId, deviceId: this.deviceId,
+        exclude: this.#failedNodes.list(), signal,
+      });
     this.#token ??= await this.#fetchToken();
     try {
       return await ask(this.#token);
@@ -332,7 +347,7 @@ class SyncClientImpl implements SyncClient {
     const onAbort = (): void => socket.close(CLIENT_CLOSE_NORMAL, 'client closed');
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      return this.#afterClose(socket, await socket.closed);
+      return this.#afterClose(socket, await socket.closed, allocation, signal);
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
@@ -368,11 +383,20 @@ class SyncClientImpl implements SyncClient {
     this.#collections.resetTo(epoch);
   }
 
-  #afterClose(socket: FrameSocket, info: SocketCloseInfo): Next {
+  #afterClose(socket: FrameSocket, info: SocketCloseInfo, allocation: SocketAllocation, signal: AbortSignal): Next {
     // False for a socket that never got its welcome, and for one goOffline() already let go of (by then
     // a reconnect() may have opened another: its state must not be touched from here).
     const wasConnected = this.#socket === socket;
     const reason = describeClose(info);
+    const welcomedNode = wasConnected ? this.#node : undefined;
+    // Could not open it, lost before the welcome, or lost without a close frame (the node died, or the
+    // path to it): avoid that node on the next connects. A close the server or client chose is not a failure.
+    const failed = !info.welcomed || info.code === CLOSE_ABNORMAL;
+    const failedNode = failed && !signal.aborted ? (allocation.node ?? welcomedNode) : undefined;
+    if (failedNode !== undefined) {
+      this.#failedNodes.add(failedNode);
+      this.#log.info({ node: failedNode }, 'avoiding a socket node that failed on the next connects');
+    }
     if (wasConnected) {
       clearTimeout(this.#drainTimer);
       this.#commands.offline();
@@ -392,6 +416,12 @@ class SyncClientImpl implements SyncClient {
       const delay = Math.max(0, this.#drainAt - Date.now());
       this.#drainAt = undefined;
       return { delay, reason: 'the socket server is draining' };
+    }
+    // A connection that had been stable (backoff reset) dropped abnormally: retry almost at once, it
+    // still counts as an attempt so a node that keeps dropping clients gets the growing backoff.
+    if (wasConnected && info.code === CLOSE_ABNORMAL && this.#backoff.attempts === 0) {
+      this.#backoff.next();
+      return { delay: FAST_RETRY_MIN_MS + Math.floor(Math.random() * (FAST_RETRY_SPREAD_MS + 1)), reason };
     }
     return { delay: this.#backoff.next(), reason };
   }

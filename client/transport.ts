@@ -9,6 +9,8 @@ import { DistributorError, ProtocolError, distributorErrorFromResponse } from '.
 /** The answer of POST /v1/connect. */
 export interface SocketAllocation {
   readonly connectionId: string;
+  /** The chosen socket node id (extension; absent from older distributors): what `exclude` names. */
+  readonly node?: string;
   readonly socket: { readonly host: string; readonly port: number; readonly url: string };
   readonly ticket: string;
   /** Ticket expiry, ms since the epoch. */
@@ -23,6 +25,8 @@ export interface AllocateArgs {
   readonly token: string;
   readonly userId: string;
   readonly deviceId: string;
+  /** Socket node ids to avoid (extension): nodes this client just failed to reach. */
+  readonly exclude?: readonly string[];
   readonly signal: AbortSignal;
 }
 
@@ -41,7 +45,11 @@ export async function allocateSocket(args: AllocateArgs): Promise<SocketAllocati
     res = await args.fetch(apiUrl(args.distributorUrl, '/v1/connect'), {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${args.token}` },
-      body: JSON.stringify({ userId: args.userId, deviceId: args.deviceId }),
+      body: JSON.stringify(
+        args.exclude !== undefined && args.exclude.length > 0
+          ? { userId: args.userId, deviceId: args.deviceId, exclude: args.exclude }
+          : { userId: args.userId, deviceId: args.deviceId },
+      ),
       signal: args.signal,
     });
   } catch (err) {
@@ -53,6 +61,11 @@ export async function allocateSocket(args: AllocateArgs): Promise<SocketAllocati
   const socket = body?.socket;
   if (!body || typeof body.connectionId !== 'string' || typeof body.ticket !== 'string' || typeof socket?.url !== 'string') {
     throw new ProtocolError('the distributor answered /v1/connect without connectionId, ticket and socket.url');
+  }
+  // A `node` that is not a non-empty string counts as none (nothing to exclude later).
+  if (body.node !== undefined && (typeof body.node !== 'string' || body.node.length === 0)) {
+    const { node: _ignored, ...rest } = body;
+    return rest as SocketAllocation;
   }
   return body as SocketAllocation;
 }

@@ -151,6 +151,11 @@ export interface SyncClientOptions {
   readonly welcomeTimeoutMs?: number;
   /** A connection that lasted this long resets the backoff (default 5 000 ms). */
   readonly stableAfterMs?: number;
+  /**
+   * How long a socket node the client failed to reach (refused, upgrade error, dropped before welcome,
+   * or closed abnormally with 1006) is sent in `exclude` on the next connects (default 10 000 ms; 0: never).
+   */
+  readonly avoidFailedNodeMs?: number;
   readonly logger?: ClientLogger;
 }
 

@@ -79,7 +79,8 @@ export const distributorMachine = setup({
     'membership.event': { actions: [assign({ table: ({ context, event }) => context.table.apply(event.event) }), 'publish'] },
     allocate: {
       actions: ({ context, event }) => {
-        const server = typeof event.connectionId === 'string' ? context.table.pick(event.connectionId) : undefined;
+        const exclude = Array.isArray(event.exclude) ? event.exclude.filter((id): id is string => typeof id === 'string') : undefined;
+        const server = typeof event.connectionId === 'string' ? context.table.pick(event.connectionId, exclude) : undefined;
         const result: AllocateResult = server === undefined ? UNAVAILABLE : { ok: true, server };
         reply(event, result);
       },

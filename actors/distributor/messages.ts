@@ -8,6 +8,8 @@ import type { SocketServer } from './socket-table.js';
 export type AllocateRequest = {
   readonly type: 'allocate';
   readonly connectionId: string;
+  /** Node ids to avoid unless they are all that is live (see SocketTable.pick). */
+  readonly exclude?: readonly string[];
 };
 
 /** Answer to `allocate`: a server, or `unavailable` when no socket server is live. */

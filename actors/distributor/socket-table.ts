@@ -94,9 +94,17 @@ export class SocketTable {
 
   /**
    * The socket server for `connectionId` (weighted rendezvous), or undefined when there is none.
-   * While the table does not change, the same id always gets the same server.
+   * While the table does not change, the same id always gets the same server. `exclude` (node ids
+   * the client failed to reach, PROTOCOL extension) removes servers from the candidates unless that
+   * would remove them all.
    */
-  pick(connectionId: string): SocketServer | undefined {
-    return pickPrepared(connectionId, this.#prepared);
+  pick(connectionId: string, exclude?: readonly string[]): SocketServer | undefined {
+    if (exclude === undefined || exclude.length === 0) return pickPrepared(connectionId, this.#prepared);
+    // The same rendezvous over the servers minus the excluded ones: a pure function of (table, id,
+    // exclude set), so every distributor answers alike, and ids that exclude nothing live keep their
+    // server. Excluding every server would leave a client nowhere to go: the exclusion is then
+    // ignored (the client's view of what is down is a hint, membership is the authority).
+    const remaining = this.#prepared.filter((p) => !exclude.includes(p.candidate.id));
+    return pickPrepared(connectionId, remaining.length > 0 ? remaining : this.#prepared);
   }
 }

@@ -6,8 +6,11 @@
 import type { SocketServer } from '../../actors/distributor/socket-table.js';
 
 export interface Allocator {
-  /** The socket server for `connectionId`, or undefined when none is live. Rejects only on a fault. */
-  allocate(connectionId: string): SocketServer | undefined | Promise<SocketServer | undefined>;
+  /**
+   * The socket server for `connectionId`, or undefined when none is live. `exclude`: node ids to avoid
+   * unless no other server is live (SocketTable.pick). Rejects only on a fault.
+   */
+  allocate(connectionId: string, exclude?: readonly string[]): SocketServer | undefined | Promise<SocketServer | undefined>;
   /** Number of live socket servers. */
   socketServers(): number | Promise<number>;
 }

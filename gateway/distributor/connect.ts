@@ -3,8 +3,8 @@
  *
  * Order of checks (each failure answers at once): address rate limit (cheap, before any crypto),
  * bearer token present and valid, body well-formed, body userId equal to the token's subject, user
- * rate limit, then the allocation. The answer carries the connection id, the chosen socket server and
- * a ticket bound to both.
+ * rate limit, then the allocation. The answer carries the connection id, the chosen socket server (and
+ * its node id, so a client that cannot reach it can `exclude` it next time) and a ticket bound to both.
  */
 import { randomBytes } from 'node:crypto';
 import { connectionId } from '../../actors/identity.js';
@@ -18,6 +18,8 @@ import { parseConnectBody } from './requests.js';
 /** The 200 answer of POST /v1/connect. */
 export interface ConnectAnswer {
   readonly connectionId: string;
+  /** The chosen socket node id (extension): what a client that fails to reach it sends in `exclude`. */
+  readonly node: string;
   readonly socket: { readonly host: string; readonly port: number; readonly url: string };
   readonly ticket: string;
   /** Ticket expiry, ms since the epoch. */
@@ -84,7 +86,7 @@ export async function handleConnect(deps: ConnectDeps, input: ConnectInput): Pro
     throw new HttpError('unauthorized', 'missing bearer token; send "Authorization: Bearer <token>"');
   }
   const verified = await deps.verifier.verify(token);
-  const { userId, deviceId } = parseConnectBody(input.body);
+  const { userId, deviceId, exclude } = parseConnectBody(input.body);
   if (userId !== verified.sub) {
     throw new HttpError('forbidden', 'userId does not match the token; connect as the user the token was issued for');
   }
@@ -93,7 +95,7 @@ export async function handleConnect(deps: ConnectDeps, input: ConnectInput): Pro
     if (!decision.allowed) throw rateLimited(decision.retryAfterMs, 'user');
   }
   const cid = connectionId(userId, deviceId);
-  const server = await deps.allocator.allocate(cid);
+  const server = await deps.allocator.allocate(cid, exclude);
   if (server === undefined) {
     throw new HttpError('unavailable', `no socket server is live; retry after ${deps.unavailableRetryAfterSec} s`, {
       headers: { 'Retry-After': String(deps.unavailableRetryAfterSec) },
@@ -101,5 +103,5 @@ export async function handleConnect(deps: ConnectDeps, input: ConnectInput): Pro
   }
   const expiresAt = deps.now() + deps.ticketTtlMs;
   const ticket = signTicket(deps.ticketSecret, { cid, uid: userId, did: deviceId, node: server.id, exp: expiresAt, jti: nextJti() });
-  return { connectionId: cid, socket: { host: server.host, port: server.port, url: server.url }, ticket, expiresAt };
+  return { connectionId: cid, node: server.id, socket: { host: server.host, port: server.port, url: server.url }, ticket, expiresAt };
 }

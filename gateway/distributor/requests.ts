@@ -11,9 +11,14 @@ export const MAX_ID_LENGTH = 128;
 // With the `u` flag a surrogate range matches unpaired surrogates only.
 const UNPAIRED_SURROGATE = /[\uD800-\uDFFF]/u;
 
+/** At most this many node ids in `exclude`, each at most MAX_ID_LENGTH characters. */
+export const MAX_EXCLUDE = 8;
+
 export interface ConnectBody {
   readonly userId: string;
   readonly deviceId: string;
+  /** Node ids the client failed to reach (extension; empty when absent). */
+  readonly exclude: readonly string[];
 }
 
 export interface DevTokenBody {
@@ -48,10 +53,27 @@ function idField(object: Record<string, unknown>, field: string): string {
   return value;
 }
 
-/** `{"userId","deviceId"}` of POST /v1/connect. */
+const EXCLUDE_RULE = `an array of at most ${MAX_EXCLUDE} node ids (strings of 1 to ${MAX_ID_LENGTH} characters)`;
+
+/** The optional `exclude` field: absent or null is none. */
+function excludeField(object: Record<string, unknown>): readonly string[] {
+  const value = object.exclude;
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new HttpError('bad_request', `"exclude" must be ${EXCLUDE_RULE}`);
+  if (value.length > MAX_EXCLUDE) throw new HttpError('bad_request', `"exclude" has ${value.length} entries; send ${EXCLUDE_RULE}`);
+  for (const id of value as unknown[]) {
+    // Node ids are ASCII in practice; the UTF-16 length bounds the work, no need to count code points.
+    if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH) {
+      throw new HttpError('bad_request', `"exclude" must be ${EXCLUDE_RULE}`);
+    }
+  }
+  return value as string[];
+}
+
+/** `{"userId","deviceId","exclude"?}` of POST /v1/connect. */
 export function parseConnectBody(body: Buffer): ConnectBody {
   const object = parseObject(body);
-  return { userId: idField(object, 'userId'), deviceId: idField(object, 'deviceId') };
+  return { userId: idField(object, 'userId'), deviceId: idField(object, 'deviceId'), exclude: excludeField(object) };
 }
 
 /** `{"userId"}` of POST /v1/dev/token. */

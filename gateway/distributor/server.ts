@@ -40,7 +40,7 @@ export async function startDistributor(node: ActorNode, options: DistributorOpti
     );
   }
   const allocator: Allocator = {
-    allocate: (connectionId) => table?.pick(connectionId),
+    allocate: (connectionId, exclude) => table?.pick(connectionId, exclude),
     socketServers: () => table?.size ?? 0,
   };
   let server: DistributorServer;

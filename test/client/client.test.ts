@@ -86,6 +86,53 @@ describe('client - connection', () => {
     expect(laptop.status.some((s) => s.status === 'reconnecting' && /401/.test(s.reason ?? ''))).toBe(true);
   });
 
+  it('client - a refused socket makes the next connects exclude that node until avoidFailedNodeMs passed', async () => {
+    const fake = await fakeCluster();
+    fake.refuseUpgrades = 1;
+    const laptop = device(fake, 'laptop', { avoidFailedNodeMs: 1_500 });
+    await laptop.client.whenConnected();
+    expect(fake.connects.map((c) => c.exclude)).toEqual([undefined, ['node-a']]);
+    // A close the server chose (not abnormal, after the welcome) is no reason to avoid the node.
+    await fake.session('laptop')!.close(4000, 'restart');
+    await waitFor('the reconnect', () => fake.connects.length === 3 && laptop.client.status === 'connected');
+    expect(fake.connects[2]!.exclude).toEqual(['node-a']);
+    // Once avoidFailedNodeMs passed the node is forgotten.
+    await waitFor('node-a to be forgotten', () => Date.now() - fake.connects[1]!.at > 1_600 || undefined);
+    await fake.session('laptop')!.close(4000, 'restart');
+    await waitFor('another reconnect', () => fake.connects.length === 4 && laptop.client.status === 'connected');
+    expect(fake.connects[3]!.exclude).toBeUndefined();
+  });
+
+  it('client - an abnormal drop (1006) retries within ~250 ms, not after the backoff, excluding the dropped node', async () => {
+    const fake = await fakeCluster();
+    // A backoff this long would show: only the fast first retry can reconnect in time.
+    const laptop = device(fake, 'laptop', { backoff: { minMs: 20_000, maxMs: 20_000, jitter: 'none' } });
+    await laptop.client.whenConnected();
+    const killedAt = Date.now();
+    await fake.session('laptop')!.kill();
+    await waitFor('the reconnect', () => fake.connects.length === 2 && laptop.client.status === 'connected');
+    expect(fake.connects[1]!.at - killedAt).toBeLessThan(2_000);
+    expect(fake.connects[1]!.exclude).toEqual(['node-a']);
+    expect(laptop.status.find((s) => s.retryInMs !== undefined)?.retryInMs).toBeLessThanOrEqual(250);
+    // A second drop soon after is not fast: the node keeps dropping, the backoff applies.
+    await fake.session('laptop')!.kill();
+    await waitFor('a reconnect wait', () => laptop.status.filter((s) => s.retryInMs !== undefined).length === 2);
+    expect(laptop.status.filter((s) => s.retryInMs !== undefined)[1]!.retryInMs).toBe(20_000);
+    // Both nodes failed recently: both are excluded (the distributor ignores an exclusion of all).
+    laptop.client.reconnect();
+    await waitFor('the third connect', () => fake.connects.length === 3 && laptop.client.status === 'connected');
+    expect(fake.connects[2]!.exclude).toEqual(['node-a', 'node-b']);
+  });
+
+  it('client - no exclude from a distributor that names no node', async () => {
+    const fake = await fakeCluster();
+    fake.allocNodes = [];
+    fake.refuseUpgrades = 1;
+    const laptop = device(fake, 'laptop');
+    await laptop.client.whenConnected();
+    expect(fake.connects.map((c) => c.exclude)).toEqual([undefined, undefined]);
+  });
+
   it('client - a server that never says welcome is left after welcomeTimeoutMs and tried again', async () => {
     const fake = await fakeCluster();
     fake.sendWelcome = false;

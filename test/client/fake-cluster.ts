@@ -72,7 +72,12 @@ export interface FakeClusterOptions {
 }
 
 export class FakeCluster {
-  readonly connects: Array<{ token: string; userId: string; deviceId: string; at: number }> = [];
+  readonly connects: Array<{ token: string; userId: string; deviceId: string; at: number; exclude?: string[] }> = [];
+  /**
+   * Node ids /v1/connect names in `node`: the first one not in the request's `exclude` (the first one
+   * when all are excluded), as the real distributor's rule. Empty: no `node` (an older distributor).
+   */
+  allocNodes: string[] = ['node-a', 'node-b'];
   readonly sessions: FakeSession[] = [];
   /** Answers for the next /v1/connect calls, in order, instead of a socket. */
   readonly connectReplies: HttpReply[] = [];
@@ -149,19 +154,21 @@ export class FakeCluster {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     if (req.method !== 'POST' || req.url !== '/v1/connect') return reply({ status: 404, body: { error: { code: 'not_found', message: 'no such route' } } });
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { userId: string; deviceId: string };
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { userId: string; deviceId: string; exclude?: string[] };
     const token = (req.headers.authorization ?? '').replace(/^Bearer /, '');
-    this.connects.push({ token, userId: body.userId, deviceId: body.deviceId, at: Date.now() });
+    this.connects.push({ token, userId: body.userId, deviceId: body.deviceId, at: Date.now(), ...(body.exclude !== undefined && { exclude: body.exclude }) });
     const injected = this.connectReplies.shift();
     if (injected) return reply(injected);
     if (!this.#opts.acceptToken(token)) return reply({ status: 401, body: { error: { code: 'unauthorized', message: 'invalid token' } } });
     const ticket = `ticket-${this.#nextTicket++}`;
     this.#tickets.set(ticket, { userId: body.userId, deviceId: body.deviceId });
     const port = (this.#server.address() as AddressInfo).port;
+    const node = this.allocNodes.find((n) => !(body.exclude ?? []).includes(n)) ?? this.allocNodes[0];
     reply({
       status: 200,
       body: {
         connectionId: `${body.userId}/${body.deviceId}`,
+        ...(node !== undefined && { node }),
         socket: { host: '127.0.0.1', port, url: `ws://127.0.0.1:${port}/ws` },
         ticket,
         expiresAt: Date.now() + 30_000,

@@ -146,6 +146,30 @@ describe('distributor allocation', () => {
     expect(table.pick(keys[0]!)).toBeUndefined();
   });
 
+  it('socket table - exclude drops servers from the rendezvous; ids not on them keep theirs; all excluded is ignored', () => {
+    const members = Array.from({ length: 4 }, (_, i) => socketMember(i, {}, 1 + (i % 2)));
+    const table = SocketTable.fromMembers(members);
+    const without1 = SocketTable.fromMembers(members.filter((m) => m.nodeId !== 'sock-1'));
+    const without13 = SocketTable.fromMembers(members.filter((m) => m.nodeId !== 'sock-1' && m.nodeId !== 'sock-3'));
+    let moved = 0;
+    for (const k of keys.slice(0, 5000)) {
+      const plain = table.pick(k)!.id;
+      const excluded = table.pick(k, ['sock-1'])!.id;
+      // Same answer as a table where sock-1 is down: the exclusion is the membership change, early.
+      expect(excluded).toBe(without1.pick(k)!.id);
+      expect(excluded).not.toBe('sock-1');
+      if (plain !== 'sock-1') expect(excluded).toBe(plain);
+      else moved++;
+      // Order and duplicates in the exclude list do not matter; unknown ids are no-ops.
+      expect(table.pick(k, ['sock-3', 'nope', 'sock-1', 'sock-3'])!.id).toBe(without13.pick(k)!.id);
+      expect(table.pick(k, ['nope'])!.id).toBe(plain);
+      // Excluding every live server leaves nowhere to go: the exclusion is ignored.
+      expect(table.pick(k, ['sock-0', 'sock-1', 'sock-2', 'sock-3'])!.id).toBe(plain);
+    }
+    expect(moved).toBeGreaterThan(0);
+    expect(SocketTable.empty.pick(keys[0]!, ['sock-1'])).toBeUndefined();
+  });
+
   it('socket table - two tables built from the same members in any order pick the same server', () => {
     const members = Array.from({ length: 7 }, (_, i) => socketMember(i, {}, 1 + (i % 3)));
     const a = SocketTable.fromMembers(members);

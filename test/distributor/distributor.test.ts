@@ -57,16 +57,17 @@ async function token(userId: string): Promise<string> {
 
 interface ConnectAnswer {
   connectionId: string;
+  node: string;
   socket: { host: string; port: number; url: string };
   ticket: string;
   expiresAt: number;
 }
 
-async function connectVia(url: string, userId: string, deviceId: string, tok: string): Promise<{ status: number; headers: Headers; body: ConnectAnswer & { error?: { code: string } } }> {
+async function connectVia(url: string, userId: string, deviceId: string, tok: string, exclude?: string[]): Promise<{ status: number; headers: Headers; body: ConnectAnswer & { error?: { code: string } } }> {
   const res = await fetch(`${url}/v1/connect`, {
     method: 'POST',
     headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ userId, deviceId }),
+    body: JSON.stringify(exclude === undefined ? { userId, deviceId } : { userId, deviceId, exclude }),
   });
   return { status: res.status, headers: res.headers, body: (await res.json()) as ConnectAnswer & { error?: { code: string } } };
 }
@@ -109,7 +110,19 @@ describe('distributor on the runtime', () => {
         expect(fromB.body.socket).toEqual(fromA.body.socket);
         const node = nodeOfPort(fromA.body.socket.port);
         expect(expected.pick(cid)?.id).toBe(node);
+        expect(fromA.body.node).toBe(node);
+        expect(fromB.body.node).toBe(node);
         used.add(node);
+        if (d < 2) {
+          // With the chosen node excluded both distributors still agree, on another node.
+          const [exA, exB] = await Promise.all([connectVia(a.server.url, userId, deviceId, tok, [node]), connectVia(b.server.url, userId, deviceId, tok, [node])]);
+          expect(exA.status).toBe(200);
+          expect(exA.body.node).not.toBe(node);
+          expect(exB.body.node).toBe(exA.body.node);
+          expect(exB.body.socket).toEqual(exA.body.socket);
+          expect(nodeOfPort(exA.body.socket.port)).toBe(exA.body.node);
+          expect(expected.pick(cid, [node])?.id).toBe(exA.body.node);
+        }
         for (const answer of [fromA.body, fromB.body]) {
           const claims = verifyTicket(TICKET_SECRET, answer.ticket, node, Date.now());
           expect(claims).toMatchObject({ cid, uid: userId, did: deviceId, node, exp: answer.expiresAt });
@@ -122,6 +135,9 @@ describe('distributor on the runtime', () => {
     const cid = connectionId('user-0', 'device-0');
     const asked = await s0.ask<AllocateResult>(ref, { type: 'allocate', connectionId: cid });
     expect(asked.ok && asked.server.id).toBe(expected.pick(cid)?.id);
+    const askedEx = await s0.ask<AllocateResult>(ref, { type: 'allocate', connectionId: cid, exclude: [expected.pick(cid)!.id] });
+    expect(askedEx.ok && askedEx.server.id).toBe(expected.pick(cid, [expected.pick(cid)!.id])?.id);
+    expect(askedEx.ok && askedEx.server.id).not.toBe(expected.pick(cid)?.id);
     const status = await s1.ask<StatusResult>(ref, { type: 'status' });
     expect(status.socketServers).toBe(3);
     expect(status.servers.map((x) => x.id).sort()).toEqual(['sock-0', 'sock-1', 'sock-2']);

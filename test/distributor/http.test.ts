@@ -47,7 +47,7 @@ interface Harness {
 async function harness(options: Partial<DistributorOptions> = {}, members: MemberInfo[] = [socketMember(1), socketMember(2), socketMember(3)]): Promise<Harness> {
   const h = { table: SocketTable.fromMembers(members), health: 'ready' as HealthState } as Harness;
   const allocator: Allocator = {
-    allocate: async (cid) => h.table.pick(cid),
+    allocate: async (cid, exclude) => h.table.pick(cid, exclude),
     socketServers: async () => h.table.size,
   };
   h.server = await listenDistributorApp(
@@ -158,6 +158,52 @@ describe('distributor http', () => {
     expect(again.body['connectionId']).toBe(cid);
     expect(again.body['socket']).toEqual(a.body['socket']);
     expect(again.body['ticket']).not.toBe(a.body['ticket']);
+  });
+
+  it('connect - exclude moves the id off the excluded nodes, the answer names the node; excluding all is ignored', async () => {
+    const auth = `Bearer ${await token('carol')}`;
+    const connect = (deviceId: string, exclude?: unknown): Promise<Answer> =>
+      call(h.url, '/v1/connect', { body: JSON.stringify(exclude === undefined ? { userId: 'carol', deviceId } : { userId: 'carol', deviceId, exclude }), auth });
+    for (let d = 0; d < 6; d++) {
+      const deviceId = `d${d}`;
+      const cid = connectionId('carol', deviceId);
+      const plain = await connect(deviceId);
+      expect(plain.status).toBe(200);
+      const node = plain.body['node'] as string;
+      expect(node).toBe(h.table.pick(cid)!.id);
+      const other = h.table.servers().find((s) => s.id !== node)!.id;
+      // Excluding a node it is not on changes nothing.
+      expect((await connect(deviceId, [other])).body['node']).toBe(node);
+      const moved = await connect(deviceId, [node]);
+      expect(moved.status).toBe(200);
+      const movedNode = moved.body['node'] as string;
+      expect(movedNode).not.toBe(node);
+      expect(movedNode).toBe(h.table.pick(cid, [node])!.id);
+      const server = h.table.get(movedNode)!;
+      expect(moved.body['socket']).toEqual({ host: server.host, port: server.port, url: server.url });
+      // The ticket is bound to the node actually chosen.
+      expect(verifyTicket(TICKET_SECRET, moved.body['ticket'] as string, movedNode, Date.now())).toMatchObject({ cid, node: movedNode });
+      // Two of three excluded: the third; all three: the exclusion is ignored.
+      const third = h.table.servers().map((s) => s.id).find((id) => id !== node && id !== movedNode)!;
+      expect((await connect(deviceId, [node, movedNode])).body['node']).toBe(third);
+      const all = await connect(deviceId, ['sock-1', 'sock-2', 'sock-3']);
+      expect(all.status).toBe(200);
+      expect(all.body['node']).toBe(node);
+      expect((await connect(deviceId, null)).body['node']).toBe(node);
+      expect((await connect(deviceId, [])).body['node']).toBe(node);
+    }
+  });
+
+  it('connect - 400 for an exclude that is not an array of at most 8 node ids of 1 to 128 characters', async () => {
+    const auth = `Bearer ${await token('bob')}`;
+    const bad: unknown[] = ['sock-1', { a: 1 }, 5, [5], [''], ['x'.repeat(129)], [null], Array.from({ length: 9 }, (_, i) => `n${i}`)];
+    for (const exclude of bad) {
+      const a = await call(h.url, '/v1/connect', { body: JSON.stringify({ userId: 'bob', deviceId: 'd', exclude }), auth });
+      expectError(a, 400, 'bad_request');
+      expect((a.body['error'] as { message: string }).message).toMatch(/exclude/);
+    }
+    const ok = await call(h.url, '/v1/connect', { body: JSON.stringify({ userId: 'bob', deviceId: 'd', exclude: Array.from({ length: 8 }, (_, i) => `${i}`.padEnd(128, 'x')) }), auth });
+    expect(ok.status).toBe(200);
   });
 
   it('connect - ids spread over every live socket server', async () => {
