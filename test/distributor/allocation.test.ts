@@ -178,3 +178,16 @@ describe('distributor allocation', () => {
     for (const k of keys.slice(0, 5000)) expect(b.pick(k)?.id).toBe(a.pick(k)?.id);
   });
 });
+
+describe('rendezvous - one hash for the project', () => {
+  it('rendezvous - the distributor picks the same winner as the runtime placement, weights included', async () => {
+    const { pickByRendezvous } = await import('../../runtime/mod.js');
+    const cands = [
+      { id: 'socket-1', weight: 1 },
+      { id: 'socket-2', weight: 2 },
+      { id: 'socket-3', weight: 1 },
+    ];
+    const prepared = prepareCandidates(cands);
+    for (let i = 0; i < 2000; i++) expect(pickPrepared(`conn-${i}`, prepared)?.id).toBe(pickByRendezvous(`conn-${i}`, cands));
+  });
+});
