@@ -11,6 +11,7 @@ import { decodeMany, encode } from '../../runtime/codec.js';
 import { askBytes, EXPLICIT, MAX_BATCH_BYTES, Op } from '../../runtime/internal.js';
 import { actorContext, defineActor, reply, type ActorMessage, type ActorNode, type ActorRef } from '../../runtime/mod.js';
 import { testNode, waitFor } from './kit.js';
+import { cat } from '../kit/hostile-frames.js';
 
 /** seq: explicit. Tell `note` {seq} records it; ask `seen` answers the seqs so far; ask `echo` answers its `seq`. */
 const seq = defineActor({
@@ -162,8 +163,8 @@ describe('runtime wire', () => {
       const ask = (corr: number): Uint8Array => askBytes('seq', 'frames', true, { type: 'echo', seq: corr }, 'wspy', corr);
       const bad = encode([Op.ask | EXPLICIT, 'seq', 'frames', 'not a map', 'wspy', 2]);
       const badBefore = b.metrics().badMessages;
-      a.nats.publish('sm.node.wb', concat(ask(1), bad, ask(3)));
-      a.nats.publish('sm.node.wb', concat(ask(4), Uint8Array.from([0x93, 0x01]))); // a truncated array ends the message
+      a.nats.publish('sm.node.wb', cat(ask(1), bad, ask(3)));
+      a.nats.publish('sm.node.wb', cat(ask(4), Uint8Array.from([0x93, 0x01]))); // a truncated array ends the message
       await waitFor('answers 1-4', () => [1, 2, 3, 4].every((c) => replies.has(c)));
       expect(replies.get(1)).toEqual([1, 1]);
       expect(replies.get(2)?.[1]).toBe('bad_message');
@@ -175,13 +176,3 @@ describe('runtime wire', () => {
     }
   });
 });
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
