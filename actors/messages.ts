@@ -2,24 +2,14 @@
  * Messages between the roles of the sync service (session -> store -> push -> socket node).
  * These are runtime actor messages (MessagePack over NATS), not the public WebSocket frames.
  */
+import type { ChangeFrame, RecordFrame } from '../protocol/mod.js';
+import type { PushCondition } from '../protocol/cluster/mod.js';
 
-/** One change in a commit, as the client sent it (validated). */
-export interface Change {
-  key: string;
-  /** Present unless `deleted`. Any MessagePack value. */
-  value?: unknown;
-  deleted?: boolean;
-  /** The rev the client last saw for this key; 0 = "the key must not exist". Absent = unconditional. */
-  base?: number;
-}
+/** One change in a commit, as the client sent it (validated): the wire's ChangeFrame. */
+export type Change = ChangeFrame;
 
-/** A key's latest state. */
-export interface Record_ {
-  key: string;
-  rev: number;
-  value?: unknown;
-  deleted?: boolean;
-}
+/** A key's latest state: the wire's RecordFrame. */
+export type Record_ = RecordFrame;
 
 /**
  * ask(store:userId) messages and their answers. Requests are type aliases, not interfaces, so they
@@ -32,6 +22,8 @@ export type CommitRequest = {
   connectionId: string;
   collection: string;
   changes: Change[];
+  /** The client's idempotency key (commit frame `txid`): a resend answers the first result. */
+  txid?: string;
 };
 export interface CommitResult {
   rev: number;
@@ -109,28 +101,9 @@ export interface ClearDeliveredResult {
 
 export type StoreRequest = CommitRequest | PullRequest | SendRequest | AckRequest | PendingRequest | ClearDeliveredRequest;
 
-/** The patent's condition information: which connections a command goes to. */
-export type PushCondition =
-  /** `userId` is the connection's user: receivers deliver only to a session of that user. */
-  | { kind: 'connection'; connectionId: string; userId: string }
-  | { kind: 'user'; userId: string; exceptConnectionId?: string }
-  | { kind: 'users'; userIds: string[] }
-  | { kind: 'all' };
-
 /** tell(push:<id>) message: the condition and the command (a server frame such as `sync`). */
 export type PushRequest = {
   type: 'push';
   condition: PushCondition;
   command: Record<string, unknown>;
 };
-
-/**
- * What the push server publishes on a push subject (see actors/identity.ts), MessagePack encoded.
- * `userId` absent only for condition `all`. Receivers deliver `frame` to each matching local session
- * whose userId equals `userId` and whose connection id is not `except`.
- */
-export interface PushEnvelope {
-  userId?: string;
-  except?: string;
-  frame: Record<string, unknown>;
-}

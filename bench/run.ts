@@ -18,7 +18,7 @@ import { runLocalTell } from './suites/local-tell.js';
 import { runRemoteAsk } from './suites/remote-ask.js';
 import { runStorageLatency } from './suites/storage-latency.js';
 import { INFO_MEASURES, TARGETS } from './targets.js';
-import { natsServerBinary, startNatsServer } from '../runtime/nats-launcher.js';
+import { natsServerBinary, startNatsServer } from '../runtime/mod.js';
 import { oursAskCaller } from './ours/remote-ask.js';
 import { oursTellSession } from './ours/local-tell.js';
 import { oursStorageSession } from './ours/storage.js';

@@ -13,7 +13,7 @@
  * abnormal drop of a working connection is quick: the next allocation avoids the failed node, so there
  * is no reason to wait out a backoff while the distributor still lists it.
  */
-import { isTerminalCode, CloseCode } from '../gateway/socket/close-codes.js';
+import { isTerminalCode, CloseCode } from '../protocol/mod.js';
 import { createBackoff, type Backoff } from './backoff.js';
 import { memoryCache, type Cache, type CachedRecord } from './cache.js';
 import { toSafeInteger } from './codec.js';

@@ -4,9 +4,11 @@
  * {@link serverErrorFromFrame} and {@link distributorErrorFromResponse}.
  */
 
-/** Codes of `{t:"error"}` frames (PROTOCOL.md section 3). */
-export const SERVER_ERROR_CODES = ['bad_frame', 'bad_request', 'forbidden', 'rate_limited', 'too_large', 'internal'] as const;
-export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];
+import { ERROR_CODES, type ErrorCode } from '../protocol/mod.js';
+
+/** Codes of `{t:"error"}` frames (PROTOCOL.md section 3 and extensions), from protocol/. */
+export const SERVER_ERROR_CODES: readonly ErrorCode[] = ERROR_CODES;
+export type ServerErrorCode = ErrorCode;
 
 /** Base class: `instanceof SyncError` catches everything the client throws on purpose. */
 export class SyncError extends Error {

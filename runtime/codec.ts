@@ -1,52 +1,5 @@
 /**
- * The one MessagePack codec of Syncmesh, used on NATS subjects and on the public WebSocket wire.
- *
- * It writes standard MessagePack only, so any MessagePack library can read it:
- * - no msgpackr records/structures (`useRecords: false`);
- * - `undefined` is written as nil, never as msgpackr's extension;
- * - 64-bit integers are read as BigInt (`int64AsType: 'bigint'`) so a uint64 or int64 a peer sends is
- *   written back as a 64-bit integer, intact. Integers that fit 32 bits are plain numbers. Code that
- *   needs a number from a field a peer controls goes through {@link toSafeInteger}.
+ * The runtime's MessagePack codec is the project's one wire codec, owned by protocol/ (standard
+ * MessagePack only; 64-bit integers intact). Re-exported here so runtime files keep one local import.
  */
-import { Packr } from 'msgpackr';
-
-const packr = new Packr({
-  useRecords: false,
-  encodeUndefinedAsNil: true,
-  int64AsType: 'bigint',
-  mapsAsObjects: true,
-  variableMapSize: true,
-});
-
-/** Encodes a value as standard MessagePack. */
-export function encode(value: unknown): Uint8Array {
-  return packr.pack(value);
-}
-
-/** Decodes standard MessagePack. Throws on malformed input (callers turn that into `bad_frame`). */
-export function decode(bytes: Uint8Array): unknown {
-  return packr.unpack(bytes);
-}
-
-/**
- * Returns `value` as a safe integer number when it is an integer (number or BigInt) within
- * ±(2^53-1), else `undefined`. Used for ids, revisions and cursors sent by peers.
- */
-export function toSafeInteger(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isSafeInteger(value) ? value : undefined;
-  if (typeof value === 'bigint') {
-    return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER)
-      ? Number(value)
-      : undefined;
-  }
-  return undefined;
-}
-
-/**
- * Decodes a sequence of MessagePack values written back to back (the runtime batches several
- * frames in one NATS message). Returns the values in order. On malformed input it throws; the
- * error's `values` holds what was decoded before the bad part.
- */
-export function decodeMany(bytes: Uint8Array): unknown[] {
-  return packr.unpackMultiple(bytes) as unknown[];
-}
+export { encode, decode, decodeMany, toSafeInteger } from '../protocol/mod.js';

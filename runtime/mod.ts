@@ -8,6 +8,7 @@ export { reply, replyError } from './reply.js';
 export { actorContext } from './context.js';
 export { installSignalHandlers } from './signals.js';
 export { pickByRendezvous, hash53 } from './placement.js';
+export { startNatsServer, startNatsCluster, natsServerBinary, freePort, NatsServerError } from './nats-launcher.js';
 export {
   ActorRuntimeError,
   AskTimeoutError,
@@ -24,6 +25,7 @@ export {
 export type { ActorContext } from './context.js';
 export type { SignalOptions } from './signals.js';
 export type { WireCode } from './errors.js';
+export type { NatsServer, NatsServerOptions, NatsCluster } from './nats-launcher.js';
 export type {
   ActorInput,
   ActorKind,

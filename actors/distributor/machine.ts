@@ -17,7 +17,7 @@
  * distributor spawned without them (remotely, say) has an empty table and answers `unavailable`.
  */
 import { assign, fromCallback, setup } from 'xstate';
-import type { ActorInput, MemberInfo, MembershipEvent } from '../../runtime/types.js';
+import type { ActorInput, MemberInfo, MembershipEvent } from '../../runtime/mod.js';
 import { defineActor, reply } from '../../runtime/mod.js';
 import type { AllocateRequest, AllocateResult, StatusRequest, StatusResult } from './messages.js';
 import { SocketTable } from './socket-table.js';

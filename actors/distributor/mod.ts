@@ -2,7 +2,7 @@
  * The distributor actor and the allocation it performs. Public entry point of actors/distributor.
  */
 export { DISTRIBUTOR_KIND, distributorKind, distributorMachine } from './machine.js';
-export { SOCKET_ROLE, SocketTable, socketServerOf } from './socket-table.js';
+export { SocketTable, socketServerOf } from './socket-table.js';
 export { rendezvousWinner, pickPrepared, prepareCandidates } from './rendezvous.js';
 export type { DistributorArgs, MembershipSource } from './machine.js';
 export type { SocketServer } from './socket-table.js';

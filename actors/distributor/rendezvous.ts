@@ -20,7 +20,7 @@
  * on, which is harmless here (each connection still counts against rate limits and capacity).
  */
 
-import { hashLanes, pairScore, type HashLanes } from '../../runtime/placement.js';
+import { hashLanes, pairScore, type HashLanes } from '../../runtime/internal.js';
 
 /** A candidate as callers describe it. `weight` > 0 (a capacity); others are ignored. */
 export interface RendezvousCandidate {

@@ -2,17 +2,15 @@
  * The live socket servers a distributor allocates over, and the allocation itself.
  *
  * A cluster member is a socket server when it has the role `socket`, is not draining, and announces
- * in its meta `socketHost` (string), `socketPort` (number), `socketUrl` (string) and optionally
- * `capacity` (number > 0, the rendezvous weight; default 1). A member missing any of these is
- * ignored (it may still be starting) until an `updated` event brings them.
+ * a socket server in its meta (protocol/cluster/membership.ts has the keys). A member announcing none
+ * is ignored (it may still be starting) until an `updated` event brings them.
  *
  * The table is immutable: applying a membership event returns a new table (or the same one when
  * nothing changed), so an allocation in flight never sees a half-applied change.
  */
-import type { MemberInfo, MembershipEvent } from '../../runtime/types.js';
+import type { MemberInfo, MembershipEvent } from '../../runtime/mod.js';
+import { SOCKET_ROLE, readSocketMeta } from '../../protocol/cluster/mod.js';
 import { pickPrepared, prepareCandidates, type PreparedCandidate } from './rendezvous.js';
-
-export const SOCKET_ROLE = 'socket';
 
 /** A socket server clients can be sent to. */
 export interface SocketServer {
@@ -28,16 +26,8 @@ export interface SocketServer {
 /** The socket server a member announces, or undefined when it is not (or not yet, or no longer) one. */
 export function socketServerOf(member: MemberInfo): SocketServer | undefined {
   if (member.draining || !member.roles.includes(SOCKET_ROLE)) return undefined;
-  const { socketHost, socketPort, socketUrl, capacity } = member.meta;
-  if (typeof socketHost !== 'string' || socketHost === '') return undefined;
-  if (typeof socketPort !== 'number' || !Number.isInteger(socketPort) || socketPort <= 0 || socketPort > 65_535) return undefined;
-  if (typeof socketUrl !== 'string' || !/^wss?:\/\//.test(socketUrl)) return undefined;
-  let weight = 1;
-  if (capacity !== undefined) {
-    // A malformed capacity is a configuration mistake, not a reason to drop a live server.
-    if (typeof capacity === 'number' && capacity > 0 && Number.isFinite(capacity)) weight = capacity;
-  }
-  return { id: member.nodeId, host: socketHost, port: socketPort, url: socketUrl, weight };
+  const announced = readSocketMeta(member.meta);
+  return announced === undefined ? undefined : { id: member.nodeId, ...announced };
 }
 
 function sameServer(a: SocketServer, b: SocketServer): boolean {

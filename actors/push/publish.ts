@@ -13,9 +13,9 @@
  * from its own cursor whenever it connects. No lookup table is consulted: subjects come from the ids.
  */
 import type { NatsConnection } from '@nats-io/nats-core';
-import { encode } from '../../runtime/codec.js';
-import { isConnectionId, parseConnectionId, pushSubjects, userKey } from '../identity.js';
-import type { PushCondition, PushEnvelope } from '../messages.js';
+import { encode } from '../../protocol/mod.js';
+import { isConnectionId, parseConnectionId, pushSubjects, userKey } from '../../protocol/cluster/mod.js';
+import type { PushCondition, PushEnvelope } from '../../protocol/cluster/mod.js';
 import { BadPushError } from './errors.js';
 
 /** Most users one `users` condition may name (one publish each). */

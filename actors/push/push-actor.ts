@@ -9,7 +9,7 @@
  */
 import { setup } from 'xstate';
 import { actorContext, defineActor } from '../../runtime/mod.js';
-import type { ActorInput, ActorKind } from '../../runtime/types.js';
+import type { ActorInput, ActorKind } from '../../runtime/mod.js';
 import type { PushRequest } from '../messages.js';
 import { publishPush } from './publish.js';
 

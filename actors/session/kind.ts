@@ -3,7 +3,7 @@
  * socket server: `startNode({ roles: ['socket'], kinds: [sessionKind()], ... })`.
  */
 import { defineActor } from '../../runtime/mod.js';
-import type { ActorKind } from '../../runtime/types.js';
+import type { ActorKind } from '../../runtime/mod.js';
 import { sessionMachine, type SessionMachine } from './machine.js';
 
 export const SESSION_KIND = 'session';

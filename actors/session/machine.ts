@@ -18,10 +18,10 @@
  * memory is the XState actor plus one pointer.
  */
 import { setup } from 'xstate';
-import type { ActorInput } from '../../runtime/types.js';
+import type { ActorInput } from '../../runtime/mod.js';
 import type { SessionEvent, SessionPort } from './port.js';
 import { deliverPending, handleFrame } from './requests.js';
-import { drainFrame, welcomeFrame } from './wire.js';
+import { drainFrame, welcomeFrame } from '../../protocol/mod.js';
 
 export interface SessionContext {
   readonly port: SessionPort;

@@ -3,7 +3,7 @@
  */
 export { sessionKind, SESSION_KIND } from './kind.js';
 export { sessionMachine } from './machine.js';
-export { ErrorCode, parseClientFrame, errorFrame, welcomeFrame, drainFrame, WIRE_LIMITS } from './wire.js';
+export { parseClientFrame, frameId } from './wire.js';
 export type { SessionMachine, SessionContext } from './machine.js';
 export type { SessionPort, SessionEvent, SessionCloseKind, SessionArgs } from './port.js';
-export type { ClientRequest, FrameProblem, ParsedFrame, RequestId } from './wire.js';
+export type { ClientRequest, FrameProblem, ParsedFrame } from './wire.js';

@@ -6,11 +6,12 @@
  * become `{t:"error", id, code, message}`: the store's protocol codes pass through, everything else
  * is `internal` with a message that says what to do, never a stack trace.
  */
-import { encode } from '../../runtime/codec.js';
+import { ErrorCode, encode, errorFrame, isErrorCode } from '../../protocol/mod.js';
+import type { RequestId } from '../../protocol/mod.js';
 import { AskTimeoutError, MailboxFullError, RemoteActorError } from '../../runtime/mod.js';
 import type { ClearDeliveredResult, CommitResult, PendingResult, PullResult, SendResult } from '../messages.js';
 import type { SessionPort } from './port.js';
-import { ErrorCode, errorFrame, isErrorCode, parseClientFrame, type RequestId } from './wire.js';
+import { parseClientFrame } from './wire.js';
 
 /** The error frame for a failed store ask. */
 export function askErrorFrame(err: unknown, id: RequestId | undefined): Uint8Array {
@@ -43,7 +44,11 @@ export function handleFrame(port: SessionPort, frame: unknown): void {
   switch (req.t) {
     case 'commit':
       answer = port
-        .ask<CommitResult>({ type: 'commit', userId, deviceId, connectionId, collection: req.collection, changes: req.changes })
+        .ask<CommitResult>(
+          req.txid === undefined
+            ? { type: 'commit', userId, deviceId, connectionId, collection: req.collection, changes: req.changes }
+            : { type: 'commit', userId, deviceId, connectionId, collection: req.collection, changes: req.changes, txid: req.txid },
+        )
         .then((r) => encode({ t: 'committed', id: req.id, rev: r.rev, conflicts: r.conflicts }));
       break;
     case 'pull':

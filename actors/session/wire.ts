@@ -1,6 +1,6 @@
 /**
  * The public WebSocket frames of PROTOCOL.md section 3: client requests checked for shape, server
- * frames built. Every frame is one MessagePack map with a string `t` (runtime/codec.ts).
+ * checked against the contract in protocol/ (codes, limits, frame types).
  *
  * Request ids are echoed exactly as the client sent them (number or, past 2^53, BigInt), so a client
  * with 64-bit ids gets them back intact; `since` and `base` are cursors we compare, so they must be
@@ -9,41 +9,12 @@
  * Everything in a client frame must be standard MessagePack (nonStandardValue): msgpackr decodes more
  * than that, and what it decodes beyond it must stop here, before a store write or an answer.
  */
-import { encode, toSafeInteger } from '../../runtime/codec.js';
+import { CLIENT_FRAME_TYPES, ErrorCode, WIRE_LIMITS, toSafeInteger } from '../../protocol/mod.js';
+import type { RequestId } from '../../protocol/mod.js';
 import type { Change } from '../messages.js';
 
-/** Error codes of `{t:"error"}` frames, as PROTOCOL.md names them. */
-export const ErrorCode = {
-  badFrame: 'bad_frame',
-  badRequest: 'bad_request',
-  forbidden: 'forbidden',
-  rateLimited: 'rate_limited',
-  tooLarge: 'too_large',
-  internal: 'internal',
-} as const;
-
-export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
-
-const ERROR_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
-
-/** True when `code` is one of the protocol's error codes. */
-export function isErrorCode(code: unknown): code is ErrorCode {
-  return typeof code === 'string' && ERROR_CODES.has(code);
-}
-
-/** A client-chosen request id, echoed as received. */
-export type RequestId = number | bigint;
-
-/** Longest names accepted here; the store applies its own (stricter) rules and answers bad_request. */
-export const WIRE_LIMITS = {
-  collection: 256,
-  key: 1_024,
-  deviceId: 128,
-  commandId: 128,
-} as const;
-
 export type ClientRequest =
-  | { readonly t: 'commit'; readonly id: RequestId; readonly collection: string; readonly changes: Change[] }
+  | { readonly t: 'commit'; readonly id: RequestId; readonly collection: string; readonly changes: Change[]; readonly txid?: string }
   | { readonly t: 'pull'; readonly id: RequestId; readonly collection: string; readonly since: number }
   | { readonly t: 'send'; readonly id: RequestId; readonly toDevice: string; readonly body: unknown }
   | { readonly t: 'ack'; readonly id: RequestId | undefined; readonly commandId: string };
@@ -57,7 +28,7 @@ export interface FrameProblem {
 
 export type ParsedFrame = { readonly ok: true; readonly request: ClientRequest } | { readonly ok: false; readonly problem: FrameProblem };
 
-const KNOWN_TYPES: ReadonlySet<string> = new Set(['commit', 'pull', 'send', 'ack']);
+const KNOWN_TYPES: ReadonlySet<string> = new Set(CLIENT_FRAME_TYPES);
 
 function isMap(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array) && !(value instanceof Date);
@@ -83,7 +54,7 @@ function requestId(value: unknown): RequestId | undefined {
 /**
  * What in a decoded frame standard MessagePack cannot express, or undefined when there is nothing.
  *
- * msgpackr (runtime/codec.ts) also decodes its own extension types: dates, sets, regular expressions,
+ * msgpackr (protocol/codec.ts) also decodes its own extension types: dates, sets, regular expressions,
  * errors, typed arrays, integers wider than 64 bits, `undefined`, the never-used byte 0xc1 (which it
  * would write back as is), and structured-clone references, with which a few hundred bytes describe
  * a value that takes gigabytes to encode again (a socket node froze on one). None may be stored or
@@ -203,20 +174,8 @@ function parseCommit(frame: Record<string, unknown>, id: RequestId): ParsedFrame
     }
     changes[i] = change;
   }
-  return { ok: true, request: { t: 'commit', id, collection, changes } };
-}
-
-/** `{t:"error", id?, code, message}`. */
-export function errorFrame(code: ErrorCode, message: string, id?: RequestId): Uint8Array {
-  return encode(id === undefined ? { t: 'error', code, message } : { t: 'error', id, code, message });
-}
-
-/** `{t:"welcome", connectionId, node, epoch}`; `epoch` is left out when unknown. */
-export function welcomeFrame(connectionId: string, node: string, epoch?: string): Uint8Array {
-  return encode(epoch === undefined ? { t: 'welcome', connectionId, node } : { t: 'welcome', connectionId, node, epoch });
-}
-
-/** `{t:"drain", retryAfterMs}`. */
-export function drainFrame(retryAfterMs: number): Uint8Array {
-  return encode({ t: 'drain', retryAfterMs });
+  const txid = frame['txid'];
+  if (txid === undefined || txid === null) return { ok: true, request: { t: 'commit', id, collection, changes } };
+  if (!name(txid, WIRE_LIMITS.txid)) return fail(ErrorCode.badRequest, `commit txid must be a string of 1 to ${WIRE_LIMITS.txid} characters`, id);
+  return { ok: true, request: { t: 'commit', id, collection, changes, txid } };
 }

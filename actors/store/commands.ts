@@ -24,8 +24,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { decode, encode } from '../../runtime/codec.js';
-import { connectionId } from '../identity.js';
+import { decode, encode } from '../../protocol/mod.js';
+import { connectionId } from '../../protocol/cluster/mod.js';
 import type { ClearDeliveredResult, PendingCommand, PendingResult, SendResult } from '../messages.js';
 import { BadRequestError, RateLimitedError, StoreUnavailableError } from './errors.js';
 import type { StoreLayout } from './layout.js';

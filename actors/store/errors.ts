@@ -15,13 +15,14 @@
  *   internal      JetStream could not be reached or answered an unexpected error. Retrying later may
  *                 work; the log has the cause.
  */
+import { ErrorCode } from '../../protocol/mod.js';
 
-/** Public codes of storage errors, written down once. */
+/** The public codes storage errors use (protocol/error-codes.ts writes them down). */
 export const StoreErrorCodes = {
-  badRequest: 'bad_request',
-  tooLarge: 'too_large',
-  rateLimited: 'rate_limited',
-  internal: 'internal',
+  badRequest: ErrorCode.badRequest,
+  tooLarge: ErrorCode.tooLarge,
+  rateLimited: ErrorCode.rateLimited,
+  internal: ErrorCode.internal,
 } as const;
 
 export type StoreErrorCode = (typeof StoreErrorCodes)[keyof typeof StoreErrorCodes];

@@ -7,7 +7,7 @@
  * encodes to zero bytes, so the marker needs no header and costs nothing to read.
  */
 import type { JetStreamClient } from '@nats-io/jetstream';
-import { decode } from '../../runtime/codec.js';
+import { decode } from '../../protocol/mod.js';
 import type { Record_ } from '../messages.js';
 import { StoreUnavailableError } from './errors.js';
 import type { StoreLayout } from './layout.js';

@@ -23,10 +23,11 @@
 import { setup } from 'xstate';
 import type { Logger } from 'pino';
 import { actorContext, defineActor, reply, replyError } from '../../runtime/mod.js';
-import type { ActorInput, ActorKind, ActorNode } from '../../runtime/types.js';
-import { connectionId, userKey } from '../identity.js';
-import type { AckResult, PushCondition, PushRequest, StoreRequest } from '../messages.js';
-import { PUSH_KIND } from '../push/push-actor.js';
+import type { ActorInput, ActorKind, ActorNode } from '../../runtime/mod.js';
+import { connectionId, userKey } from '../../protocol/cluster/mod.js';
+import type { PushCondition } from '../../protocol/cluster/mod.js';
+import type { AckResult, PushRequest, StoreRequest } from '../messages.js';
+import { PUSH_KIND } from '../push/mod.js';
 import type { CloudStore } from './cloud-store.js';
 import { BadRequestError, RateLimitedError, StoreError, StoreErrorCodes, StoreUnavailableError } from './errors.js';
 

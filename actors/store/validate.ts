@@ -3,7 +3,7 @@
  * client frames, so every field is treated as untrusted (`unknown`) and checked here, once, before
  * anything is written: a commit with one bad change writes nothing.
  */
-import { encode, toSafeInteger } from '../../runtime/codec.js';
+import { encode, toSafeInteger } from '../../protocol/mod.js';
 import { BadRequestError, TooLargeError } from './errors.js';
 
 // In a `u` regex a surrogate range matches only unpaired surrogates: strings that are not well-formed

@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connectionId } from '../../actors/identity.js';
+import { connectionId } from '../../protocol/cluster/mod.js';
 import type { CommitRequest, CommitResult, PullRequest, PullResult } from '../../actors/messages.js';
 import { pushKind } from '../../actors/push/mod.js';
 import { createCloudStore, storeKind, STORE_KIND, type CloudStore } from '../../actors/store/mod.js';

@@ -4,7 +4,7 @@
  * application gets from the library without writing its own correlation.
  */
 import type { NatsConnection } from '@nats-io/nats-core';
-import { decode, encode } from '../../runtime/codec.js';
+import { decode, encode } from '../../protocol/mod.js';
 import type { RemoteCaller } from '../caller.js';
 import { checkEcho, ping } from '../payload.js';
 import { RPC_SUBJECT } from './raw-rpc.js';

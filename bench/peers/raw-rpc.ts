@@ -7,7 +7,7 @@
  * timer or header. The payload goes through the project's codec, as our runtime's does.
  */
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
-import { decode, encode } from '../../runtime/codec.js';
+import { decode, encode } from '../../protocol/mod.js';
 import type { RemoteCaller } from '../caller.js';
 import { checkEcho, ping } from '../payload.js';
 

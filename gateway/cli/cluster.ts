@@ -11,7 +11,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { startNatsServer, type NatsServer } from '../../runtime/nats-launcher.js';
+import { startNatsServer, type NatsServer } from '../../runtime/mod.js';
 import { parseFlags, usage, UsageError, type FlagSpec } from './args.js';
 import { RoleProcess } from './child.js';
 import { loadOrCreateSecrets } from './secrets.js';

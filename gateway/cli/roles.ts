@@ -13,8 +13,8 @@ import { distributorKind } from '../../actors/distributor/mod.js';
 import { sessionKind } from '../../actors/session/mod.js';
 import { startDistributor, type DistributorServer } from '../distributor/mod.js';
 import { startSocketServer, type SocketServerHandle } from '../socket/mod.js';
-import { createMetricsRegistry } from '../metrics/registry.js';
-import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
+import { createMetricsRegistry, startMetricsServer } from '../metrics/mod.js';
+import type { MetricsServer } from '../metrics/mod.js';
 import { UsageError } from './args.js';
 
 export const ROLE_NAMES = ['gateway', 'storage', 'push', 'socket'] as const;

@@ -3,7 +3,7 @@
  * and how many are live. startDistributor backs it with the distributor actor (actors/distributor);
  * tests of the HTTP layer alone can back it with a SocketTable.
  */
-import type { SocketServer } from '../../actors/distributor/socket-table.js';
+import type { SocketServer } from '../../actors/distributor/mod.js';
 
 export interface Allocator {
   /**

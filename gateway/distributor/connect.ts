@@ -7,7 +7,7 @@
  * its node id, so a client that cannot reach it can `exclude` it next time) and a ticket bound to both.
  */
 import { randomBytes } from 'node:crypto';
-import { connectionId } from '../../actors/identity.js';
+import { connectionId } from '../../protocol/cluster/mod.js';
 import { signTicket } from '../ticket.js';
 import { bearerToken, type TokenVerifier } from './auth.js';
 import type { Allocator } from './allocator.js';

@@ -1,30 +1,11 @@
 /**
  * Errors of the distributor's HTTP API.
  *
- * Every error answer is `{"error":{"code","message"}}` with one of these codes; the status follows
- * from the code (written down once, here). `message` tells the caller what to do about it.
- *
- *   bad_request         400  malformed JSON, missing, non-string or over-long fields, body over the cap
- *   unauthorized        401  no bearer token, or one that is invalid or expired: get a new token
- *   forbidden           403  body userId differs from the token's subject
- *   not_found           404  unknown path (or /v1/dev/token outside dev mode)
- *   method_not_allowed  405  known path, wrong method (the `Allow` header lists the right ones)
- *   rate_limited        429  too many requests from this user or address; `Retry-After` says when to retry
- *   internal            500  a bug: the message is generic, the log has the cause
- *   unavailable         503  no live socket server (or the distributor is starting/closing); `Retry-After`
+ * Every error answer is `{"error":{"code","message"}}`; the codes and their statuses are written down
+ * once, in protocol/error-codes.ts (HTTP_ERROR_STATUS). `message` tells the caller what to do about it.
  */
-export const HTTP_ERROR_STATUS = {
-  bad_request: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  method_not_allowed: 405,
-  rate_limited: 429,
-  internal: 500,
-  unavailable: 503,
-} as const;
-
-export type HttpErrorCode = keyof typeof HTTP_ERROR_STATUS;
+import { HTTP_ERROR_STATUS } from '../../protocol/mod.js';
+import type { HttpErrorCode } from '../../protocol/mod.js';
 
 /** An error answered to the HTTP caller as-is. Anything else thrown in a handler becomes `internal`. */
 export class HttpError extends Error {

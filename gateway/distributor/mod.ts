@@ -3,9 +3,8 @@
  */
 export { startDistributor } from './server.js';
 export { DEFAULT_TICKET_TTL_MS, DEFAULT_PER_IP_PER_SEC, DEFAULT_PER_USER_PER_SEC } from './app.js';
-export { BodyTooLargeError, DistributorStartError, HTTP_ERROR_STATUS, HttpError } from './errors.js';
+export { BodyTooLargeError, DistributorStartError, HttpError } from './errors.js';
 export { signDevToken } from './auth.js';
 export type { DistributorOptions, DistributorServer } from './app.js';
-export type { HttpErrorCode } from './errors.js';
 export type { JwtOptions } from './auth.js';
 export type { ConnectAnswer } from './connect.js';

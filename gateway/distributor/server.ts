@@ -10,10 +10,9 @@
  * request (runtime ask bookkeeping plus an XState macrostep each), 17-19k/s (19-22k per CPU-second),
  * under the 20k/s target. Other actors, on any node, still ask the actor (`allocate`, `status`).
  */
-import type { DistributorArgs } from '../../actors/distributor/machine.js';
-import { DISTRIBUTOR_KIND } from '../../actors/distributor/machine.js';
-import type { SocketTable } from '../../actors/distributor/socket-table.js';
-import type { ActorNode, ActorRef } from '../../runtime/types.js';
+import { DISTRIBUTOR_KIND } from '../../actors/distributor/mod.js';
+import type { DistributorArgs, SocketTable } from '../../actors/distributor/mod.js';
+import type { ActorNode, ActorRef } from '../../runtime/mod.js';
 import type { Allocator } from './allocator.js';
 import { listenDistributorApp, type DistributorOptions, type DistributorServer, type HealthState } from './app.js';
 import { DistributorStartError } from './errors.js';

@@ -4,8 +4,8 @@
  * a NATS reconnect (controls sent while we were cut off are lost: core NATS is at most once).
  */
 import type { Status } from '@nats-io/nats-core';
-import { pushSubjects } from '../../actors/identity.js';
-import type { ActorNode } from '../../runtime/types.js';
+import { pushSubjects } from '../../protocol/cluster/mod.js';
+import type { ActorNode } from '../../runtime/mod.js';
 import type { Connection } from './connection.js';
 import { encodeFenceControl, type SessionFence } from './fence.js';
 import type { Hub } from './hub.js';

@@ -6,12 +6,12 @@
  * to the shared server core. No closures, timers or loggers per connection.
  */
 import type { WebSocket } from 'uWebSockets.js';
-import type { SessionCloseKind, SessionEvent, SessionPort } from '../../actors/session/port.js';
-import type { StoreRequest } from '../../actors/messages.js';
-import type { ActorNode, ActorRef } from '../../runtime/types.js';
-import { USER_KEY_LENGTH } from '../../actors/identity.js';
+import type { SessionCloseKind, SessionEvent, SessionPort } from '../../actors/session/mod.js';
+import type { StoreRequest } from '../../actors/mod.js';
+import type { ActorNode, ActorRef } from '../../runtime/mod.js';
+import { USER_KEY_LENGTH } from '../../protocol/cluster/mod.js';
 import type { Logger } from 'pino';
-import { CloseCode, closeReason } from './close-codes.js';
+import { CloseCode, closeReason } from '../../protocol/mod.js';
 import type { ResolvedOptions } from './options.js';
 import type { TokenBucket } from './rate-limit.js';
 

@@ -20,7 +20,7 @@
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { decode, encode, toSafeInteger } from '../../runtime/codec.js';
+import { decode, encode, toSafeInteger } from '../../protocol/mod.js';
 import { FenceError } from './errors.js';
 
 /** The control envelope published on a connection's push subject after a claim. */

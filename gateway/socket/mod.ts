@@ -3,7 +3,7 @@
  * gateway/socket/ is internal.
  */
 export { startSocketServer } from './server.js';
-export { CloseCode, closeReason, isReconnectCode, isTerminalCode } from './close-codes.js';
+export { CloseCode, closeReason, isReconnectCode, isTerminalCode } from '../../protocol/mod.js';
 export { SocketConfigError, SocketStartError, FenceError } from './errors.js';
 export type { SocketServerHandle, SocketServerStats } from './server.js';
 export type { SocketServerOptions, SocketLimits } from './options.js';

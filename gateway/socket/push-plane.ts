@@ -14,8 +14,8 @@
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import { pushSubjects } from '../../actors/identity.js';
-import { decode, encode } from '../../runtime/codec.js';
+import { pushSubjects } from '../../protocol/cluster/mod.js';
+import { decode, encode } from '../../protocol/mod.js';
 import type { Connection } from './connection.js';
 import { readFenceControl } from './fence.js';
 import type { Hub } from './hub.js';

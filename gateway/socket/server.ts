@@ -11,12 +11,11 @@
  * {"status":"draining"} while draining); anything else -> 404.
  */
 import * as uWS from 'uWebSockets.js';
-import { SESSION_KIND } from '../../actors/session/kind.js';
-import { ErrorCode, errorFrame, frameId } from '../../actors/session/wire.js';
-import { decode } from '../../runtime/codec.js';
-import type { ActorNode } from '../../runtime/types.js';
+import { CloseCode, ErrorCode, decode, errorFrame } from '../../protocol/mod.js';
+import { socketMeta } from '../../protocol/cluster/mod.js';
+import { SESSION_KIND, frameId } from '../../actors/session/mod.js';
+import type { ActorNode } from '../../runtime/mod.js';
 import { TicketReplayGuard } from '../ticket.js';
-import { CloseCode } from './close-codes.js';
 import { Connection, type ConnectionHost, type SocketData } from './connection.js';
 import { spreadOver, type Spread } from './drain.js';
 import { SocketConfigError, SocketStartError } from './errors.js';
@@ -146,7 +145,7 @@ class SocketServer implements ConnectionHost {
     this.#plane.start(this.#hub);
     this.#claims.watchReconnects(this.#hub);
     this.node.announce({
-      meta: { socketHost: this.options.publicHost, socketPort: this.#port, socketUrl: this.url, capacity: this.options.capacity },
+      meta: socketMeta({ host: this.options.publicHost, port: this.#port, url: this.url, capacity: this.options.capacity }),
     });
   }
 

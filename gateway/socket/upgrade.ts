@@ -3,7 +3,7 @@
  * upgrade handler). A refused ticket gets HTTP 401 with a short JSON body naming the problem; no
  * WebSocket is opened.
  */
-import { connectionId as computeConnectionId, isConnectionId } from '../../actors/identity.js';
+import { connectionId as computeConnectionId, isConnectionId } from '../../protocol/cluster/mod.js';
 import { TicketError, verifyTicket, type TicketClaims, type TicketReplayGuard } from '../ticket.js';
 
 /** Why a ticket was refused, as the 401 body names it. */

@@ -3,7 +3,7 @@
  * numerically against TARGETS P6 (skew, movement) and for stability and speed.
  */
 import { describe, expect, it } from 'vitest';
-import { connectionId } from '../../actors/identity.js';
+import { connectionId } from '../../protocol/cluster/mod.js';
 import { rendezvousWinner, prepareCandidates, pickPrepared, rendezvousUnit } from '../../actors/distributor/rendezvous.js';
 import { SocketTable, socketServerOf } from '../../actors/distributor/socket-table.js';
 import type { MemberInfo } from '../../runtime/types.js';

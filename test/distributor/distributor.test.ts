@@ -5,7 +5,7 @@
  */
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { connectionId } from '../../actors/identity.js';
+import { connectionId } from '../../protocol/cluster/mod.js';
 import { distributorKind, SocketTable, type AllocateResult, type StatusResult } from '../../actors/distributor/mod.js';
 import { startDistributor, DistributorStartError, type DistributorServer } from '../../gateway/distributor/mod.js';
 import { verifyTicket } from '../../gateway/ticket.js';

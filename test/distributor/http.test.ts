@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { SignJWT, jwtVerify } from 'jose';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connectionId } from '../../actors/identity.js';
+import { connectionId } from '../../protocol/cluster/mod.js';
 import { SocketTable } from '../../actors/distributor/socket-table.js';
 import { listenDistributorApp, type DistributorOptions, type DistributorServer, type HealthState } from '../../gateway/distributor/app.js';
 import type { Allocator } from '../../gateway/distributor/allocator.js';

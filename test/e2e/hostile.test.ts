@@ -11,7 +11,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectionId, deviceKey, userKey } from '../../actors/identity.js';
+import { connectionId, deviceKey, userKey } from '../../protocol/cluster/mod.js';
 import { nameToken, storeUserKey } from '../../actors/store/layout.js';
 import { signTicket } from '../../gateway/ticket.js';
 import { localCluster, type LocalCluster } from '../kit/cluster.js';

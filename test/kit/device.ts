@@ -3,7 +3,7 @@
  * real WebSocket), with no client library in between, so tests check PROTOCOL.md itself.
  */
 import WebSocket from 'ws';
-import { decode, encode } from '../../runtime/codec.js';
+import { decode, encode } from '../../protocol/mod.js';
 
 export type Frame = Record<string, unknown> & { t: string };
 

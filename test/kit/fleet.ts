@@ -11,9 +11,9 @@ import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { createSyncClient } from '../../client/client.js';
 import type { WebSocketConstructor } from '../../client/transport.js';
-import { CloseCode } from '../../gateway/socket/close-codes.js';
+import { CloseCode } from '../../protocol/mod.js';
 import type { ConnectionStatus, SyncClient } from '../../client/types.js';
-import { decode } from '../../runtime/codec.js';
+import { decode } from '../../protocol/mod.js';
 import { devToken } from './device.js';
 
 /** One WebSocket a device opened, as seen from the device. */

@@ -7,7 +7,7 @@
  */
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
-import { decode, toSafeInteger } from '../../runtime/codec.js';
+import { decode, toSafeInteger } from '../../protocol/mod.js';
 import { Device, type Frame } from './device.js';
 
 export interface ServerRecord {

@@ -4,10 +4,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { connectionId, pushSubjects, userKey } from '../../actors/identity.js';
-import type { PushCondition, PushEnvelope } from '../../actors/messages.js';
+import { connectionId, pushSubjects, userKey } from '../../protocol/cluster/mod.js';
+import type { PushCondition, PushEnvelope } from '../../protocol/cluster/mod.js';
 import { BadPushError, publishPush } from '../../actors/push/mod.js';
-import { decode } from '../../runtime/codec.js';
+import { decode } from '../../protocol/mod.js';
 import { natsServer, type NatsServer } from '../kit/nats.js';
 import { eventually } from '../store/kit.js';
 

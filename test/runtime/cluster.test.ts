@@ -3,7 +3,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { natsServer, type NatsServer } from '../kit/nats.js';
-import { decode, decodeMany, encode } from '../../runtime/codec.js';
+import { decode, decodeMany, encode } from '../../protocol/mod.js';
 import { tellBytes } from '../../runtime/internal.js';
 import {
   AskTimeoutError,

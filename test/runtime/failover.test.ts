@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Kvm } from '@nats-io/kv';
 import { natsServer } from '../kit/nats.js';
-import { decode } from '../../runtime/codec.js';
+import { decode } from '../../protocol/mod.js';
 import { actorKey } from '../../runtime/internal.js';
 import { NodeDownError, type ActorNode, type ActorRef, type MembershipEvent } from '../../runtime/mod.js';
 import { DOWN_AFTER_MS, nodeProcess, testNode, waitFor, type NodeProcess } from './kit.js';

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createActor, setup } from 'xstate';
 import { Kvm } from '@nats-io/kv';
 import { natsServer } from '../kit/nats.js';
-import { decode } from '../../runtime/codec.js';
+import { decode } from '../../protocol/mod.js';
 import { actorKey } from '../../runtime/internal.js';
 import {
   actorContext,

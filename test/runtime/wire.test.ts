@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assign, setup } from 'xstate';
 import type { Subscription } from '@nats-io/nats-core';
 import { natsServer, type NatsServer } from '../kit/nats.js';
-import { decodeMany, encode } from '../../runtime/codec.js';
+import { decodeMany, encode } from '../../protocol/mod.js';
 import { askBytes, EXPLICIT, MAX_BATCH_BYTES, Op } from '../../runtime/internal.js';
 import { actorContext, defineActor, reply, type ActorMessage, type ActorNode, type ActorRef } from '../../runtime/mod.js';
 import { testNode, waitFor } from './kit.js';

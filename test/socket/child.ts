@@ -6,7 +6,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { connectionId } from '../../actors/identity.js';
+import { connectionId } from '../../protocol/cluster/mod.js';
 import { signTicket } from '../../gateway/ticket.js';
 import type { SocketServerStats } from '../../gateway/socket/mod.js';
 import { SECRET, TestClient } from './kit.js';

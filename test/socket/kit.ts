@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { startNode, type ActorNode } from '../../runtime/mod.js';
 import { sessionKind } from '../../actors/session/mod.js';
 import { startSocketServer, type SocketServerHandle, type SocketServerOptions } from '../../gateway/socket/mod.js';
-import { connectionId } from '../../actors/identity.js';
+import { connectionId } from '../../protocol/cluster/mod.js';
 import { signTicket } from '../../gateway/ticket.js';
 import { createCloudStore, storeKind, type CloudStore } from '../../actors/store/mod.js';
 import { pushKind } from '../../actors/push/mod.js';

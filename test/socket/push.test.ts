@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { natsServer } from '../kit/nats.js';
-import { encode } from '../../runtime/codec.js';
-import { connectionId, pushSubjects } from '../../actors/identity.js';
-import type { PushEnvelope } from '../../actors/messages.js';
+import { encode } from '../../protocol/mod.js';
+import { connectionId, pushSubjects } from '../../protocol/cluster/mod.js';
+import type { PushEnvelope } from '../../protocol/cluster/mod.js';
 import { closeAll, socketNode, until, type Frame, type TestClient } from './kit.js';
 
 describe('socket - push plane', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Kvm } from '@nats-io/kv';
 import { natsServer } from '../kit/nats.js';
-import { connectionId } from '../../actors/identity.js';
-import { decode, encode } from '../../runtime/codec.js';
+import { connectionId } from '../../protocol/cluster/mod.js';
+import { decode, encode } from '../../protocol/mod.js';
 import { CloseCode } from '../../gateway/socket/mod.js';
 import { childSocketNode } from './child.js';
 import { closeAll, socketNode, until, TestClient } from './kit.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { natsServer } from '../kit/nats.js';
-import { encode } from '../../runtime/codec.js';
-import { connectionId, pushSubjects } from '../../actors/identity.js';
+import { encode } from '../../protocol/mod.js';
+import { connectionId, pushSubjects } from '../../protocol/cluster/mod.js';
 import { CloseCode } from '../../gateway/socket/mod.js';
 import { closeAll, socketNode, until } from './kit.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { natsServer } from '../kit/nats.js';
-import { connectionId } from '../../actors/identity.js';
+import { connectionId } from '../../protocol/cluster/mod.js';
 import { signTicket } from '../../gateway/ticket.js';
 import { closeAll, SECRET, socketNode, TestClient, tryOpen, type Refusal } from './kit.js';
 

@@ -2,7 +2,7 @@
  * Device commands in the cloud storage: kept per target device until acked, oldest first, bounded.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectionId } from '../../actors/identity.js';
+import { connectionId } from '../../protocol/cluster/mod.js';
 import { BadRequestError, RateLimitedError, type CloudStore } from '../../actors/store/mod.js';
 import { storeEnv, type StoreEnv } from './kit.js';
 

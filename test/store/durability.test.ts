@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connectionId } from '../../actors/identity.js';
+import { connectionId } from '../../protocol/cluster/mod.js';
 import { createCloudStore } from '../../actors/store/mod.js';
 import type { Record_ } from '../../actors/messages.js';
 import { natsCluster } from '../kit/nats.js';

@@ -5,11 +5,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { pino } from 'pino';
-import { connectionId, pushSubjects, userKey } from '../../actors/identity.js';
-import type { AckResult, ClearDeliveredResult, CommitResult, PendingResult, PullResult, PushEnvelope, SendResult, StoreRequest } from '../../actors/messages.js';
+import { connectionId, pushSubjects, userKey } from '../../protocol/cluster/mod.js';
+import type { AckResult, ClearDeliveredResult, CommitResult, PendingResult, PullResult, SendResult, StoreRequest } from '../../actors/messages.js';
+import type { PushEnvelope } from '../../protocol/cluster/mod.js';
 import { pushKind } from '../../actors/push/mod.js';
 import { storeKind, STORE_KIND } from '../../actors/store/mod.js';
-import { decode } from '../../runtime/codec.js';
+import { decode } from '../../protocol/mod.js';
 import { RemoteActorError, startNode, type ActorNode } from '../../runtime/mod.js';
 import { eventually, storeEnv, type StoreEnv } from './kit.js';
 

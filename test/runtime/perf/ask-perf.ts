@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { assign, createActor, setup } from 'xstate';
 import { pino } from 'pino';
-import { decode, encode } from '../../../runtime/codec.js';
+import { decode, encode } from '../../../protocol/mod.js';
 import { startNatsServer } from '../../../runtime/nats-launcher.js';
 import { defineActor, startNode, reply, type ActorMessage } from '../../../runtime/mod.js';
 import { nodeProcess } from '../kit.js';

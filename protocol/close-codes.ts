@@ -26,7 +26,7 @@
  *   4101  policy         terminal   The client kept breaking the rate limit after `rate_limited` errors.
  *                                   Fix the client; a person may retry later.
  *
- * A ticket refused at the upgrade never opens a WebSocket: that is an HTTP 401 (see server.ts), not a
+ * A ticket refused at the upgrade never opens a WebSocket: that is an HTTP 401 (gateway/socket), not a
  * close code. The same goes for a node that is draining (HTTP 503).
  */
 

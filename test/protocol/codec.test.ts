@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decode as stdDecode, encode as stdEncode } from '@msgpack/msgpack';
-import { decode, encode, toSafeInteger } from '../runtime/codec.js';
+import { decode, encode, toSafeInteger } from '../../protocol/mod.js';
 
 describe('codec - standard MessagePack', () => {
   it('codec - writes maps another library reads, with no extension types', () => {

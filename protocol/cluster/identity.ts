@@ -1,5 +1,5 @@
 /**
- * Connection identifiers and the NATS subjects derived from them.
+ * Connection identifiers: computed from ids alone, the same on every node.
  *
  * The connection-id algorithm (documented in docs/protocol.md, "Connection identifier"):
  *
@@ -9,15 +9,7 @@
  *
  * userId and deviceId are taken as UTF-8. The same pair gives the same id on every distributor, with
  * no shared state. Because the user part is a prefix, every routing key a push needs is computed
- * from the ids alone: no lookup table.
- *
- * Push subjects (prefix `sm` by default):
- *   <prefix>.push.<userKey>.<deviceKey>  one connection
- *   <prefix>.push.<userKey>.all          every connection of a user (the envelope may name one to skip)
- *   <prefix>.push.all                    every connection
- * A socket node subscribes to `<prefix>.push.<userKey>.>` once per user it holds connections of,
- * and to `<prefix>.push.all`. The 80-bit user key can collide in theory: receivers compare the
- * envelope's userId with the session's before delivering, so a collision costs a message, never a leak.
+ * from the ids alone: no lookup table (push subjects: push.ts).
  */
 import { createHash } from 'node:crypto';
 
@@ -54,18 +46,3 @@ export function parseConnectionId(id: string): { userKey: string; deviceKey: str
   if (!isConnectionId(id)) throw new TypeError(`not a connection id: ${JSON.stringify(id)}`);
   return { userKey: id.slice(0, USER_KEY_LENGTH), deviceKey: id.slice(USER_KEY_LENGTH + 1) };
 }
-
-/** Subjects of the push plane. */
-export const pushSubjects = {
-  /** One connection. */
-  connection: (prefix: string, connId: string): string => {
-    const { userKey: u, deviceKey: d } = parseConnectionId(connId);
-    return `${prefix}.push.${u}.${d}`;
-  },
-  /** Every connection of a user. */
-  user: (prefix: string, userId: string): string => `${prefix}.push.${userKey(userId)}.all`,
-  /** Every connection. */
-  all: (prefix: string): string => `${prefix}.push.all`,
-  /** What a socket node subscribes to for the users it holds. */
-  userInterest: (prefix: string, uKey: string): string => `${prefix}.push.${uKey}.>`,
-} as const;

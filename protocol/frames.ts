@@ -1,0 +1,104 @@
+/**
+ * The WebSocket frames of PROTOCOL.md section 3 (and their documented extensions), as types, with the
+ * builders the server uses. Every frame in both directions is one standard MessagePack map with a string
+ * field `t` (see codec.ts). Fields that are absent are left out, never sent as nil-by-extension.
+ *
+ * Requests carry a client-chosen integer `id`, echoed as received (a number, or a BigInt past 2^53 so
+ * 64-bit ids come back intact).
+ */
+import { encode } from './codec.js';
+import type { ErrorCode } from './error-codes.js';
+
+/** A client-chosen request id, echoed as received. */
+export type RequestId = number | bigint;
+
+/** Longest names the socket server accepts in a frame (the store applies its own, stricter rules). */
+export const WIRE_LIMITS = {
+  collection: 256,
+  key: 1_024,
+  deviceId: 128,
+  commandId: 128,
+  /** `txid` of a commit (extension): the client's idempotency key for that commit. */
+  txid: 64,
+} as const;
+
+/** One change of a commit. `base` is the rev the client last saw for the key (0: "must not exist"). */
+export interface ChangeFrame {
+  key: string;
+  /** Present unless `deleted`: any MessagePack value. */
+  value?: unknown;
+  deleted?: boolean;
+  base?: number;
+}
+
+/** A key's latest state in `changes` and `conflicts`. */
+export interface RecordFrame {
+  key: string;
+  rev: number;
+  value?: unknown;
+  deleted?: boolean;
+}
+
+// ---- client -> server -------------------------------------------------------------------------
+
+/**
+ * `txid` (extension) makes a commit idempotent: resent with the same txid (after a lost answer), it is
+ * answered with the first attempt's result instead of being applied twice.
+ */
+export interface CommitFrame { t: 'commit'; id: RequestId; collection: string; changes: ChangeFrame[]; txid?: string }
+export interface PullFrame { t: 'pull'; id: RequestId; collection: string; since: number }
+export interface SendFrame { t: 'send'; id: RequestId; toDevice: string; body: unknown }
+export interface AckFrame { t: 'ack'; commandId: string; id?: RequestId }
+
+export type ClientFrame = CommitFrame | PullFrame | SendFrame | AckFrame;
+
+/** The `t` of every frame a client may send. */
+export const CLIENT_FRAME_TYPES: readonly ClientFrame['t'][] = Object.freeze(['commit', 'pull', 'send', 'ack']);
+
+// ---- server -> client -------------------------------------------------------------------------
+
+/** `epoch` (extension) names the storage generation: a client drops its cache when it changes. */
+export interface WelcomeFrame { t: 'welcome'; connectionId: string; node: string; epoch?: string }
+export interface CommittedFrame { t: 'committed'; id: RequestId; rev: number; conflicts: RecordFrame[] }
+export interface ChangesFrame { t: 'changes'; id: RequestId; collection: string; rev: number; changes: RecordFrame[]; more: boolean }
+export interface SentFrame { t: 'sent'; id: RequestId; commandId: string }
+export interface ErrorFrame { t: 'error'; id?: RequestId; code: ErrorCode; message: string }
+/** The patent's command information: pull `collection` from your cursor. */
+export interface SyncFrame { t: 'sync'; collection: string; rev: number }
+/**
+ * (extension) Pull every collection you follow from your cursors: the server may have missed pushes for
+ * this connection (its node lost and regained its NATS link, or a storage node failed after a write).
+ */
+export interface ResyncFrame { t: 'resync' }
+export interface CommandFrame { t: 'command'; commandId: string; fromDevice: string; body: unknown }
+export interface DeliveredFrame { t: 'delivered'; commandId: string }
+export interface DrainFrame { t: 'drain'; retryAfterMs: number }
+
+export type ServerFrame =
+  | WelcomeFrame | CommittedFrame | ChangesFrame | SentFrame | ErrorFrame
+  | SyncFrame | ResyncFrame | CommandFrame | DeliveredFrame | DrainFrame;
+
+// ---- builders (server side) -------------------------------------------------------------------
+
+/** `{t:"error", id?, code, message}`. */
+export function errorFrame(code: ErrorCode, message: string, id?: RequestId): Uint8Array {
+  return encode(id === undefined ? { t: 'error', code, message } : { t: 'error', id, code, message });
+}
+
+/** `{t:"welcome", connectionId, node, epoch}`; `epoch` is left out when unknown. */
+export function welcomeFrame(connectionId: string, node: string, epoch?: string): Uint8Array {
+  return encode(epoch === undefined ? { t: 'welcome', connectionId, node } : { t: 'welcome', connectionId, node, epoch });
+}
+
+/** `{t:"drain", retryAfterMs}`. */
+export function drainFrame(retryAfterMs: number): Uint8Array {
+  return encode({ t: 'drain', retryAfterMs });
+}
+
+/** `{t:"sync", collection, rev}` as a map (it travels inside a push envelope before it is encoded). */
+export function syncFrame(collection: string, rev: number): SyncFrame {
+  return { t: 'sync', collection, rev };
+}
+
+/** `{t:"resync"}`, encoded once: it never changes. */
+export const RESYNC_FRAME_BYTES: Uint8Array = encode({ t: 'resync' } satisfies ResyncFrame);
