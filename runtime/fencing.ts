@@ -4,7 +4,9 @@
  * working side by side for long. Two ways to get there:
  *
  * - cut off: the NATS connection is down for downAfterMs/2 (status `disconnect` with no
- *   `reconnect`, and no own heartbeat echo within that window);
+ *   `reconnect`, and no own heartbeat echo within that window), or, with the event loop running,
+ *   the node's own heartbeat has not come back through NATS for downAfterMs/2 (a half-open
+ *   connection that nats.js would only notice at its next missed ping, minutes later);
  * - stalled: the event loop did not run for downAfterMs - heartbeatMs (a long GC pause, a blocked
  *   loop, SIGSTOP). The others may have seen the node silent for downAfterMs and taken its leases.
  *
@@ -36,12 +38,14 @@ export class SelfFencing {
   private cutOffTimer: TimerHandle | undefined;
   private watchdog: TimerHandle | undefined;
   private lastTick = 0;
+  private readonly tickMs: number;
   private readonly cutOffMs: number;
   private readonly stallMs: number;
 
   constructor(private readonly d: FencingDeps) {
     this.cutOffMs = Math.floor(d.downAfterMs / 2);
     this.stallMs = d.downAfterMs - d.heartbeatMs;
+    this.tickMs = Math.max(10, Math.min(d.heartbeatMs, Math.floor(d.downAfterMs / 4)));
   }
 
   /** Fenced: local virtual actors were stopped; new messages for them go elsewhere or are refused. */
@@ -52,7 +56,7 @@ export class SelfFencing {
   /** Starts the stall watchdog and follows the connection's status events until they end. */
   start(status: AsyncIterable<ConnectionStatus>): void {
     this.lastTick = this.d.clock.now();
-    this.watchdog = this.d.clock.setInterval(() => this.tick(), Math.max(10, Math.min(this.d.heartbeatMs, Math.floor(this.d.downAfterMs / 4))));
+    this.watchdog = this.d.clock.setInterval(() => this.tick(), this.tickMs);
     this.follow(status).catch((err: unknown) => this.d.logger.error({ err }, 'NATS status monitor stopped; self-fencing on disconnect is off'));
   }
 
@@ -82,8 +86,16 @@ export class SelfFencing {
     const now = this.d.clock.now();
     const gap = now - this.lastTick;
     this.lastTick = now;
-    if (gap < this.stallMs || this.d.closing()) return;
-    this.fence(`the event loop did not run for ${gap} ms (paused or blocked); other nodes may have taken this node's actors`);
+    if (this.d.closing()) return;
+    if (gap >= this.stallMs) {
+      this.fence(`the event loop did not run for ${gap} ms (paused or blocked); other nodes may have taken this node's actors`);
+      return;
+    }
+    // Only while the loop runs on time: after a stall, our echo may still wait unread in the socket.
+    const echo = this.d.lastEcho();
+    if (!this.isFenced && echo !== 0 && gap <= 2 * this.tickMs && now - echo >= this.cutOffMs) {
+      this.fence(`this node's own heartbeat has not come back through NATS for ${now - echo} ms`);
+    }
   }
 
   private async follow(status: AsyncIterable<ConnectionStatus>): Promise<void> {
@@ -98,6 +110,7 @@ export class SelfFencing {
   }
 
   private fence(why: string): void {
+    if (this.isFenced) return; // its virtual actors are stopped already, and none start while fenced
     this.isFenced = true;
     const n = this.d.fenceAll();
     this.d.logger.warn({ stopped: n }, `${why}: stopped local virtual actors so another node can take them (self-fencing)`);

@@ -129,6 +129,14 @@ describe('self-fencing', () => {
     return { f, fenced: () => n };
   }
 
+  /** `ms` of normal life: the loop runs and every heartbeat (each 100 ms) comes back. */
+  function healthy(clock: ManualClock, echo: { at: number }, ms: number): void {
+    for (let left = ms; left > 0; left -= 100) {
+      clock.advance(Math.min(100, left));
+      echo.at = clock.t;
+    }
+  }
+
   it('fencing - cut off for downAfterMs/2 with no echo of its own heartbeat: fenced; the echo ends it', () => {
     const clock = new ManualClock();
     const echo = { at: clock.t };
@@ -149,26 +157,45 @@ describe('self-fencing', () => {
     const echo = { at: clock.t };
     const { f, fenced } = fencing(clock, echo);
     f.onStatus({ type: 'disconnect' });
-    clock.advance(300);
-    echo.at = clock.t;
-    clock.advance(300);
+    healthy(clock, echo, 600); // status events can lag: the echo says the connection works
     expect(fenced()).toBe(0);
     f.onStatus({ type: 'disconnect' });
     f.onStatus({ type: 'reconnect' });
-    clock.advance(2_000);
+    healthy(clock, echo, 2_000);
     expect(fenced()).toBe(0);
     f.stop();
   });
 
   it('fencing - a stall of downAfterMs - heartbeatMs (paused process) fences at once; shorter stalls do not', () => {
     const clock = new ManualClock();
-    const { f, fenced } = fencing(clock, { at: clock.t });
-    clock.advance(5_000); // regular ticks
+    const echo = { at: clock.t };
+    const { f, fenced } = fencing(clock, echo);
+    healthy(clock, echo, 5_000);
     clock.pause(800); // under 900 ms: the others cannot have seen 1 s of silence
+    echo.at = clock.t; // the heartbeat that waited in the socket is read right after
+    healthy(clock, echo, 1_000);
     expect(fenced()).toBe(0);
     clock.pause(950);
     expect(fenced()).toBe(1);
     expect(f.fenced).toBe(true);
+    f.stop();
+  });
+
+  it('fencing - with the loop running, no echo of its own heartbeat for downAfterMs/2 (half-open connection) fences', () => {
+    const clock = new ManualClock();
+    const echo = { at: clock.t };
+    const { f, fenced } = fencing(clock, echo);
+    healthy(clock, echo, 4_000);
+    expect(fenced()).toBe(0);
+    clock.advance(499);
+    expect(fenced()).toBe(0);
+    clock.advance(100);
+    expect(fenced()).toBe(1);
+    clock.advance(1_000); // fenced once, not again on every tick
+    expect(fenced()).toBe(1);
+    echo.at = clock.t;
+    f.onOwnEcho();
+    expect(f.fenced).toBe(false);
     f.stop();
   });
 });
