@@ -71,7 +71,12 @@ export class Control {
         node = holder;
       }
     }
-    if (node === d.id) return d.actors.stop(ref.kind, ref.id, ref.node !== undefined);
+    if (node === d.id) {
+      const holder = await d.actors.stop(ref.kind, ref.id, ref.node !== undefined);
+      if (holder === undefined) return;
+      d.actors.forgetHolder(ref.kind, ref.id); // activating here lost to `holder`: it stops there
+      node = holder;
+    }
     if (!d.membership.isLive(node)) throw new NodeDownError(`node ${node} of ${ref.kind}/${ref.id} is not a live member`);
     await this.call(node, Op.stop, ref.kind, ref.id, ref.node, undefined, ref);
   }
@@ -121,7 +126,12 @@ export class Control {
 
   private stopHere(e: Envelope): void {
     this.d.actors.stop(e.kind, e.id, e.explicit).then(
-      () => this.d.sender.replyOk(e.replyNode!, e.corr!, true),
+      (holder) => {
+        if (holder === undefined || e.hops >= MAX_HOPS) return this.d.sender.replyOk(e.replyNode!, e.corr!, true);
+        // It was activating here and that activation found it active at `holder`: the stop goes there.
+        this.d.actors.forgetHolder(e.kind, e.id);
+        this.d.sender.envelope(holder, { ...e, hops: e.hops + 1 });
+      },
       (err: unknown) => this.d.sender.replyFail(e.replyNode!, e.corr!, err instanceof ActorRuntimeError ? err.code : WireCodes.unavailable, (err as Error).message),
     );
   }

@@ -203,16 +203,26 @@ export class LocalActors implements CellHost {
     return ref;
   }
 
-  /** stop() of a local actor. A virtual actor that is not active is fine (nothing to stop). */
-  async stop(kind: string, id: string, explicit: boolean): Promise<void> {
+  /**
+   * stop() of a local actor. A virtual actor that is not active is fine (nothing to stop).
+   * Resolves with the node holding the actor when it was activating here and that activation found
+   * it active on another node (the stop must go there), else undefined.
+   */
+  async stop(kind: string, id: string, explicit: boolean): Promise<string | undefined> {
     const spec = this.specs.get(kind);
     if (spec === undefined) throw new NoSuchActorError(`node ${this.r.id} does not host actor kind ${kind}`);
     const cell = this.cells.get(kind)!.get(id);
     if (cell === undefined) {
       if (explicit || !spec.virtual) throw new NoSuchActorError(`actor ${kind}/${id} is not running on node ${this.r.id}`);
-      return;
+      return undefined;
+    }
+    if (cell.status === CellStatus.activating) {
+      await cell.life.activation;
+      const holder = this.holderOf(kind, id);
+      if ((cell.status as CellStatus) === CellStatus.stopped && holder !== undefined && holder !== this.r.id) return holder;
     }
     await this.stopCell(cell, 'stopped');
+    return undefined;
   }
 
   /**

@@ -88,4 +88,15 @@ describe('following a virtual actor to its lease holder', () => {
     await waitFor('the watcher to hear x stopped', async () => (await t.ask<Terminated[]>(w, { type: 'terminated' })).length > 0);
     expect(await t.ask<Terminated[]>(w, { type: 'terminated' })).toEqual([{ ref: x, reason: 'stopped' }]);
   });
+
+  it('follow - a stop that reaches the placed node while it activates the actor follows it to the lease holder', async () => {
+    const { t, w, targets } = await movedPlacement('k', 1);
+    const [x] = targets as [ActorRef];
+    await t.ask(w, { type: 'watch', target: x }); // the watch follows x to h
+    // One turn, one batch to p: the tell makes p activate x, the stop lands while it activates.
+    t.tell(x, { type: 'echo' });
+    await t.stop(x);
+    await waitFor('the watcher to hear x stopped', async () => (await t.ask<Terminated[]>(w, { type: 'terminated' })).length > 0);
+    expect(await t.ask<Terminated[]>(w, { type: 'terminated' })).toEqual([{ ref: x, reason: 'stopped' }]);
+  });
 });

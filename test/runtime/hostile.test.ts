@@ -25,8 +25,10 @@ let probe: ActorRef;
 
 beforeAll(async () => {
   ns = await natsServer();
-  p = await nodeProcess(ns.url, 'hp');
-  t = await testNode(ns.url, 'ht');
+  // Generous failure detection: a flood on a loaded 2-core machine may delay heartbeats; this test
+  // is about answers and survival, not about being seen down.
+  p = await nodeProcess(ns.url, 'hp', { DOWN_AFTER_MS: '10000' });
+  t = await testNode(ns.url, 'ht', [], { downAfterMs: 10_000 });
   nc = await connect({ servers: ns.url });
   await waitFor('the test node to see hp', () => t.members().some((m) => m.nodeId === 'hp'));
   probe = await t.spawn('probe', 'probe', { node: 'hp' });
@@ -89,10 +91,12 @@ describe('runtime under hostile input', () => {
     // Normal asks from another node, one after another, the whole time.
     let stop = false;
     let served = 0;
+    const failures: unknown[] = [];
     const steady = (async () => {
       while (!stop) {
-        expect(await t.ask(flaky, { type: 'ping' }, { timeoutMs: 10_000 })).toBe('pong');
-        served++;
+        const got = await t.ask(flaky, { type: 'ping' }, { timeoutMs: 20_000 }).catch((err: unknown) => err);
+        if (got === 'pong') served++;
+        else failures.push(got);
       }
     })();
 
@@ -118,6 +122,8 @@ describe('runtime under hostile input', () => {
         nc.publish(subject[h.subject], h.data);
       }
       if (i % 500 === 499) await nc.flush();
+      // Paced, not throttled: hp has handled everything sent so far once this ask (queued behind it) is answered.
+      if (i % 2_000 === 1_999) await t.ask(flaky, { type: 'ping' }, { timeoutMs: 20_000 });
     }
     await nc.flush();
 
@@ -143,6 +149,7 @@ describe('runtime under hostile input', () => {
     const stray = after.strayReplies - before.strayReplies;
     expect(stray).toBeGreaterThanOrEqual(sum((h) => h.stray));
     expect(stray).toBeLessThanOrEqual(sum((h) => h.stray + (h.what === 'random bytes' && h.subject === 'reply' ? h.data.length : 0)));
+    expect(failures).toEqual([]);
     expect(served).toBeGreaterThan(0);
     // Still serving, still the same process.
     expect(await t.ask(flaky, { type: 'ping' })).toBe('pong');
