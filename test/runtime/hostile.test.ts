@@ -8,7 +8,7 @@ import { setup } from 'xstate';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { natsServer, type NatsServer } from '../kit/nats.js';
 import { seededRng } from '../kit/hostile-frames.js';
-import { decodeMany } from '../../runtime/codec.js';
+import { decodeMany } from '../../protocol/mod.js';
 import { defineActor, RuntimeConfigError, SpawnRefusedError, type ActorNode, type ActorRef, type RuntimeMetrics } from '../../runtime/mod.js';
 import { localOnly } from './fixtures/kinds.js';
 import { cat, goodAsk, hostileEnvelope, HOSTILE_KINDS, SPY, type HostileEnvelope } from './hostile-envelopes.js';

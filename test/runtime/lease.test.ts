@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { natsServer, type NatsServer } from '../kit/nats.js';
-import { decode } from '../../runtime/codec.js';
+import { decode } from '../../protocol/mod.js';
 import type { ActorNode } from '../../runtime/mod.js';
 import { guard, SIGNALS_SUBJECT } from './fixtures/kinds.js';
 import { nodeProcess, testNode, waitFor, type NodeProcess } from './kit.js';
