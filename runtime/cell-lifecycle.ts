@@ -97,8 +97,13 @@ export class CellLifecycle {
     return this.controller.signal;
   }
 
-  /** activating: the lease was won at `rev` with fencing token `epoch`. */
+  /**
+   * activating: the lease was won at `rev` with fencing token `epoch`. A cell self-fenced while the
+   * lease was being won is stopped already: the lease then stays as a fenced node's leases do (it
+   * names this node; this node takes it over again, or others once it is down).
+   */
   leased(rev: number, epoch: number): void {
+    if (this.s === CellStatus.stopped) return;
     if (this.s !== CellStatus.activating) return this.illegal(this.s, CellStatus.activating);
     this.rev = rev;
     this.epoch = epoch;

@@ -5,7 +5,8 @@
  *
  * - cut off: the NATS connection is down for downAfterMs/2 (status `disconnect` with no
  *   `reconnect`, and no own heartbeat echo within that window), or, with the event loop running,
- *   the node's own heartbeat has not come back through NATS for downAfterMs/2 (a half-open
+ *   the node's own heartbeat has not come back through NATS for max(downAfterMs/2, two
+ *   heartbeats and a tick) (a half-open
  *   connection that nats.js would only notice at its next missed ping, minutes later);
  * - stalled: the event loop did not run for downAfterMs - heartbeatMs (a long GC pause, a blocked
  *   loop, SIGSTOP). The others may have seen the node silent for downAfterMs and taken its leases.
@@ -40,12 +41,15 @@ export class SelfFencing {
   private lastTick = 0;
   private readonly tickMs: number;
   private readonly cutOffMs: number;
+  private readonly echoLimitMs: number;
   private readonly stallMs: number;
 
   constructor(private readonly d: FencingDeps) {
     this.cutOffMs = Math.floor(d.downAfterMs / 2);
     this.stallMs = d.downAfterMs - d.heartbeatMs;
     this.tickMs = Math.max(10, Math.min(d.heartbeatMs, Math.floor(d.downAfterMs / 4)));
+    // Heartbeats leave every heartbeatMs: one late or lost one must not fence.
+    this.echoLimitMs = Math.max(this.cutOffMs, 2 * d.heartbeatMs + this.tickMs);
   }
 
   /** Fenced: local virtual actors were stopped; new messages for them go elsewhere or are refused. */
@@ -93,7 +97,7 @@ export class SelfFencing {
     }
     // Only while the loop runs on time: after a stall, our echo may still wait unread in the socket.
     const echo = this.d.lastEcho();
-    if (!this.isFenced && echo !== 0 && gap <= 2 * this.tickMs && now - echo >= this.cutOffMs) {
+    if (!this.isFenced && echo !== 0 && gap <= 2 * this.tickMs && now - echo >= this.echoLimitMs) {
       this.fence(`this node's own heartbeat has not come back through NATS for ${now - echo} ms`);
     }
   }
