@@ -23,6 +23,7 @@ export { hashLanes, pairScore, pickHashed } from './placement.js';
 export { Mailbox } from './mailbox.js';
 export { canMove, CellLifecycle, CellStatus } from './cell-lifecycle.js';
 export { SelfFencing } from './fencing.js';
+export { Membership } from './membership.js';
 export { systemClock } from './clock.js';
 export type { Envelope, EnvelopeFrame, EnvelopeProblem, Reply, Subjects } from './envelope.js';
 export type { HashLanes } from './placement.js';

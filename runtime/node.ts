@@ -83,7 +83,7 @@ export class NodeImpl implements ActorNode, NodeLife {
       self: { nodeId: id, roles: this.roles, kinds: [...this.actors.specs.keys()], meta: { ...(options.meta ?? {}) }, startedAt: Date.now() },
       heartbeatMs,
       downAfterMs,
-      now: this.clock.now,
+      clock: this.clock,
       logger: this.logger,
       onBadMessage: () => this.counters.badMessages++,
       onOwnEcho: () => this.fencing.onOwnEcho(),

@@ -1,11 +1,15 @@
 /**
- * Unit tests with a hand-driven clock: the actor cell's transition table (cell-lifecycle.ts) and
- * self-fencing (fencing.ts). No NATS: these parts take their clock and collaborators as arguments.
+ * Unit tests with a hand-driven clock: the actor cell's transition table (cell-lifecycle.ts),
+ * self-fencing (fencing.ts) and down detection after a stall (membership.ts). No nats-server:
+ * these parts take their clock and collaborators as arguments (a small fake connection for
+ * membership).
  */
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { canMove, CellLifecycle, CellStatus, SelfFencing, type Clock } from '../../runtime/internal.js';
-import { LeaseLostError, UnavailableError } from '../../runtime/mod.js';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { encode } from '../../protocol/mod.js';
+import { canMove, CellLifecycle, CellStatus, Membership, SelfFencing, type Clock } from '../../runtime/internal.js';
+import { LeaseLostError, UnavailableError, type MembershipEvent } from '../../runtime/mod.js';
 
 /** A clock whose time moves only when the test says so. */
 class ManualClock implements Clock {
@@ -199,3 +203,54 @@ describe('self-fencing', () => {
     f.stop();
   });
 });
+
+describe('membership after a stall', () => {
+  /** Just enough of a NATS connection: one subscription whose callback the test drives. */
+  function fakeConnection(): { nc: NatsConnection; deliver: (value: unknown) => void } {
+    let callback: ((err: Error | null, msg: { data: Uint8Array; reply?: string }) => void) | undefined;
+    const nc = {
+      subscribe: (_subject: string, opts: { callback: typeof callback }) => {
+        callback = opts.callback;
+        return { unsubscribe: () => undefined };
+      },
+      requestMany: () => Promise.reject(new Error('503 no responders')),
+      publish: () => undefined,
+      flush: () => Promise.resolve(),
+      isClosed: () => false,
+    } as unknown as NatsConnection;
+    return { nc, deliver: (value) => callback?.(null, { data: encode(value) }) };
+  }
+
+  it('membership - a node that did not run for longer than downAfterMs does not call the others down on resume', async () => {
+    const clock = new ManualClock();
+    const { nc, deliver } = fakeConnection();
+    const m = new Membership({
+      nc,
+      subject: 'sm.node.hb',
+      self: { nodeId: 'me', roles: [], kinds: [], meta: {}, startedAt: 1 },
+      heartbeatMs: 100,
+      downAfterMs: 1_000,
+      clock,
+      logger: quiet,
+      onBadMessage: () => undefined,
+    });
+    const events: string[] = [];
+    m.subscribe((e: MembershipEvent) => events.push(`${e.type} ${e.member.nodeId}`));
+    await m.start(0);
+    const hb = { t: 'hb', id: 'other', roles: [], kinds: ['k'], meta: {}, draining: false, startedAt: 5 };
+    for (let i = 0; i < 20; i++) {
+      deliver(hb);
+      clock.advance(100);
+    }
+    expect(events).toEqual(['up other']);
+    clock.pause(3_000); // SIGSTOP: the other kept sending; its heartbeats wait in our socket
+    deliver(hb);
+    clock.advance(300);
+    expect(events).toEqual(['up other']);
+    expect(m.isLive('other')).toBe(true);
+    clock.advance(1_300); // now it is silent for real
+    expect(events).toEqual(['up other', 'down other']);
+    m.stop();
+  });
+});
+
