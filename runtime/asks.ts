@@ -7,6 +7,7 @@
  * An ask answered early stays in its FIFO as a bare number until its deadline passes; the map
  * lookup then finds nothing and moves on.
  */
+import type { Clock, TimerHandle } from './clock.js';
 import { AskTimeoutError, type ActorRuntimeError } from './errors.js';
 import type { ActorRef } from './types.js';
 
@@ -48,10 +49,10 @@ export class PendingAsks {
   private readonly map = new Map<number, Pending>();
   private readonly fifos = new Map<number, DeadlineFifo>();
   private nextCorr = 1;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   timeouts = 0;
 
-  constructor(private readonly now: () => number) {}
+  constructor(private readonly clock: Clock) {}
 
   get size(): number {
     return this.map.size;
@@ -68,11 +69,8 @@ export class PendingAsks {
     this.map.set(p.corr, p);
     let fifo = this.fifos.get(p.timeoutMs);
     if (fifo === undefined) this.fifos.set(p.timeoutMs, (fifo = new DeadlineFifo()));
-    fifo.push(p.corr, this.now() + p.timeoutMs);
-    if (this.timer === undefined) {
-      this.timer = setInterval(() => this.sweep(), TICK_MS);
-      this.timer.unref();
-    }
+    fifo.push(p.corr, this.clock.now() + p.timeoutMs);
+    if (this.timer === undefined) this.timer = this.clock.setInterval(() => this.sweep(), TICK_MS);
   }
 
   /** Removes and returns the pending ask, if it is still waiting. */
@@ -101,13 +99,13 @@ export class PendingAsks {
   }
 
   stop(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.timer !== undefined) this.clock.clearInterval(this.timer);
     this.timer = undefined;
     this.fifos.clear();
   }
 
   private sweep(): void {
-    const now = this.now();
+    const now = this.clock.now();
     let waiting = 0;
     for (const fifo of this.fifos.values()) {
       const { corrs, deadlines } = fifo;

@@ -9,6 +9,8 @@
  */
 import { createActor, type Actor, type AnyStateMachine, type Snapshot } from 'xstate';
 import type { Logger } from 'pino';
+import { CellLifecycle, CellStatus, statusName, type TerminationReason } from './cell-lifecycle.js';
+import type { Clock, TimerHandle } from './clock.js';
 import { WireCodes } from './errors.js';
 import type { KindSpec } from './define.js';
 import { actorKey } from './leases.js';
@@ -16,23 +18,14 @@ import { Mailbox } from './mailbox.js';
 import { handleAsk, markForReply, ReplyTo, replyToOf, type ReplySink } from './reply.js';
 import type { ActorMessage, ActorNode, ActorRef } from './types.js';
 
-export const CellStatus = {
-  activating: 0,
-  running: 1,
-  restarting: 2,
-  stopping: 3,
-  stopped: 4,
-} as const;
-export type CellStatus = (typeof CellStatus)[keyof typeof CellStatus];
-
-export type TerminationReason = 'stopped' | 'failed' | 'node-down' | 'passivated';
+export { CellStatus, type TerminationReason } from './cell-lifecycle.js';
 
 /** What a cell needs from its node. */
 export interface CellHost {
   readonly id: string;
   readonly publicNode: ActorNode;
   readonly logger: Logger;
-  now(): number;
+  readonly clock: Clock;
   /** A message the mailbox refused or dropped (fails its ask with mailbox_full, counts the drop). */
   onOverflow(cell: Cell, message: ActorMessage): void;
   /** A processed message changed a persisted actor's snapshot: schedule a write. */
@@ -42,6 +35,20 @@ export interface CellHost {
   /** The snapshot to restart a persisted actor from (undefined: initial state). */
   restartSnapshot(cell: Cell): Promise<Snapshot<unknown> | undefined>;
   countRestart(): void;
+}
+
+/** What actorContext(self) returns: built once per cell, the signal created on first read. */
+class CellContext {
+  constructor(
+    private readonly cell: Cell,
+    readonly ref: ActorRef,
+    readonly node: ActorNode,
+    readonly logger: Logger,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.cell.life.signal;
+  }
 }
 
 const cellOfActor = new WeakMap<object, Cell>();
@@ -56,7 +63,8 @@ export function cellOf(actor: object): Cell | undefined {
 }
 
 export class Cell {
-  status: CellStatus = CellStatus.activating;
+  /** Status, lease, activation and stop: moved only through the transition table (cell-lifecycle.ts). */
+  readonly life: CellLifecycle;
   actor: Actor<AnyStateMachine> | undefined = undefined;
   mailbox: Mailbox<ActorMessage> | null = null;
   busy = false;
@@ -65,20 +73,10 @@ export class Cell {
   /** Set on every message; the passivation sweep clears it and starts the idle clock. */
   touched = true;
   idleSince = 0;
-  /** KV lease of a virtual actor: revision (for release) and epoch (fencing token). */
-  leaseRev = 0;
-  leaseEpoch = 0;
-  /** Snapshot persistence: KV revision of the last write, and the coalescing state. */
-  snapRev = 0;
-  persisting = 0; // 0 idle, 1 writing, 2 writing and another write wanted
-  persistWaiters: (() => void)[] | null = null;
-  stopPromise: Promise<void> | null = null;
-  /** Resolves when activation settled (running, forwarded, or failed). */
-  activation: Promise<void> | undefined = undefined;
   private restartTimes: number[] | null = null;
-  private restartTimer: NodeJS.Timeout | undefined;
+  private restartTimer: TimerHandle | undefined;
   private log: Logger | undefined;
-  private ctx: { ref: ActorRef; node: ActorNode; logger: Logger } | undefined;
+  private ctx: CellContext | undefined;
 
   constructor(
     readonly host: CellHost,
@@ -86,7 +84,15 @@ export class Cell {
     readonly id: string,
     readonly ref: ActorRef,
     readonly args: unknown,
-  ) {}
+  ) {
+    this.life = new CellLifecycle(`actor ${spec.kind}/${id}`, (from, to) =>
+      this.logger.error({ from: statusName(from), to: statusName(to) }, 'runtime bug: impossible actor lifecycle move refused'),
+    );
+  }
+
+  get status(): CellStatus {
+    return this.life.status;
+  }
 
   private keyText: string | undefined;
 
@@ -99,17 +105,21 @@ export class Cell {
     return (this.log ??= this.host.logger.child({ kind: this.spec.kind, actor: this.id }));
   }
 
-  /** {ref, node, logger} for actions (actorContext). */
-  get context(): { ref: ActorRef; node: ActorNode; logger: Logger } {
-    return (this.ctx ??= { ref: this.ref, node: this.host.publicNode, logger: this.logger });
+  /** {ref, node, logger, signal} for actions (actorContext). */
+  get context(): CellContext {
+    return (this.ctx ??= new CellContext(this, this.ref, this.host.publicNode, this.logger));
   }
 
   get queued(): number {
     return this.mailbox === null ? 0 : this.mailbox.size;
   }
 
-  /** Starts the machine (from `snapshot` when given) and delivers what waited. */
-  start(snapshot: Snapshot<unknown> | undefined): void {
+  /**
+   * Starts the machine (from `snapshot` when given) and delivers what waited. False (nothing
+   * started) when the cell stopped meanwhile, e.g. self-fenced while its lease was being read.
+   */
+  start(snapshot: Snapshot<unknown> | undefined): boolean {
+    if (!this.life.run()) return false;
     const actor = createActor(this.spec.machine, {
       input: { kind: this.spec.kind, id: this.id, node: this.host.id, args: this.args },
       ...(snapshot ? { snapshot } : {}),
@@ -120,11 +130,11 @@ export class Cell {
       error: (err: unknown) => this.onError(actor, err),
       complete: () => this.onComplete(actor),
     });
-    this.status = CellStatus.running;
     this.busy = true; // entry actions may tell this actor: queue those behind start
     actor.start();
     this.busy = false;
     if (this.status === CellStatus.running) this.drain();
+    return true;
   }
 
   /** Hands `message` to the actor now if it is idle, else queues it (bounded). */
@@ -202,7 +212,7 @@ export class Cell {
 
   /** Stops the machine (no restart); what is queued stays for the node to re-route or fail. */
   stopActor(): void {
-    if (this.restartTimer !== undefined) clearTimeout(this.restartTimer);
+    if (this.restartTimer !== undefined) this.host.clock.clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
     const a = this.actor;
     this.actor = undefined;
@@ -222,7 +232,7 @@ export class Cell {
     if (failed !== undefined) replyToOf(failed)?.fail(WireCodes.actorError, `actor ${this.spec.kind}/${this.id} failed while handling ${failed.type}: ${String((err as Error)?.message ?? err)}`, 'actor_failed');
     this.actor = undefined;
     if (this.status !== CellStatus.running) return; // stopping anyway
-    const now = this.host.now();
+    const now = this.host.clock.now();
     const times = (this.restartTimes ??= []).filter((t) => now - t < this.spec.withinMs);
     this.restartTimes = times;
     if (times.length >= this.spec.maxRestarts) {
@@ -232,9 +242,9 @@ export class Cell {
     }
     times.push(now);
     const delay = Math.min(this.spec.maxBackoffMs, this.spec.backoffMs * 2 ** (times.length - 1));
-    this.status = CellStatus.restarting;
+    this.life.restart();
     this.host.countRestart();
-    this.restartTimer = setTimeout(() => {
+    this.restartTimer = this.host.clock.setTimeout(() => {
       this.restartTimer = undefined;
       this.host.restartSnapshot(this).then(
         (snap) => {

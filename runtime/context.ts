@@ -14,6 +14,17 @@ export interface ActorContext {
   readonly node: ActorNode;
   /** A pino child logger with {node, kind, actor}. */
   readonly logger: Logger;
+  /**
+   * Aborted when this activation is over, so long operations (a write, a fetch) can stop:
+   * - at once when this node learns that the actor's lease is gone: it self-fenced (cut off from
+   *   NATS, or its event loop stalled past downAfterMs), or a snapshot write found another holder.
+   *   `signal.reason` is then a LeaseLostError. Another node may already run the actor: work
+   *   started here must not be committed any more (see docs/runtime.md, "Single activation");
+   * - when the actor stops (stop, passivation, failure for good, node leave), after its final
+   *   snapshot write; `signal.reason` is then an UnavailableError.
+   * A restart after a failure is the same activation: the signal does not fire.
+   */
+  readonly signal: AbortSignal;
 }
 
 /** The runtime context of the actor `self`. Throws RuntimeConfigError for an actor the runtime did not start. */

@@ -21,6 +21,9 @@ export function defineActor<TMachine extends AnyStateMachine>(definition: {
   if (cap !== undefined && !(Number.isInteger(cap) && cap > 0)) {
     throw new RuntimeConfigError(`mailbox capacity of kind ${kind} must be a positive integer, got ${String(cap)}`);
   }
+  if (options.remoteSpawn === false && (options.placement ?? 'virtual') === 'virtual') {
+    throw new RuntimeConfigError(`kind ${kind}: remoteSpawn: false needs placement 'explicit' (virtual actors are started by their first message, not by spawn())`);
+  }
   return Object.freeze({ kind, machine, options: Object.freeze({ ...options }) });
 }
 
@@ -33,6 +36,8 @@ export interface KindSpec {
   readonly capacity: number;
   readonly overflow: MailboxOverflow;
   readonly persist: boolean;
+  /** spawn() from another node allowed (explicit kinds). */
+  readonly remoteSpawn: boolean;
   readonly maxRestarts: number;
   readonly withinMs: number;
   readonly backoffMs: number;
@@ -49,6 +54,7 @@ export function kindSpec(k: ActorKind): KindSpec {
     capacity: o.mailbox?.capacity ?? 1024,
     overflow: o.mailbox?.overflow ?? 'reject',
     persist: o.persist === true,
+    remoteSpawn: o.remoteSpawn !== false,
     maxRestarts: o.supervision?.maxRestarts ?? 5,
     withinMs: o.supervision?.withinMs ?? 60_000,
     backoffMs: o.supervision?.backoffMs ?? 50,

@@ -13,6 +13,7 @@
  *   actor_error    the actor answered with replyError(); the application's own code travels with it
  *   unavailable    the runtime could not serve the message now (leases or snapshots unreachable,
  *                  node closing); retrying later may work
+ *   spawn_refused  a remote spawn of a local-only kind (`remoteSpawn: false`): spawn it on its own node
  */
 
 /** Wire codes of errors carried in reply envelopes. */
@@ -24,6 +25,7 @@ export const WireCodes = {
   badMessage: 'bad_message',
   actorError: 'actor_error',
   unavailable: 'unavailable',
+  spawnRefused: 'spawn_refused',
 } as const;
 
 export type WireCode = (typeof WireCodes)[keyof typeof WireCodes];
@@ -101,6 +103,28 @@ export class UnavailableError extends ActorRuntimeError {
   }
 }
 
+/**
+ * An activation lost its lease: another node activated the same virtual actor (this node was cut
+ * off or paused past downAfterMs). The reason of the actor's `signal` when that is how it ended.
+ */
+export class LeaseLostError extends UnavailableError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'LeaseLostError';
+  }
+}
+
+/**
+ * A spawn from another node of a kind declared local-only (`remoteSpawn: false`): its actors take
+ * arguments that cannot cross the wire (a socket), so only their own node may start them.
+ */
+export class SpawnRefusedError extends ActorRuntimeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(WireCodes.spawnRefused, message, options);
+    this.name = 'SpawnRefusedError';
+  }
+}
+
 /** A wrong argument to a runtime API (bad node id, kind name, placement). Thrown synchronously. */
 export class RuntimeConfigError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -128,6 +152,8 @@ export function errorFromWire(code: unknown, message: unknown, appCode: unknown)
       return new BadMessageError(text);
     case WireCodes.unavailable:
       return new UnavailableError(text);
+    case WireCodes.spawnRefused:
+      return new SpawnRefusedError(text);
     case WireCodes.actorError:
       return new RemoteActorError(typeof appCode === 'string' ? appCode.slice(0, 200) : 'error', text);
   }

@@ -13,6 +13,7 @@
  *
  * This is only reached when placement found no host: the routing hot path never touches it.
  */
+import type { Clock, TimerHandle } from './clock.js';
 import type { ActorMessage, ActorRef } from './types.js';
 
 /** One held message. `settle` is set for an ask (its promise), absent for a tell. */
@@ -36,7 +37,7 @@ export interface HostWaitOptions {
   readonly waitMs: number;
   /** Messages held per kind, at most. */
   readonly capacity: number;
-  readonly now: () => number;
+  readonly clock: Clock;
   /** A held message reached `until` with no host. */
   readonly onExpired: (held: HeldMessage) => void;
 }
@@ -45,7 +46,7 @@ const SWEEP_MS = 25;
 
 export class HostWait {
   private readonly queues = new Map<string, HeldMessage[]>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private count = 0;
   /** Totals since start, for metrics. */
   heldTotal = 0;
@@ -92,8 +93,7 @@ export class HostWait {
     this.count++;
     this.heldTotal++;
     if (this.timer === undefined) {
-      this.timer = setInterval(() => this.sweep(), SWEEP_MS);
-      this.timer.unref();
+      this.timer = this.options.clock.setInterval(() => this.sweep(), SWEEP_MS);
     }
     return fresh ? 'new-kind' : 'held';
   }
@@ -116,7 +116,7 @@ export class HostWait {
   }
 
   private sweep(): void {
-    const now = this.options.now();
+    const now = this.options.clock.now();
     for (const [kind, q] of this.queues) {
       const expired: HeldMessage[] = [];
       const kept: HeldMessage[] = [];
@@ -133,7 +133,7 @@ export class HostWait {
 
   private stopTimerIfIdle(): void {
     if (this.count === 0 && this.timer !== undefined) {
-      clearInterval(this.timer);
+      this.options.clock.clearInterval(this.timer);
       this.timer = undefined;
     }
   }

@@ -6,8 +6,9 @@
 import type { Logger } from 'pino';
 import type { Snapshot } from 'xstate';
 import { Cell, CellStatus, type CellHost, type TerminationReason } from './cell.js';
+import type { Clock, TimerHandle } from './clock.js';
 import type { KindSpec } from './define.js';
-import { NoSuchActorError, RuntimeConfigError, UnavailableError, WireCodes } from './errors.js';
+import { NoSuchActorError, RuntimeConfigError, SpawnRefusedError, UnavailableError, WireCodes } from './errors.js';
 import { actorKey, type LeaseStore } from './leases.js';
 import { replyToOf } from './reply.js';
 import type { SnapshotStore } from './snapshots.js';
@@ -23,6 +24,8 @@ export class Counters {
   asksSent = 0;
   restarts = 0;
   badMessages = 0;
+  spawnsRefused = 0;
+  strayReplies = 0;
   mailboxDropped = 0;
   deadLetters = 0;
   activations = 0;
@@ -34,7 +37,7 @@ export interface Router {
   readonly publicNode: ActorNode;
   readonly logger: Logger;
   readonly counters: Counters;
-  now(): number;
+  readonly clock: Clock;
   isLive(node: string): boolean;
   /** Closing: no new spawns; messages of stopped virtual actors go elsewhere. */
   readonly closing: boolean;
@@ -46,6 +49,8 @@ export interface Router {
   forward(kind: string, id: string, msg: ActorMessage, node: string, hops: number): void;
   refuse(msg: ActorMessage, code: string, text: string, kind: string, id: string): void;
   notifyWatchers(cell: Cell, reason: TerminationReason): void;
+  /** Activation found virtual `kind/id` active at `holder`: watches registered here meanwhile go there. */
+  movedTo(kind: string, id: string, holder: string): void;
 }
 
 export class LocalActors implements CellHost {
@@ -56,7 +61,7 @@ export class LocalActors implements CellHost {
   private readonly holders = new Map<string, string>();
   leases: LeaseStore | undefined;
   snapshots: SnapshotStore | undefined;
-  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: TimerHandle | undefined;
 
   constructor(
     private readonly r: Router,
@@ -79,8 +84,8 @@ export class LocalActors implements CellHost {
   get logger(): Logger {
     return this.r.logger;
   }
-  now(): number {
-    return this.r.now();
+  get clock(): Clock {
+    return this.r.clock;
   }
 
   onOverflow(cell: Cell, message: ActorMessage): void {
@@ -146,7 +151,7 @@ export class LocalActors implements CellHost {
     this.cells.get(spec.kind)!.set(id, cell);
     this.r.counters.messagesIn++;
     cell.enqueue(msg);
-    cell.activation = this.activate(cell, hops);
+    cell.life.activation = this.activate(cell, hops);
   }
 
   private async activate(cell: Cell, hops: number): Promise<void> {
@@ -155,30 +160,36 @@ export class LocalActors implements CellHost {
       const lease = await this.leases!.acquire(cell.key, (n) => this.r.isLive(n));
       if (!lease.ok) {
         this.remove(cell);
-        cell.status = CellStatus.stopped;
+        cell.life.end('active on another node');
         this.rememberHolder(kind, cell.id, lease.holder);
+        this.r.movedTo(kind, cell.id, lease.holder);
         for (const m of cell.takeQueued()) this.r.forward(kind, cell.id, m, lease.holder, hops + 1);
         return;
       }
-      cell.leaseRev = lease.rev;
-      cell.leaseEpoch = lease.epoch;
+      cell.life.leased(lease.rev, lease.epoch);
       const snapshot = cell.spec.persist && this.snapshots ? await this.snapshots.load(cell) : undefined;
-      cell.idleSince = this.r.now();
-      this.r.counters.activations++;
-      cell.start(snapshot);
+      cell.idleSince = this.r.clock.now();
+      // False when self-fencing stopped the cell meanwhile (its messages were refused then).
+      if (cell.start(snapshot)) this.r.counters.activations++;
     } catch (err) {
       this.r.logger.error({ err, kind, actor: cell.id }, 'activation failed: leases or snapshots unreachable');
       this.remove(cell);
-      cell.status = CellStatus.stopped;
-      if (cell.leaseRev !== 0) await this.leases!.release(cell.key, cell.leaseRev).catch(() => undefined);
+      cell.life.end('activation failed');
+      if (cell.life.leaseRev !== 0) await this.leases!.release(cell.key, cell.life.leaseRev).catch(() => undefined);
       for (const m of cell.takeQueued()) this.r.refuse(m, WireCodes.unavailable, `could not activate ${kind}/${cell.id}: ${(err as Error).message}`, kind, cell.id);
     }
   }
 
-  /** Starts an explicit actor here (idempotent: a running id returns its ref). */
-  spawn(kind: string, id: string, args: unknown): ActorRef {
+  /**
+   * Starts an explicit actor here (idempotent: a running id returns its ref). `from`: the node that
+   * asked, when it is another one (a local-only kind refuses it).
+   */
+  spawn(kind: string, id: string, args: unknown, from?: string): ActorRef {
     const spec = this.specs.get(kind);
     if (spec === undefined) throw new NoSuchActorError(`node ${this.r.id} does not host actor kind ${kind}`);
+    if (from !== undefined && !spec.remoteSpawn) {
+      throw new SpawnRefusedError(`node ${this.r.id} refused to spawn ${kind}/${id} for node ${from}: kind ${kind} is local-only (remoteSpawn: false); spawn it from its own node`);
+    }
     if (spec.virtual) throw new RuntimeConfigError(`actor kind ${kind} is virtual: it starts with its first message; spawn() is for kinds with placement 'explicit'`);
     if (this.r.closing) throw new UnavailableError(`node ${this.r.id} is closing; spawn on another node`);
     const existing = this.cells.get(kind)!.get(id);
@@ -192,16 +203,26 @@ export class LocalActors implements CellHost {
     return ref;
   }
 
-  /** stop() of a local actor. A virtual actor that is not active is fine (nothing to stop). */
-  async stop(kind: string, id: string, explicit: boolean): Promise<void> {
+  /**
+   * stop() of a local actor. A virtual actor that is not active is fine (nothing to stop).
+   * Resolves with the node holding the actor when it was activating here and that activation found
+   * it active on another node (the stop must go there), else undefined.
+   */
+  async stop(kind: string, id: string, explicit: boolean): Promise<string | undefined> {
     const spec = this.specs.get(kind);
     if (spec === undefined) throw new NoSuchActorError(`node ${this.r.id} does not host actor kind ${kind}`);
     const cell = this.cells.get(kind)!.get(id);
     if (cell === undefined) {
       if (explicit || !spec.virtual) throw new NoSuchActorError(`actor ${kind}/${id} is not running on node ${this.r.id}`);
-      return;
+      return undefined;
+    }
+    if (cell.status === CellStatus.activating) {
+      await cell.life.activation;
+      const holder = this.holderOf(kind, id);
+      if ((cell.status as CellStatus) === CellStatus.stopped && holder !== undefined && holder !== this.r.id) return holder;
     }
     await this.stopCell(cell, 'stopped');
+    return undefined;
   }
 
   /**
@@ -210,28 +231,28 @@ export class LocalActors implements CellHost {
    * refused (explicit).
    */
   stopCell(cell: Cell, reason: TerminationReason): Promise<void> {
-    return (cell.stopPromise ??= this.doStop(cell, reason));
+    return (cell.life.stopping ??= this.doStop(cell, reason));
   }
 
   private async doStop(cell: Cell, reason: TerminationReason): Promise<void> {
-    if (cell.status === CellStatus.activating) await cell.activation;
-    if (cell.status === CellStatus.stopped) return;
-    cell.status = CellStatus.stopping;
+    if (cell.status === CellStatus.activating) await cell.life.activation;
+    if (!cell.life.beginStop()) return; // stopped meanwhile
     const { kind, virtual } = cell.spec;
     try {
-      if (this.snapshots && cell.spec.persist) {
-        if (cell.actor !== undefined && cell.persisting === 0) this.snapshots.schedule(cell);
-        await this.snapshots.flush(cell);
-      }
+      if (this.snapshots && cell.spec.persist) await this.snapshots.final(cell);
     } catch (err) {
       cell.logger.error({ err }, 'final snapshot write failed');
     }
     cell.stopActor();
-    if (virtual && cell.leaseRev !== 0 && this.leases && !this.r.fenced) {
-      await this.leases.release(cell.key, cell.leaseRev).catch((err: unknown) => cell.logger.warn({ err }, 'lease release failed; it is reclaimed when this node is seen down'));
+    const rev = cell.life.leaseRev;
+    if (virtual && rev !== 0 && this.leases && !this.r.fenced) {
+      await this.leases.release(cell.key, rev).then(
+        () => cell.life.released(),
+        (err: unknown) => cell.logger.warn({ err }, 'lease release failed; it is reclaimed when this node is seen down'),
+      );
     }
     this.remove(cell);
-    cell.status = CellStatus.stopped;
+    cell.life.end(reason);
     this.r.notifyWatchers(cell, reason);
     for (const m of cell.takeQueued()) {
       if (virtual && !this.r.closed) this.r.dispatch(kind, cell.id, false, m, 0);
@@ -249,8 +270,7 @@ export class LocalActors implements CellHost {
 
   /** The snapshot write of `cell` lost its lease: stop it here without releasing anything. */
   fenced(cell: Cell): void {
-    cell.leaseRev = 0;
-    cell.persisting = 1;
+    cell.life.loseLease();
     void this.stopCell(cell, 'stopped');
   }
 
@@ -261,9 +281,10 @@ export class LocalActors implements CellHost {
       for (const c of m.values()) {
         if (!c.spec.virtual || c.status === CellStatus.stopped) continue;
         n++;
+        c.life.loseLease(); // presumed: another node may take it from now on
         c.stopActor();
         this.remove(c);
-        c.status = CellStatus.stopped;
+        c.life.end('node-down');
         this.r.notifyWatchers(c, 'node-down');
         for (const q of c.takeQueued()) this.r.refuse(q, WireCodes.unavailable, `node ${this.r.id} lost NATS`, c.spec.kind, c.id);
       }
@@ -283,18 +304,17 @@ export class LocalActors implements CellHost {
     for (const s of this.specs.values()) if (s.virtual && s.passivateAfterMs > 0) min = Math.min(min, s.passivateAfterMs);
     if (min === Infinity) return;
     const every = Math.max(20, Math.min(1_000, Math.floor(min / 4)));
-    this.sweepTimer = setInterval(() => this.sweep(), every);
-    this.sweepTimer.unref();
+    this.sweepTimer = this.r.clock.setInterval(() => this.sweep(), every);
   }
 
   stopSweep(): void {
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.sweepTimer !== undefined) this.r.clock.clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
   }
 
   /** Passivates virtual actors idle for passivateAfterMs (`touched` is set per message, cleared here). */
   private sweep(): void {
-    const now = this.r.now();
+    const now = this.r.clock.now();
     for (const [kind, m] of this.cells) {
       const spec = this.specs.get(kind)!;
       if (!spec.virtual || spec.passivateAfterMs <= 0) continue;

@@ -13,6 +13,7 @@
  */
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
+import type { Clock, TimerHandle } from './clock.js';
 import { decode, encode, toSafeInteger } from './codec.js';
 import { NODE_ID_PATTERN } from './envelope.js';
 import type { MemberInfo, MembershipEvent } from './types.js';
@@ -25,7 +26,7 @@ export interface MembershipOptions {
   self: { nodeId: string; roles: readonly string[]; kinds: readonly string[]; meta: Meta; startedAt: number };
   heartbeatMs: number;
   downAfterMs: number;
-  now: () => number;
+  clock: Clock;
   logger: Logger;
   onBadMessage: () => void;
   /** This node's own heartbeat came back from NATS: the connection works. */
@@ -96,8 +97,9 @@ export class Membership {
   private readonly listeners = new Set<(e: MembershipEvent) => void>();
   private self: Omit<MemberInfo, 'lastSeen'>;
   private sub: Subscription | undefined;
-  private hbTimer: NodeJS.Timeout | undefined;
-  private checkTimer: NodeJS.Timeout | undefined;
+  private hbTimer: TimerHandle | undefined;
+  private checkTimer: TimerHandle | undefined;
+  private lastCheck = 0;
   private closed = false;
   /** When this node last received its own heartbeat (proof that NATS carries our messages). */
   lastEcho = 0;
@@ -118,15 +120,15 @@ export class Membership {
       // "no responders" just means we are alone; anything else is worth a line, not a failure.
       if (!/no responders|503/i.test(String((err as Error)?.message ?? err))) this.o.logger.debug({ err }, 'membership discovery ended early');
     }
-    this.hbTimer = setInterval(() => this.publish('hb'), this.o.heartbeatMs);
-    this.hbTimer.unref();
+    const clock = this.o.clock;
+    this.hbTimer = clock.setInterval(() => this.publish('hb'), this.o.heartbeatMs);
     const checkEvery = Math.max(10, Math.min(this.o.heartbeatMs, Math.floor(this.o.downAfterMs / 4)));
-    this.checkTimer = setInterval(() => this.checkSilence(), checkEvery);
-    this.checkTimer.unref();
+    this.lastCheck = clock.now();
+    this.checkTimer = clock.setInterval(() => this.checkSilence(), checkEvery);
   }
 
   get selfInfo(): MemberInfo {
-    return { ...this.self, lastSeen: this.o.now() };
+    return { ...this.self, lastSeen: this.o.clock.now() };
   }
 
   /** Live members, this node first. */
@@ -174,8 +176,8 @@ export class Membership {
   /** Stops timers and the subscription without a goodbye. */
   stop(): void {
     this.closed = true;
-    if (this.hbTimer) clearInterval(this.hbTimer);
-    if (this.checkTimer) clearInterval(this.checkTimer);
+    if (this.hbTimer !== undefined) this.o.clock.clearInterval(this.hbTimer);
+    if (this.checkTimer !== undefined) this.o.clock.clearInterval(this.checkTimer);
     this.sub?.unsubscribe();
   }
 
@@ -203,7 +205,7 @@ export class Membership {
     const info = hb.info;
     if (info.nodeId === this.self.nodeId) {
       if (info.startedAt === this.self.startedAt) {
-        this.lastEcho = this.o.now();
+        this.lastEcho = this.o.clock.now();
         this.o.onOwnEcho?.();
       } else {
         this.o.logger.error({ other: info.startedAt }, `another process uses node id ${info.nodeId}; give every node a unique id`);
@@ -225,7 +227,7 @@ export class Membership {
         this.o.logger.debug({ err }, 'could not answer hello');
       }
     }
-    const now = this.o.now();
+    const now = this.o.clock.now();
     const known = this.others.get(info.nodeId);
     const member: MemberInfo = { ...info, lastSeen: now };
     if (known && known.startedAt !== info.startedAt) {
@@ -241,8 +243,14 @@ export class Membership {
     else if (!sameInfo(known, info)) this.emit({ type: 'updated', member });
   }
 
-  private checkSilence(): void {
-    const now = this.o.now();
+  /** Members silent for downAfterMs are down (exposed for unit tests with a hand-driven clock). */
+  checkSilence(): void {
+    const now = this.o.clock.now();
+    const gap = now - this.lastCheck;
+    this.lastCheck = now;
+    // This node itself did not run for a while (paused, blocked): the others' heartbeats of that
+    // time wait unread in its socket. Judging now would call every member down; judge next round.
+    if (gap > this.o.downAfterMs / 2) return;
     for (const m of this.others.values()) {
       if (now - m.lastSeen > this.o.downAfterMs) {
         this.others.delete(m.nodeId);

@@ -13,11 +13,13 @@ export {
   ActorRuntimeError,
   AskTimeoutError,
   BadMessageError,
+  LeaseLostError,
   MailboxFullError,
   NodeDownError,
   NoSuchActorError,
   RemoteActorError,
   RuntimeConfigError,
+  SpawnRefusedError,
   UnavailableError,
   WireCodes,
 } from './errors.js';

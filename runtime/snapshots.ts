@@ -20,20 +20,38 @@ export interface SnapshotHooks {
   fenced(cell: Cell): void;
 }
 
+/** Per-actor write state, owned here (the cell never sees it). */
+class Writes {
+  /** KV revision of the last read or write (0: no entry). */
+  rev = 0;
+  /** 0 idle, 1 writing, 2 writing and another write wanted. */
+  state: 0 | 1 | 2 = 0;
+  waiters: (() => void)[] | null = null;
+}
+
 export class SnapshotStore {
+  private readonly writes = new WeakMap<Cell, Writes>();
+
   constructor(
     private readonly kv: KV,
     private readonly hooks: SnapshotHooks,
   ) {}
 
-  /** Reads the snapshot of `cell` (sets cell.snapRev). */
+  private of(cell: Cell): Writes {
+    let w = this.writes.get(cell);
+    if (w === undefined) this.writes.set(cell, (w = new Writes()));
+    return w;
+  }
+
+  /** Reads the snapshot of `cell` (the revision it read fences its next write). */
   async load(cell: Cell): Promise<Snapshot<unknown> | undefined> {
     const e = await this.kv.get(cell.key);
+    const w = this.of(cell);
     if (!e || e.operation !== 'PUT') {
-      cell.snapRev = e?.revision ?? 0;
+      w.rev = e?.revision ?? 0;
       return undefined;
     }
-    cell.snapRev = e.revision;
+    w.rev = e.revision;
     try {
       return decode(e.value) as Snapshot<unknown>;
     } catch (err) {
@@ -42,48 +60,53 @@ export class SnapshotStore {
     }
   }
 
-  /** A message was processed: write the latest snapshot soon (coalesced). */
+  /** A message was processed: write the latest snapshot soon (coalesced). Nothing once the lease is lost. */
   schedule(cell: Cell): void {
-    if (cell.persisting !== 0) {
-      cell.persisting = 2;
+    if (cell.life.leaseLost) return;
+    const w = this.of(cell);
+    if (w.state !== 0) {
+      w.state = 2;
       return;
     }
-    cell.persisting = 1;
-    void this.write(cell);
+    w.state = 1;
+    void this.write(cell, w);
   }
 
-  /** Resolves once no write is in flight for `cell` (after writing the latest state if dirty). */
-  flush(cell: Cell): Promise<void> {
-    if (cell.persisting === 0) return Promise.resolve();
-    return new Promise((resolve) => (cell.persistWaiters ??= []).push(resolve));
+  /** The stop's last write: the latest state, then resolves once no write is in flight. */
+  async final(cell: Cell): Promise<void> {
+    const w = this.of(cell);
+    if (cell.actor !== undefined && w.state === 0) this.schedule(cell);
+    if (w.state === 0) return;
+    await new Promise<void>((resolve) => (w.waiters ??= []).push(resolve));
   }
 
-  private async write(cell: Cell): Promise<void> {
+  private async write(cell: Cell, w: Writes): Promise<void> {
     for (;;) {
       const snapshot = cell.persistedSnapshot();
       if (snapshot !== undefined) {
         try {
-          await this.put(cell, encode(snapshot));
+          await this.put(cell, w, encode(snapshot));
         } catch (err) {
           cell.logger.error({ err }, 'snapshot write failed; the next processed message retries');
         }
       }
-      if (cell.persisting === 2 && cell.actor !== undefined && cell.status !== CellStatus.stopped) {
-        cell.persisting = 1;
+      if (w.state === 2 && cell.actor !== undefined && !cell.life.leaseLost && cell.status !== CellStatus.stopped) {
+        w.state = 1;
         continue;
       }
       break;
     }
-    cell.persisting = 0;
-    const waiters = cell.persistWaiters;
-    cell.persistWaiters = null;
-    if (waiters) for (const w of waiters) w();
+    w.state = 0;
+    const waiters = w.waiters;
+    w.waiters = null;
+    if (waiters) for (const f of waiters) f();
   }
 
-  private async put(cell: Cell, bytes: Uint8Array): Promise<void> {
+  private async put(cell: Cell, w: Writes, bytes: Uint8Array): Promise<void> {
     for (let attempt = 0; attempt < 3; attempt++) {
+      if (cell.life.leaseLost) return;
       try {
-        cell.snapRev = cell.snapRev === 0 ? await this.kv.create(cell.key, bytes) : await this.kv.update(cell.key, bytes, cell.snapRev);
+        w.rev = w.rev === 0 ? await this.kv.create(cell.key, bytes) : await this.kv.update(cell.key, bytes, w.rev);
         return;
       } catch (err) {
         if (!isCasConflict(err) && !/exists/i.test(String((err as Error)?.message))) throw err;
@@ -93,7 +116,7 @@ export class SnapshotStore {
           return;
         }
         const e = await this.kv.get(cell.key);
-        cell.snapRev = e?.revision ?? 0;
+        w.rev = e?.revision ?? 0;
       }
     }
   }

@@ -55,6 +55,12 @@ export interface ActorKindOptions {
   supervision?: SupervisionOptions;
   /** Persist the XState snapshot to JetStream KV after each processed message, and resume from it. */
   persist?: boolean;
+  /**
+   * Explicit kinds only. `false`: local-only: spawn() from another node is refused with
+   * SpawnRefusedError (wire code `spawn_refused`), answered to the caller; only the hosting node's
+   * own spawn() starts one. For actors whose args cannot cross the wire (a socket). Default true.
+   */
+  remoteSpawn?: boolean;
 }
 
 /** What the runtime passes to a machine as `input`. */
@@ -118,7 +124,12 @@ export interface RuntimeMetrics {
   readonly asksSent: number;
   readonly askTimeouts: number;
   readonly restarts: number;
+  /** Malformed frames on this node's subjects (not MessagePack, wrong shape): dropped, answered `bad_message` when they carry a reply address. */
   readonly badMessages: number;
+  /** Spawns from other nodes refused: kind not hosted, virtual, or local-only (`remoteSpawn: false`). */
+  readonly spawnsRefused: number;
+  /** Replies that matched no ask in flight: late (after the deadline), duplicate or forged. Ignored. */
+  readonly strayReplies: number;
   readonly mailboxDropped: number;
   /** Tells that reached no actor (explicit actor not running, no node hosts the kind, node closed). */
   readonly deadLetters: number;

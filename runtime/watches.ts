@@ -19,21 +19,27 @@ export function targetKey(kind: string, id: string): string {
   return `${kind}\u0000${id}`;
 }
 
+/** A watch held at the target's node: the watcher, and the node that called watch() (it tracks where the watch is). */
+export interface TargetWatch {
+  readonly watcher: ActorRef;
+  readonly tracker: string | undefined;
+}
+
 export interface WatchPair {
   readonly watcher: ActorRef;
   readonly target: ActorRef;
 }
 
 export class Watches {
-  private readonly byTarget = new Map<string, Map<string, ActorRef>>();
+  private readonly byTarget = new Map<string, Map<string, TargetWatch>>();
   private readonly byNode = new Map<string, Map<string, WatchPair>>();
 
-  /** Target side: `watcher` watches local target `kind/id`. */
-  add(kind: string, id: string, watcher: ActorRef): void {
+  /** Target side: `watcher` watches local target `kind/id`; `tracker` called watch() (undefined: unknown). */
+  add(kind: string, id: string, watcher: ActorRef, tracker: string | undefined): void {
     const k = targetKey(kind, id);
     let m = this.byTarget.get(k);
     if (m === undefined) this.byTarget.set(k, (m = new Map()));
-    m.set(refKey(watcher), watcher);
+    m.set(refKey(watcher), { watcher, tracker });
   }
 
   remove(kind: string, id: string, watcher: ActorRef): void {
@@ -44,8 +50,8 @@ export class Watches {
     if (m.size === 0) this.byTarget.delete(k);
   }
 
-  /** Target side: the watchers of `kind/id`, forgotten (they are told once). */
-  take(kind: string, id: string): ActorRef[] {
+  /** Target side: the watches of `kind/id`, forgotten (they are told once, or move). */
+  take(kind: string, id: string): TargetWatch[] {
     const k = targetKey(kind, id);
     const m = this.byTarget.get(k);
     if (m === undefined) return [];

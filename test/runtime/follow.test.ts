@@ -74,4 +74,29 @@ describe('following a virtual actor to its lease holder', () => {
     );
     expect(await t.ask<Terminated[]>(w, { type: 'terminated' })).toEqual([{ ref: y, reason: 'node-down' }]);
   });
+
+  it('follow - a watch registered while the placed node activates the actor moves to the lease holder when the activation loses', async () => {
+    const { t, w, targets } = await movedPlacement('m', 1);
+    const [x] = targets as [ActorRef];
+    // One turn, one batch to p: the tell makes p activate x (the lease read is asynchronous), and
+    // the watch lands on p while x is activating there. Then p finds h holding the lease.
+    t.tell(x, { type: 'echo' });
+    t.watch(w, x);
+    // Answered once p's activation settled (queued behind it, then forwarded to h).
+    expect(await t.ask<{ node: string }>(x, { type: 'echo' })).toMatchObject({ node: 'h' });
+    await t.stop(x);
+    await waitFor('the watcher to hear x stopped', async () => (await t.ask<Terminated[]>(w, { type: 'terminated' })).length > 0);
+    expect(await t.ask<Terminated[]>(w, { type: 'terminated' })).toEqual([{ ref: x, reason: 'stopped' }]);
+  });
+
+  it('follow - a stop that reaches the placed node while it activates the actor follows it to the lease holder', async () => {
+    const { t, w, targets } = await movedPlacement('k', 1);
+    const [x] = targets as [ActorRef];
+    await t.ask(w, { type: 'watch', target: x }); // the watch follows x to h
+    // One turn, one batch to p: the tell makes p activate x, the stop lands while it activates.
+    t.tell(x, { type: 'echo' });
+    await t.stop(x);
+    await waitFor('the watcher to hear x stopped', async () => (await t.ask<Terminated[]>(w, { type: 'terminated' })).length > 0);
+    expect(await t.ask<Terminated[]>(w, { type: 'terminated' })).toEqual([{ ref: x, reason: 'stopped' }]);
+  });
 });

@@ -58,10 +58,15 @@ export async function nodeProcess(natsUrl: string, nodeId: string, env: Record<s
   const exited = new Promise<number | string>((res) => proc.once('exit', (code, signal) => res(code ?? signal ?? -1)));
   let done = false;
   void exited.then(() => (done = true));
-  await waitFor(`node process ${nodeId} to be ready`, () => {
-    if (done) throw new Error(`node process ${nodeId} exited during start: ${err}`);
-    return out.includes(`ready ${nodeId}`);
-  }, 20_000);
+  try {
+    await waitFor(`node process ${nodeId} to be ready`, () => {
+      if (done) throw new Error(`node process ${nodeId} exited during start: ${err}`);
+      return out.includes(`ready ${nodeId}`);
+    }, 30_000);
+  } catch (e) {
+    proc.kill('SIGKILL'); // a process that never became ready is not handed out, so nobody else would stop it
+    throw e;
+  }
   const kill = async (signal: NodeJS.Signals): Promise<number | string> => {
     if (!done) proc.kill(signal);
     return exited;

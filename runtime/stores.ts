@@ -1,0 +1,39 @@
+/**
+ * The node's JetStream KV buckets: `<prefix>_leases` (single activation of virtual actors) and
+ * `<prefix>_snapshots` (persisted actors), opened only when a hosted kind needs them.
+ */
+import type { NatsConnection } from '@nats-io/nats-core';
+import { Kvm, type KV } from '@nats-io/kv';
+import { UnavailableError } from './errors.js';
+import { LeaseStore } from './leases.js';
+import type { LocalActors } from './local-actors.js';
+import { SnapshotStore } from './snapshots.js';
+
+/** Opens the buckets the kinds of `actors` need and hands them to it. */
+export async function openStores(nats: NatsConnection, prefix: string, replicas: number, nodeId: string, actors: LocalActors): Promise<void> {
+  const specs = [...actors.specs.values()];
+  if (!specs.some((s) => s.virtual || s.persist)) return;
+  const kvm = new Kvm(nats);
+  const open = async (name: string): Promise<KV> => {
+    try {
+      return await kvm.create(name, { history: 1, replicas });
+    } catch (err) {
+      throw new UnavailableError(
+        `could not open JetStream KV bucket ${name}: ${(err as Error).message}. Virtual and persisted actors need a nats-server with JetStream enabled (nats-server -js)`,
+        { cause: err },
+      );
+    }
+  };
+  const leases = specs.some((s) => s.virtual) ? new LeaseStore(await open(`${prefix}_leases`), nodeId) : undefined;
+  actors.leases = leases;
+  if (specs.some((s) => s.persist)) {
+    actors.snapshots = new SnapshotStore(await open(`${prefix}_snapshots`), {
+      stillOwner: async (cell) => {
+        if (!leases || !cell.spec.virtual) return true;
+        const h = await leases.holder(cell.key);
+        return h !== undefined && h.node === nodeId && h.epoch === cell.life.leaseEpoch;
+      },
+      fenced: (cell) => actors.fenced(cell),
+    });
+  }
+}

@@ -1,0 +1,256 @@
+/**
+ * Unit tests with a hand-driven clock: the actor cell's transition table (cell-lifecycle.ts),
+ * self-fencing (fencing.ts) and down detection after a stall (membership.ts). No nats-server:
+ * these parts take their clock and collaborators as arguments (a small fake connection for
+ * membership).
+ */
+import { describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { encode } from '../../protocol/mod.js';
+import { canMove, CellLifecycle, CellStatus, Membership, SelfFencing, type Clock } from '../../runtime/internal.js';
+import { LeaseLostError, UnavailableError, type MembershipEvent } from '../../runtime/mod.js';
+
+/** A clock whose time moves only when the test says so. */
+class ManualClock implements Clock {
+  t = 1_000;
+  private next = 1;
+  private readonly timers = new Map<number, { at: number; fn: () => void; every?: number }>();
+  now = (): number => this.t;
+  setTimeout(fn: () => void, ms: number): number {
+    const id = this.next++;
+    this.timers.set(id, { at: this.t + ms, fn });
+    return id;
+  }
+  clearTimeout(h: unknown): void {
+    this.timers.delete(h as number);
+  }
+  setInterval(fn: () => void, ms: number): number {
+    const id = this.next++;
+    this.timers.set(id, { at: this.t + ms, fn, every: ms });
+    return id;
+  }
+  clearInterval(h: unknown): void {
+    this.timers.delete(h as number);
+  }
+  /** Moves time forward by `ms`, firing due timers in order. */
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      const due = [...this.timers.entries()].filter(([, x]) => x.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
+      if (due === undefined) break;
+      const [id, x] = due;
+      this.t = x.at;
+      if (x.every !== undefined) x.at += x.every;
+      else this.timers.delete(id);
+      x.fn();
+    }
+    this.t = end;
+  }
+  /** Time jumps by `ms` with no timer running meanwhile (a paused process), then due timers fire once. */
+  pause(ms: number): void {
+    this.t += ms;
+    for (const x of this.timers.values()) if (x.at < this.t) x.at = this.t;
+    this.advance(0);
+  }
+}
+
+const quiet = pino({ level: 'silent' });
+
+describe('actor cell lifecycle', () => {
+  it('lifecycle - the transition table allows the documented moves only', () => {
+    const { activating, running, restarting, stopping, stopped } = CellStatus;
+    const allowed = [
+      [activating, running],
+      [activating, stopped],
+      [running, restarting],
+      [running, stopping],
+      [running, stopped],
+      [restarting, running],
+      [restarting, stopping],
+      [restarting, stopped],
+      [stopping, stopped],
+    ].map(([a, b]) => `${a}->${b}`);
+    const all = [activating, running, restarting, stopping, stopped];
+    for (const a of all) for (const b of all) expect(canMove(a, b), `${a}->${b}`).toBe(allowed.includes(`${a}->${b}`));
+  });
+
+  it('lifecycle - impossible moves are refused and reported; a stopped cell never runs again', () => {
+    const illegal: string[] = [];
+    const life = new CellLifecycle('actor k/1', (from, to) => illegal.push(`${from}->${to}`));
+    expect(life.beginStop()).toBe(false); // activating -> stopping is not a move
+    expect(illegal).toEqual(['0->3']);
+    life.leased(7, 2);
+    expect([life.leaseRev, life.leaseEpoch]).toEqual([7, 2]);
+    expect(life.run()).toBe(true);
+    expect(life.restart()).toBe(true);
+    expect(life.run()).toBe(true);
+    life.end('node-down');
+    expect(life.status).toBe(CellStatus.stopped);
+    // Late moves after a stop (an activation or restart that settles afterwards) are refused quietly.
+    expect(life.run()).toBe(false);
+    expect(illegal).toEqual(['0->3']);
+  });
+
+  it('lifecycle - the signal aborts with LeaseLostError when the lease is lost, before the stop ends', () => {
+    const life = new CellLifecycle('actor k/2', () => undefined);
+    life.leased(3, 1);
+    life.run();
+    const signal = life.signal;
+    expect(signal.aborted).toBe(false);
+    life.loseLease();
+    expect(signal.aborted).toBe(true);
+    expect(signal.reason).toBeInstanceOf(LeaseLostError);
+    expect(life.leaseRev).toBe(0); // nothing to release
+    life.beginStop();
+    life.end('stopped');
+    expect(signal.reason).toBeInstanceOf(LeaseLostError);
+  });
+
+  it('lifecycle - a plain stop aborts the signal with UnavailableError, also when read after the stop', () => {
+    const life = new CellLifecycle('actor k/3', () => undefined, CellStatus.running);
+    life.beginStop();
+    life.end('passivated');
+    expect(life.signal.aborted).toBe(true);
+    expect(life.signal.reason).toBeInstanceOf(UnavailableError);
+    expect(life.signal.reason).not.toBeInstanceOf(LeaseLostError);
+  });
+});
+
+describe('self-fencing', () => {
+  function fencing(clock: ManualClock, echo: { at: number }): { f: SelfFencing; fenced: () => number } {
+    let n = 0;
+    const f = new SelfFencing({
+      logger: quiet,
+      clock,
+      heartbeatMs: 100,
+      downAfterMs: 1_000,
+      lastEcho: () => echo.at,
+      fenceAll: () => ++n,
+      closing: () => false,
+    });
+    f.start((async function* () {})());
+    return { f, fenced: () => n };
+  }
+
+  /** `ms` of normal life: the loop runs and every heartbeat (each 100 ms) comes back. */
+  function healthy(clock: ManualClock, echo: { at: number }, ms: number): void {
+    for (let left = ms; left > 0; left -= 100) {
+      clock.advance(Math.min(100, left));
+      echo.at = clock.t;
+    }
+  }
+
+  it('fencing - cut off for downAfterMs/2 with no echo of its own heartbeat: fenced; the echo ends it', () => {
+    const clock = new ManualClock();
+    const echo = { at: clock.t };
+    const { f, fenced } = fencing(clock, echo);
+    f.onStatus({ type: 'disconnect' });
+    clock.advance(499);
+    expect(f.fenced).toBe(false);
+    clock.advance(1);
+    expect(f.fenced).toBe(true);
+    expect(fenced()).toBe(1);
+    f.onOwnEcho();
+    expect(f.fenced).toBe(false);
+    f.stop();
+  });
+
+  it('fencing - a disconnect healed within the window (own heartbeat came back) does not fence', () => {
+    const clock = new ManualClock();
+    const echo = { at: clock.t };
+    const { f, fenced } = fencing(clock, echo);
+    f.onStatus({ type: 'disconnect' });
+    healthy(clock, echo, 600); // status events can lag: the echo says the connection works
+    expect(fenced()).toBe(0);
+    f.onStatus({ type: 'disconnect' });
+    f.onStatus({ type: 'reconnect' });
+    healthy(clock, echo, 2_000);
+    expect(fenced()).toBe(0);
+    f.stop();
+  });
+
+  it('fencing - a stall of downAfterMs - heartbeatMs (paused process) fences at once; shorter stalls do not', () => {
+    const clock = new ManualClock();
+    const echo = { at: clock.t };
+    const { f, fenced } = fencing(clock, echo);
+    healthy(clock, echo, 5_000);
+    clock.pause(800); // under 900 ms: the others cannot have seen 1 s of silence
+    echo.at = clock.t; // the heartbeat that waited in the socket is read right after
+    healthy(clock, echo, 1_000);
+    expect(fenced()).toBe(0);
+    clock.pause(950);
+    expect(fenced()).toBe(1);
+    expect(f.fenced).toBe(true);
+    f.stop();
+  });
+
+  it('fencing - with the loop running, no echo of its own heartbeat for downAfterMs/2 (half-open connection) fences', () => {
+    const clock = new ManualClock();
+    const echo = { at: clock.t };
+    const { f, fenced } = fencing(clock, echo);
+    healthy(clock, echo, 4_000);
+    expect(fenced()).toBe(0);
+    clock.advance(499);
+    expect(fenced()).toBe(0);
+    clock.advance(100);
+    expect(fenced()).toBe(1);
+    clock.advance(1_000); // fenced once, not again on every tick
+    expect(fenced()).toBe(1);
+    echo.at = clock.t;
+    f.onOwnEcho();
+    expect(f.fenced).toBe(false);
+    f.stop();
+  });
+});
+
+describe('membership after a stall', () => {
+  /** Just enough of a NATS connection: one subscription whose callback the test drives. */
+  function fakeConnection(): { nc: NatsConnection; deliver: (value: unknown) => void } {
+    let callback: ((err: Error | null, msg: { data: Uint8Array; reply?: string }) => void) | undefined;
+    const nc = {
+      subscribe: (_subject: string, opts: { callback: typeof callback }) => {
+        callback = opts.callback;
+        return { unsubscribe: () => undefined };
+      },
+      requestMany: () => Promise.reject(new Error('503 no responders')),
+      publish: () => undefined,
+      flush: () => Promise.resolve(),
+      isClosed: () => false,
+    } as unknown as NatsConnection;
+    return { nc, deliver: (value) => callback?.(null, { data: encode(value) }) };
+  }
+
+  it('membership - a node that did not run for longer than downAfterMs does not call the others down on resume', async () => {
+    const clock = new ManualClock();
+    const { nc, deliver } = fakeConnection();
+    const m = new Membership({
+      nc,
+      subject: 'sm.node.hb',
+      self: { nodeId: 'me', roles: [], kinds: [], meta: {}, startedAt: 1 },
+      heartbeatMs: 100,
+      downAfterMs: 1_000,
+      clock,
+      logger: quiet,
+      onBadMessage: () => undefined,
+    });
+    const events: string[] = [];
+    m.subscribe((e: MembershipEvent) => events.push(`${e.type} ${e.member.nodeId}`));
+    await m.start(0);
+    const hb = { t: 'hb', id: 'other', roles: [], kinds: ['k'], meta: {}, draining: false, startedAt: 5 };
+    for (let i = 0; i < 20; i++) {
+      deliver(hb);
+      clock.advance(100);
+    }
+    expect(events).toEqual(['up other']);
+    clock.pause(3_000); // SIGSTOP: the other kept sending; its heartbeats wait in our socket
+    deliver(hb);
+    clock.advance(300);
+    expect(events).toEqual(['up other']);
+    expect(m.isLive('other')).toBe(true);
+    clock.advance(1_300); // now it is silent for real
+    expect(events).toEqual(['up other', 'down other']);
+    m.stop();
+  });
+});
+
