@@ -21,15 +21,15 @@ export { createBackoff, BACKOFF_DEFAULTS } from './backoff.js';
 export { encodeFrame, decodeFrame, toSafeInteger } from './codec.js';
 export {
   SyncError, ServerError, DistributorError, AuthError, RequestTimeoutError, ConnectionLostError, QueueFullError,
-  OfflineError, ProtocolError, CacheStorageError, ListenerError, SERVER_ERROR_CODES,
+  OfflineError, ProtocolError, CacheStorageError, ListenerError, WriteRejectedError, SERVER_ERROR_CODES,
 } from './errors.js';
 
 export type { Backoff, BackoffOptions } from './backoff.js';
-export type { Cache, CachedRecord, CacheEntry } from './cache.js';
+export type { Cache, CachedRecord, CacheEntry, QueuedWrite, QueuedChange } from './cache.js';
 export type { ServerErrorCode } from './errors.js';
 export type { RateLimit } from './requests.js';
 export type { FetchLike, WebSocketConstructor, WebSocketLike, SocketAllocation } from './transport.js';
 export type {
   SyncClient, SyncClientOptions, SyncClientEvents, ConnectionStatus, StatusEvent, ChangeEvent, ConflictEvent,
-  CommandEvent, DeliveredEvent, ChangeInput, ConflictRecord, CommitResult, WriteOptions, ClientLogger,
+  CommandEvent, DeliveredEvent, PendingEvent, ChangeInput, ConflictRecord, CommitResult, WriteOptions, ClientLogger,
 } from './types.js';
