@@ -646,15 +646,28 @@ class SyncClientImpl implements SyncClient {
     this.#emitter.emit('error', err);
   }
 
-  /** In a browser, coming back online is the best moment to retry: cut the wait short. */
+  /**
+   * In a browser, coming back online is the best moment to retry: cut the wait short. Going offline
+   * closes the socket at once: a socket over a lost network may take minutes to notice it is dead,
+   * and writes made meanwhile would wait on it instead of showing as pending.
+   */
   #listenForBrowserOnline(): void {
     const target = globalThis as { addEventListener?: (t: string, l: () => void) => void; removeEventListener?: (t: string, l: () => void) => void };
     if (typeof target.addEventListener !== 'function' || typeof target.removeEventListener !== 'function') return;
     const onOnline = (): void => {
       if (this.#run && this.#status === 'reconnecting') this.#run.wake?.();
     };
+    const onOffline = (): void => {
+      if (!this.#socket) return;
+      this.#log.info({ node: this.#node }, 'the browser went offline: closing the socket');
+      this.#socket.close(CLIENT_CLOSE_NORMAL, 'the browser went offline');
+    };
     target.addEventListener('online', onOnline);
-    this.#removeOnlineListener = () => target.removeEventListener?.('online', onOnline);
+    target.addEventListener('offline', onOffline);
+    this.#removeOnlineListener = () => {
+      target.removeEventListener?.('online', onOnline);
+      target.removeEventListener?.('offline', onOffline);
+    };
   }
 }
 
