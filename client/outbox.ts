@@ -203,8 +203,10 @@ export class Outbox {
     const conflicted = new Set(result.conflicts.map((c) => c.key));
     for (const c of sent) {
       const id = localKey(write.collection, c.key);
-      // What a later `ifRev: true` write of this key, queued behind this one, is conditional on.
-      if (conflicted.has(c.key)) this.#chainBase.set(id, c.base ?? 0);
+      // What a later `ifRev: true` write of this key, queued behind this one, is conditional on. Kept
+      // only while such a write may exist: a write made when none is queued takes the cached rev.
+      if (!this.has(write.collection, c.key)) this.#chainBase.delete(id);
+      else if (conflicted.has(c.key)) this.#chainBase.set(id, c.base ?? 0);
       else this.#chainBase.set(id, this.#cache.get(write.collection, c.key)?.rev ?? 0);
     }
     this.#afterRemoval(write, (key) => (conflicted.has(key) ? 'remote' : 'local'));
