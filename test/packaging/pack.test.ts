@@ -86,7 +86,7 @@ describe('packaging (npm pack, installed into a scratch project)', () => {
     expect(await readFile(join(scratch, 'node_modules', 'syncmesh', 'LICENSE'), 'utf8')).toContain('Copyright (c) 2026 the Syncmesh authors');
   });
 
-  it('packaging - a TypeScript program typechecks against syncmesh/client, syncmesh/client/react and syncmesh/runtime; a wrong use does not', async () => {
+  it('packaging - a TypeScript program typechecks against syncmesh/client, syncmesh/client/react and syncmesh/runtime; a wrong use is an error', async () => {
     await writeFile(join(scratch, 'tsconfig.json'), JSON.stringify({
       compilerOptions: { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, lib: ['es2023', 'dom'], types: ['node'], noEmit: true, skipLibCheck: false },
       include: ['check.ts'],
@@ -111,13 +111,12 @@ const ref: ActorRef = { kind: 'k', id: 'i' };
 const code: string = ErrorCode.quotaExceeded;
 const frame: ServerFrame['t'] = 'resync';
 void [off, done, n, hooks, snap, same, node, ref, code, frame, indexedDbCache, ServerError, defineActor];
+// The declarations are real types, not \`any\`: a wrong call is an error (else this directive is, TS2578).
+// @ts-expect-error distributorUrl must be a string
+createSyncClient({ distributorUrl: 1, userId: 'u', deviceId: 'd', token: 't' });
 `);
-    await run(TSC, ['-p', join(scratch, 'tsconfig.json')], { cwd: scratch });
-    // The declarations are real types, not `any`: a wrong call fails.
-    // (skipLibCheck here: the declarations were checked above.)
-    await writeFile(join(scratch, 'check.ts'), `import { createSyncClient } from 'syncmesh/client';\ncreateSyncClient({ distributorUrl: 1 });\n`);
-    const failed = await run(TSC, ['-p', join(scratch, 'tsconfig.json'), '--skipLibCheck'], { cwd: scratch }).then(() => undefined, (e: { stdout: string }) => e.stdout);
-    expect(failed).toMatch(/check\.ts\(2,\d+\): error TS/);
+    const result = await run(TSC, ['-p', join(scratch, 'tsconfig.json')], { cwd: scratch }).then(() => 'ok', (e: { stdout: string }) => e.stdout);
+    expect(result).toBe('ok');
   });
 
   it('packaging - the Quick start of docs/client.md, as written: two clients sync through a cluster started from the installed package', async () => {
