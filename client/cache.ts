@@ -10,13 +10,48 @@
  *
  * The cache also keeps the server's storage epoch (sent in `welcome`): revs and cursors only mean
  * something within one epoch, so when the server names another one the client resets the cache.
+ *
+ * And it keeps the client's write queue (the outbox): local writes not yet acknowledged by the server,
+ * in the order they were made. A persistent cache persists them too, so writes made offline survive a
+ * reload and are sent when the next client opens the same cache.
  */
 
 export interface CachedRecord {
   /** Any MessagePack value; absent when deleted. */
   readonly value?: unknown;
+  /** The server's rev of the key (0 when the server has not seen it yet). */
   readonly rev: number;
   readonly deleted: boolean;
+  /**
+   * Set (true) on what the client's reads return when the value is a local write the server has not
+   * acknowledged yet; `rev` is then the server's rev the write started from. Never stored in a cache.
+   */
+  readonly pending?: boolean;
+}
+
+/** One change of a queued write, as stored in the outbox. */
+export interface QueuedChange {
+  readonly key: string;
+  /** Absent when deleted. */
+  readonly value?: unknown;
+  readonly deleted: boolean;
+  /** The rev the write is conditional on (0: the key must not exist); absent: unconditional. */
+  readonly base?: number;
+  /**
+   * The write was conditional (`ifRev: true`) on an earlier queued write of the same key: its base is
+   * the rev that earlier write gets, known only once the server answered it.
+   */
+  readonly chained?: boolean;
+}
+
+/** A local write waiting for the server's acknowledgement, in the outbox. */
+export interface QueuedWrite {
+  /** The commit's idempotency key: a resend with the same txid is answered, not applied twice. */
+  readonly txid: string;
+  readonly collection: string;
+  readonly changes: readonly QueuedChange[];
+  /** When the application made the write (ms since the epoch). */
+  readonly queuedAt: number;
 }
 
 /** A record with its key, as written to a cache. */
@@ -46,6 +81,12 @@ export interface Cache {
    * cache never holds records of one epoch under the name of another.
    */
   reset(epoch: string): void;
+  /** The outbox: queued writes, oldest first (those persisted are loaded by open()). */
+  queued(): QueuedWrite[];
+  /** Appends a write to the outbox. */
+  enqueue(write: QueuedWrite): void;
+  /** Removes a write from the outbox once the server answered it (or refused it for good). */
+  dequeue(txid: string): void;
   /** Resolves once every write so far is durable; rejects with the first failed write. */
   flush(): Promise<void>;
   /** Flushes and releases the storage. */
@@ -58,7 +99,20 @@ export interface Cache {
 export class MemoryStore {
   readonly #records = new Map<string, Map<string, CachedRecord>>();
   readonly #cursors = new Map<string, number>();
+  readonly #outbox = new Map<string, QueuedWrite>();
   #epoch: string | undefined;
+
+  queued(): QueuedWrite[] {
+    return [...this.#outbox.values()];
+  }
+
+  enqueue(write: QueuedWrite): void {
+    this.#outbox.set(write.txid, write);
+  }
+
+  dequeue(txid: string): void {
+    this.#outbox.delete(txid);
+  }
 
   get(collection: string, key: string): CachedRecord | undefined {
     return this.#records.get(collection)?.get(key);
@@ -134,6 +188,15 @@ class MemoryCache implements Cache {
   }
   reset(epoch: string): void {
     this.#store.reset(epoch);
+  }
+  queued(): QueuedWrite[] {
+    return this.#store.queued();
+  }
+  enqueue(write: QueuedWrite): void {
+    this.#store.enqueue(write);
+  }
+  dequeue(txid: string): void {
+    this.#store.dequeue(txid);
   }
   flush(): Promise<void> {
     return Promise.resolve();

@@ -24,6 +24,8 @@ import {
   SyncError, serverErrorFromFrame,
 } from './errors.js';
 import { TypedEmitter } from './events.js';
+import { OUTBOX_DEFAULTS, Outbox } from './outbox.js';
+import { ChangeListeners } from './change-listeners.js';
 import { FAILED_NODE_TTL_MS, FailedNodes } from './failed-nodes.js';
 import { REQUEST_DEFAULTS, RequestTracker } from './requests.js';
 import {
@@ -31,7 +33,7 @@ import {
   type SocketCloseInfo, type WebSocketConstructor,
 } from './transport.js';
 import type {
-  ChangeInput, ClientLogger, CommitResult, ConnectionStatus, StatusEvent, SyncClient, SyncClientEvents,
+  ChangeEvent, ChangeInput, ClientLogger, CommitResult, ConnectionStatus, StatusEvent, SyncClient, SyncClientEvents,
   SyncClientOptions, WriteOptions,
 } from './types.js';
 
@@ -79,6 +81,8 @@ class SyncClientImpl implements SyncClient {
   readonly #emitter: TypedEmitter<SyncClientEvents>;
   readonly #tracker: RequestTracker;
   readonly #collections: CollectionSync;
+  readonly #outbox: Outbox;
+  readonly #listeners = new ChangeListeners();
   readonly #backoff: Backoff;
   readonly #failedNodes: FailedNodes;
   #status: ConnectionStatus = 'offline';
@@ -142,10 +146,31 @@ class SyncClientImpl implements SyncClient {
     this.#collections = new CollectionSync(
       this.#cache,
       this.#tracker,
-      { change: (e) => this.#emitter.emit('change', e), conflict: (e) => this.#emitter.emit('conflict', e) },
+      {
+        // A key with a pending local write shows that write: the server's records under it change
+        // nothing visible until the write is answered (the outbox then reports the key's state).
+        change: (e) => {
+          if (!this.#outbox.has(e.collection, e.key)) this.#emitChange(e);
+        },
+        conflict: (e) => this.#emitter.emit('conflict', e),
+      },
       this.#log,
       this.#cacheReady,
     );
+    this.#outbox = new Outbox(
+      this.#cache,
+      this.#collections,
+      {
+        change: (e) => this.#emitChange(e),
+        pending: (count) => this.#emitter.emit('pending', { count }),
+        error: (err) => this.#emitError(err),
+      },
+      this.#log,
+      () => this.#status === 'connected' && this.#socket !== undefined,
+      opts.maxPendingWrites ?? OUTBOX_DEFAULTS.maxPendingWrites,
+    );
+    // Registered before the connection loop awaits the cache: queued writes are loaded before any connect.
+    void this.#cacheReady.then(() => this.#outbox.load());
     for (const c of opts.collections ?? []) this.#collections.remember(c);
     this.#commands = new CommandInbox((e) => this.#emitter.emit('command', e), opts.autoAck === true);
     this.#listenForBrowserOnline();
@@ -195,33 +220,76 @@ class SyncClientImpl implements SyncClient {
     return this.#collections.sync(collection);
   }
 
+  get pendingWrites(): number {
+    return this.#outbox.size;
+  }
+
   commit(collection: string, changes: readonly ChangeInput[]): Promise<CommitResult> {
     checkCollection(collection);
-    return this.#collections.commit(collection, changes);
+    if (!Array.isArray(changes)) throw new TypeError('commit: changes must be an array');
+    return this.#outbox.add(collection, changes.map((c) => (c.deleted === true
+      ? { key: c.key, deleted: true, ...(c.base !== undefined ? { base: c.base } : {}) }
+      : { key: c.key, value: c.value, deleted: false, ...(c.base !== undefined ? { base: c.base } : {}) })));
   }
 
-  async put(collection: string, key: string, value: unknown, options?: WriteOptions): Promise<CommitResult> {
-    const base = this.#base(collection, key, options);
-    return this.commit(collection, [base === undefined ? { key, value } : { key, value, base }]);
+  put(collection: string, key: string, value: unknown, options?: WriteOptions): Promise<CommitResult> {
+    checkCollection(collection);
+    return this.#outbox.add(collection, [{ key, value, deleted: false, ...this.#condition(collection, key, options) }]);
   }
 
-  async delete(collection: string, key: string, options?: WriteOptions): Promise<CommitResult> {
-    const base = this.#base(collection, key, options);
-    return this.commit(collection, [base === undefined ? { key, deleted: true } : { key, deleted: true, base }]);
+  delete(collection: string, key: string, options?: WriteOptions): Promise<CommitResult> {
+    checkCollection(collection);
+    return this.#outbox.add(collection, [{ key, deleted: true, ...this.#condition(collection, key, options) }]);
   }
 
-  #base(collection: string, key: string, options: WriteOptions | undefined): number | undefined {
-    if (options?.ifRev === true) return this.#cache.get(collection, key)?.rev ?? 0;
-    return options?.ifRev;
+  /**
+   * `ifRev: true` is "the rev I see": the cached rev, or, when the key has a write still queued, the rev
+   * that write will get (chained: resolved when it is sent).
+   */
+  #condition(collection: string, key: string, options: WriteOptions | undefined): { base?: number; chained?: boolean } {
+    if (options?.ifRev === true) {
+      return this.#outbox.has(collection, key) ? { chained: true } : { base: this.#cache.get(collection, key)?.rev ?? 0 };
+    }
+    return options?.ifRev === undefined ? {} : { base: options.ifRev };
   }
 
   get(collection: string, key: string): CachedRecord | undefined {
-    const record = this.#cache.get(collection, key);
+    const record = this.#outbox.read(collection, key) ?? this.#cache.get(collection, key);
     return record && !record.deleted ? record : undefined;
   }
 
   entries(collection: string): Array<[string, CachedRecord]> {
-    return this.#cache.entries(collection).filter(([, r]) => !r.deleted);
+    const out: Array<[string, CachedRecord]> = [];
+    for (const [key, r] of this.#cache.entries(collection)) {
+      const record = this.#outbox.read(collection, key) ?? r;
+      if (!record.deleted) out.push([key, record]);
+    }
+    // Keys the server has not seen yet, in the order they were written.
+    for (const key of this.#outbox.keys(collection)) {
+      if (this.#cache.get(collection, key)) continue;
+      const record = this.#outbox.read(collection, key);
+      if (record && !record.deleted) out.push([key, record]);
+    }
+    return out;
+  }
+
+  onCollection(collection: string, listener: (event: ChangeEvent) => void): () => void {
+    checkCollection(collection);
+    return this.#listeners.onCollection(collection, listener);
+  }
+
+  onKey(collection: string, key: string, listener: (event: ChangeEvent) => void): () => void {
+    checkCollection(collection);
+    return this.#listeners.onKey(collection, key, listener);
+  }
+
+  flush(): Promise<void> {
+    return this.#cache.flush();
+  }
+
+  #emitChange(e: ChangeEvent): void {
+    this.#emitter.emit('change', e);
+    this.#listeners.emit(e, (err) => this.#emitError(new ListenerError('change', { cause: err })));
   }
 
   async send(toDevice: string, body: unknown): Promise<{ commandId: string }> {
@@ -245,9 +313,11 @@ class SyncClientImpl implements SyncClient {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#removeOnlineListener?.();
+      this.#outbox.close();
       const run = this.#run;
       this.#goOffline('closed by the application');
       await run?.done;
+      this.#listeners.clear();
       try {
         await this.#cache.flush();
       } catch (err) {
@@ -366,6 +436,7 @@ class SyncClientImpl implements SyncClient {
     this.#setStatus('connected');
     this.#commands.online((commandId) => socket.send({ t: 'ack', commandId }));
     this.#tracker.online((frame) => socket.send(frame));
+    this.#outbox.pump();
     for (const collection of this.#collections.known()) this.#syncInBackground(collection);
   }
 
@@ -381,6 +452,8 @@ class SyncClientImpl implements SyncClient {
       this.#log.warn({ cached: cached ?? null, epoch }, "the server's data store is not the one the cache came from: dropping the cache and pulling everything again");
     }
     this.#collections.resetTo(epoch);
+    // A first epoch (a new cache) changes nothing for queued writes; another one voids their revs.
+    if (cached !== undefined) this.#outbox.epochChanged();
   }
 
   #afterClose(socket: FrameSocket, info: SocketCloseInfo, allocation: SocketAllocation, signal: AbortSignal): Next {
@@ -498,6 +571,11 @@ class SyncClientImpl implements SyncClient {
           this.#collections.onSyncFrame(collection, toSafeInteger(frame.rev)).catch((err: unknown) => this.#pullFailed(collection, err));
         }
         return;
+      case 'resync':
+        // The server may have missed pushes for this connection: pull everything followed, from the cursors.
+        this.#log.info({ collections: this.#collections.known().length }, 'resync: pulling every followed collection');
+        for (const collection of this.#collections.known()) this.#syncInBackground(collection);
+        return;
       case 'command':
         {
           const problem = this.#commands.receive(frame);
@@ -568,15 +646,28 @@ class SyncClientImpl implements SyncClient {
     this.#emitter.emit('error', err);
   }
 
-  /** In a browser, coming back online is the best moment to retry: cut the wait short. */
+  /**
+   * In a browser, coming back online is the best moment to retry: cut the wait short. Going offline
+   * closes the socket at once: a socket over a lost network may take minutes to notice it is dead,
+   * and writes made meanwhile would wait on it instead of showing as pending.
+   */
   #listenForBrowserOnline(): void {
     const target = globalThis as { addEventListener?: (t: string, l: () => void) => void; removeEventListener?: (t: string, l: () => void) => void };
     if (typeof target.addEventListener !== 'function' || typeof target.removeEventListener !== 'function') return;
     const onOnline = (): void => {
       if (this.#run && this.#status === 'reconnecting') this.#run.wake?.();
     };
+    const onOffline = (): void => {
+      if (!this.#socket) return;
+      this.#log.info({ node: this.#node }, 'the browser went offline: closing the socket');
+      this.#socket.close(CLIENT_CLOSE_NORMAL, 'the browser went offline');
+    };
     target.addEventListener('online', onOnline);
-    this.#removeOnlineListener = () => target.removeEventListener?.('online', onOnline);
+    target.addEventListener('offline', onOffline);
+    this.#removeOnlineListener = () => {
+      target.removeEventListener?.('online', onOnline);
+      target.removeEventListener?.('offline', onOffline);
+    };
   }
 }
 

@@ -144,12 +144,16 @@ export class CollectionSync {
     return fresh;
   }
 
-  /** Commits `changes` and applies the answer to the cache. */
-  async commit(collection: string, changes: readonly ChangeInput[]): Promise<CommitResult> {
+  /**
+   * Commits `changes` and applies the answer to the cache. `txid` makes a resend after a lost answer
+   * safe: the server answers it with the first result.
+   */
+  async commit(collection: string, changes: readonly ChangeInput[], txid?: string): Promise<CommitResult> {
     this.#known.add(collection);
     const wire = changes.map(toWire);
     await this.#ready;
-    const answer = await this.#tracker.request({ t: 'commit', collection, changes: wire }, 'committed');
+    const frame = txid === undefined ? { t: 'commit', collection, changes: wire } : { t: 'commit', collection, changes: wire, txid };
+    const answer = await this.#tracker.request(frame, 'committed');
     const { result, pullNeeded } = this.#applyCommitted(collection, changes, answer);
     if (pullNeeded) {
       // The commit is done whatever happens to this pull; a failed one is repeated on the next connection.

@@ -98,6 +98,26 @@ export class ProtocolError extends SyncError {
   }
 }
 
+/**
+ * The server refused a queued write for good (`code`: bad_request, too_large, quota_exceeded, ...), so
+ * the client dropped it from its outbox; reads show the server's state of its keys again. Emitted as an
+ * 'error' event (the write's own promise rejects with the ServerError, its `cause`).
+ */
+export class WriteRejectedError extends SyncError {
+  readonly txid: string;
+  readonly collection: string;
+  readonly keys: readonly string[];
+  readonly code: string;
+  constructor(txid: string, collection: string, keys: readonly string[], code: string, cause: Error) {
+    super(`the server refused a write to '${collection}' (${keys.slice(0, 5).join(', ')}${keys.length > 5 ? ', ...' : ''}) with ${code}: ${cause.message}; it was dropped, change the data and write again`, { cause });
+    this.name = 'WriteRejectedError';
+    this.txid = txid;
+    this.collection = collection;
+    this.keys = keys;
+    this.code = code;
+  }
+}
+
 /** The persistent cache could not be opened or written. The in-memory copy stays correct. */
 export class CacheStorageError extends SyncError {
   constructor(message: string, options?: { cause?: unknown }) {

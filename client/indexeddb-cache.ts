@@ -6,7 +6,7 @@
  * Use one database name per user and device (say `syncmesh-${userId}-${deviceId}`): the cache holds
  * exactly one user's data.
  */
-import { MemoryStore, toRecord, type Cache, type CacheEntry, type CachedRecord } from './cache.js';
+import { MemoryStore, toRecord, type Cache, type CacheEntry, type CachedRecord, type QueuedWrite } from './cache.js';
 import { CacheStorageError } from './errors.js';
 
 const RECORDS = 'records';
@@ -14,8 +14,13 @@ const CURSORS = 'cursors';
 /** Facts about the whole cache; key `epoch`: the storage epoch the records belong to. */
 const META = 'meta';
 const EPOCH_KEY = 'epoch';
-/** 2 added META; a version-1 database is upgraded in place (its records are kept, its epoch unknown). */
-const VERSION = 2;
+/** The write queue: QueuedWrite values under increasing integer keys (their order). */
+const OUTBOX = 'outbox';
+/**
+ * 2 added META, 3 added OUTBOX; an older database is upgraded in place (its records are kept, its
+ * epoch unknown until the next welcome).
+ */
+const VERSION = 3;
 
 function request<T>(req: IDBRequest<T>): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -42,6 +47,9 @@ class IndexedDbCache implements Cache {
   #tail: Promise<void> = Promise.resolve();
   #failure: Error | undefined;
   #memoryOnly = false;
+  /** txid -> its key in OUTBOX. */
+  readonly #outboxKeys = new Map<string, number>();
+  #nextOutboxKey = 1;
   onError: ((err: Error) => void) | undefined;
 
   constructor(name: string, factory: IDBFactory) {
@@ -61,6 +69,7 @@ class IndexedDbCache implements Cache {
       if (!db.objectStoreNames.contains(RECORDS)) db.createObjectStore(RECORDS);
       if (!db.objectStoreNames.contains(CURSORS)) db.createObjectStore(CURSORS);
       if (!db.objectStoreNames.contains(META)) db.createObjectStore(META);
+      if (!db.objectStoreNames.contains(OUTBOX)) db.createObjectStore(OUTBOX);
     };
     let db: IDBDatabase;
     try {
@@ -70,13 +79,15 @@ class IndexedDbCache implements Cache {
       this.#memoryOnly = true;
       throw new CacheStorageError(`cannot open IndexedDB database '${this.#name}' (private mode or storage disabled?): ${String(err)}`, { cause: err });
     }
-    const tx = db.transaction([RECORDS, CURSORS, META], 'readonly');
-    const [keys, values, cursorKeys, cursorValues, epoch] = await Promise.all([
+    const tx = db.transaction([RECORDS, CURSORS, META, OUTBOX], 'readonly');
+    const [keys, values, cursorKeys, cursorValues, epoch, outboxKeys, outboxValues] = await Promise.all([
       request(tx.objectStore(RECORDS).getAllKeys()),
       request(tx.objectStore(RECORDS).getAll() as IDBRequest<CachedRecord[]>),
       request(tx.objectStore(CURSORS).getAllKeys()),
       request(tx.objectStore(CURSORS).getAll() as IDBRequest<number[]>),
       request(tx.objectStore(META).get(EPOCH_KEY) as IDBRequest<unknown>),
+      request(tx.objectStore(OUTBOX).getAllKeys()),
+      request(tx.objectStore(OUTBOX).getAll() as IDBRequest<QueuedWrite[]>),
     ]);
     // Before the records: reset() empties the store, and what follows fills it again.
     if (typeof epoch === 'string') this.#store.reset(epoch);
@@ -93,6 +104,14 @@ class IndexedDbCache implements Cache {
     cursorKeys.forEach((k, i) => {
       const cursor = cursorValues[i];
       if (typeof k === 'string' && typeof cursor === 'number') this.#store.write(k, [], cursor);
+    });
+    // Keys come sorted (numbers, ascending): the order the writes were made in.
+    outboxKeys.forEach((k, i) => {
+      const write = outboxValues[i];
+      if (typeof k !== 'number' || !isQueuedWrite(write)) return;
+      this.#outboxKeys.set(write.txid, k);
+      this.#nextOutboxKey = Math.max(this.#nextOutboxKey, k + 1);
+      this.#store.enqueue(write);
     });
     this.#db = db;
   }
@@ -149,6 +168,33 @@ class IndexedDbCache implements Cache {
     });
   }
 
+  queued(): QueuedWrite[] {
+    return this.#store.queued();
+  }
+
+  enqueue(write: QueuedWrite): void {
+    this.#store.enqueue(write);
+    const key = this.#nextOutboxKey++;
+    this.#outboxKeys.set(write.txid, key);
+    this.#persist((db) => {
+      const tx = db.transaction([OUTBOX], 'readwrite');
+      tx.objectStore(OUTBOX).put(write, key);
+      return done(tx);
+    });
+  }
+
+  dequeue(txid: string): void {
+    this.#store.dequeue(txid);
+    const key = this.#outboxKeys.get(txid);
+    if (key === undefined) return;
+    this.#outboxKeys.delete(txid);
+    this.#persist((db) => {
+      const tx = db.transaction([OUTBOX], 'readwrite');
+      tx.objectStore(OUTBOX).delete(key);
+      return done(tx);
+    });
+  }
+
   #persist(step: (db: IDBDatabase) => Promise<void>): void {
     const db = this.#db;
     if (!db) {
@@ -176,6 +222,11 @@ class IndexedDbCache implements Cache {
     this.#db?.close();
     this.#db = undefined;
   }
+}
+
+function isQueuedWrite(v: unknown): v is QueuedWrite {
+  const w = v as Partial<QueuedWrite> | undefined;
+  return typeof w === 'object' && w !== null && typeof w.txid === 'string' && typeof w.collection === 'string' && Array.isArray(w.changes);
 }
 
 /**

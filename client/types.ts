@@ -40,6 +40,16 @@ export interface ChangeEvent {
   /** The key's revision; 0 when the cache dropped the key because the server's store changed. */
   readonly rev: number;
   readonly origin: 'local' | 'remote';
+  /**
+   * True when the new state is a local write the server has not acknowledged yet (`rev` is then the
+   * server's rev it started from). When the server answers, another event reports the settled state.
+   */
+  readonly pending?: boolean;
+}
+
+/** The number of local writes waiting for the server changed. */
+export interface PendingEvent {
+  readonly count: number;
 }
 
 /** A change this client committed was refused because its `base` was stale; the cache now holds the server's state. */
@@ -73,6 +83,7 @@ export interface SyncClientEvents {
   conflict: ConflictEvent;
   command: CommandEvent;
   delivered: DeliveredEvent;
+  pending: PendingEvent;
   error: SyncError;
 }
 
@@ -136,9 +147,14 @@ export interface SyncClientOptions {
   readonly autoConnect?: boolean;
   /** Deadline for an answer once a request is sent (default 15 000 ms). */
   readonly requestTimeoutMs?: number;
-  /** Deadline for a request waiting to be sent (default 30 000 ms). */
+  /** Deadline for a request (a pull or send, not a write) waiting to be sent (default 30 000 ms). */
   readonly queueTimeoutMs?: number;
-  /** Requests that may wait to be sent (default 1 000); more fail with QueueFullError. */
+  /**
+   * Local writes that may wait for the server (default 10 000); more fail with QueueFullError. They are
+   * kept in the cache's outbox: in IndexedDB with indexedDbCache, in memory with memoryCache.
+   */
+  readonly maxPendingWrites?: number;
+  /** Requests (pulls, sends) that may wait to be sent (default 1 000); more fail with QueueFullError. */
   readonly maxQueued?: number;
   /** Requests sent and awaiting their answer, at most (default 32; the server answers rate_limited past 64). */
   readonly maxInFlight?: number;
@@ -183,22 +199,42 @@ export interface SyncClient {
   sync(collection: string): Promise<void>;
 
   /**
-   * Commits changes to one collection, applied in order. Not atomic across keys: a change whose `base`
-   * is stale is skipped (and returned in `conflicts`) while the others are written; a server failure
-   * midway may leave earlier changes written (retrying unconditional changes is safe). When the promise
-   * resolves the cache holds the result: applied changes ('change' events, origin 'local'; a commit of
-   * several keys pulls once to learn each key's rev) and, for conflicts, the server's state ('conflict'
-   * and 'change' events). Waits for a connection when there is none (see queueTimeoutMs); fails with
-   * ConnectionLostError when the connection closes before the answer (the outcome is then unknown).
+   * Writes changes to one collection, offline-first. Before this returns, the changes show in get() and
+   * entries() (with `pending: true`) and 'change' events (pending) have fired; the write is queued in
+   * the cache's outbox (see flush() for when it is durable) and 'pending' reports the new count.
+   * Queued writes are sent in order, one commit at a time, whenever the client is connected; each
+   * carries a txid, so one resent after a lost answer is not applied twice.
+   *
+   * The promise resolves with the server's answer, however long that takes (it does not time out while
+   * the client runs): the cache then holds the result: applied changes ('change' events, origin
+   * 'local'), and for stale bases the server's state ('conflict' events, and 'change' events, origin
+   * 'remote'). Not atomic across keys: a change whose base is stale is skipped while the others are
+   * written. It rejects when the server refuses the write for good (ServerError: bad_request,
+   * too_large, quota_exceeded...; the write is dropped and an 'error' event WriteRejectedError
+   * follows), when the queue is full (QueueFullError) or when the client is closed first (OfflineError:
+   * the write stays queued in a persistent cache). The promise is marked handled: a UI need not await it.
    */
   commit(collection: string, changes: readonly ChangeInput[]): Promise<CommitResult>;
+  /** One-key commit(): `options.ifRev` makes it conditional (see WriteOptions). */
   put(collection: string, key: string, value: unknown, options?: WriteOptions): Promise<CommitResult>;
+  /** One-key deletion, as put(). */
   delete(collection: string, key: string, options?: WriteOptions): Promise<CommitResult>;
+  /** Local writes the server has not acknowledged yet (also reported by the 'pending' event). */
+  readonly pendingWrites: number;
+  /** Resolves once every local write so far (and every cached record) is durable in the cache's store. */
+  flush(): Promise<void>;
 
-  /** The cached record of `key`; undefined when absent or deleted. */
+  /** What the client shows for `key`: a pending local write, else the cached record; undefined when absent or deleted. */
   get(collection: string, key: string): CachedRecord | undefined;
-  /** Every live (not deleted) record of `collection`, in the order they entered the cache. */
+  /**
+   * Every live (not deleted) record of `collection`, pending local writes applied: in the order they
+   * entered the cache, then keys the server has not seen yet in the order they were written.
+   */
   entries(collection: string): Array<[string, CachedRecord]>;
+  /** Calls `listener` for every change of `collection` (same events as 'change'); returns a function that removes it. */
+  onCollection(collection: string, listener: (event: ChangeEvent) => void): () => void;
+  /** Calls `listener` for every change of one key; returns a function that removes it. */
+  onKey(collection: string, key: string, listener: (event: ChangeEvent) => void): () => void;
 
   /** Sends a command to another device of this user; it is kept until that device acks it. */
   send(toDevice: string, body: unknown): Promise<{ commandId: string }>;
@@ -207,7 +243,10 @@ export interface SyncClient {
 
   /** Connects again now: after going offline, or to cut a reconnect delay short. */
   reconnect(): void;
-  /** Closes the connection, fails waiting requests with OfflineError, flushes the cache. */
+  /**
+   * Closes the connection, fails waiting requests with OfflineError, flushes the cache. Writes not yet
+   * acknowledged stay in the cache's outbox (a persistent cache sends them from the next client on it).
+   */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }

@@ -3,8 +3,14 @@
  * WebSocket, side by side. Bookmarks live in the `bookmarks` collection; "send tab" is a command to the
  * other device. Tokens come from POST /v1/dev/token, so the cluster must run in dev mode (the default).
  *
+ * The client is offline-first: adding, editing or deleting works without a connection (the change
+ * shows at once, marked "saving", and the panel counts the writes still to send); each device keeps its
+ * data and its queued writes in IndexedDB, so they survive a reload and are sent once it connects.
+ * `?persist=0` keeps them in memory instead. `?devices=laptop` shows only that panel (one device per
+ * tab or browser: run the other device somewhere else).
+ *
  * Every element a test touches has a data-testid: `<part>-<device>` for panel parts (status-laptop,
- * add-title-phone, ...) and `bookmark` / `tab` / `sent-item` for list items inside a panel.
+ * add-title-phone, pending-laptop, ...) and `bookmark` / `tab` / `sent-item` for list items inside a panel.
  */
 import { createSyncClient, indexedDbCache, memoryCache, type Cache, type SyncClient } from '../mod.js';
 
@@ -66,12 +72,11 @@ async function devToken(userId: string): Promise<string> {
 }
 
 /**
- * Memory by default: every load pulls everything, which is instant for a demo and stays right when the
- * cluster's data dir is wiped (a persisted cursor would then point past the new data). `?persist=1`
- * keeps each device's copy in IndexedDB across reloads instead.
+ * IndexedDB by default: each device's copy and its queued writes survive a reload. (A wiped data dir is
+ * fine: the server's storage epoch changes and the client drops the stale copy.) `?persist=0`: memory.
  */
 function newCache(userId: string, device: string): Cache {
-  const persist = new URLSearchParams(location.search).get('persist') === '1' && typeof indexedDB !== 'undefined';
+  const persist = new URLSearchParams(location.search).get('persist') !== '0' && typeof indexedDB !== 'undefined';
   return persist ? indexedDbCache(`syncmesh-demo/${userId}/${device}`) : memoryCache();
 }
 
@@ -144,6 +149,8 @@ class DevicePanel {
       if (c.origin === 'remote') this.#log(`${c.deleted ? 'deleted' : 'received'} ${c.key.slice(0, 8)} (rev ${c.rev})`);
     });
     client.on('conflict', (c) => this.#log(`conflict on ${c.key.slice(0, 8)}: kept the server's version`));
+    client.on('pending', ({ count }) => this.#showPending(count));
+    this.#showPending(client.pendingWrites);
     client.on('command', (cmd) => {
       const tab = asTab(cmd.body);
       if (tab) this.#showTab(tab, cmd.fromDevice);
@@ -158,6 +165,13 @@ class DevicePanel {
     });
     client.on('error', (err) => this.#log(`error: ${err.message}`));
     this.#renderBookmarks();
+  }
+
+  #showPending(count: number): void {
+    const pending = this.#part('pending');
+    pending.textContent = String(count);
+    pending.dataset.count = String(count);
+    this.#part('pending-box').dataset.pending = count > 0 ? 'yes' : 'no';
   }
 
   async stop(): Promise<void> {
@@ -177,24 +191,23 @@ class DevicePanel {
     const key = crypto.randomUUID();
     const value: Bookmark = { title: title.value.trim(), url: url.value.trim(), createdAt: Date.now() };
     if (!value.title || !value.url) return;
-    if (await this.#write(() => this.#client!.put(COLLECTION, key, value, { ifRev: 0 }), `added "${value.title}"`)) {
-      title.value = '';
-      url.value = '';
-      title.focus();
-    }
+    // Offline-first: the bookmark shows at once (marked saving); the form is cleared without waiting for the server.
+    this.#write(() => this.#client!.put(COLLECTION, key, value, { ifRev: 0 }), `added "${value.title}"`);
+    title.value = '';
+    url.value = '';
+    title.focus();
   }
 
-  /** Runs one write; failures show in the activity log and the reason line rather than vanish. */
-  async #write(op: () => Promise<unknown>, done: string): Promise<boolean> {
-    if (!this.#client) return false;
-    try {
-      await op();
-      this.#log(done);
-      return true;
-    } catch (err) {
-      this.#log(`failed: ${(err as Error).message}`);
-      return false;
-    }
+  /**
+   * Starts one write: it shows at once; the server's answer (maybe much later) goes to the activity log.
+   * A write refused for good shows there too (and as an 'error' event) rather than vanish.
+   */
+  #write(op: () => Promise<unknown>, done: string): void {
+    if (!this.#client) return;
+    op().then(
+      () => this.#log(`${done} (saved)`),
+      (err: unknown) => this.#log(`not saved: ${(err as Error).message}`),
+    );
   }
 
   async #sendTab(url: string, title: string): Promise<boolean> {
@@ -228,16 +241,16 @@ class DevicePanel {
     const client = this.#client;
     if (!client) return;
     const rows = client.entries(COLLECTION)
-      .map(([key, record]) => ({ key, rev: record.rev, bookmark: asBookmark(record.value) }))
-      .filter((r): r is { key: string; rev: number; bookmark: Bookmark } => r.bookmark !== undefined)
+      .map(([key, record]) => ({ key, rev: record.rev, pending: record.pending === true, bookmark: asBookmark(record.value) }))
+      .filter((r): r is { key: string; rev: number; pending: boolean; bookmark: Bookmark } => r.bookmark !== undefined)
       .sort((a, b) => a.bookmark.createdAt - b.bookmark.createdAt || a.key.localeCompare(b.key));
     const list = this.#part('bookmarks');
-    list.replaceChildren(...rows.map((r) => this.#row(r.key, r.rev, r.bookmark, r.key === flashKey)));
+    list.replaceChildren(...rows.map((r) => this.#row(r.key, r.rev, r.pending, r.bookmark, r.key === flashKey)));
     this.#part('empty').hidden = rows.length > 0;
   }
 
-  #row(key: string, rev: number, b: Bookmark, flash: boolean): HTMLElement {
-    const li = el('li', { class: flash ? 'bookmark flash' : 'bookmark', 'data-testid': 'bookmark', 'data-key': key, 'data-rev': String(rev) });
+  #row(key: string, rev: number, pending: boolean, b: Bookmark, flash: boolean): HTMLElement {
+    const li = el('li', { class: flash ? 'bookmark flash' : 'bookmark', 'data-testid': 'bookmark', 'data-key': key, 'data-rev': String(rev), 'data-pending': pending ? 'yes' : 'no' });
     const text = el('div', { class: 'text' });
     if (this.#editing === key) {
       const input = el('input', { 'data-testid': 'edit-title', value: b.title, maxlength: '200' });
@@ -245,7 +258,8 @@ class DevicePanel {
         this.#editing = undefined;
         const title = input.value.trim();
         if (title && title !== b.title) {
-          void this.#write(() => this.#client!.put(COLLECTION, key, { ...b, title }, { ifRev: rev }), `renamed to "${title}"`);
+          // ifRev: true is "the version I see", a queued edit of this bookmark included.
+          this.#write(() => this.#client!.put(COLLECTION, key, { ...b, title }, { ifRev: true }), `renamed to "${title}"`);
         }
         this.#renderBookmarks();
       };
@@ -262,6 +276,7 @@ class DevicePanel {
       return li;
     }
     text.append(el('span', { class: 'title', 'data-testid': 'bookmark-title' }, b.title));
+    if (pending) text.append(el('span', { class: 'saving', 'data-testid': 'bookmark-saving' }, 'saving…'));
     text.append(el('a', { href: safeHref(b.url), target: '_blank', rel: 'noopener', 'data-testid': 'bookmark-url' }, b.url));
     li.append(
       text,
@@ -270,7 +285,7 @@ class DevicePanel {
         this.#renderBookmarks();
       }),
       this.#button('Send', 'send', () => void this.#sendTab(b.url, b.title)),
-      this.#button('Delete', 'delete', () => void this.#write(() => this.#client!.delete(COLLECTION, key), `deleted "${b.title}"`), 'danger'),
+      this.#button('Delete', 'delete', () => this.#write(() => this.#client!.delete(COLLECTION, key), `deleted "${b.title}"`), 'danger'),
     );
     return li;
   }
@@ -296,7 +311,9 @@ function main(): void {
   if (!template || !container || !form || !input) throw new Error('demo page markup is incomplete');
   const fromUrl = new URLSearchParams(location.search).get('user');
   if (fromUrl) input.value = fromUrl;
-  const panels = DEVICES.map((spec) => new DevicePanel(spec, template, container));
+  const only = new URLSearchParams(location.search).get('devices')?.split(',').map((d) => d.trim()).filter(Boolean);
+  const shown = only && only.length > 0 ? DEVICES.filter((d) => only.includes(d.id)) : DEVICES;
+  const panels = shown.map((spec) => new DevicePanel(spec, template, container));
   let switching = Promise.resolve();
   const startAll = (): void => {
     const userId = input.value.trim() || 'demo-user';

@@ -174,7 +174,7 @@ export async function listenDistributorApp(deps: AppDeps, options: DistributorOp
       .lookup(req.getUrl())
       .then((file) => {
         if (file === undefined) ex.error(NOT_FOUND);
-        else ex.send(200, file.body, { 'Content-Type': file.contentType, 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' });
+        else ex.send(200, file.body, { 'Content-Type': file.contentType, 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff', ...file.headers });
       })
       .catch((error: unknown) => fail(ex, error, {}));
   };

@@ -4,9 +4,13 @@
  * `/` and any path ending in `/` serve that directory's index.html. A path is resolved inside the
  * root only: percent-decoding happens once, and a path with `..` segments, a NUL, a backslash or one
  * that resolves outside the root is not found. Dotfiles are not served. Only regular files are read.
+ *
+ * The browser client bundle (and its source map and types) is served with CORS headers, so an
+ * application on another origin can `import` it from the gateway (a module script is fetched in CORS
+ * mode). Nothing else is: the demo page and any other file stay same-origin.
  */
 import { readFile, realpath, stat } from 'node:fs/promises';
-import { extname, join, resolve, sep } from 'node:path';
+import { basename, extname, join, resolve, sep } from 'node:path';
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
@@ -33,7 +37,19 @@ const MAX_FILE_BYTES = 16 * 1024 * 1024;
 export interface StaticFile {
   readonly body: Buffer;
   readonly contentType: string;
+  /** Extra response headers for this file (CORS for the client bundle). */
+  readonly headers: Readonly<Record<string, string>>;
 }
+
+/** Files any origin may load: the browser client bundle, its source map and its types. */
+export const CROSS_ORIGIN_FILES: ReadonlySet<string> = new Set(['syncmesh-client.js', 'syncmesh-client.js.map', 'syncmesh-client.d.ts']);
+
+const CROSS_ORIGIN_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'Access-Control-Allow-Origin': '*',
+  // Lets pages that set Cross-Origin-Embedder-Policy load it too.
+  'Cross-Origin-Resource-Policy': 'cross-origin',
+});
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** The content type for a file name (application/octet-stream when unknown). */
 export function contentTypeOf(path: string): string {
@@ -65,7 +81,8 @@ export class StaticFiles {
       if (!real.startsWith(this.#realRoot + sep)) return undefined;
       const info = await stat(real);
       if (!info.isFile() || info.size > MAX_FILE_BYTES) return undefined;
-      return { body: await readFile(real), contentType: contentTypeOf(real) };
+      const crossOrigin = relative === basename(relative) && CROSS_ORIGIN_FILES.has(relative);
+      return { body: await readFile(real), contentType: contentTypeOf(real), headers: crossOrigin ? CROSS_ORIGIN_HEADERS : NO_HEADERS };
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;

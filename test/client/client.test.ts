@@ -191,7 +191,11 @@ describe('client - connection', () => {
     await waitFor('offline', () => laptop.client.status === 'offline');
     expect(laptop.errors[0]).toBeInstanceOf(OfflineError);
     expect(laptop.errors[0]!.message).toMatch(/replaced/);
-    await expect(laptop.client.put('bookmarks', 'k', 1)).rejects.toBeInstanceOf(OfflineError);
+    await expect(laptop.client.send('phone', 'x')).rejects.toBeInstanceOf(OfflineError);
+    // A write is kept while stopped (offline-first) and sent once the application reconnects.
+    const queued = laptop.client.put('bookmarks', 'k', 1);
+    expect(laptop.client.pendingWrites).toBe(1);
+    expect(laptop.client.get('bookmarks', 'k')).toEqual({ value: 1, rev: 0, deleted: false, pending: true });
     // A negative can only be observed over time: with a 10-40 ms backoff, a looping client would have
     // asked the distributor several times in this window.
     await new Promise((r) => setTimeout(r, 300));
@@ -199,6 +203,9 @@ describe('client - connection', () => {
     laptop.client.reconnect();
     await laptop.client.whenConnected();
     expect(fake.connects.length).toBe(2);
+    expect((await queued).rev).toBe(1);
+    expect(laptop.client.pendingWrites).toBe(0);
+    expect(laptop.client.get('bookmarks', 'k')).toEqual({ value: 1, rev: 1, deleted: false });
   });
 
   it('client - drain: waits retryAfterMs, holds new requests, then moves to a new connection', async () => {
@@ -257,10 +264,16 @@ describe('client - requests', () => {
   it('client - the wait queue is bounded and its requests time out with a clear error', async () => {
     const fake = await fakeCluster();
     fake.connectReplies.push({ status: 503, headers: { 'retry-after': '30' } });
-    const laptop = device(fake, 'laptop', { maxQueued: 2, queueTimeoutMs: 300 });
-    const queued = [laptop.client.put('c', 'a', 1), laptop.client.put('c', 'b', 2)];
-    await expect(laptop.client.put('c', 'x', 3)).rejects.toBeInstanceOf(QueueFullError);
+    const laptop = device(fake, 'laptop', { maxQueued: 2, queueTimeoutMs: 300, maxPendingWrites: 2 });
+    const queued = [laptop.client.send('phone', 1), laptop.client.send('phone', 2)];
+    await expect(laptop.client.send('phone', 3)).rejects.toBeInstanceOf(QueueFullError);
     for (const q of queued) await expect(q).rejects.toThrow(/waited 300 ms for a connection/);
+    // Writes have their own bound (they wait as long as it takes, in the outbox).
+    void laptop.client.put('c', 'a', 1);
+    void laptop.client.put('c', 'b', 2);
+    await expect(laptop.client.put('c', 'x', 3)).rejects.toBeInstanceOf(QueueFullError);
+    expect(laptop.client.pendingWrites).toBe(2);
+    expect(laptop.client.get('c', 'x')).toBeUndefined();
   });
 
   it('client - a request with no answer times out and the connection is replaced', async () => {
@@ -268,9 +281,24 @@ describe('client - requests', () => {
     const laptop = device(fake, 'laptop', { requestTimeoutMs: 300 });
     await laptop.client.whenConnected();
     fake.answerRequests = false;
-    await expect(laptop.client.put('c', 'k', 1)).rejects.toBeInstanceOf(RequestTimeoutError);
+    await expect(laptop.client.send('phone', 1)).rejects.toBeInstanceOf(RequestTimeoutError);
     fake.answerRequests = true;
     await waitFor('a new connection', () => fake.connects.length === 2 && laptop.client.status === 'connected');
+  });
+
+  it('client - a write whose answer was lost is sent again with the same txid and applied once', async () => {
+    const fake = await fakeCluster();
+    const laptop = device(fake, 'laptop');
+    await laptop.client.whenConnected();
+    fake.loseNextCommitAnswer = true;
+    const { rev } = await laptop.client.put('c', 'k', 'once');
+    const commits = fake.sessions.flatMap((s) => s.frames.filter((f) => f.t === 'commit'));
+    expect(commits.length).toBe(2);
+    expect(typeof commits[0]!.txid).toBe('string');
+    expect(commits[1]!.txid).toBe(commits[0]!.txid);
+    expect(fake.commitsApplied).toBe(1);
+    expect(rev).toBe(1);
+    expect(laptop.client.get('c', 'k')).toEqual({ value: 'once', rev: 1, deleted: false });
   });
 
   it('client - an error frame rejects its request with ServerError and the server code', async () => {
@@ -306,10 +334,10 @@ describe('client - pacing', () => {
     const laptop = device(fake, 'laptop');
     await laptop.client.whenConnected();
     fake.rateLimitNext = 100;
-    const err = await laptop.client.put('c', 'k', 'v').catch((e: unknown) => e);
+    const err = await laptop.client.send('phone', 'v').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ServerError);
     expect(err).toMatchObject({ code: 'rate_limited' });
-    expect(fake.session('laptop')!.frames.filter((f) => f.t === 'commit').length).toBe(4);
+    expect(fake.session('laptop')!.frames.filter((f) => f.t === 'send').length).toBe(4);
   });
 
   it('client - at most maxInFlight requests await answers; the rest wait their turn', async () => {
@@ -317,11 +345,11 @@ describe('client - pacing', () => {
     const laptop = device(fake, 'laptop', { maxInFlight: 3 });
     await laptop.client.whenConnected();
     fake.answerRequests = false;
-    const puts = [1, 2, 3, 4, 5].map((n) => laptop.client.put('c', `k${n}`, n).catch((e: unknown) => e));
-    await waitFor('three commits at the server', () => fake.session('laptop')!.frames.filter((f) => f.t === 'commit').length === 3);
+    const puts = [1, 2, 3, 4, 5].map((n) => laptop.client.send('phone', n).catch((e: unknown) => e));
+    await waitFor('three sends at the server', () => fake.session('laptop')!.frames.filter((f) => f.t === 'send').length === 3);
     // Observing that no fourth frame follows needs a short window.
     await new Promise((r) => setTimeout(r, 200));
-    expect(fake.session('laptop')!.frames.filter((f) => f.t === 'commit').length).toBe(3);
+    expect(fake.session('laptop')!.frames.filter((f) => f.t === 'send').length).toBe(3);
     await laptop.client.close();
     expect((await Promise.all(puts)).every((e) => e instanceof OfflineError)).toBe(true);
   });
@@ -344,7 +372,11 @@ describe('client - sync', () => {
     const phone = device(fake, 'phone', { collections: ['bookmarks'] });
     await Promise.all([laptop.client.whenConnected(), phone.client.whenConnected()]);
     const { rev } = await laptop.client.put('bookmarks', 'b1', { title: 'Syncmesh', big: 2n ** 40n });
-    expect(laptop.changes).toEqual([{ collection: 'bookmarks', key: 'b1', value: { title: 'Syncmesh', big: 2n ** 40n }, deleted: false, rev, origin: 'local' }]);
+    // At once (pending, the server's rev not known yet), then settled with the commit's rev.
+    expect(laptop.changes).toEqual([
+      { collection: 'bookmarks', key: 'b1', value: { title: 'Syncmesh', big: 2n ** 40n }, deleted: false, rev: 0, origin: 'local', pending: true },
+      { collection: 'bookmarks', key: 'b1', value: { title: 'Syncmesh', big: 2n ** 40n }, deleted: false, rev, origin: 'local' },
+    ]);
     await waitFor('the phone to see it', () => phone.changes.length === 1);
     expect(phone.changes[0]).toEqual({ collection: 'bookmarks', key: 'b1', value: { title: 'Syncmesh', big: 2n ** 40n }, deleted: false, rev, origin: 'remote' });
     await laptop.client.delete('bookmarks', 'b1');
@@ -394,7 +426,10 @@ describe('client - sync', () => {
     ]);
     expect(rev).toBe(3);
     expect(['a', 'b', 'c'].map((k) => laptop.client.get('bookmarks', k)?.rev)).toEqual([1, 2, 3]);
-    expect(laptop.changes.map((c) => [c.key, c.rev, c.origin])).toEqual([['a', 1, 'local'], ['b', 2, 'local'], ['c', 3, 'local']]);
+    expect(laptop.changes.map((c) => [c.key, c.rev, c.origin, c.pending === true])).toEqual([
+      ['a', 0, 'local', true], ['b', 0, 'local', true], ['c', 0, 'local', true],
+      ['a', 1, 'local', false], ['b', 2, 'local', false], ['c', 3, 'local', false],
+    ]);
     const again = await laptop.client.put('bookmarks', 'a', { title: 'A2' }, { ifRev: true });
     expect(again.conflicts).toEqual([]);
     expect(title(laptop.client, 'a')).toBe('A2');

@@ -81,6 +81,8 @@ export class FakeCluster {
   readonly sessions: FakeSession[] = [];
   /** Answers for the next /v1/connect calls, in order, instead of a socket. */
   readonly connectReplies: HttpReply[] = [];
+  /** While true, /v1/connect answers 503 (Retry-After 0.1 s): the device cannot get online. */
+  unavailable = false;
   /** Refuse this many upcoming upgrades with HTTP 401 (a ticket the socket server does not accept). */
   refuseUpgrades = 0;
   /** When false, sessions get no welcome frame. */
@@ -93,6 +95,12 @@ export class FakeCluster {
   rateLimitNext = 0;
   /** Answer the next request of this type with this error frame. */
   errorFor: { t: string; code: string; message: string } | undefined;
+  /** Apply the next commit, then cut the connection before answering it (the answer is lost). */
+  loseNextCommitAnswer = false;
+  /** Commits applied (resends answered from their txid not counted). */
+  commitsApplied = 0;
+  /** Answers by txid, as the real store keeps them: a resend is answered, not applied again. */
+  readonly #txids = new Map<string, { rev: number; conflicts: unknown[] }>();
   /** Pull requests seen, per collection. */
   readonly pulls: Array<{ collection: string; since: number }> = [];
   readonly #server: Server;
@@ -129,11 +137,11 @@ export class FakeCluster {
   }
 
   /** Writes a record directly, as another device's commit would (with a sync push to every session of the user). */
-  storeDirect(userId: string, collection: string, key: string, value: unknown): number {
+  storeDirect(userId: string, collection: string, key: string, value: unknown, opts: { push?: boolean } = {}): number {
     const user = this.#user(userId);
     const rev = ++user.rev;
     this.#collection(user, collection).set(key, { rev, value });
-    for (const s of this.#live(userId)) s.send({ t: 'sync', collection, rev });
+    if (opts.push !== false) for (const s of this.#live(userId)) s.send({ t: 'sync', collection, rev });
     return rev;
   }
 
@@ -157,6 +165,7 @@ export class FakeCluster {
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { userId: string; deviceId: string; exclude?: string[] };
     const token = (req.headers.authorization ?? '').replace(/^Bearer /, '');
     this.connects.push({ token, userId: body.userId, deviceId: body.deviceId, at: Date.now(), ...(body.exclude !== undefined && { exclude: body.exclude }) });
+    if (this.unavailable) return reply({ status: 503, headers: { 'retry-after': '0.1' }, body: { error: { code: 'unavailable', message: 'no live socket server' } } });
     const injected = this.connectReplies.shift();
     if (injected) return reply(injected);
     if (!this.#opts.acceptToken(token)) return reply({ status: 401, body: { error: { code: 'unauthorized', message: 'invalid token' } } });
@@ -233,6 +242,12 @@ export class FakeCluster {
     }
     switch (frame.t) {
       case 'commit': {
+        const txid = typeof frame.txid === 'string' ? `${session.userId}\0${frame.txid}` : undefined;
+        const seen = txid === undefined ? undefined : this.#txids.get(txid);
+        if (seen) {
+          session.send({ t: 'committed', id, ...seen });
+          return;
+        }
         const collection = this.#collection(user, frame.collection as string);
         const changes = frame.changes as Array<{ key: string; value?: unknown; deleted?: boolean; base?: number }>;
         // Like the real store: each change is its own write with its own rev; the answer names the highest.
@@ -244,10 +259,13 @@ export class FakeCluster {
           collection.set(c.key, c.deleted ? { rev, deleted: true } : { rev, value: c.value });
         }
         if (rev === 0) rev = Math.max(0, ...[...collection.values()].map((r) => r.rev));
-        session.send({
-          t: 'committed', id, rev,
-          conflicts: conflicts.map((c) => ({ key: c.key, ...(collection.get(c.key) ?? { rev: 0, deleted: true }) })),
-        });
+        this.commitsApplied++;
+        const answer = { rev, conflicts: conflicts.map((c) => ({ key: c.key, ...(collection.get(c.key) ?? { rev: 0, deleted: true }) })) };
+        if (txid !== undefined) this.#txids.set(txid, answer);
+        if (this.loseNextCommitAnswer) {
+          this.loseNextCommitAnswer = false;
+          session.ws.terminate();
+        } else session.send({ t: 'committed', id, ...answer });
         for (const s of this.#live(session.userId)) if (s !== session) s.send({ t: 'sync', collection: frame.collection as string, rev });
         return;
       }

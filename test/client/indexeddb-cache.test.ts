@@ -119,4 +119,32 @@ describe('client indexedDbCache (Chromium)', () => {
       v1: { epoch: null, value: 'kept', cursor: 5 },
     });
   });
+
+  it('indexedDbCache - queued writes survive a new instance in order, a reset keeps them, dequeue removes them', async () => {
+    await using server = await serveDirectory(dir);
+    await using chrome = await launchChromium();
+    const page = await chrome.browser.newPage();
+    await page.goto(`${server.url}/index.html`);
+    const result = (await page.evaluate(`import('/syncmesh-client.js').then(async ({ indexedDbCache }) => {
+      const w = (txid, key, value) => ({ txid, collection: 'notes', changes: [{ key, value, deleted: false, base: 0 }], queuedAt: 1 });
+      const first = indexedDbCache('outbox-db');
+      await first.open();
+      for (const [txid, key] of [['t3', 'c'], ['t1', 'a'], ['t2', 'b']]) first.enqueue(w(txid, key, { n: 2n ** 40n }));
+      first.dequeue('t1');
+      await first.close();
+      const second = indexedDbCache('outbox-db');
+      await second.open();
+      const reopened = second.queued().map((q) => [q.txid, q.changes[0].key, String(q.changes[0].value.n)]);
+      second.reset('epoch-x');
+      second.enqueue(w('t4', 'd', 4));
+      second.dequeue('t3');
+      await second.close();
+      const third = indexedDbCache('outbox-db');
+      await third.open();
+      const after = third.queued().map((q) => q.txid);
+      await third.close();
+      return { reopened, after };
+    })`)) as Record<string, unknown>;
+    expect(result).toEqual({ reopened: [['t3', 'c', String(2n ** 40n)], ['t2', 'b', String(2n ** 40n)]], after: ['t2', 't4'] });
+  });
 });

@@ -417,4 +417,28 @@ describe('distributor http - configurations', () => {
       expect(raw).not.toContain('outside');
     }
   });
+
+  it('static - the client bundle is served with CORS headers for any origin; other files are not', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'sm-static-'));
+    dirs.push(root);
+    await mkdir(join(root, 'assets'), { recursive: true });
+    await writeFile(join(root, 'index.html'), '<!doctype html><title>syncmesh</title>');
+    await writeFile(join(root, 'syncmesh-client.js'), 'export const x = 1;');
+    await writeFile(join(root, 'syncmesh-client.js.map'), '{}');
+    await writeFile(join(root, 'assets', 'syncmesh-client.js'), 'export const y = 2;');
+    const h = await start({ staticDir: root });
+    const origin = { Origin: 'https://app.example.com' };
+    for (const path of ['/syncmesh-client.js', '/syncmesh-client.js.map']) {
+      const res = await fetch(`${h.url}${path}`, { headers: origin });
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('access-control-allow-origin'), path).toBe('*');
+      expect(res.headers.get('cross-origin-resource-policy'), path).toBe('cross-origin');
+    }
+    expect((await fetch(`${h.url}/syncmesh-client.js`)).headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    for (const path of ['/', '/index.html', '/assets/syncmesh-client.js']) {
+      const res = await fetch(`${h.url}${path}`, { headers: origin });
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('access-control-allow-origin'), path).toBeNull();
+    }
+  });
 });

@@ -29,10 +29,11 @@ export interface LocalCluster {
 
 const CLUSTER_JS = resolve('dist/gateway/cli/cluster.js');
 
-export async function localCluster(options: { socketNodes?: number; dataDir?: string; extraArgs?: string[]; timeoutMs?: number } = {}): Promise<LocalCluster> {
+/** `program`: the cluster program to run (default the repository's dist/gateway/cli/cluster.js; say, an installed package's). */
+export async function localCluster(options: { socketNodes?: number; dataDir?: string; extraArgs?: string[]; timeoutMs?: number; program?: string } = {}): Promise<LocalCluster> {
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'syncmesh-cluster-')));
-  const args = [CLUSTER_JS, '--http-port', '0', '--nats-port', '0', '--socket-nodes', String(options.socketNodes ?? 2), '--data-dir', dataDir, ...(options.extraArgs ?? [])];
+  const args = [options.program ?? CLUSTER_JS, '--http-port', '0', '--nats-port', '0', '--socket-nodes', String(options.socketNodes ?? 2), '--data-dir', dataDir, ...(options.extraArgs ?? [])];
   const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
