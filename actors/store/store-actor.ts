@@ -17,8 +17,13 @@
  * Concurrency: the machine never waits. Each request starts its JetStream work and answers when it
  * is done, so a slow commit does not hold up a pull. Commits of one user run one after another, in
  * arrival order, so changes to a key from one sender are applied in the order sent (and the
- * `sync` revs of one user grow). Pulls, sends, acks and pending lists run alongside. At most
- * `maxInFlight` requests per user are at work; more are answered rate_limited.
+ * `sync` revs of one user grow). Pulls run alongside; the CloudStore runs a user's index writes
+ * (commits, sends, acks, pending) one at a time. At most `maxInFlight` requests per user are at work;
+ * more are answered rate_limited.
+ *
+ * Fencing: this actor is one activation among possibly two while a node that stalled past its lease
+ * comes back. Every write it makes becomes visible only through a compare-and-set index write, so the
+ * stale one's writes fail (StaleWriteError, code internal) and none of them is seen (README.md).
  */
 import { setup } from 'xstate';
 import type { Logger } from 'pino';
@@ -161,7 +166,12 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
     },
   }).createMachine({
     id: STORE_KIND,
-    context: ({ input }) => ({ userId: input.id, work: new UserWork() }),
+    context: ({ input }) => {
+      // A new activation: another node may have served this user since this node last did, so
+      // what this node cached of the user may be old (see user-state.ts).
+      store.forget(input.id);
+      return { userId: input.id, work: new UserWork() };
+    },
     on: {
       commit: { actions: 'serve' },
       pull: { actions: 'serve' },
