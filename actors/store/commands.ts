@@ -101,7 +101,7 @@ function readCommand(m: StoredMessage): StoredCommand | undefined {
 
 async function saveDevice(ctx: StoreContext, s: UserState, deviceId: string, before: DeviceIndex, next: Omit<DeviceIndex, 'seq'>): Promise<DeviceIndex> {
   const seq = await writeIndex(ctx, `the index of device ${JSON.stringify(deviceId)}`, ctx.layout.deviceIndex(s.userId, deviceId), encodeDevice(next), before.seq);
-  const saved = { seq, ...next };
+  const saved = { ...next, seq };
   s.setDevice(deviceId, saved);
   return saved;
 }
@@ -117,7 +117,7 @@ async function register(ctx: StoreContext, s: UserState, deviceId: string): Prom
   }
   const next = { collections: user.collections, devices: [...user.devices, deviceId] };
   const seq = await writeIndex(ctx, "the user's index", ctx.layout.userIndex(s.userId), encodeUser(next), user.seq);
-  s.setUser({ seq, ...next });
+  s.setUser({ ...next, seq });
 }
 
 export async function send(ctx: StoreContext, input: SendInput): Promise<SendResult> {

@@ -182,7 +182,7 @@ async function registerCollection(ctx: StoreContext, s: UserState, collection: s
   }
   const next = { collections: [...user.collections, collection], devices: user.devices };
   const seq = await writeIndex(ctx, "the user's index", ctx.layout.userIndex(s.userId), encodeUser(next), user.seq);
-  s.setUser({ seq, ...next });
+  s.setUser({ ...next, seq });
 }
 
 async function replay(ctx: StoreContext, index: CollectionIndex, tx: TxRecord): Promise<CommitResult> {

@@ -11,6 +11,8 @@ export {
   BadRequestError,
   TooLargeError,
   RateLimitedError,
+  QuotaExceededError,
+  StaleWriteError,
   StoreUnavailableError,
   StoreSetupError,
 } from './errors.js';
