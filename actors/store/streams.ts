@@ -82,7 +82,13 @@ export async function ensureStream(jsm: JetStreamManager, config: Config, logger
     return;
   } catch (err) {
     if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_IN_USE)) {
-      throw new StoreSetupError(`cannot create JetStream stream ${config.name}: ${(err as Error).message}. Is JetStream enabled on the server, with room for file storage?`, { cause: err });
+      throw new StoreSetupError(
+        `cannot create JetStream stream ${config.name} (max_bytes ${config.max_bytes ?? 'unlimited'}): ${(err as Error).message}. ` +
+          'Is JetStream enabled on the server, with room for file storage? The three storage streams reserve their byte limits ' +
+          '(StoreLimits recordStreamBytes, indexStreamBytes, commandStreamBytes; storage-role flags --record-stream-bytes and others): ' +
+          "lower them or raise the server's max_file_store",
+        { cause: err },
+      );
     }
   }
   try {

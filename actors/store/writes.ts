@@ -19,8 +19,9 @@ import { retryTransient } from './retry.js';
 const WRONG_LAST_SEQUENCE = 10071;
 /** A stream limit refused the write (the description names it: maximum bytes, messages...). */
 const STREAM_STORE_FAILED = 10077;
-/** JetStream as a whole has no room (its max_file_store, or the disk). */
-const INSUFFICIENT_RESOURCES = 10047;
+/** JetStream as a whole has no room (its max_file_store, or the disk): 10023 on 2.9 when publishing. */
+const INSUFFICIENT_RESOURCES = 10023;
+const STORAGE_RESOURCES_EXCEEDED = 10047;
 const ACCOUNT_RESOURCES_EXCEEDED = 10027;
 
 export interface WriteContext {
@@ -32,7 +33,7 @@ export interface WriteContext {
 /** True when `err` says the stream or JetStream is full. */
 export function isFull(err: unknown): boolean {
   if (!(err instanceof JetStreamApiError)) return false;
-  if (err.code === INSUFFICIENT_RESOURCES || err.code === ACCOUNT_RESOURCES_EXCEEDED) return true;
+  if (err.code === INSUFFICIENT_RESOURCES || err.code === STORAGE_RESOURCES_EXCEEDED || err.code === ACCOUNT_RESOURCES_EXCEEDED) return true;
   return err.code === STREAM_STORE_FAILED && /maximum|exceeded|insufficient|resources/i.test(err.message);
 }
 
