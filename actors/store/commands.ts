@@ -8,8 +8,9 @@
  * an ack must name a command that was really sent to the acking device.
  *
  * Devices: a device becomes known to the storage at its first `pending` (the look-up every session
- * makes at connect), which adds it to the user's index; at most maxDevicesPerUser devices (one more is
- * answered quota_exceeded). Commands go only to known devices of the same user.
+ * makes at connect), or its first commit or send, which adds it to the user's index; at most
+ * maxDevicesPerUser devices (the look-up of one more is answered quota_exceeded; its commits and sends
+ * work). Commands go only to known devices of the same user.
  *
  * - send: refused with quota_exceeded when the target device is unknown or already holds
  *   maxPendingCommands unacknowledged commands. The command is appended, then the device index
@@ -106,11 +107,15 @@ async function saveDevice(ctx: StoreContext, s: UserState, deviceId: string, bef
   return saved;
 }
 
-/** Makes `deviceId` a known device of the user (devices quota). */
-async function register(ctx: StoreContext, s: UserState, deviceId: string): Promise<void> {
+/**
+ * Makes `deviceId` a known device of the user (devices quota). `quiet`: a device over the quota is left
+ * unknown without an error (a commit or send must not fail for it; its pending look-up says why).
+ */
+export async function register(ctx: StoreContext, s: UserState, deviceId: string, quiet = false): Promise<void> {
   const user = await s.user();
   if (user.devices.includes(deviceId)) return;
   if (user.devices.length >= ctx.limits.maxDevicesPerUser) {
+    if (quiet) return;
     throw new QuotaExceededError(
       `this user already has ${user.devices.length} devices; the quota is ${ctx.limits.maxDevicesPerUser} devices per user. This device stays connected but cannot receive commands; use one of the known devices`,
     );
@@ -132,6 +137,7 @@ export async function send(ctx: StoreContext, input: SendInput): Promise<SendRes
   if (input.body === undefined) throw new BadRequestError('a command needs a body');
   encodeLimited('the command body', input.body, limits.maxCommandBytes);
   return ctx.states.write(userId, async (s) => {
+    await register(ctx, s, fromDevice, true);
     const user = await s.user();
     if (!user.devices.includes(toDevice)) {
       throw new QuotaExceededError(`device ${JSON.stringify(toDevice)} has never connected as a device of this user; commands go only to known devices (a device becomes known when it first connects)`);

@@ -25,6 +25,7 @@
  *   that commit's `rev`, with the current state of the keys that conflicted then, and applies nothing.
  */
 import type { Change, CommitResult, Record_ } from '../messages.js';
+import { register } from './commands.js';
 import { discard, type StoreContext } from './context.js';
 import { BadRequestError, QuotaExceededError, StaleWriteError, StoreUnavailableError, TooLargeError } from './errors.js';
 import { collectionIndex, encodeCollection, encodeUser, keyHash, type CollectionIndex, type KeyEntry, type TxRecord } from './index-codec.js';
@@ -39,6 +40,8 @@ export interface CommitInput {
   readonly collection: string;
   readonly changes: readonly Change[];
   readonly txid?: string | undefined;
+  /** The committing device (from a session): it becomes a known device of the user (commands.ts). */
+  readonly deviceId?: string | undefined;
 }
 
 const MAX_TXID_LENGTH = 64;
@@ -242,5 +245,9 @@ async function commitIn(ctx: StoreContext, s: UserState, collection: string, txi
 /** Applies the changes of `input`; see the contract above. */
 export async function commit(ctx: StoreContext, input: CommitInput): Promise<CommitResult> {
   const { userId, collection, txid, changes } = checkChanges(ctx, input);
-  return ctx.states.write(userId, (s) => commitIn(ctx, s, collection, txid, changes));
+  const deviceId = typeof input.deviceId === 'string' && input.deviceId !== '' ? requireName('deviceId', input.deviceId, ctx.limits.maxIdBytes) : undefined;
+  return ctx.states.write(userId, async (s) => {
+    if (deviceId !== undefined) await register(ctx, s, deviceId, true);
+    return commitIn(ctx, s, collection, txid, changes);
+  });
 }

@@ -21,7 +21,7 @@
  * - `token(name)` is the base64url (no padding) of the name's UTF-8 bytes: reversible, unambiguous and
  *   subject-safe for any string, so collection and key names need no character rules, only lengths.
  * - `storeUserKey` is 128 bits of SHA-256 (32 hex digits), not the 80-bit user key of connection ids
- *   (actors/identity.ts): a push subject collision only costs a message (receivers re-check the user id),
+ *   (protocol/cluster/): a push subject collision only costs a message (receivers re-check the user id),
  *   but two users sharing a data namespace would be a leak, so the storage key is long enough that a
  *   collision never happens in practice. `storeDeviceKey` is built the same way from (userId, deviceId).
  * - A user can only name things under their own user key: every subject is built from the userId of

@@ -7,7 +7,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { createCloudStore, StaleWriteError, storeLayout, type CloudStore } from '../../actors/store/mod.js';
 import type { Record_ } from '../../actors/messages.js';
-import { encode } from '../../runtime/codec.js';
+import { encode } from '../../protocol/mod.js';
 import { eventually, storeEnv, type StoreEnv } from './kit.js';
 
 let env: StoreEnv;
