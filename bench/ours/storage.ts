@@ -18,7 +18,7 @@ import { Cleanup } from '../cleanup.js';
 import { BenchAbortedError, BenchMeasureError } from '../errors.js';
 import { benchLogger } from '../log.js';
 import type { SuiteContext } from '../suites/context.js';
-import type { StorageOp, StorageSession } from '../suites/storage-latency.js';
+import type { GrowthSession, StorageOp, StorageSession } from '../suites/storage-latency.js';
 import { waitForMember } from './remote-ask.js';
 
 const FILLER_USERS = 200;
@@ -159,6 +159,93 @@ export async function oursStorageSession(ctx: SuiteContext): Promise<StorageSess
     cleanup.add('close the asking node', () => caller.close());
     await waitForMember(caller, storage.id, STORE_KIND);
     return { ops: operations(store, caller), close: () => cleanup.runAll() };
+  } catch (err) {
+    await cleanup.runAll();
+    throw err;
+  }
+}
+
+/** P8: the measured user and device, and how other users' data is shaped. */
+const P8_PREFIX = 'p8';
+const P8_USER = 'p8-measured';
+const P8_KEYS = 20;
+const P8_PENDING = 5;
+const P8_KEYS_PER_USER = 100;
+const P8_COMMANDS_PER_USER = 10;
+const P8_IN_FLIGHT = 32;
+
+/**
+ * P8 on its own streams (prefix `p8`), so "none stored" really holds nothing else: a pull since 0 of a
+ * 20-key collection and the pending look-up at connect (5 commands waiting), each through a store
+ * that keeps the user's indexes cached (as the store actor does) and one that reads them from
+ * JetStream every time (`cachedUsers: 0`, a user's first request after activation).
+ */
+export async function oursStorageGrowth(ctx: SuiteContext): Promise<GrowthSession> {
+  const { natsUrl, log, signal } = ctx;
+  const cleanup = new Cleanup(log);
+  try {
+    const logger = benchLogger('bench-p8').child({}, { level: 'warn' });
+    const nc: NatsConnection = await connect({ servers: natsUrl, name: 'bench-p8' });
+    cleanup.add('close the P8 connection', () => nc.close());
+    const warm = await createCloudStore({ nc, logger, prefix: P8_PREFIX });
+    cleanup.add('close the P8 store', () => warm.close());
+    const cold = await createCloudStore({ nc, logger, prefix: P8_PREFIX, cachedUsers: 0 });
+    cleanup.add('close the uncached P8 store', () => cold.close());
+
+    await warm.pending({ userId: P8_USER, deviceId: 'phone' });
+    await warm.commit({ userId: P8_USER, collection: 'bookmarks', deviceId: 'laptop', changes: Array.from({ length: P8_KEYS }, (_, k) => ({ key: `k${k}`, value: BOOKMARK })) });
+    for (let i = 0; i < P8_PENDING; i++) {
+      await warm.send({ userId: P8_USER, fromDevice: 'laptop', fromConnectionId: connectionId(P8_USER, 'laptop'), toDevice: 'phone', body: { open: `https://example.org/${i}` } });
+    }
+    const pullAll = (store: CloudStore) => async (): Promise<void> => {
+      const r = await store.pull({ userId: P8_USER, collection: 'bookmarks', since: 0 });
+      expectThat(r.changes.length === P8_KEYS && !r.more, `P8: a pull since 0 returned ${r.changes.length} keys, not ${P8_KEYS}`);
+    };
+    const lookUp = (store: CloudStore) => async (): Promise<void> => {
+      const r = await store.pending({ userId: P8_USER, deviceId: 'phone' });
+      expectThat(r.commands.length === P8_PENDING, `P8: the pending look-up returned ${r.commands.length} commands, not ${P8_PENDING}`);
+    };
+    const reads = [
+      { name: `pull since 0, ${P8_KEYS}-key collection`, run: pullAll(warm) },
+      { name: `pull since 0, ${P8_KEYS}-key collection, uncached`, run: pullAll(cold) },
+      { name: `pending look-up at connect (${P8_PENDING} waiting)`, run: lookUp(warm) },
+      { name: `pending look-up at connect, uncached`, run: lookUp(cold) },
+    ];
+
+    const fill = async (records: number): Promise<void> => {
+      const users = Math.ceil(records / P8_KEYS_PER_USER);
+      const changes = Array.from({ length: P8_KEYS_PER_USER }, (_, k) => ({ key: `k${k}`, value: FILLER_VALUE }));
+      let next = 0;
+      let done = 0;
+      const started = Date.now();
+      const progress = setInterval(() => {
+        const s = (Date.now() - started) / 1000;
+        log.info(`P8: stored ${(done * P8_KEYS_PER_USER).toLocaleString('en-US')} of ${records.toLocaleString('en-US')} records and ${(done * P8_COMMANDS_PER_USER).toLocaleString('en-US')} commands, ${Math.round((done * P8_KEYS_PER_USER) / s)} records/s`);
+      }, 2_000);
+      // Each lane stores one user at a time: its 100 records in one commit (100 writes in flight, then
+      // the index), its device registered, and 10 commands for it. 32 lanes keep JetStream busy.
+      const lane = async (): Promise<void> => {
+        while (next < users) {
+          if (signal.aborted) throw new BenchAbortedError();
+          const userId = `p8-other-${next++}`;
+          await warm.commit({ userId, collection: 'c', deviceId: 'laptop', changes });
+          await warm.pending({ userId, deviceId: 'phone' });
+          await Promise.all(
+            Array.from({ length: P8_COMMANDS_PER_USER }, (_, i) =>
+              warm.send({ userId, fromDevice: 'laptop', fromConnectionId: connectionId(userId, 'laptop'), toDevice: 'phone', body: { open: `https://example.org/${i}` } }),
+            ),
+          );
+          done++;
+        }
+      };
+      try {
+        await Promise.all(Array.from({ length: P8_IN_FLIGHT }, lane));
+      } finally {
+        clearInterval(progress);
+      }
+      log.info(`P8: stored ${(users * P8_KEYS_PER_USER).toLocaleString('en-US')} records of ${users} users in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    };
+    return { reads, fill, close: () => cleanup.runAll() };
   } catch (err) {
     await cleanup.runAll();
     throw err;
