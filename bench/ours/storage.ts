@@ -170,9 +170,10 @@ const P8_PREFIX = 'p8';
 const P8_USER = 'p8-measured';
 const P8_KEYS = 20;
 const P8_PENDING = 5;
-const P8_KEYS_PER_USER = 100;
-const P8_COMMANDS_PER_USER = 10;
-const P8_IN_FLIGHT = 32;
+/** One commit per other user (maxChanges is 500): records pipelined, one index write per 500. */
+const P8_KEYS_PER_USER = 500;
+const P8_COMMANDS_PER_USER = 2;
+const P8_IN_FLIGHT = 48;
 
 /**
  * P8 on its own streams (prefix `p8`), so "none stored" really holds nothing else: a pull since 0 of a
@@ -222,19 +223,17 @@ export async function oursStorageGrowth(ctx: SuiteContext): Promise<GrowthSessio
         const s = (Date.now() - started) / 1000;
         log.info(`P8: stored ${(done * P8_KEYS_PER_USER).toLocaleString('en-US')} of ${records.toLocaleString('en-US')} records and ${(done * P8_COMMANDS_PER_USER).toLocaleString('en-US')} commands, ${Math.round((done * P8_KEYS_PER_USER) / s)} records/s`);
       }, 2_000);
-      // Each lane stores one user at a time: its 100 records in one commit (100 writes in flight, then
-      // the index), its device registered, and 10 commands for it. 32 lanes keep JetStream busy.
+      // Each lane stores one user at a time: its records in one commit (all written in flight, then the
+      // index), its device registered, and commands for it. 48 lanes keep JetStream busy.
       const lane = async (): Promise<void> => {
         while (next < users) {
           if (signal.aborted) throw new BenchAbortedError();
           const userId = `p8-other-${next++}`;
-          await warm.commit({ userId, collection: 'c', deviceId: 'laptop', changes });
+          await warm.commit({ userId, collection: 'c', changes });
           await warm.pending({ userId, deviceId: 'phone' });
-          await Promise.all(
-            Array.from({ length: P8_COMMANDS_PER_USER }, (_, i) =>
-              warm.send({ userId, fromDevice: 'laptop', fromConnectionId: connectionId(userId, 'laptop'), toDevice: 'phone', body: { open: `https://example.org/${i}` } }),
-            ),
-          );
+          for (let i = 0; i < P8_COMMANDS_PER_USER; i++) {
+            await warm.send({ userId, fromDevice: 'laptop', fromConnectionId: connectionId(userId, 'laptop'), toDevice: 'phone', body: { open: `https://example.org/${i}` } });
+          }
           done++;
         }
       };

@@ -79,8 +79,8 @@ export async function runStorageLatency(ctx: SuiteContext, spec: InfoSpec, ours:
 
 /**
  * P8 (TARGETS.md): storage read cost as the service grows. The same reads are timed on a storage
- * holding nothing but the measured user, then again after `records` records (and a tenth as many
- * device commands) of other users were stored. Target: each p50 with them at most `maxRatio` times
+ * holding nothing but the measured user, then again after `records` records of other users (500 per
+ * user, each user with a known device holding 2 commands) were stored. Target: each p50 with them at most `maxRatio` times
  * the p50 without.
  */
 export interface GrowthRead {
