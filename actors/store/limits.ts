@@ -77,3 +77,22 @@ export const DEFAULT_STORE_LIMITS: StoreLimits = {
   indexStreamBytes: 1 * GiB,
   commandStreamBytes: 1 * GiB,
 };
+
+/**
+ * Limit overrides from `name=value` texts (the storage role's `--store-limits` flag), checked against
+ * the names of StoreLimits: every value a whole number of at least 1. Throws TypeError naming the
+ * bad entry and the known names.
+ */
+export function parseStoreLimits(pairs: readonly string[]): Partial<StoreLimits> {
+  const known = Object.keys(DEFAULT_STORE_LIMITS);
+  const out: Record<string, number> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    const name = eq < 0 ? pair : pair.slice(0, eq);
+    if (!known.includes(name)) throw new TypeError(`unknown storage limit ${JSON.stringify(name)}; known: ${known.join(', ')}`);
+    const value = Number(pair.slice(eq + 1));
+    if (eq < 0 || !Number.isSafeInteger(value) || value < 1) throw new TypeError(`storage limit ${name} needs a whole number of at least 1, as ${name}=N; got ${JSON.stringify(pair)}`);
+    out[name] = value;
+  }
+  return out as Partial<StoreLimits>;
+}

@@ -158,9 +158,15 @@ export async function runStorageGrowth(
     };
     await measure('before');
     const t0 = Date.now();
-    await session.fill(records);
-    fillMs = Date.now() - t0;
-    await measure('after');
+    try {
+      await session.fill(records);
+      fillMs = Date.now() - t0;
+      await measure('after');
+    } catch (err) {
+      if (err instanceof BenchAbortedError) throw err;
+      log.error({ err }, `${spec.id}: storing other users' data failed`);
+      for (const row of rows.values()) row.error ??= `storing other users' data failed: ${message(err)}`;
+    }
   } finally {
     await session.close().catch((err: unknown) => log.warn({ err }, `${spec.id}: closing the storage failed`));
   }

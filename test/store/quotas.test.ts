@@ -3,7 +3,7 @@
  * and nothing stored is changed by the refused request.
  */
 import { describe, expect, it } from 'vitest';
-import { QuotaExceededError, type CloudStore } from '../../actors/store/mod.js';
+import { DEFAULT_STORE_LIMITS, parseStoreLimits, QuotaExceededError, type CloudStore } from '../../actors/store/mod.js';
 import { storeEnv } from './kit.js';
 
 async function refused(p: Promise<unknown>, pattern: RegExp): Promise<void> {
@@ -21,6 +21,16 @@ async function keys(store: CloudStore, userId: string, collection: string): Prom
 }
 
 describe('store - quotas', () => {
+  it('store - limit overrides of the storage role are parsed by name and checked', () => {
+    expect(parseStoreLimits(['maxUserBytes=1000', 'maxDevicesPerUser=3'])).toEqual({ maxUserBytes: 1000, maxDevicesPerUser: 3 });
+    expect(parseStoreLimits([])).toEqual({});
+    expect(() => parseStoreLimits(['maxUserByte=1'])).toThrow(/unknown storage limit "maxUserByte"; known: .*maxUserBytes/);
+    expect(() => parseStoreLimits(['maxUserBytes=0'])).toThrow(/whole number of at least 1/);
+    expect(() => parseStoreLimits(['maxUserBytes'])).toThrow(/maxUserBytes=N/);
+    // The defaults are documented in actors/store/README.md; these are the ones that protect a node.
+    expect(DEFAULT_STORE_LIMITS).toMatchObject({ maxUserBytes: 64 * 1024 * 1024, maxKeysPerCollection: 10_000, maxCollectionsPerUser: 100, maxDevicesPerUser: 100, maxPendingCommands: 1000 });
+  });
+
   it('store - keys per collection, bytes per user and collections per user are quotas; shrinking always passes', async () => {
     await using env = await storeEnv({ limits: { maxKeysPerCollection: 5, maxUserBytes: 4000, maxCollectionsPerUser: 2 } });
     const { store } = env;
