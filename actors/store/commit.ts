@@ -238,7 +238,8 @@ async function commitIn(ctx: StoreContext, s: UserState, collection: string, txi
   }
   s.setCollection(collection, collectionIndex(seq, Math.max(rev, index.rev), entries, txids));
   // (4) replaced versions: no index names them any more.
-  discard(ctx, layout.recordStream, writes.flatMap((w) => { const old = index.byHash.get(w.hash); return old ? [old.rev] : []; }), 'replaced by a commit');
+  const replacedRevs = writes.flatMap((w) => index.byHash.get(w.hash)?.rev ?? []);
+  discard(ctx, layout.recordStream, replacedRevs, 'replaced by a commit');
   return { rev, conflicts: conflicted };
 }
 
