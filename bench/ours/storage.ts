@@ -190,7 +190,8 @@ export async function oursStorageGrowth(ctx: SuiteContext): Promise<GrowthSessio
     const logger = benchLogger('bench-p8').child({}, { level: 'warn' });
     const nc: NatsConnection = await connect({ servers: natsUrl, name: 'bench-p8' });
     cleanup.add('close the P8 connection', () => nc.close());
-    const warm = await createCloudStore({ nc, logger, prefix: P8_PREFIX });
+    // Long retry budget: storing 1M records on a loaded machine meets slow JetStream answers.
+    const warm = await createCloudStore({ nc, logger, prefix: P8_PREFIX, timeoutMs: 10_000, retryForMs: 30_000 });
     cleanup.add('close the P8 store', () => warm.close());
     const cold = await createCloudStore({ nc, logger, prefix: P8_PREFIX, cachedUsers: 0 });
     cleanup.add('close the uncached P8 store', () => cold.close());
@@ -227,23 +228,28 @@ export async function oursStorageGrowth(ctx: SuiteContext): Promise<GrowthSessio
       }, 2_000);
       // Each lane stores one user at a time: its records in one commit (all written in flight, then the
       // index), its device registered, and commands for it. A commit that times out is sent again with
-      // its txid, so it is stored once.
+      // its txid, so it is stored once; a device look-up or command that fails is tried again.
       const lane = async (): Promise<void> => {
         while (next < users) {
           if (signal.aborted) throw new BenchAbortedError();
           const userId = `p8-other-${next++}`;
-          for (let attempt = 1; ; attempt++) {
-            try {
-              await warm.commit({ userId, collection: 'c', changes, txid: 'fill' });
-              break;
-            } catch (err) {
-              if (attempt >= P8_ATTEMPTS) throw err;
-              log.warn(`P8: storing ${userId} failed (${(err as Error).message}); again`);
+          const again = async (what: string, step: () => Promise<unknown>): Promise<void> => {
+            for (let attempt = 1; ; attempt++) {
+              try {
+                await step();
+                return;
+              } catch (err) {
+                if (attempt >= P8_ATTEMPTS || signal.aborted) throw err;
+                log.warn(`P8: ${what} of ${userId} failed (${(err as Error).message}); again`);
+              }
             }
-          }
-          await warm.pending({ userId, deviceId: 'phone' });
+          };
+          await again('the records', () => warm.commit({ userId, collection: 'c', changes, txid: 'fill' }));
+          await again('the device', () => warm.pending({ userId, deviceId: 'phone' }));
           for (let i = 0; i < P8_COMMANDS_PER_USER; i++) {
-            await warm.send({ userId, fromDevice: 'laptop', fromConnectionId: connectionId(userId, 'laptop'), toDevice: 'phone', body: { open: `https://example.org/${i}` } });
+            await again('a command', () =>
+              warm.send({ userId, fromDevice: 'laptop', fromConnectionId: connectionId(userId, 'laptop'), toDevice: 'phone', body: { open: `https://example.org/${i}` } }),
+            );
           }
           done++;
         }
