@@ -34,7 +34,7 @@ import type { PushCondition } from '../../protocol/cluster/mod.js';
 import type { AckResult, PushRequest, StoreRequest } from '../messages.js';
 import { PUSH_KIND } from '../push/mod.js';
 import type { CloudStore } from './cloud-store.js';
-import { BadRequestError, RateLimitedError, StoreError, StoreErrorCodes, StoreUnavailableError } from './errors.js';
+import { BadRequestError, RateLimitedError, StaleWriteError, StoreError, StoreErrorCodes, StoreUnavailableError } from './errors.js';
 
 export const STORE_KIND = 'store';
 
@@ -127,7 +127,13 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
   };
 
   const serve = (context: StoreActorContext, event: StoreRequest, self: object): void => {
-    const { node, logger } = actorContext(self);
+    const { node, logger, signal } = actorContext(self);
+    // The lease is lost (another node may serve this user now): start no new work. Correctness does
+    // not rest on this (the index writes are compare-and-set), it only spares doomed writes.
+    if (signal.aborted) {
+      replyError(event, new StaleWriteError("this storage node no longer holds this user's store; retry the request"));
+      return;
+    }
     // The actor of user X serves user X only, whatever a request says.
     if (event.userId !== context.userId) {
       replyError(event, new BadRequestError('the request names another user than the store actor it was sent to'));
