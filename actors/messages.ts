@@ -22,7 +22,11 @@ export type CommitRequest = {
   connectionId: string;
   collection: string;
   changes: Change[];
-  /** The client's idempotency key (commit frame `txid`): a resend answers the first result. */
+  /**
+   * Optional client-chosen id of this commit (a string of 1-64 characters). A commit resent with the
+   * txid of one of the collection's recent commits (StoreLimits.txidWindow) answers that commit's
+   * result instead of applying again.
+   */
   txid?: string;
 };
 export interface CommitResult {

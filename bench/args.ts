@@ -11,9 +11,12 @@ export type TargetId = (typeof TARGET_IDS)[number];
 /** Informational measures: printed with their figures, no target, not counted in the summary's targets. */
 export const INFO_IDS = ['S1'] as const;
 export type InfoId = (typeof INFO_IDS)[number];
+/** Targets measured against ourselves (P8: storage reads without vs with other users' data). */
+export const GROWTH_IDS = ['P8'] as const;
+export type GrowthId = (typeof GROWTH_IDS)[number];
 /** Everything `--only` can name, in the order a run takes them. */
-export const MEASURE_IDS = [...TARGET_IDS, ...INFO_IDS] as const;
-export type MeasureId = TargetId | InfoId;
+export const MEASURE_IDS = [...TARGET_IDS, ...GROWTH_IDS, ...INFO_IDS] as const;
+export type MeasureId = TargetId | GrowthId | InfoId;
 
 export interface BenchOptions {
   /** Targets and informational measures to run, in MEASURE_IDS order. */
@@ -28,6 +31,8 @@ export interface BenchOptions {
    * figure is the median of its rounds.
    */
   readonly rounds: number;
+  /** P8: records of other users stored before the second measure (quick 100k; full 1M). */
+  readonly p8Records: number;
   /** When set, worker processes run with `--cpu-prof` and write their profiles here. */
   readonly cpuProfDir: string | undefined;
   readonly help: boolean;
@@ -41,6 +46,8 @@ export const USAGE = `Usage: npm run bench -- [options]    (or: node dist/bench/
   --warmup-ms N         unmeasured warm-up before each measure (default 500)
   --rounds N            rounds per measure, peers interleaved; throughput is the
                         median over rounds, latency pooled over rounds (default 3)
+  --p8-records N        P8: records of other users stored (default 100000; the
+                        full measure of TARGETS.md is 1000000)
   --cpu-prof-dir DIR    run worker processes with --cpu-prof, profiles written to DIR
                         (profile the main process with: node --cpu-prof dist/bench/run.js)
   --help                this text
@@ -70,6 +77,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         'warmup-ms': { type: 'string' },
         rounds: { type: 'string' },
         'cpu-prof-dir': { type: 'string' },
+        'p8-records': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
       allowPositionals: false,
@@ -95,6 +103,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     durationMs: positiveInt('duration-ms', v['duration-ms'], 3_000, 100),
     warmupMs: positiveInt('warmup-ms', v['warmup-ms'], 500, 0),
     rounds: positiveInt('rounds', v.rounds, 3, 1),
+    p8Records: positiveInt('p8-records', v['p8-records'], 100_000, 100),
     cpuProfDir: v['cpu-prof-dir'] === undefined ? undefined : resolve(v['cpu-prof-dir']),
     help: v.help ?? false,
   };

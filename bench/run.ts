@@ -16,12 +16,12 @@ import { benchLogger } from './log.js';
 import { formatInfo, formatSummary, formatTarget, type InfoResult, type TargetResult } from './report.js';
 import { runLocalTell } from './suites/local-tell.js';
 import { runRemoteAsk } from './suites/remote-ask.js';
-import { runStorageLatency } from './suites/storage-latency.js';
-import { INFO_MEASURES, TARGETS } from './targets.js';
+import { formatStorageGrowth, runStorageLatency, runStorageGrowth, storageGrowthMet } from './suites/storage-latency.js';
+import { GROWTH_TARGETS, INFO_MEASURES, TARGETS } from './targets.js';
 import { natsServerBinary, startNatsServer } from '../runtime/mod.js';
 import { oursAskCaller } from './ours/remote-ask.js';
 import { oursTellSession } from './ours/local-tell.js';
-import { oursStorageSession } from './ours/storage.js';
+import { oursStorageGrowth, oursStorageSession } from './ours/storage.js';
 
 function header(o: BenchOptions): string {
   const bin = natsServerBinary();
@@ -64,6 +64,7 @@ async function main(): Promise<number> {
   const ns = await startNatsServer({ jetstream: true });
   const results: TargetResult[] = [];
   const infos: InfoResult[] = [];
+  const growth: string[] = [];
   try {
     const ctx = { natsUrl: ns.url, options, log, signal: abort.signal };
     const remote = options.only.filter((id) => id === 'P1' || id === 'P2').map((id) => TARGETS[id]);
@@ -77,6 +78,11 @@ async function main(): Promise<number> {
       const r = await runLocalTell(ctx, TARGETS.P3, oursTellSession);
       results.push(r);
       process.stdout.write(formatTarget(r) + '\n\n');
+    }
+    if (options.only.includes('P8')) {
+      const r = await runStorageGrowth(ctx, GROWTH_TARGETS.P8, options.p8Records, oursStorageGrowth);
+      growth.push(`${r.id} ${storageGrowthMet(r) ? 'MET' : 'MISSED'}`);
+      process.stdout.write(formatStorageGrowth(r) + '\n\n');
     }
     if (options.only.includes('S1')) {
       const r = await runStorageLatency(ctx, INFO_MEASURES.S1, oursStorageSession);
@@ -93,7 +99,7 @@ async function main(): Promise<number> {
     log.info('stopping nats-server');
     await ns[Symbol.asyncDispose]();
   }
-  process.stdout.write(formatSummary(results, infos) + '\n');
+  process.stdout.write(formatSummary(results, infos) + (growth.length ? `; ${growth.join(', ')}` : '') + '\n');
   return 0;
 }
 

@@ -84,3 +84,12 @@ export const INFO_MEASURES: Record<InfoId, InfoSpec> = {
     setting: '20k records of 200 other users in the stream; CloudStore calls, and asks to the store actor from another node',
   },
 };
+
+/** P8 (TARGETS.md): measured against ourselves, without and with other users' data stored. */
+export const GROWTH_TARGETS = {
+  P8: {
+    id: 'P8',
+    title: 'storage read cost as the service grows (actors/store)',
+    maxRatio: 2,
+  },
+} as const;

@@ -10,39 +10,34 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { pino, type Logger } from 'pino';
 import type { ClearDeliveredResult, CommitResult, PendingResult, PullResult, SendResult } from '../messages.js';
-import {
-  ack,
-  clearDelivered,
-  pending,
-  send,
-  type AckInput,
-  type AckOutcome,
-  type ClearDeliveredInput,
-  type CommandContext,
-  type PendingInput,
-  type SendInput,
-} from './commands.js';
+import { ack, clearDelivered, pending, send, type AckInput, type AckOutcome, type ClearDeliveredInput, type PendingInput, type SendInput } from './commands.js';
 import { commit, type CommitInput } from './commit.js';
+import type { StoreContext } from './context.js';
 import { StoreSetupError, StoreUnavailableError } from './errors.js';
 import { storeLayout } from './layout.js';
 import { DEFAULT_STORE_LIMITS, type StoreLimits } from './limits.js';
 import { pull, type PullInput } from './pull.js';
 import { streamReader } from './reader.js';
-import type { DataContext } from './records.js';
-import { commandStreamConfig, dataStreamConfig, ensureStream, noticeStreamConfig } from './streams.js';
+import { commandStreamConfig, ensureStream, indexStreamConfig, recordStreamConfig, warnAboutLegacyStreams } from './streams.js';
+import { UserStates } from './user-state.js';
 
 export interface CloudStoreOptions {
   /** The connection to use; the store does not close it. */
   nc: NatsConnection;
-  /** Subject prefix of the cluster (default `sm`); names the streams too (`sm-data`, `sm-commands`, `sm-delivered`). */
+  /** Subject prefix of the cluster (default `sm`); names the streams too (`sm-records`, `sm-index`, `sm-devcmds`). */
   prefix?: string;
   /** JetStream replicas of the streams (default 1; 3 on a three-server cluster). */
   replicas?: number;
   logger?: Logger;
   /** Overrides of DEFAULT_STORE_LIMITS. */
   limits?: Partial<StoreLimits>;
-  /** Unacknowledged commands are dropped after this long (default 30 days). */
+  /**
+   * Unacknowledged commands are dropped after this long. Default: never, a command is kept until its
+   * target device acknowledges it (PROTOCOL.md).
+   */
   commandTtlMs?: number;
+  /** Idle users whose indexes stay cached in memory (default 10_000; 0 reads every index from JetStream). */
+  cachedUsers?: number;
   /** Deadline of one JetStream request (default 2_000 ms). */
   timeoutMs?: number;
   /**
@@ -64,9 +59,12 @@ export interface CloudStore {
   commit(input: CommitInput): Promise<CommitResult>;
   /** Keys of a collection changed after `since`, once each, latest state, paged. See pull.ts. */
   pull(input: PullInput): Promise<PullResult>;
-  /** Keeps a command for `toDevice` until it acks. See commands.ts. */
+  /** Keeps a command for `toDevice` (a known device of the user) until it acks. See commands.ts. */
   send(input: SendInput): Promise<SendResult>;
-  /** The device's unacknowledged commands, oldest first, and its delivered notices not yet cleared. */
+  /**
+   * Registers the device (devices quota) and answers its unacknowledged commands, oldest first, and
+   * its delivered notices not yet cleared. Called by every session at connect.
+   */
   pending(input: PendingInput): Promise<PendingResult>;
   /**
    * Removes an acknowledged command and keeps a delivered notice for its sender device; says whom to
@@ -75,11 +73,14 @@ export interface CloudStore {
   ack(input: AckInput): Promise<AckOutcome>;
   /** Removes the device's delivered notices up to `through`, once they were sent to it. */
   clearDelivered(input: ClearDeliveredInput): Promise<ClearDeliveredResult>;
+  /**
+   * Drops what this node has cached of the user: the next request reads the user's indexes from
+   * JetStream. The store actor calls it when it activates, since another node may have served the user.
+   */
+  forget(userId: string): void;
   /** Refuses new calls and waits for the ones in flight. The connection stays open. */
   close(): Promise<void>;
 }
-
-const DEFAULT_COMMAND_TTL_MS = 30 * 24 * 3600 * 1000;
 
 /** Creates (or adopts) the storage streams and returns the store. Rejects with StoreSetupError. */
 export async function createCloudStore(options: CloudStoreOptions): Promise<CloudStore> {
@@ -106,25 +107,28 @@ export async function createCloudStore(options: CloudStoreOptions): Promise<Clou
   } catch (err) {
     throw new StoreSetupError(`JetStream is not available on ${nc.getServer()}: ${(err as Error).message}. Enable JetStream on the nats-server (a \`jetstream {}\` block).`, { cause: err });
   }
-  const settings = { replicas, maxPendingCommands: limits.maxPendingCommands, commandTtlMs: options.commandTtlMs ?? DEFAULT_COMMAND_TTL_MS };
-  await ensureStream(jsm, dataStreamConfig(layout, settings), logger);
+  const settings = { replicas, limits, commandTtlMs: options.commandTtlMs };
+  await ensureStream(jsm, recordStreamConfig(layout, settings), logger);
+  await ensureStream(jsm, indexStreamConfig(layout, settings), logger);
   await ensureStream(jsm, commandStreamConfig(layout, settings), logger);
-  await ensureStream(jsm, noticeStreamConfig(layout, settings), logger);
-  logger.info({ prefix, replicas, streams: [layout.dataStream, layout.commandStream, layout.noticeStream] }, 'cloud storage ready');
+  await warnAboutLegacyStreams(jsm, layout, logger);
+  logger.info({ prefix, replicas, streams: [layout.recordStream, layout.indexStream, layout.commandStream] }, 'cloud storage ready');
 
   const js = jetstream(nc, { timeout: timeoutMs });
   // Leader reads with replicas > 1, see reader.ts.
   const direct = replicas === 1;
   const io = { timeoutMs, retryForMs };
-  const data: DataContext = { js, layout, limits, ...io, reader: streamReader(nc, layout.dataStream, { direct, ...io }) };
-  const commands: CommandContext = {
+  const index = streamReader(nc, layout.indexStream, { direct, ...io });
+  const ctx: StoreContext = {
     js,
     jsm,
     layout,
     limits,
+    logger,
     ...io,
-    reader: streamReader(nc, layout.commandStream, { direct, ...io }),
-    noticeReader: streamReader(nc, layout.noticeStream, { direct, ...io }),
+    records: streamReader(nc, layout.recordStream, { direct, ...io }),
+    commands: streamReader(nc, layout.commandStream, { direct, ...io }),
+    states: new UserStates(layout, index, options.cachedUsers ?? 10_000),
   };
 
   let closed = false;
@@ -141,12 +145,13 @@ export async function createCloudStore(options: CloudStoreOptions): Promise<Clou
   return {
     prefix,
     limits,
-    commit: (input) => track(() => commit(data, input)),
-    pull: (input) => track(() => pull(data, input)),
-    send: (input) => track(() => send(commands, input)),
-    pending: (input) => track(() => pending(commands, input)),
-    ack: (input) => track(() => ack(commands, input)),
-    clearDelivered: (input) => track(() => clearDelivered(commands, input)),
+    commit: (input) => track(() => commit(ctx, input)),
+    pull: (input) => track(() => pull(ctx, input)),
+    send: (input) => track(() => send(ctx, input)),
+    pending: (input) => track(() => pending(ctx, input)),
+    ack: (input) => track(() => ack(ctx, input)),
+    clearDelivered: (input) => track(() => clearDelivered(ctx, input)),
+    forget: (userId) => ctx.states.forget(userId),
     close: async () => {
       closed = true;
       await Promise.allSettled([...inFlight]);

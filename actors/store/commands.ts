@@ -1,53 +1,46 @@
 /**
  * Device commands ("send tab"): kept durably per target device until that device acknowledges them.
  *
- * A command is one message on its target device's subject in the command stream (see layout.ts),
- * payload MessagePack `{n, fromDevice, fromConnectionId, body, createdAt}` where `n` is a random
- * nonce. Its id is `<stream sequence>-<nonce>`: unique, ordered by time of sending, and it locates
- * the message directly, so an ack costs one read and one delete, no index. The nonce makes ids
- * unguessable: an ack must name a command that was really sent to the acking device.
+ * A command is one message in the command stream (layout.ts), payload MessagePack
+ * `{n, fromDevice, fromConnectionId, body, createdAt}` where `n` is a random nonce, listed in its
+ * target device's index (index-codec.ts) by (sequence, nonce). Its id is `<sequence>-<nonce>`: unique,
+ * ordered by time of sending, and it locates the message directly. The nonce makes ids unguessable:
+ * an ack must name a command that was really sent to the acking device.
  *
- * - send: refused with rate_limited once the device holds maxPendingCommands unacknowledged
- *   commands (JetStream enforces it per subject, atomically).
- * - pending: the device's commands, oldest first.
- * - ack: keeps a delivered notice for the sender device, deletes the command and returns the sender's
- *   connection id, for `delivered`. An id that is unknown, already acknowledged, malformed or another
- *   device's is a no-op (`acked: false`).
+ * Devices: a device becomes known to the storage at its first `pending` (the look-up every session
+ * makes at connect), or its first commit or send, which adds it to the user's index; at most
+ * maxDevicesPerUser devices (the look-up of one more is answered quota_exceeded; its commits and sends
+ * work). Commands go only to known devices of the same user.
+ *
+ * - send: refused with quota_exceeded when the target device is unknown or already holds
+ *   maxPendingCommands unacknowledged commands. The command is appended, then the device index
+ *   naming it is written (compare-and-set); if that write loses, the command is deleted, never listed.
+ * - pending: registers the device, then its commands, oldest first (read by sequence: the cost does
+ *   not grow with other users' data), and its delivered notices.
+ * - ack: keeps a delivered notice in the sender device's index, removes the command from the target's
+ *   index, deletes the message, and returns the sender's connection id for `delivered`. An id that is
+ *   unknown, already acknowledged, malformed or another device's is a no-op (`acked: false`).
  *
  * Delivered notices: the live `delivered` push misses a sender that is between connections, so each
- * ack also stores `{commandId}` on the sender device's notice subject (layout.ts), before the command
- * is deleted: a failed notice write fails the ack, the command stays and the device acks it again.
- * The write carries a message id (`dlv:<commandId>`) so two racing acks store one notice. `pending`
- * lists the notices with the commands; the session sends them and then calls clearDelivered, which
- * purges the subject up to the last one listed. At-least-once: a notice also pushed live is sent again
- * at the next connect, and one listed on a connection that closes before the clear comes again.
+ * ack also keeps the command id in the sender device's index, before the command is removed: a failed
+ * notice write fails the ack, the command stays and the device acks it again (a notice already kept
+ * is not kept twice). `pending` lists the notices with the commands (`delivered`, and
+ * `deliveredThrough`, the number of the last one); the session sends them and then calls
+ * clearDelivered. The newest maxPendingCommands notices are kept. At-least-once: a notice also pushed
+ * live is sent again at the next connect, and one listed on a connection that closes before the clear
+ * comes again.
  */
 import { randomBytes } from 'node:crypto';
-import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { decode, encode } from '../../protocol/mod.js';
 import { connectionId } from '../../protocol/cluster/mod.js';
 import type { ClearDeliveredResult, PendingCommand, PendingResult, SendResult } from '../messages.js';
-import { BadRequestError, RateLimitedError, StoreUnavailableError } from './errors.js';
-import type { StoreLayout } from './layout.js';
-import type { StoreLimits } from './limits.js';
-import type { StoredMessage, StreamReader } from './reader.js';
-import { retryTransient } from './retry.js';
+import { discard, type StoreContext } from './context.js';
+import { BadRequestError, QuotaExceededError, StaleWriteError } from './errors.js';
+import { encodeDevice, encodeUser, type DeviceIndex } from './index-codec.js';
+import type { StoredMessage } from './reader.js';
+import type { UserState } from './user-state.js';
 import { encodeLimited, requireName } from './validate.js';
-
-export interface CommandContext {
-  readonly js: JetStreamClient;
-  readonly jsm: JetStreamManager;
-  /** Reader of the command stream. */
-  readonly reader: StreamReader;
-  /** Reader of the delivered-notice stream. */
-  readonly noticeReader: StreamReader;
-  readonly layout: StoreLayout;
-  readonly limits: StoreLimits;
-  /** Deadline of one JetStream request. */
-  readonly timeoutMs: number;
-  /** How long a write keeps retrying while JetStream is unreachable (retry.ts). */
-  readonly retryForMs: number;
-}
+import { append, writeIndex } from './writes.js';
 
 /** What send() reads from a SendRequest. */
 export interface SendInput {
@@ -75,7 +68,7 @@ export interface PendingInput {
 export interface ClearDeliveredInput {
   readonly userId: string;
   readonly deviceId: string;
-  /** The last notice sequence to remove (PendingResult.deliveredThrough). */
+  /** The number of the last notice to remove (PendingResult.deliveredThrough). */
   readonly through: number;
 }
 
@@ -93,11 +86,6 @@ interface StoredCommand {
   createdAt: number;
 }
 
-interface StoredNotice {
-  commandId: string;
-}
-
-const MAX_MSGS_PER_SUBJECT_EXCEEDED = 10077;
 const COMMAND_ID = /^([1-9][0-9]{0,15})-([0-9a-f]{16})$/;
 
 function readCommand(m: StoredMessage): StoredCommand | undefined {
@@ -112,17 +100,32 @@ function readCommand(m: StoredMessage): StoredCommand | undefined {
   return undefined;
 }
 
-function readNotice(m: StoredMessage): StoredNotice | undefined {
-  try {
-    const n = decode(m.data) as Partial<StoredNotice> | null;
-    if (n && typeof n.commandId === 'string') return n as StoredNotice;
-  } catch {
-    // Not written by this module: skipped, and cleared with the rest.
-  }
-  return undefined;
+async function saveDevice(ctx: StoreContext, s: UserState, deviceId: string, before: DeviceIndex, next: Omit<DeviceIndex, 'seq'>): Promise<DeviceIndex> {
+  const seq = await writeIndex(ctx, `the index of device ${JSON.stringify(deviceId)}`, ctx.layout.deviceIndex(s.userId, deviceId), encodeDevice(next), before.seq);
+  const saved = { ...next, seq };
+  s.setDevice(deviceId, saved);
+  return saved;
 }
 
-export async function send(ctx: CommandContext, input: SendInput): Promise<SendResult> {
+/**
+ * Makes `deviceId` a known device of the user (devices quota). `quiet`: a device over the quota is left
+ * unknown without an error (a commit or send must not fail for it; its pending look-up says why).
+ */
+export async function register(ctx: StoreContext, s: UserState, deviceId: string, quiet = false): Promise<void> {
+  const user = await s.user();
+  if (user.devices.includes(deviceId)) return;
+  if (user.devices.length >= ctx.limits.maxDevicesPerUser) {
+    if (quiet) return;
+    throw new QuotaExceededError(
+      `this user already has ${user.devices.length} devices; the quota is ${ctx.limits.maxDevicesPerUser} devices per user. This device stays connected but cannot receive commands; use one of the known devices`,
+    );
+  }
+  const next = { collections: user.collections, devices: [...user.devices, deviceId] };
+  const seq = await writeIndex(ctx, "the user's index", ctx.layout.userIndex(s.userId), encodeUser(next), user.seq);
+  s.setUser({ ...next, seq });
+}
+
+export async function send(ctx: StoreContext, input: SendInput): Promise<SendResult> {
   const { limits, layout } = ctx;
   const userId = requireName('userId', input.userId, limits.maxIdBytes);
   const fromDevice = requireName('fromDevice', input.fromDevice, limits.maxIdBytes);
@@ -133,72 +136,74 @@ export async function send(ctx: CommandContext, input: SendInput): Promise<SendR
   }
   if (input.body === undefined) throw new BadRequestError('a command needs a body');
   encodeLimited('the command body', input.body, limits.maxCommandBytes);
-  const n = randomBytes(8).toString('hex');
-  const stored: StoredCommand = { n, fromDevice, fromConnectionId: input.fromConnectionId, body: input.body, createdAt: Date.now() };
-  try {
-    const subject = layout.commands(userId, toDevice);
-    const payload = encode(stored);
-    const ack = await retryTransient(ctx.retryForMs, () => ctx.js.publish(subject, payload, { timeout: ctx.timeoutMs }));
-    return { commandId: `${ack.seq}-${n}` };
-  } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === MAX_MSGS_PER_SUBJECT_EXCEEDED) {
-      throw new RateLimitedError(
-        `device ${JSON.stringify(toDevice)} already has ${limits.maxPendingCommands} unacknowledged commands; send more once it has connected and acknowledged them`,
-        { cause: err },
+  return ctx.states.write(userId, async (s) => {
+    await register(ctx, s, fromDevice, true);
+    const user = await s.user();
+    if (!user.devices.includes(toDevice)) {
+      throw new QuotaExceededError(`device ${JSON.stringify(toDevice)} has never connected as a device of this user; commands go only to known devices (a device becomes known when it first connects)`);
+    }
+    const dev = await s.device(toDevice);
+    if (dev.commands.length >= limits.maxPendingCommands) {
+      throw new QuotaExceededError(
+        `device ${JSON.stringify(toDevice)} already has ${dev.commands.length} unacknowledged commands; the quota is ${limits.maxPendingCommands}. Send more once it has connected and acknowledged them`,
       );
     }
-    throw new StoreUnavailableError(`storing the command failed: ${(err as Error).message}; retry later`, { cause: err });
-  }
+    const n = randomBytes(8).toString('hex');
+    const stored: StoredCommand = { n, fromDevice, fromConnectionId: input.fromConnectionId, body: input.body, createdAt: Date.now() };
+    const seq = await append(ctx, 'the command', layout.commands(userId, toDevice), encode(stored));
+    try {
+      await saveDevice(ctx, s, toDevice, dev, { ...dev, commands: [...dev.commands, { seq, nonce: n }] });
+    } catch (err) {
+      if (err instanceof StaleWriteError || err instanceof QuotaExceededError) discard(ctx, layout.commandStream, [seq], 'a send lost its index write');
+      throw err;
+    }
+    return { commandId: `${seq}-${n}` };
+  });
 }
 
-export async function pending(ctx: CommandContext, input: PendingInput): Promise<PendingResult> {
-  const { limits, layout, reader } = ctx;
+export async function pending(ctx: StoreContext, input: PendingInput): Promise<PendingResult> {
+  const { limits } = ctx;
   const userId = requireName('userId', input.userId, limits.maxIdBytes);
   const deviceId = requireName('deviceId', input.deviceId, limits.maxIdBytes);
-  const subject = layout.commands(userId, deviceId);
-  const commands: PendingCommand[] = [];
-  let seq = 1;
-  // JetStream keeps at most maxPendingCommands here; the bound also stops a loop on a surprise.
-  while (commands.length < limits.maxPendingCommands) {
-    const m = await reader.next(subject, seq);
-    if (!m) break;
-    seq = m.seq + 1;
-    const c = readCommand(m);
-    if (c) commands.push({ commandId: `${m.seq}-${c.n}`, fromDevice: c.fromDevice, body: c.body });
-  }
-  const delivered: string[] = [];
-  const notices = layout.notices(userId, deviceId);
-  let through = 0;
-  // The notice stream keeps at most maxPendingCommands per sender device (older ones are dropped).
-  for (let i = 0; i < limits.maxPendingCommands; i++) {
-    const m = await ctx.noticeReader.next(notices, through + 1);
-    if (!m) break;
-    through = m.seq;
-    const n = readNotice(m);
-    if (n) delivered.push(n.commandId);
-  }
-  return through === 0 ? { commands } : { commands, delivered, deliveredThrough: through };
+  return ctx.states.write(userId, async (s) => {
+    await register(ctx, s, deviceId);
+    let dev = await s.device(deviceId);
+    const messages = await Promise.all(dev.commands.map((c) => ctx.commands.at(c.seq)));
+    const commands: PendingCommand[] = [];
+    const gone = new Set<number>();
+    dev.commands.forEach((ref, i) => {
+      const m = messages[i];
+      const c = m ? readCommand(m) : undefined;
+      if (!c || c.n !== ref.nonce) {
+        gone.add(ref.seq); // expired (commandTtlMs) or not ours: dropped from the index below
+        return;
+      }
+      commands.push({ commandId: `${ref.seq}-${ref.nonce}`, fromDevice: c.fromDevice, body: c.body });
+    });
+    if (gone.size > 0) dev = await saveDevice(ctx, s, deviceId, dev, { ...dev, commands: dev.commands.filter((c) => !gone.has(c.seq)) });
+    if (dev.notices.length === 0) return { commands };
+    return { commands, delivered: dev.notices.map((x) => x.commandId), deliveredThrough: dev.notices.at(-1)!.no };
+  });
 }
 
-export async function clearDelivered(ctx: CommandContext, input: ClearDeliveredInput): Promise<ClearDeliveredResult> {
-  const { limits, layout } = ctx;
+export async function clearDelivered(ctx: StoreContext, input: ClearDeliveredInput): Promise<ClearDeliveredResult> {
+  const { limits } = ctx;
   const userId = requireName('userId', input.userId, limits.maxIdBytes);
   const deviceId = requireName('deviceId', input.deviceId, limits.maxIdBytes);
   if (!Number.isSafeInteger(input.through) || input.through < 1) {
     throw new BadRequestError('through must be a positive integer, the deliveredThrough of a pending answer');
   }
-  const filter = layout.notices(userId, deviceId);
-  try {
-    // Purges only this device's subject and only notices up to `through`: one stored since stays.
-    await retryTransient(ctx.retryForMs, () => ctx.jsm.streams.purge(layout.noticeStream, { filter, seq: input.through + 1 }));
-  } catch (err) {
-    throw new StoreUnavailableError(`clearing delivered notices failed: ${(err as Error).message}; they are sent again at the next connect`, { cause: err });
-  }
-  return { cleared: true };
+  return ctx.states.write(userId, async (s) => {
+    const dev = await s.device(deviceId);
+    const notices = dev.notices.filter((x) => x.no > input.through);
+    // Removes only notices up to `through`: one kept since stays.
+    if (notices.length !== dev.notices.length) await saveDevice(ctx, s, deviceId, dev, { ...dev, notices });
+    return { cleared: true };
+  });
 }
 
-export async function ack(ctx: CommandContext, input: AckInput): Promise<AckOutcome> {
-  const { limits, layout, reader } = ctx;
+export async function ack(ctx: StoreContext, input: AckInput): Promise<AckOutcome> {
+  const { limits, layout } = ctx;
   const userId = requireName('userId', input.userId, limits.maxIdBytes);
   const deviceId = requireName('deviceId', input.deviceId, limits.maxIdBytes);
   if (typeof input.commandId !== 'string' || input.commandId.length > 64) {
@@ -207,25 +212,33 @@ export async function ack(ctx: CommandContext, input: AckInput): Promise<AckOutc
   const parsed = COMMAND_ID.exec(input.commandId);
   if (!parsed) return { acked: false };
   const seq = Number(parsed[1]);
-  if (!Number.isSafeInteger(seq)) return { acked: false };
-  const m = await reader.at(seq);
-  // Only the target device can remove a command: same subject (user and device) and same nonce.
-  if (!m || m.subject !== layout.commands(userId, deviceId)) return { acked: false };
-  const c = readCommand(m);
-  if (!c || c.n !== parsed[2]) return { acked: false };
-  try {
-    const notice: StoredNotice = { commandId: input.commandId };
-    const subject = layout.notices(userId, c.fromDevice);
-    await retryTransient(ctx.retryForMs, () => ctx.js.publish(subject, encode(notice), { timeout: ctx.timeoutMs, msgID: `dlv:${input.commandId}` }));
-  } catch (err) {
-    throw new StoreUnavailableError(`keeping the delivered notice of ${input.commandId} failed: ${(err as Error).message}; retry the ack later`, { cause: err });
-  }
-  try {
-    await retryTransient(ctx.retryForMs, () => ctx.jsm.streams.deleteMessage(layout.commandStream, seq, false));
-  } catch (err) {
-    // Two acks of one command racing: the loser finds it gone and reports nothing to deliver.
-    if (err instanceof JetStreamApiError && !(await reader.at(seq))) return { acked: false };
-    throw new StoreUnavailableError(`removing command ${input.commandId} failed: ${(err as Error).message}; retry the ack later`, { cause: err });
-  }
-  return { acked: true, fromConnectionId: c.fromConnectionId };
+  const nonce = parsed[2]!;
+  return ctx.states.write(userId, async (s) => {
+    // Only the target device can remove a command: it must be listed in this device's index, same nonce.
+    const dev = await s.device(deviceId);
+    if (!dev.commands.some((c) => c.seq === seq && c.nonce === nonce)) return { acked: false };
+    const m = await ctx.commands.at(seq);
+    const c = m ? readCommand(m) : undefined;
+    const remaining = dev.commands.filter((x) => x.seq !== seq);
+    if (!c || c.n !== nonce) {
+      await saveDevice(ctx, s, deviceId, dev, { ...dev, commands: remaining });
+      return { acked: false };
+    }
+    // The notice first: if removing the command then fails, the device acks again and the notice is not doubled.
+    const withNotice = (d: DeviceIndex): Omit<DeviceIndex, 'seq'> => {
+      if (d.notices.some((x) => x.commandId === input.commandId)) return d;
+      const no = d.noticeNo + 1;
+      return { ...d, notices: [...d.notices, { no, commandId: input.commandId }].slice(-limits.maxPendingCommands), noticeNo: no };
+    };
+    if (c.fromDevice === deviceId) {
+      await saveDevice(ctx, s, deviceId, dev, { ...withNotice(dev), commands: remaining });
+    } else {
+      const sender = await s.device(c.fromDevice);
+      const next = withNotice(sender);
+      if (next !== sender) await saveDevice(ctx, s, c.fromDevice, sender, next);
+      await saveDevice(ctx, s, deviceId, dev, { ...dev, commands: remaining });
+    }
+    discard(ctx, layout.commandStream, [seq], 'acknowledged');
+    return { acked: true, fromConnectionId: c.fromConnectionId };
+  });
 }

@@ -4,53 +4,73 @@
  * Contract:
  * - Every change is checked before anything is written; one bad change fails the whole commit with
  *   bad_request or too_large and writes nothing.
- * - Changes are applied in order. A commit is not atomic across keys: each change is its own
- *   JetStream write, and if JetStream fails midway (the commit rejects with `internal`) the earlier
- *   changes may be stored. Retrying the commit is safe for unconditional changes.
- * - A change with `base` is written only if the key's current revision equals `base`, checked by
- *   JetStream itself (`Nats-Expected-Last-Subject-Sequence`), so two writers racing on one key can
- *   never both win. `base: 0` means "the key does not exist": a key that never existed or whose
- *   latest state is a tombstone. A stale change is not written and comes back in `conflicts` with
- *   the key's current state (`{key, rev: 0, deleted: true}` for a key that never existed).
+ * - Changes are evaluated in order against the collection's current state. A change with `base` is
+ *   applied only if the key's current revision equals `base`; `base: 0` means "the key does not
+ *   exist" (never existed, or its latest state is a tombstone). A stale change is not applied and
+ *   comes back in `conflicts` with the key's current state (`{key, rev: 0, deleted: true}` for a key
+ *   that never existed).
+ * - A commit is atomic: the changes become visible together, when the collection's index is written,
+ *   or none does. Steps: (1) a new collection is added to the user's index (collections quota);
+ *   (2) the final state of each changed key is appended to the record stream (one version per key,
+ *   in the order of its last change); (3) the collection index naming the new versions is written,
+ *   compare-and-set on the index's last sequence; (4) replaced versions are deleted in the background.
+ *   A crash or a lost fence between (2) and (3) leaves versions no index names: invisible, and the
+ *   client's retry writes them again (with a `txid`, a retry of a commit that did land answers its
+ *   result instead). See README.md "Fenced writes".
+ * - Quotas (limits.ts): keys per collection, bytes per user, collections per user; a commit over one
+ *   fails with quota_exceeded and writes nothing. A commit that shrinks usage always passes.
  * - `rev` is the highest revision written, or, when nothing was written, the collection's latest
  *   revision (so it never goes backwards).
+ * - `txid`: a commit carrying the txid of one of the collection's last `txidWindow` commits answers
+ *   that commit's `rev`, with the current state of the keys that conflicted then, and applies nothing.
  */
-import { JetStreamApiError, type PubAck } from '@nats-io/jetstream';
 import type { Change, CommitResult, Record_ } from '../messages.js';
-import { BadRequestError, StoreUnavailableError, TooLargeError } from './errors.js';
-import { recordOf, TOMBSTONE, type DataContext } from './records.js';
-import { retryTransient } from './retry.js';
+import { register } from './commands.js';
+import { discard, type StoreContext } from './context.js';
+import { BadRequestError, QuotaExceededError, StaleWriteError, StoreUnavailableError, TooLargeError } from './errors.js';
+import { collectionIndex, encodeCollection, encodeUser, keyHash, type CollectionIndex, type KeyEntry, type TxRecord } from './index-codec.js';
+import { recordOf, TOMBSTONE } from './records.js';
+import type { UserState } from './user-state.js';
 import { encodeLimited, requireName, requireRev } from './validate.js';
+import { append, writeIndex } from './writes.js';
 
 /** What commit() reads from a CommitRequest. */
 export interface CommitInput {
   readonly userId: string;
   readonly collection: string;
   readonly changes: readonly Change[];
+  readonly txid?: string | undefined;
+  /** The committing device (from a session): it becomes a known device of the user (commands.ts). */
+  readonly deviceId?: string | undefined;
 }
 
-const WRONG_LAST_SEQUENCE = 10071;
+const MAX_TXID_LENGTH = 64;
 
-interface Write {
+interface Checked {
   readonly key: string;
-  readonly subject: string;
+  readonly hash: string;
   readonly payload: Uint8Array;
   readonly base: number | undefined;
 }
 
-type Outcome = { written: number } | { conflict: Record_ };
-
-function checkChanges(ctx: DataContext, input: CommitInput): { userId: string; collection: string; writes: Write[] } {
-  const { limits, layout } = ctx;
+function checkChanges(ctx: StoreContext, input: CommitInput): { userId: string; collection: string; txid: string | undefined; changes: Checked[] } {
+  const { limits } = ctx;
   const userId = requireName('userId', input.userId, limits.maxIdBytes);
   const collection = requireName('collection', input.collection, limits.maxCollectionBytes);
+  let txid: string | undefined;
+  if (input.txid !== undefined && input.txid !== null) {
+    if (typeof input.txid !== 'string' || input.txid.length === 0 || input.txid.length > MAX_TXID_LENGTH) {
+      throw new BadRequestError(`txid must be a string of 1 to ${MAX_TXID_LENGTH} characters`);
+    }
+    txid = input.txid;
+  }
   if (!Array.isArray(input.changes)) throw new BadRequestError('changes must be an array');
   const changes: readonly unknown[] = input.changes;
   if (changes.length > limits.maxChanges) {
     throw new TooLargeError(`a commit holds at most ${limits.maxChanges} changes, this one has ${changes.length}; split it`);
   }
   let total = 0;
-  const writes = changes.map((raw, i): Write => {
+  const checked = changes.map((raw, i): Checked => {
     if (raw === null || typeof raw !== 'object') throw new BadRequestError(`changes[${i}] must be a map with a key`);
     const c = raw as { key?: unknown; value?: unknown; deleted?: unknown; base?: unknown };
     const key = requireName(`changes[${i}].key`, c.key, limits.maxKeyBytes);
@@ -67,70 +87,168 @@ function checkChanges(ctx: DataContext, input: CommitInput): { userId: string; c
       payload = encodeLimited(`the value of key ${JSON.stringify(key)}`, c.value, limits.maxValueBytes);
     }
     total += payload.length;
-    return { key, subject: layout.record(userId, collection, key), payload, base };
+    return { key, hash: keyHash(key), payload, base };
   });
   if (total > limits.maxCommitBytes) {
     throw new TooLargeError(`the values of this commit are ${total} bytes encoded; the limit is ${limits.maxCommitBytes} bytes; split it`);
   }
-  return { userId, collection, writes };
+  return { userId, collection, txid, changes: checked };
 }
 
-function isWrongLastSequence(err: unknown): boolean {
-  return err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE;
+/** A key's state during evaluation: stored (a revision) or written earlier in this commit. */
+type Working = { stored: KeyEntry } | { pending: Uint8Array };
+
+interface Evaluation {
+  /** Final state per changed key, in the order of each key's last applied change. */
+  readonly writes: { key: string; hash: string; payload: Uint8Array }[];
+  /** Keys whose change conflicted, with the stored entry to report (undefined: never existed). */
+  readonly conflicts: { key: string; entry: KeyEntry | undefined }[];
 }
 
-async function publish(ctx: DataContext, w: Write, expected: number | undefined): Promise<PubAck> {
-  const options = { timeout: ctx.timeoutMs, ...(expected !== undefined && { expect: { lastSubjectSequence: expected } }) };
-  return retryTransient(ctx.retryForMs, () => ctx.js.publish(w.subject, w.payload, options));
-}
-
-async function apply(ctx: DataContext, w: Write): Promise<Outcome> {
-  let expected = w.base;
-  // At most two attempts: the second only for base 0 over a tombstone (the key "does not exist").
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const ack = await publish(ctx, w, expected);
-      return { written: ack.seq };
-    } catch (err) {
-      if (!isWrongLastSequence(err)) {
-        throw new StoreUnavailableError(`writing key ${JSON.stringify(w.key)} failed: ${(err as Error).message}; retry the commit later`, { cause: err });
+function evaluate(index: CollectionIndex, changes: readonly Checked[]): Evaluation {
+  const working = new Map<string, Working>();
+  const state = (hash: string): Working | undefined => {
+    const w = working.get(hash);
+    if (w !== undefined) return w;
+    const stored = index.byHash.get(hash);
+    return stored === undefined ? undefined : { stored };
+  };
+  const last = new Map<string, { key: string; hash: string; payload: Uint8Array }>();
+  const conflicts: Evaluation['conflicts'] = [];
+  for (const c of changes) {
+    const cur = state(c.hash);
+    if (c.base !== undefined) {
+      const exists = cur !== undefined && ('pending' in cur ? cur.pending.length > 0 : cur.stored.size > 0);
+      // A key written earlier in this commit has no revision a client could know: only base 0 can match it.
+      const ok = c.base === 0 ? !exists : cur !== undefined && 'stored' in cur && cur.stored.rev === c.base;
+      if (!ok) {
+        conflicts.push({ key: c.key, entry: index.byHash.get(c.hash) });
+        continue;
       }
     }
-    const current = await ctx.reader.last(w.subject);
-    if (!current) return { conflict: { key: w.key, rev: 0, deleted: true } };
-    if (w.base === 0 && attempt === 0 && current.data.length === 0) {
-      expected = current.seq;
-      continue;
-    }
-    return { conflict: recordOf(ctx.layout, current) };
+    working.set(c.hash, { pending: c.payload });
+    last.delete(c.hash);
+    last.set(c.hash, { key: c.key, hash: c.hash, payload: c.payload });
   }
+  return { writes: [...last.values()], conflicts };
+}
+
+async function conflictRecords(ctx: StoreContext, conflicts: Evaluation['conflicts']): Promise<Record_[]> {
+  return Promise.all(
+    conflicts.map(async ({ key, entry }): Promise<Record_> => {
+      if (entry === undefined) return { key, rev: 0, deleted: true };
+      const m = await ctx.records.at(entry.rev);
+      if (!m) throw new StoreUnavailableError(`the record of key ${JSON.stringify(key)} at rev ${entry.rev} is missing; the index changed meanwhile, retry the commit`);
+      return recordOf(ctx.layout, m);
+    }),
+  );
+}
+
+/** Bytes of every collection of the user (loads the indexes not yet cached). */
+async function userBytes(s: UserState): Promise<number> {
+  const user = await s.user();
+  const all = await Promise.all(user.collections.map((c) => s.collection(c)));
+  return all.reduce((sum, c) => sum + c.bytes, 0);
+}
+
+async function checkQuotas(ctx: StoreContext, s: UserState, index: CollectionIndex, writes: Evaluation['writes']): Promise<void> {
+  const { limits } = ctx;
+  let added = 0;
+  let delta = 0;
+  for (const w of writes) {
+    const old = index.byHash.get(w.hash);
+    if (old === undefined) added++;
+    delta += w.payload.length - (old?.size ?? 0);
+  }
+  const keys = index.entries.length + added;
+  if (added > 0 && keys > limits.maxKeysPerCollection) {
+    throw new QuotaExceededError(
+      `this commit would make the collection hold ${keys} keys; the quota is ${limits.maxKeysPerCollection} keys per collection (deleted keys count). Use another collection, or write fewer new keys`,
+    );
+  }
+  if (delta > 0) {
+    const before = await userBytes(s);
+    if (before + delta > limits.maxUserBytes) {
+      throw new QuotaExceededError(
+        `this commit would make this user's data ${before + delta} bytes; the quota is ${limits.maxUserBytes} bytes per user. Delete or shrink values first`,
+      );
+    }
+  }
+}
+
+/** Adds the collection to the user's index if it is new there (collections quota). */
+async function registerCollection(ctx: StoreContext, s: UserState, collection: string): Promise<void> {
+  const user = await s.user();
+  if (user.collections.includes(collection)) return;
+  if (user.collections.length >= ctx.limits.maxCollectionsPerUser) {
+    throw new QuotaExceededError(`this user already has ${user.collections.length} collections; the quota is ${ctx.limits.maxCollectionsPerUser} collections per user. Write to an existing collection`);
+  }
+  const next = { collections: [...user.collections, collection], devices: user.devices };
+  const seq = await writeIndex(ctx, "the user's index", ctx.layout.userIndex(s.userId), encodeUser(next), user.seq);
+  s.setUser({ ...next, seq });
+}
+
+async function replay(ctx: StoreContext, index: CollectionIndex, tx: TxRecord): Promise<CommitResult> {
+  const conflicts = await conflictRecords(
+    ctx,
+    tx.conflicts.map((key) => ({ key, entry: index.byHash.get(keyHash(key)) })),
+  );
+  return { rev: tx.rev, conflicts };
+}
+
+async function commitIn(ctx: StoreContext, s: UserState, collection: string, txid: string | undefined, changes: readonly Checked[]): Promise<CommitResult> {
+  const { layout, limits } = ctx;
+  const index = await s.collection(collection);
+  if (txid !== undefined) {
+    const done = index.txids.find((t) => t.txid === txid);
+    if (done) return replay(ctx, index, done);
+  }
+  const { writes, conflicts } = evaluate(index, changes);
+  const conflicted = await conflictRecords(ctx, conflicts);
+  if (writes.length === 0 && (txid === undefined || index.seq === 0)) {
+    // Nothing to apply; a txid is remembered only in a collection that exists.
+    return { rev: Math.max(index.rev, ...conflicted.map((c) => c.rev)), conflicts: conflicted };
+  }
+  await checkQuotas(ctx, s, index, writes);
+  await registerCollection(ctx, s, collection);
+
+  // (2) the new versions. Appended back to back on one connection: JetStream applies them in order.
+  const settled = await Promise.allSettled(writes.map((w) => append(ctx, `key ${JSON.stringify(w.key)}`, layout.record(s.userId, collection, w.key), w.payload)));
+  const written = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    discard(ctx, layout.recordStream, written, 'a commit failed before its index write');
+    throw failed.reason;
+  }
+  const fresh: KeyEntry[] = writes.map((w, i) => ({ hash: w.hash, rev: written[i]!, size: w.payload.length })).sort((a, b) => a.rev - b.rev);
+  const replaced = new Set(writes.map((w) => w.hash));
+  const entries = [...index.entries.filter((e) => !replaced.has(e.hash)), ...fresh];
+  const rev = fresh.length > 0 ? fresh.at(-1)!.rev : Math.max(index.rev, ...conflicted.map((c) => c.rev));
+  let txids = index.txids;
+  if (txid !== undefined) txids = [...txids, { txid, rev, conflicts: conflicts.map((c) => c.key) }].slice(-limits.txidWindow);
+
+  // (3) the fence: written only if nobody wrote this index since we read it.
+  let seq: number;
+  try {
+    seq = await writeIndex(ctx, `the index of collection ${JSON.stringify(collection)}`, layout.collectionIndex(s.userId, collection), encodeCollection({ rev: Math.max(rev, index.rev), entries, txids }), index.seq);
+  } catch (err) {
+    // Refused: the new versions are unreferenced. Unknown outcome (a timeout): they may be referenced, keep them.
+    if (err instanceof StaleWriteError || err instanceof QuotaExceededError) discard(ctx, layout.recordStream, written, 'a commit lost its index write');
+    throw err;
+  }
+  s.setCollection(collection, collectionIndex(seq, Math.max(rev, index.rev), entries, txids));
+  // (4) replaced versions: no index names them any more.
+  const replacedRevs = writes.flatMap((w) => index.byHash.get(w.hash)?.rev ?? []);
+  discard(ctx, layout.recordStream, replacedRevs, 'replaced by a commit');
+  return { rev, conflicts: conflicted };
 }
 
 /** Applies the changes of `input`; see the contract above. */
-export async function commit(ctx: DataContext, input: CommitInput): Promise<CommitResult> {
-  const { userId, collection, writes } = checkChanges(ctx, input);
-  let outcomes: Outcome[];
-  if (new Set(writes.map((w) => w.key)).size === writes.length) {
-    // Distinct keys: the writes go out back to back on one connection, so JetStream receives and
-    // applies them in order, and the commit costs about one round trip instead of one per change.
-    const settled = await Promise.allSettled(writes.map((w) => apply(ctx, w)));
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) throw failed.reason;
-    outcomes = settled.map((s) => (s as PromiseFulfilledResult<Outcome>).value);
-  } else {
-    // A key written twice: one at a time, so a base-0 retry cannot land after a later change to the key.
-    outcomes = [];
-    for (const w of writes) outcomes.push(await apply(ctx, w));
-  }
-  let rev = 0;
-  const conflicts: Record_[] = [];
-  for (const o of outcomes) {
-    if ('written' in o) rev = Math.max(rev, o.written);
-    else conflicts.push(o.conflict);
-  }
-  if (rev === 0) {
-    const last = await ctx.reader.last(ctx.layout.collection(userId, collection));
-    rev = Math.max(last?.seq ?? 0, ...conflicts.map((c) => c.rev));
-  }
-  return { rev, conflicts };
+export async function commit(ctx: StoreContext, input: CommitInput): Promise<CommitResult> {
+  const { userId, collection, txid, changes } = checkChanges(ctx, input);
+  const deviceId = typeof input.deviceId === 'string' && input.deviceId !== '' ? requireName('deviceId', input.deviceId, ctx.limits.maxIdBytes) : undefined;
+  return ctx.states.write(userId, async (s) => {
+    if (deviceId !== undefined) await register(ctx, s, deviceId, true);
+    return commitIn(ctx, s, collection, txid, changes);
+  });
 }

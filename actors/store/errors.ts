@@ -10,10 +10,14 @@
  *                 `base`, `since` or command id. Fix the request; retrying it as-is fails again.
  *   too_large     a value, command body or commit over its size limit, or too many changes in one
  *                 commit. Split or shrink it.
- *   rate_limited  the target device already has the most unacknowledged commands allowed. Retry once
- *                 the device has connected and acknowledged some.
- *   internal      JetStream could not be reached or answered an unexpected error. Retrying later may
- *                 work; the log has the cause.
+ *   rate_limited  too many requests of one user at work at once (the store actor). Retry shortly.
+ *   quota_exceeded  a quota of limits.ts is used up: bytes per user, keys per collection, collections
+ *                 per user, devices per user, unacknowledged commands per target device, a command to a
+ *                 device that never connected, or a storage stream (or JetStream itself) is full. The
+ *                 message names the quota and how to free room; retrying as-is fails again.
+ *   internal      JetStream could not be reached or answered an unexpected error, or this user's data
+ *                 was changed meanwhile by another storage node (the user's store moved): retrying
+ *                 later works; the log has the cause.
  */
 import { ErrorCode } from '../../protocol/mod.js';
 
@@ -22,6 +26,7 @@ export const StoreErrorCodes = {
   badRequest: ErrorCode.badRequest,
   tooLarge: ErrorCode.tooLarge,
   rateLimited: ErrorCode.rateLimited,
+  quotaExceeded: ErrorCode.quotaExceeded,
   internal: ErrorCode.internal,
 } as const;
 
@@ -53,11 +58,31 @@ export class TooLargeError extends StoreError {
   }
 }
 
-/** A per-device quota is used up (unacknowledged commands). */
+/** Too many requests at work at once; retry shortly. */
 export class RateLimitedError extends StoreError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(StoreErrorCodes.rateLimited, message, options);
     this.name = 'RateLimitedError';
+  }
+}
+
+/** A quota (limits.ts) or a stream's byte limit is used up; the message names it and how to free room. */
+export class QuotaExceededError extends StoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(StoreErrorCodes.quotaExceeded, message, options);
+    this.name = 'QuotaExceededError';
+  }
+}
+
+/**
+ * A fenced write lost: this user's index moved on since this node read it (another storage node wrote
+ * it, the user's store actor moved), so nothing of this request became visible. Code `internal`:
+ * the request can be retried, and reaches the current holder.
+ */
+export class StaleWriteError extends StoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(StoreErrorCodes.internal, message, options);
+    this.name = 'StaleWriteError';
   }
 }
 

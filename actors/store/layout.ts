@@ -1,27 +1,33 @@
 /**
  * Where the cloud storage keeps things in JetStream: stream names, subjects and name encodings.
  *
- * Records (stream `<prefix>-data`, subjects `<prefix>.data.>`, one message kept per subject):
+ * Records (stream `<prefix>-records`, subjects `<prefix>.rec.>`): one message per written version of a
+ * key; its stream sequence is the record's revision. Versions no index names any more are deleted.
  *
- *   <prefix>.data.<storeUserKey(userId)>.<token(collection)>.<token(key)>
+ *   <prefix>.rec.<storeUserKey(userId)>.<token(collection)>.<token(key)>
  *
- * Commands (stream `<prefix>-commands`, subjects `<prefix>.cmd.>`, up to maxPendingCommands kept per subject):
+ * Indexes (stream `<prefix>-index`, subjects `<prefix>.idx.>`, one message kept per subject), written
+ * only by the user's store (compare-and-set on the subject's last sequence, see index.ts):
  *
- *   <prefix>.cmd.<storeUserKey(userId)>.<storeDeviceKey(userId, deviceId)>
+ *   <prefix>.idx.usr.<storeUserKey(userId)>                                 the user: collections, devices
+ *   <prefix>.idx.col.<storeUserKey(userId)>.<token(collection)>             a collection: key -> revision
+ *   <prefix>.idx.dev.<storeUserKey(userId)>.<storeDeviceKey(userId, dev)>   a device: pending commands, notices
  *
- * Delivered notices (stream `<prefix>-delivered`, subjects `<prefix>.dlv.>`, the newest maxPendingCommands
- * kept per subject), one subject per SENDER device, holding `delivered` until the sender has been sent it:
+ * Commands (stream `<prefix>-devcmds`, subjects `<prefix>.dcmd.>`): one message per command, listed by
+ * its target device's index until acknowledged.
  *
- *   <prefix>.dlv.<storeUserKey(userId)>.<storeDeviceKey(userId, deviceId)>
+ *   <prefix>.dcmd.<storeUserKey(userId)>.<storeDeviceKey(userId, deviceId)>
  *
  * - `token(name)` is the base64url (no padding) of the name's UTF-8 bytes: reversible, unambiguous and
  *   subject-safe for any string, so collection and key names need no character rules, only lengths.
  * - `storeUserKey` is 128 bits of SHA-256 (32 hex digits), not the 80-bit user key of connection ids
- *   (actors/identity.ts): a push subject collision only costs a message (receivers re-check the user id),
+ *   (protocol/cluster/): a push subject collision only costs a message (receivers re-check the user id),
  *   but two users sharing a data namespace would be a leak, so the storage key is long enough that a
  *   collision never happens in practice. `storeDeviceKey` is built the same way from (userId, deviceId).
  * - A user can only name things under their own user key: every subject is built from the userId of
  *   the request, never from client-supplied subject text, and tokens cannot contain `.`, `*` or `>`.
+ * - Every read is a literal-subject `last_by_subj` or a read by sequence: nats-server 2.9 keeps
+ *   per-subject state for those, while a wildcard or `next_by_subj` read scans the stream.
  */
 import { createHash } from 'node:crypto';
 
@@ -54,25 +60,31 @@ export function tokenName(token: string): string {
 /** Stream names and subjects of one cluster prefix. */
 export interface StoreLayout {
   readonly prefix: string;
+  readonly recordStream: string;
+  /** The stream whose lifetime is the storage epoch of `welcome` (the record stream). */
   readonly dataStream: string;
+  readonly indexStream: string;
   readonly commandStream: string;
-  readonly noticeStream: string;
-  /** Subjects the data stream captures. */
-  readonly dataSubjects: string;
+  /** Streams of the first layout (one scanned data stream), not read any more. */
+  readonly legacyStreams: readonly string[];
+  /** Subjects the record stream captures. */
+  readonly recordSubjects: string;
+  /** Subjects the index stream captures. */
+  readonly indexSubjects: string;
   /** Subjects the command stream captures. */
   readonly commandSubjects: string;
-  /** Subjects the delivered-notice stream captures. */
-  readonly noticeSubjects: string;
-  /** The subject of one record. */
+  /** The subject of one record's versions. */
   record(userId: string, collection: string, key: string): string;
-  /** The filter matching every record of a collection. */
-  collection(userId: string, collection: string): string;
   /** The key a record subject names (its last token). */
   keyOf(subject: string): string;
-  /** The subject of a device's command queue. */
+  /** The subject of a user's index (collections, devices). */
+  userIndex(userId: string): string;
+  /** The subject of a collection's index. */
+  collectionIndex(userId: string, collection: string): string;
+  /** The subject of a device's index (pending commands, delivered notices). */
+  deviceIndex(userId: string, deviceId: string): string;
+  /** The subject of a device's commands. */
   commands(userId: string, deviceId: string): string;
-  /** The subject of a sender device's delivered notices. */
-  notices(userId: string, deviceId: string): string;
 }
 
 const PREFIX = /^[A-Za-z0-9_-]{1,32}$/;
@@ -95,16 +107,19 @@ export function storeLayout(prefix: string): StoreLayout {
   };
   return {
     prefix,
-    dataStream: `${prefix}-data`,
-    commandStream: `${prefix}-commands`,
-    noticeStream: `${prefix}-delivered`,
-    dataSubjects: `${prefix}.data.>`,
-    commandSubjects: `${prefix}.cmd.>`,
-    noticeSubjects: `${prefix}.dlv.>`,
-    record: (userId, collection, key) => `${prefix}.data.${userKeyOf(userId)}.${nameToken(collection)}.${nameToken(key)}`,
-    collection: (userId, collection) => `${prefix}.data.${userKeyOf(userId)}.${nameToken(collection)}.*`,
+    recordStream: `${prefix}-records`,
+    dataStream: `${prefix}-records`,
+    indexStream: `${prefix}-index`,
+    commandStream: `${prefix}-devcmds`,
+    legacyStreams: [`${prefix}-data`, `${prefix}-commands`, `${prefix}-delivered`],
+    recordSubjects: `${prefix}.rec.>`,
+    indexSubjects: `${prefix}.idx.>`,
+    commandSubjects: `${prefix}.dcmd.>`,
+    record: (userId, collection, key) => `${prefix}.rec.${userKeyOf(userId)}.${nameToken(collection)}.${nameToken(key)}`,
     keyOf: (subject) => tokenName(subject.slice(subject.lastIndexOf('.') + 1)),
-    commands: (userId, deviceId) => `${prefix}.cmd.${userKeyOf(userId)}.${storeDeviceKey(userId, deviceId)}`,
-    notices: (userId, deviceId) => `${prefix}.dlv.${userKeyOf(userId)}.${storeDeviceKey(userId, deviceId)}`,
+    userIndex: (userId) => `${prefix}.idx.usr.${userKeyOf(userId)}`,
+    collectionIndex: (userId, collection) => `${prefix}.idx.col.${userKeyOf(userId)}.${nameToken(collection)}`,
+    deviceIndex: (userId, deviceId) => `${prefix}.idx.dev.${userKeyOf(userId)}.${storeDeviceKey(userId, deviceId)}`,
+    commands: (userId, deviceId) => `${prefix}.dcmd.${userKeyOf(userId)}.${storeDeviceKey(userId, deviceId)}`,
   };
 }

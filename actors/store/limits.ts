@@ -22,9 +22,37 @@ export interface StoreLimits {
   readonly maxPageBytes: number;
   /** One command body, encoded. */
   readonly maxCommandBytes: number;
-  /** Unacknowledged commands kept per target device; one more is refused with rate_limited. */
+  /** Unacknowledged commands kept per target device; one more is refused with quota_exceeded. */
   readonly maxPendingCommands: number;
+  /**
+   * Quota: bytes of one user's current values (every collection, encoded). A commit that would go
+   * over it and grow the total is refused with quota_exceeded; deletes and shrinking writes pass.
+   */
+  readonly maxUserBytes: number;
+  /**
+   * Quota: keys of one collection, deleted keys included (a tombstone keeps its place so devices learn
+   * of the delete). A commit adding keys over it is refused with quota_exceeded.
+   */
+  readonly maxKeysPerCollection: number;
+  /** Quota: collections of one user; a commit to one more is refused with quota_exceeded. */
+  readonly maxCollectionsPerUser: number;
+  /**
+   * Quota: devices of one user. A device becomes known at its first connect (the pending look-up);
+   * one more device is refused with quota_exceeded (it connects, but receives no commands).
+   */
+  readonly maxDevicesPerUser: number;
+  /** Commit txids remembered per collection: a commit resent with one of them answers its first result. */
+  readonly txidWindow: number;
+  /** max_bytes of the record stream (`<prefix>-records`); when full, writes answer quota_exceeded. */
+  readonly recordStreamBytes: number;
+  /** max_bytes of the index stream (`<prefix>-index`). */
+  readonly indexStreamBytes: number;
+  /** max_bytes of the command stream (`<prefix>-devcmds`). */
+  readonly commandStreamBytes: number;
 }
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
 
 export const DEFAULT_STORE_LIMITS: StoreLimits = {
   // 128 characters (the distributor's limit) of up to 4 UTF-8 bytes each.
@@ -38,4 +66,33 @@ export const DEFAULT_STORE_LIMITS: StoreLimits = {
   maxPageBytes: 512 * 1024,
   maxCommandBytes: 64 * 1024,
   maxPendingCommands: 1000,
+  maxUserBytes: 64 * MiB,
+  maxKeysPerCollection: 10_000,
+  maxCollectionsPerUser: 100,
+  maxDevicesPerUser: 100,
+  txidWindow: 64,
+  // 6 GiB in all: under the 10 GB JetStream store of the local cluster (nats-server.conf), so a
+  // stream fills, and answers quota_exceeded, before JetStream as a whole does.
+  recordStreamBytes: 4 * GiB,
+  indexStreamBytes: 1 * GiB,
+  commandStreamBytes: 1 * GiB,
 };
+
+/**
+ * Limit overrides from `name=value` texts (the storage role's `--store-limits` flag), checked against
+ * the names of StoreLimits: every value a whole number of at least 1. Throws TypeError naming the
+ * bad entry and the known names.
+ */
+export function parseStoreLimits(pairs: readonly string[]): Partial<StoreLimits> {
+  const known = Object.keys(DEFAULT_STORE_LIMITS);
+  const out: Record<string, number> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    const name = eq < 0 ? pair : pair.slice(0, eq);
+    if (!known.includes(name)) throw new TypeError(`unknown storage limit ${JSON.stringify(name)}; known: ${known.join(', ')}`);
+    const value = Number(pair.slice(eq + 1));
+    if (eq < 0 || !Number.isSafeInteger(value) || value < 1) throw new TypeError(`storage limit ${name} needs a whole number of at least 1, as ${name}=N; got ${JSON.stringify(pair)}`);
+    out[name] = value;
+  }
+  return out as Partial<StoreLimits>;
+}

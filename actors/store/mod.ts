@@ -3,7 +3,7 @@
  */
 export { createCloudStore } from './cloud-store.js';
 export { storeKind, STORE_KIND } from './store-actor.js';
-export { DEFAULT_STORE_LIMITS } from './limits.js';
+export { DEFAULT_STORE_LIMITS, parseStoreLimits } from './limits.js';
 export { storeLayout, storeUserKey, storeDeviceKey, nameToken, tokenName } from './layout.js';
 export {
   StoreErrorCodes,
@@ -11,6 +11,8 @@ export {
   BadRequestError,
   TooLargeError,
   RateLimitedError,
+  QuotaExceededError,
+  StaleWriteError,
   StoreUnavailableError,
   StoreSetupError,
 } from './errors.js';

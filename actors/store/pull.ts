@@ -1,26 +1,25 @@
 /**
  * Pull: every key of a collection changed after a revision, each once, in its latest state.
  *
- * Because the data stream keeps one message per key, the messages of a collection with sequence
- * > `since` are exactly the keys changed after `since`, each in its latest state. They are read
- * one at a time with "first message matching the collection's filter at or after sequence S" until
- * there is none; nats-server 2.9 has no batch read, and an ephemeral consumer costs more than the
- * reads it saves for the small pulls that follow a `sync` (measured: see actors/store/README.md).
+ * The collection's index (index-codec.ts) lists each key's current revision, sorted by revision, so
+ * the keys changed after `since` are the entries after it, each in its latest state. Their records are
+ * read by sequence, all of a page at once. The cost is the user's own: one cached (or one
+ * `last_by_subj`) index read and one read per change, whatever other users store (TARGETS.md P8).
  *
- * Cost: nats-server 2.9 answers a wildcard read by scanning the stream from S, so a pull costs
- * about one pass over the stream's messages written after `since` (all users' messages), plus one
- * read per change. The pull after a `sync` has a recent cursor and is cheap; a first pull (since 0)
- * scans the whole stream. (Reading the collection's last revision first would let the pull stop
- * early, but that read costs a walk over every subject of the stream's last block on 2.9: more than
- * the scan it saves for the common pull.)
+ * A page ends at `limit` changes (at most maxPageChanges) or maxPageBytes of values (a page holds at
+ * least one change whatever its size); then `more: true`, and `rev` (the last change's revision) is
+ * the cursor to pull from next. `rev` never goes backwards for a client: it is `since` or the
+ * revision of a change returned, and every key changed at or before it that is not returned has
+ * changed again later.
  *
- * A page ends at `limit` changes (at most maxPageChanges) or maxPageBytes of values; then
- * `more: true`, and `rev` (the last change's revision) is the cursor to pull from next (the next
- * page may be empty). `rev` never goes backwards for a client: it is `since` or the revision of a
- * change returned, and every key changed at or before it that is not returned has changed again later.
+ * A commit landing while a pull reads can delete a version the pull's index named (it was replaced):
+ * the pull then starts again from the newer index.
  */
 import type { PullResult, Record_ } from '../messages.js';
-import { recordOf, type DataContext } from './records.js';
+import type { StoreContext } from './context.js';
+import { StoreUnavailableError } from './errors.js';
+import type { CollectionIndex, KeyEntry } from './index-codec.js';
+import { recordOf } from './records.js';
 import { optionalCount, requireName, requireRev } from './validate.js';
 
 /** What pull() reads from a PullRequest. */
@@ -31,23 +30,50 @@ export interface PullInput {
   readonly limit?: number;
 }
 
-export async function pull(ctx: DataContext, input: PullInput): Promise<PullResult> {
-  const { limits, layout, reader } = ctx;
+const ATTEMPTS = 3;
+
+/** Index of the first entry with rev > since (entries are sorted by rev). */
+function firstAfter(entries: readonly KeyEntry[], since: number): number {
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (entries[mid]!.rev > since) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+function page(index: CollectionIndex, since: number, limit: number, maxBytes: number): { entries: KeyEntry[]; more: boolean } {
+  const from = firstAfter(index.entries, since);
+  const entries: KeyEntry[] = [];
+  let bytes = 0;
+  let i = from;
+  for (; i < index.entries.length && entries.length < limit && bytes < maxBytes; i++) {
+    const e = index.entries[i]!;
+    entries.push(e);
+    bytes += e.size;
+  }
+  return { entries, more: i < index.entries.length };
+}
+
+export async function pull(ctx: StoreContext, input: PullInput): Promise<PullResult> {
+  const { limits, layout } = ctx;
   const userId = requireName('userId', input.userId, limits.maxIdBytes);
   const collection = requireName('collection', input.collection, limits.maxCollectionBytes);
   const since = requireRev('since', input.since);
   const limit = Math.min(optionalCount('limit', input.limit) ?? limits.maxPageChanges, limits.maxPageChanges);
-  const filter = layout.collection(userId, collection);
 
-  const changes: Record_[] = [];
-  let cursor = since;
-  let bytes = 0;
-  while (changes.length < limit && bytes < limits.maxPageBytes) {
-    const m = await reader.next(filter, cursor + 1);
-    if (!m) return { rev: cursor, changes, more: false };
-    changes.push(recordOf(layout, m));
-    cursor = m.seq;
-    bytes += m.data.length;
-  }
-  return { rev: cursor, changes, more: true };
+  return ctx.states.with(userId, async (s) => {
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      // After a miss, the cached index first (a commit of this node replaced it), then what is stored.
+      const index = attempt < 2 ? await s.collection(collection) : await s.reloadCollection(collection);
+      const { entries, more } = page(index, since, limit, limits.maxPageBytes);
+      const messages = await Promise.all(entries.map((e) => ctx.records.at(e.rev)));
+      if (messages.some((m) => m === null)) continue;
+      const changes: Record_[] = messages.map((m) => recordOf(layout, m!));
+      return { rev: changes.length > 0 ? changes.at(-1)!.rev : since, changes, more };
+    }
+    throw new StoreUnavailableError(`the index of collection ${JSON.stringify(collection)} names records that are gone; retry the pull (if it keeps failing, the index needs repair)`);
+  });
 }

@@ -8,8 +8,9 @@
  *   gets would be answered by any replica, and a follower may not have applied a write the leader
  *   already acknowledged: a device told to `sync` could pull and miss the very change it was told about.
  *
- * Both support `next_by_subj` (first message at or after a sequence matching a filter, wildcards
- * allowed) and `last_by_subj` on nats-server 2.9.
+ * Only reads that cost the same however much else the stream holds: by sequence, and `last_by_subj`
+ * on a literal subject (nats-server 2.9 keeps per-subject state). A wildcard or `next_by_subj` read
+ * scans the stream from its start sequence on 2.9, so the storage never makes one.
  */
 import type { Msg, NatsConnection } from '@nats-io/nats-core';
 import { StoreUnavailableError } from './errors.js';
@@ -24,10 +25,8 @@ export interface StoredMessage {
 
 /** Single-message reads of one stream. Each resolves null when no message matches. */
 export interface StreamReader {
-  /** The first message with sequence >= `seq` whose subject matches `filter`. */
-  next(filter: string, seq: number): Promise<StoredMessage | null>;
-  /** The latest message whose subject matches `filter`. */
-  last(filter: string): Promise<StoredMessage | null>;
+  /** The latest message on `subject` (a literal subject, no wildcards). */
+  last(subject: string): Promise<StoredMessage | null>;
   /** The message with sequence `seq`. */
   at(seq: number): Promise<StoredMessage | null>;
 }
@@ -45,7 +44,7 @@ const NO_MESSAGE_FOUND = 10037;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-type Query = { seq: number } | { seq: number; next_by_subj: string } | { last_by_subj: string };
+type Query = { seq: number } | { last_by_subj: string };
 
 interface MsgGetAnswer {
   message?: { subject: string; seq: number; data?: string };
@@ -101,8 +100,7 @@ export function streamReader(nc: NatsConnection, stream: string, options: Stream
 
   const get = options.direct ? direct : leader;
   return {
-    next: (filter, seq) => get({ seq, next_by_subj: filter }),
-    last: (filter) => get({ last_by_subj: filter }),
+    last: (subject) => get({ last_by_subj: subject }),
     at: (seq) => get({ seq }),
   };
 }

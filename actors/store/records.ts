@@ -1,30 +1,15 @@
 /**
- * What the storage needs to read and write records: the context shared by commit and pull, and
- * the mapping from a stored message to the record clients see.
+ * The mapping from a stored record message to the record clients see.
  *
- * A record message's payload is its value, MessagePack encoded (runtime/codec.ts, so 64-bit
+ * A record message's payload is its value, MessagePack encoded (protocol/codec.ts, so 64-bit
  * integers come back as BigInt, intact). An empty payload is a tombstone: no MessagePack value
  * encodes to zero bytes, so the marker needs no header and costs nothing to read.
  */
-import type { JetStreamClient } from '@nats-io/jetstream';
 import { decode } from '../../protocol/mod.js';
 import type { Record_ } from '../messages.js';
 import { StoreUnavailableError } from './errors.js';
 import type { StoreLayout } from './layout.js';
-import type { StoreLimits } from './limits.js';
-import type { StoredMessage, StreamReader } from './reader.js';
-
-export interface DataContext {
-  readonly js: JetStreamClient;
-  /** Reader of the data stream. */
-  readonly reader: StreamReader;
-  readonly layout: StoreLayout;
-  readonly limits: StoreLimits;
-  /** Deadline of one JetStream request. */
-  readonly timeoutMs: number;
-  /** How long a write keeps retrying while JetStream is unreachable (retry.ts). */
-  readonly retryForMs: number;
-}
+import type { StoredMessage } from './reader.js';
 
 export const TOMBSTONE = new Uint8Array(0);
 

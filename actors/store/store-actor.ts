@@ -17,8 +17,13 @@
  * Concurrency: the machine never waits. Each request starts its JetStream work and answers when it
  * is done, so a slow commit does not hold up a pull. Commits of one user run one after another, in
  * arrival order, so changes to a key from one sender are applied in the order sent (and the
- * `sync` revs of one user grow). Pulls, sends, acks and pending lists run alongside. At most
- * `maxInFlight` requests per user are at work; more are answered rate_limited.
+ * `sync` revs of one user grow). Pulls run alongside; the CloudStore runs a user's index writes
+ * (commits, sends, acks, pending) one at a time. At most `maxInFlight` requests per user are at work;
+ * more are answered rate_limited.
+ *
+ * Fencing: this actor is one activation among possibly two while a node that stalled past its lease
+ * comes back. Every write it makes becomes visible only through a compare-and-set index write, so the
+ * stale one's writes fail (StaleWriteError, code internal) and none of them is seen (README.md).
  */
 import { setup } from 'xstate';
 import type { Logger } from 'pino';
@@ -29,7 +34,7 @@ import type { PushCondition } from '../../protocol/cluster/mod.js';
 import type { AckResult, PushRequest, StoreRequest } from '../messages.js';
 import { PUSH_KIND } from '../push/mod.js';
 import type { CloudStore } from './cloud-store.js';
-import { BadRequestError, RateLimitedError, StoreError, StoreErrorCodes, StoreUnavailableError } from './errors.js';
+import { BadRequestError, RateLimitedError, StaleWriteError, StoreError, StoreErrorCodes, StoreUnavailableError } from './errors.js';
 
 export const STORE_KIND = 'store';
 
@@ -122,7 +127,13 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
   };
 
   const serve = (context: StoreActorContext, event: StoreRequest, self: object): void => {
-    const { node, logger } = actorContext(self);
+    const { node, logger, signal } = actorContext(self);
+    // The lease is lost (another node may serve this user now): start no new work. Correctness does
+    // not rest on this (the index writes are compare-and-set), it only spares doomed writes.
+    if (signal.aborted) {
+      replyError(event, new StaleWriteError("this storage node no longer holds this user's store; retry the request"));
+      return;
+    }
     // The actor of user X serves user X only, whatever a request says.
     if (event.userId !== context.userId) {
       replyError(event, new BadRequestError('the request names another user than the store actor it was sent to'));
@@ -161,7 +172,12 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
     },
   }).createMachine({
     id: STORE_KIND,
-    context: ({ input }) => ({ userId: input.id, work: new UserWork() }),
+    context: ({ input }) => {
+      // A new activation: another node may have served this user since this node last did, so
+      // what this node cached of the user may be old (see user-state.ts).
+      store.forget(input.id);
+      return { userId: input.id, work: new UserWork() };
+    },
     on: {
       commit: { actions: 'serve' },
       pull: { actions: 'serve' },

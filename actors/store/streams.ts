@@ -1,18 +1,18 @@
 /**
  * The three JetStream streams of the storage, created (or brought to this configuration) at start.
+ * Each has a byte limit with `discard: new`: when full, a write is refused (the request answers
+ * quota_exceeded) and nothing stored is dropped.
  *
- * Data: file storage, `max_msgs_per_subject: 1` so a record subject holds only its latest state and
- * the stream sequence is the record's revision. Nothing expires; deletes are tombstones (an empty
- * payload) that stay as the key's latest state so pulls can report them.
+ * Records: file storage, no per-subject limit. A key's subject holds its current version (named by
+ * its collection's index) and, briefly, the version it replaced, deleted once the new index is
+ * written; versions of writes that never became visible (a fenced write, a crash before the index
+ * write) are deleted by the writer or stay as unreferenced garbage. Nothing expires.
  *
- * Commands: file storage, one subject per target device holding up to `maxPendingCommands` messages,
- * `discard_new_per_subject` so one more is refused (the sender hears rate_limited) instead of
- * silently dropping the oldest. Commands a device never acknowledges expire after `commandTtlMs`.
+ * Index: file storage, `max_msgs_per_subject: 1`: each subject holds one index, its latest state, and
+ * its last sequence is what the next write of it must expect (compare-and-set, see index.ts).
  *
- * Delivered notices: file storage, one subject per sender device keeping the newest `maxPendingCommands`
- * notices (`discard: old` per subject: a sender that stays connected gets its notices live and only
- * clears them at its next connect, so the oldest are the ones most surely already seen). Same expiry as
- * commands.
+ * Commands: file storage, one message per command. Kept until acknowledged: no expiry unless
+ * `commandTtlMs` is set (then JetStream drops older ones, and device indexes skip them).
  *
  * Several storage nodes may start at once: adding a stream that exists with the same configuration
  * succeeds, and a differing one is updated (replica count, limits); the last writer wins.
@@ -21,26 +21,42 @@ import { DiscardPolicy, JetStreamApiError, StorageType, type JetStreamManager, t
 import type { Logger } from 'pino';
 import { StoreSetupError } from './errors.js';
 import type { StoreLayout } from './layout.js';
+import type { StoreLimits } from './limits.js';
 
 const STREAM_NAME_IN_USE = 10058;
 
 export interface StreamSettings {
   readonly replicas: number;
-  readonly maxPendingCommands: number;
-  readonly commandTtlMs: number;
+  readonly limits: StoreLimits;
+  /** Commands older than this are dropped; undefined: kept until acknowledged. */
+  readonly commandTtlMs: number | undefined;
 }
 
 type Config = Partial<StreamConfig> & { name: string };
 
-export function dataStreamConfig(layout: StoreLayout, s: StreamSettings): Config {
+export function recordStreamConfig(layout: StoreLayout, s: StreamSettings): Config {
   return {
-    name: layout.dataStream,
-    description: 'Syncmesh records: one message per (user, collection, key), its latest state',
-    subjects: [layout.dataSubjects],
+    name: layout.recordStream,
+    description: 'Syncmesh records: versions of (user, collection, key), the current one named by the collection index',
+    subjects: [layout.recordSubjects],
+    storage: StorageType.File,
+    num_replicas: s.replicas,
+    max_bytes: s.limits.recordStreamBytes,
+    discard: DiscardPolicy.New,
+    allow_direct: s.replicas === 1,
+  };
+}
+
+export function indexStreamConfig(layout: StoreLayout, s: StreamSettings): Config {
+  return {
+    name: layout.indexStream,
+    description: 'Syncmesh indexes: per user, collection and device, the latest state only',
+    subjects: [layout.indexSubjects],
     storage: StorageType.File,
     num_replicas: s.replicas,
     max_msgs_per_subject: 1,
-    discard: DiscardPolicy.Old,
+    max_bytes: s.limits.indexStreamBytes,
+    discard: DiscardPolicy.New,
     allow_direct: s.replicas === 1,
   };
 }
@@ -48,28 +64,13 @@ export function dataStreamConfig(layout: StoreLayout, s: StreamSettings): Config
 export function commandStreamConfig(layout: StoreLayout, s: StreamSettings): Config {
   return {
     name: layout.commandStream,
-    description: 'Syncmesh device commands, kept per target device until acknowledged',
+    description: 'Syncmesh device commands, kept until the target device acknowledges them',
     subjects: [layout.commandSubjects],
     storage: StorageType.File,
     num_replicas: s.replicas,
-    max_msgs_per_subject: s.maxPendingCommands,
+    max_bytes: s.limits.commandStreamBytes,
     discard: DiscardPolicy.New,
-    discard_new_per_subject: true,
-    max_age: s.commandTtlMs * 1_000_000,
-    allow_direct: s.replicas === 1,
-  };
-}
-
-export function noticeStreamConfig(layout: StoreLayout, s: StreamSettings): Config {
-  return {
-    name: layout.noticeStream,
-    description: 'Syncmesh delivered notices, kept per sender device until it has been sent them',
-    subjects: [layout.noticeSubjects],
-    storage: StorageType.File,
-    num_replicas: s.replicas,
-    max_msgs_per_subject: s.maxPendingCommands,
-    discard: DiscardPolicy.Old,
-    max_age: s.commandTtlMs * 1_000_000,
+    ...(s.commandTtlMs !== undefined && { max_age: s.commandTtlMs * 1_000_000 }),
     allow_direct: s.replicas === 1,
   };
 }
@@ -81,7 +82,13 @@ export async function ensureStream(jsm: JetStreamManager, config: Config, logger
     return;
   } catch (err) {
     if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_IN_USE)) {
-      throw new StoreSetupError(`cannot create JetStream stream ${config.name}: ${(err as Error).message}. Is JetStream enabled on the server, with room for file storage?`, { cause: err });
+      throw new StoreSetupError(
+        `cannot create JetStream stream ${config.name} (max_bytes ${config.max_bytes ?? 'unlimited'}): ${(err as Error).message}. ` +
+          'Is JetStream enabled on the server, with room for file storage? The three storage streams reserve their byte limits ' +
+          '(StoreLimits recordStreamBytes, indexStreamBytes, commandStreamBytes; storage-role flags --record-stream-bytes and others): ' +
+          "lower them or raise the server's max_file_store",
+        { cause: err },
+      );
     }
   }
   try {
@@ -94,5 +101,22 @@ export async function ensureStream(jsm: JetStreamManager, config: Config, logger
         'Start the storage with the settings it was created with (for example the same --replicas), or move the stream aside.',
       { cause: err },
     );
+  }
+}
+
+/**
+ * The first layout kept records in `<prefix>-data` (read by scanning) and commands in
+ * `<prefix>-commands`; this storage does not read them. Their data is not migrated: say so once.
+ */
+export async function warnAboutLegacyStreams(jsm: JetStreamManager, layout: StoreLayout, logger: Logger): Promise<void> {
+  for (const name of layout.legacyStreams) {
+    try {
+      const info = await jsm.streams.info(name);
+      if (info.state.messages > 0) {
+        logger.warn({ stream: name, messages: info.state.messages }, 'a stream of the earlier storage layout holds data this storage does not read (no migration); delete it once its data is not needed');
+      }
+    } catch {
+      // Absent, as expected.
+    }
   }
 }

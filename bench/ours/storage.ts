@@ -18,7 +18,7 @@ import { Cleanup } from '../cleanup.js';
 import { BenchAbortedError, BenchMeasureError } from '../errors.js';
 import { benchLogger } from '../log.js';
 import type { SuiteContext } from '../suites/context.js';
-import type { StorageOp, StorageSession } from '../suites/storage-latency.js';
+import type { GrowthSession, StorageOp, StorageSession } from '../suites/storage-latency.js';
 import { waitForMember } from './remote-ask.js';
 
 const FILLER_USERS = 200;
@@ -159,6 +159,109 @@ export async function oursStorageSession(ctx: SuiteContext): Promise<StorageSess
     cleanup.add('close the asking node', () => caller.close());
     await waitForMember(caller, storage.id, STORE_KIND);
     return { ops: operations(store, caller), close: () => cleanup.runAll() };
+  } catch (err) {
+    await cleanup.runAll();
+    throw err;
+  }
+}
+
+/** P8: the measured user and device, and how other users' data is shaped. */
+const P8_PREFIX = 'p8';
+const P8_USER = 'p8-measured';
+const P8_KEYS = 20;
+const P8_PENDING = 5;
+/** One commit per other user (maxChanges is 500): records pipelined, one index write per 500. */
+const P8_KEYS_PER_USER = 500;
+const P8_COMMANDS_PER_USER = 2;
+/** Lanes storing users at once: 8 x 500 writes in flight is what a loaded 2-core machine answers in time. */
+const P8_IN_FLIGHT = 8;
+const P8_ATTEMPTS = 5;
+
+/**
+ * P8 on its own streams (prefix `p8`), so "none stored" really holds nothing else: a pull since 0 of a
+ * 20-key collection and the pending look-up at connect (5 commands waiting), each through a store
+ * that keeps the user's indexes cached (as the store actor does) and one that reads them from
+ * JetStream every time (`cachedUsers: 0`, a user's first request after activation).
+ */
+export async function oursStorageGrowth(ctx: SuiteContext): Promise<GrowthSession> {
+  const { natsUrl, log, signal } = ctx;
+  const cleanup = new Cleanup(log);
+  try {
+    const logger = benchLogger('bench-p8').child({}, { level: 'warn' });
+    const nc: NatsConnection = await connect({ servers: natsUrl, name: 'bench-p8' });
+    cleanup.add('close the P8 connection', () => nc.close());
+    // Long retry budget: storing 1M records on a loaded machine meets slow JetStream answers.
+    const warm = await createCloudStore({ nc, logger, prefix: P8_PREFIX, timeoutMs: 10_000, retryForMs: 30_000 });
+    cleanup.add('close the P8 store', () => warm.close());
+    const cold = await createCloudStore({ nc, logger, prefix: P8_PREFIX, cachedUsers: 0 });
+    cleanup.add('close the uncached P8 store', () => cold.close());
+
+    await warm.pending({ userId: P8_USER, deviceId: 'phone' });
+    await warm.commit({ userId: P8_USER, collection: 'bookmarks', deviceId: 'laptop', changes: Array.from({ length: P8_KEYS }, (_, k) => ({ key: `k${k}`, value: BOOKMARK })) });
+    for (let i = 0; i < P8_PENDING; i++) {
+      await warm.send({ userId: P8_USER, fromDevice: 'laptop', fromConnectionId: connectionId(P8_USER, 'laptop'), toDevice: 'phone', body: { open: `https://example.org/${i}` } });
+    }
+    const pullAll = (store: CloudStore) => async (): Promise<void> => {
+      const r = await store.pull({ userId: P8_USER, collection: 'bookmarks', since: 0 });
+      expectThat(r.changes.length === P8_KEYS && !r.more, `P8: a pull since 0 returned ${r.changes.length} keys, not ${P8_KEYS}`);
+    };
+    const lookUp = (store: CloudStore) => async (): Promise<void> => {
+      const r = await store.pending({ userId: P8_USER, deviceId: 'phone' });
+      expectThat(r.commands.length === P8_PENDING, `P8: the pending look-up returned ${r.commands.length} commands, not ${P8_PENDING}`);
+    };
+    const reads = [
+      { name: `pull since 0, ${P8_KEYS}-key collection`, run: pullAll(warm) },
+      { name: `pull since 0, ${P8_KEYS}-key collection, uncached`, run: pullAll(cold) },
+      { name: `pending look-up at connect (${P8_PENDING} waiting)`, run: lookUp(warm) },
+      { name: `pending look-up at connect, uncached`, run: lookUp(cold) },
+    ];
+
+    const fill = async (records: number): Promise<void> => {
+      const users = Math.ceil(records / P8_KEYS_PER_USER);
+      const changes = Array.from({ length: P8_KEYS_PER_USER }, (_, k) => ({ key: `k${k}`, value: FILLER_VALUE }));
+      let next = 0;
+      let done = 0;
+      const started = Date.now();
+      const progress = setInterval(() => {
+        const s = (Date.now() - started) / 1000;
+        log.info(`P8: stored ${(done * P8_KEYS_PER_USER).toLocaleString('en-US')} of ${records.toLocaleString('en-US')} records and ${(done * P8_COMMANDS_PER_USER).toLocaleString('en-US')} commands, ${Math.round((done * P8_KEYS_PER_USER) / s)} records/s`);
+      }, 2_000);
+      // Each lane stores one user at a time: its records in one commit (all written in flight, then the
+      // index), its device registered, and commands for it. A commit that times out is sent again with
+      // its txid, so it is stored once; a device look-up or command that fails is tried again.
+      const lane = async (): Promise<void> => {
+        while (next < users) {
+          if (signal.aborted) throw new BenchAbortedError();
+          const userId = `p8-other-${next++}`;
+          const again = async (what: string, step: () => Promise<unknown>): Promise<void> => {
+            for (let attempt = 1; ; attempt++) {
+              try {
+                await step();
+                return;
+              } catch (err) {
+                if (attempt >= P8_ATTEMPTS || signal.aborted) throw err;
+                log.warn(`P8: ${what} of ${userId} failed (${(err as Error).message}); again`);
+              }
+            }
+          };
+          await again('the records', () => warm.commit({ userId, collection: 'c', changes, txid: 'fill' }));
+          await again('the device', () => warm.pending({ userId, deviceId: 'phone' }));
+          for (let i = 0; i < P8_COMMANDS_PER_USER; i++) {
+            await again('a command', () =>
+              warm.send({ userId, fromDevice: 'laptop', fromConnectionId: connectionId(userId, 'laptop'), toDevice: 'phone', body: { open: `https://example.org/${i}` } }),
+            );
+          }
+          done++;
+        }
+      };
+      try {
+        await Promise.all(Array.from({ length: P8_IN_FLIGHT }, lane));
+      } finally {
+        clearInterval(progress);
+      }
+      log.info(`P8: stored ${(users * P8_KEYS_PER_USER).toLocaleString('en-US')} records of ${users} users in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    };
+    return { reads, fill, close: () => cleanup.runAll() };
   } catch (err) {
     await cleanup.runAll();
     throw err;

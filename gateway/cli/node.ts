@@ -30,6 +30,8 @@ const spec = {
   'public-host': { kind: 'string', help: 'socket: host clients connect to (default: the listen address, or 127.0.0.1)' },
   capacity: { kind: 'int', min: 1, max: 1000, help: 'socket: weight in allocation (default 1)' },
   'drain-spread-ms': { kind: 'int', min: 0, max: 600000, help: 'socket: spread of reconnect delays on drain (default 5000)' },
+  'store-limits': { kind: 'list', help: 'storage: quota and limit overrides name=value,... (maxUserBytes, maxDevicesPerUser, recordStreamBytes...; actors/store/README.md)' },
+  'command-ttl-ms': { kind: 'int', min: 1, help: 'storage: drop unacknowledged device commands after this long (default: never)' },
   'metrics-port': { kind: 'int', min: 0, max: 65535, help: 'Prometheus GET /metrics on this port (default: none; 0 = free port)' },
   'metrics-host': { kind: 'string', help: 'address of the metrics endpoint (default 127.0.0.1)' },
   help: { kind: 'bool', help: 'print this help' },
@@ -56,6 +58,10 @@ async function main(): Promise<void> {
     ...(flags['node-id'] !== undefined && { nodeId: flags['node-id'] }),
     prefix: flags.prefix ?? 'sm',
     replicas: flags.replicas ?? 1,
+    storage: {
+      limits: flags['store-limits'] ?? [],
+      ...(flags['command-ttl-ms'] !== undefined && { commandTtlMs: flags['command-ttl-ms'] }),
+    },
     gateway: {
       host: flags['http-host'] ?? '0.0.0.0',
       port: flags['http-port'] ?? 8080,

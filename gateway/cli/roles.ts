@@ -7,7 +7,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { startNode } from '../../runtime/mod.js';
 import type { ActorKind, ActorNode } from '../../runtime/mod.js';
-import { createCloudStore, storeKind, type CloudStore } from '../../actors/store/mod.js';
+import { createCloudStore, parseStoreLimits, storeKind, type CloudStore } from '../../actors/store/mod.js';
 import { pushKind } from '../../actors/push/mod.js';
 import { distributorKind } from '../../actors/distributor/mod.js';
 import { sessionKind } from '../../actors/session/mod.js';
@@ -27,6 +27,8 @@ export interface RolesConfig {
   nodeId?: string;
   prefix: string;
   replicas: number;
+  /** Storage role: StoreLimits overrides as name=value, and the command expiry (default: never). */
+  storage?: { limits: readonly string[]; commandTtlMs?: number };
   gateway: { host: string; port: number; devMode: boolean; staticDir: string };
   socket: { host: string; port: number; publicHost?: string; capacity: number; drainSpreadMs: number };
   /** Prometheus endpoint; absent = none. */
@@ -68,7 +70,14 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
   const kinds: ActorKind[] = [];
   let store: CloudStore | undefined;
   if (has('storage')) {
-    store = await createCloudStore({ nc, prefix: cfg.prefix, replicas: cfg.replicas, logger: cfg.logger });
+    let limits;
+    try {
+      limits = parseStoreLimits(cfg.storage?.limits ?? []);
+    } catch (err) {
+      throw new UsageError(`--store-limits: ${(err as Error).message}`);
+    }
+    const ttl = cfg.storage?.commandTtlMs;
+    store = await createCloudStore({ nc, prefix: cfg.prefix, replicas: cfg.replicas, logger: cfg.logger, limits, ...(ttl !== undefined && { commandTtlMs: ttl }) });
     kinds.push(storeKind(store));
   }
   if (has('push')) kinds.push(pushKind({ prefix: cfg.prefix }));

@@ -153,6 +153,10 @@ describe('client e2e (real cluster)', () => {
     const user = newUser();
     const laptop = device(user, 'laptop');
     await laptop.client.whenConnected();
+    // The tablet connected once before (commands go only to known devices), and is offline now.
+    const before = device(user, 'tablet');
+    await before.client.put('hello', 'tablet', 1);
+    await before.client.close();
     const { commandId } = await laptop.client.send('tablet', { url: 'https://example.com/read-later' });
     const tablet = device(user, 'tablet');
     const command = await waitFor('the command', () => tablet.commands[0], 20_000);

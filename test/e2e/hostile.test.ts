@@ -276,6 +276,12 @@ describe('hostile input - the whole cluster through its public surface', () => {
     const mine = await v1.request({ t: 'commit', collection: 'notes', changes: [{ key: 'k', value: 'victim-secret' }, { key: '*', value: 'victim-star' }] });
     expect(mine).toMatchObject({ t: 'committed', conflicts: [] });
     await v2.next((f) => f.t === 'sync' && f['collection'] === 'notes');
+    // The victim's tablet connected once (commands go only to known devices); both devices hear its commit.
+    const vt = await device(victim, 'tablet');
+    expect(await vt.request({ t: 'commit', collection: 'hello', changes: [{ key: 'tablet', value: 1 }] })).toMatchObject({ t: 'committed' });
+    vt.close();
+    await v1.next((f) => f.t === 'sync' && f['collection'] === 'hello');
+    await v2.next((f) => f.t === 'sync' && f['collection'] === 'hello');
     const sent = await v1.request({ t: 'send', toDevice: 'tablet', body: 'victim-command' });
     const commandId = sent['commandId'] as string;
     expect(typeof commandId).toBe('string');
@@ -293,6 +299,8 @@ describe('hostile input - the whole cluster through its public surface', () => {
       attackers.map(async (attacker) => {
         const a1 = await device(attacker, 'laptop');
         const a2 = await device(attacker, 'tablet');
+        // Both attacker devices are known devices of the attacker (a commit registers one).
+        expect(await a2.request({ t: 'commit', collection: 'hello', changes: [{ key: 'tablet', value: 1 }] })).toMatchObject({ t: 'committed' });
         for (const collection of collections) {
           // base 0 = "the key does not exist": true for this attacker whatever the victim holds.
           const c = await a1.request({ t: 'commit', collection, changes: keys.map((key) => ({ key, value: { owner: attacker, key }, base: 0 })) });
@@ -306,7 +314,10 @@ describe('hostile input - the whole cluster through its public surface', () => {
         // The attacker's own other device hears every commit: pushes do flow, so the victim's silence means something.
         await until(() => a2.frames.filter((f) => f.t === 'sync').length >= collections.length, `${show(attacker)}'s tablet to hear every commit`);
         for (const toDevice of targets) {
-          expect(await a1.request({ t: 'send', toDevice, body: { from: attacker, toDevice } })).toMatchObject({ t: 'sent' });
+          const answer = await a1.request({ t: 'send', toDevice, body: { from: attacker, toDevice } });
+          // Commands go only to the attacker's own known devices; any other name is refused, whoever has it.
+          if (toDevice === 'laptop' || toDevice === 'tablet') expect(answer).toMatchObject({ t: 'sent' });
+          else expect({ toDevice, answer }).toMatchObject({ toDevice, answer: { t: 'error', code: 'quota_exceeded' } });
         }
         const own = await a2.next((f) => f.t === 'command');
         expect(own['body']).toEqual({ from: attacker, toDevice: 'tablet' });

@@ -101,6 +101,10 @@ describe('patent flow - commit, push, sync', () => {
 
   it('commands - a command to an offline device is kept, delivered when it connects, and the sender hears delivered', async () => {
     const a = await device('erin', 'laptop');
+    // The phone connected once before (commands go only to known devices), and is offline now.
+    const before = await device('erin', 'phone');
+    expect((await before.request({ t: 'commit', collection: 'hello', changes: [{ key: 'phone', value: 1 }] })).t).toBe('committed');
+    before.close();
     const sent = await a.request({ t: 'send', toDevice: 'phone', body: { open: 'https://example.org/tab' } });
     const commandId = sent['commandId'] as string;
     expect(typeof commandId).toBe('string');

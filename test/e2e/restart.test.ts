@@ -30,6 +30,10 @@ describe('restart - the same data dir', () => {
       }
       await a.request({ t: 'commit', collection: 'items', changes: [{ key: 'k3', deleted: true }] });
       written.delete('k3');
+      // The phone connected once (its commit makes it a known device: commands go only to those).
+      const phone = await Device.open(cluster.url, 'grace', 'phone');
+      expect((await phone.request({ t: 'commit', collection: 'hello', changes: [{ key: 'phone', value: 1 }] })).t).toBe('committed');
+      phone.close();
       commandId = (await a.request({ t: 'send', toDevice: 'phone', body: 'open-me' }))['commandId'] as string;
       a.close();
       await cluster.stop();

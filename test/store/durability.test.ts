@@ -16,6 +16,7 @@ describe('store - durability', () => {
     await using env = await storeEnv();
     const { store } = env;
     const u = 'restart-user';
+    await store.pending({ userId: u, deviceId: 'phone' });
     await store.commit({ userId: u, collection: 'c', changes: [{ key: 'a', value: { big: 2n ** 63n } }, { key: 'b', value: 'gone soon' }] });
     const before = await store.commit({ userId: u, collection: 'c', changes: [{ key: 'b', deleted: true }] });
     const sent = await store.send({ userId: u, fromDevice: 'laptop', fromConnectionId: connectionId(u, 'laptop'), toDevice: 'phone', body: 'open' });
@@ -39,7 +40,7 @@ describe('store - durability', () => {
       const store = await createCloudStore({ nc, replicas: 3 });
       const jsm = await jetstreamManager(nc);
       const names = await Promise.all(cl.servers.map(async (s) => ((await (await fetch(`${s.monitorUrl}/varz`)).json()) as { server_name: string }).server_name));
-      const leaderName = await eventually('a data stream leader', async () => (await jsm.streams.info('sm-data')).cluster?.leader);
+      const leaderName = await eventually('a record stream leader', async () => (await jsm.streams.info('sm-records')).cluster?.leader);
       const leader = cl.servers[names.indexOf(leaderName)]!;
       expect(leader).toBeDefined();
 

@@ -99,6 +99,9 @@ describe('store actor - asks and pushes', () => {
     const userId = 'erin';
     const laptop = connectionId(userId, 'laptop');
     const phone = connectionId(userId, 'phone');
+    // Both devices connected once: their look-ups at connect made them known devices.
+    await ask<PendingResult>({ type: 'pending', userId, deviceId: 'laptop' });
+    await ask<PendingResult>({ type: 'pending', userId, deviceId: 'phone' });
     const { got, sub } = await userPushes(userId);
     try {
       const sent = await ask<SendResult>({ type: 'send', userId, fromDevice: 'laptop', fromConnectionId: laptop, toDevice: 'phone', body: { open: 'https://example.org' } });

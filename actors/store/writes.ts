@@ -1,0 +1,80 @@
+/**
+ * Every JetStream write of the storage, and what its failures mean.
+ *
+ * Fenced index writes: an index message is written with `Nats-Expected-Last-Subject-Sequence` set to
+ * the sequence its writer read it at, so JetStream itself refuses the write when anything else wrote
+ * that index since (another storage node holding the user's store, or a write of this node that was
+ * applied although its answer was lost). The refused writer learns it lost (StaleWriteError) and none
+ * of its request becomes visible, because records and commands are only reachable through an index.
+ * A write also carries a message id unique to this attempt (`Nats-Msg-Id`): a retry of a write that
+ * JetStream applied but whose answer was lost (a timeout) is answered "duplicate" with the original
+ * sequence instead of failing the compare-and-set against itself. The id is never shared between
+ * writers, so one writer can never be told another's write was its own.
+ */
+import { randomBytes } from 'node:crypto';
+import { JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
+import { QuotaExceededError, StaleWriteError, StoreUnavailableError } from './errors.js';
+import { retryTransient } from './retry.js';
+
+const WRONG_LAST_SEQUENCE = 10071;
+/** A stream limit refused the write (the description names it: maximum bytes, messages...). */
+const STREAM_STORE_FAILED = 10077;
+/** JetStream as a whole has no room (its max_file_store, or the disk): 10023 on 2.9 when publishing. */
+const INSUFFICIENT_RESOURCES = 10023;
+const STORAGE_RESOURCES_EXCEEDED = 10047;
+const ACCOUNT_RESOURCES_EXCEEDED = 10027;
+
+export interface WriteContext {
+  readonly js: JetStreamClient;
+  readonly timeoutMs: number;
+  readonly retryForMs: number;
+}
+
+/** True when `err` says the stream or JetStream is full. */
+export function isFull(err: unknown): boolean {
+  if (!(err instanceof JetStreamApiError)) return false;
+  if (err.code === INSUFFICIENT_RESOURCES || err.code === STORAGE_RESOURCES_EXCEEDED || err.code === ACCOUNT_RESOURCES_EXCEEDED) return true;
+  return err.code === STREAM_STORE_FAILED && /maximum|exceeded|insufficient|resources/i.test(err.message);
+}
+
+export function isWrongLastSequence(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE;
+}
+
+/** The error a request reports for a failed write of `what`. */
+export function writeFailure(what: string, err: unknown): Error {
+  if (isFull(err)) {
+    return new QuotaExceededError(`the storage is full (${(err as Error).message}) while writing ${what}; nothing of this request was kept. Delete data, or ask the operator to raise the stream limits (--record-stream-bytes and others)`, { cause: err });
+  }
+  if (isWrongLastSequence(err)) {
+    return new StaleWriteError(`${what} was changed meanwhile by another storage node (this user's store moved); nothing of this request was kept. Retry it`, { cause: err });
+  }
+  return new StoreUnavailableError(`writing ${what} failed: ${(err as Error).message}; retry later`, { cause: err });
+}
+
+/** Appends a message (a record version, a command); resolves with its stream sequence. */
+export async function append(ctx: WriteContext, what: string, subject: string, payload: Uint8Array): Promise<number> {
+  try {
+    const ack = await retryTransient(ctx.retryForMs, () => ctx.js.publish(subject, payload, { timeout: ctx.timeoutMs }));
+    return ack.seq;
+  } catch (err) {
+    throw writeFailure(what, err);
+  }
+}
+
+/**
+ * Writes an index message if the subject's last sequence is still `expected` (0: no message yet);
+ * resolves with the new sequence. Rejects with StaleWriteError when another write came first,
+ * QuotaExceededError when full, StoreUnavailableError otherwise (then the outcome is unknown).
+ */
+export async function writeIndex(ctx: WriteContext, what: string, subject: string, payload: Uint8Array, expected: number): Promise<number> {
+  const msgID = `ix-${randomBytes(12).toString('hex')}`;
+  try {
+    const ack = await retryTransient(ctx.retryForMs, () =>
+      ctx.js.publish(subject, payload, { timeout: ctx.timeoutMs, msgID, expect: { lastSubjectSequence: expected } }),
+    );
+    return ack.seq;
+  } catch (err) {
+    throw writeFailure(what, err);
+  }
+}
