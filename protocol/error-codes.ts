@@ -9,7 +9,7 @@
  *   bad_request     a malformed request: a field missing, of the wrong type, empty or over-long; a bad
  *                   `base`, `since` or command id. Retrying it as-is fails again.
  *   forbidden       the request names something this connection may not touch.
- *   rate_limited    too many requests (or unacknowledged commands for a device); retry later.
+ *   rate_limited    too many requests on this connection or for this user; retry later.
  *   too_large       a value, command body, frame or commit over its size limit. Split or shrink it.
  *   quota_exceeded  (extension) a per-user or per-device quota is used up (bytes, keys, collections, devices,
  *                   connections, pending commands), or the cluster's storage is full. Delete data or ack

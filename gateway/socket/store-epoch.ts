@@ -3,7 +3,7 @@
  * lifetime of the cluster's record store, so a client can tell that its cached records and cursors
  * came from a store that no longer exists (a wiped data dir, a recreated stream) and pull from 0.
  *
- * It is `<data stream name>@<creation time>` (StreamInfo.created of `<prefix>-data`, see
+ * It is `<data stream name>@<creation time>` (StreamInfo.created of `<prefix>-records`, see
  * actors/store/layout.ts): the same on every node for the same JetStream data (replicas share the
  * creation time; a restart on the same data keeps it), and new only when the stream is created again.
  *
