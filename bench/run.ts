@@ -11,7 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { BenchAbortedError, BenchUsageError } from './errors.js';
-import { parseBenchArgs, USAGE, type BenchOptions } from './args.js';
+import { MEASURE_IDS, parseBenchArgs, USAGE, type BenchOptions } from './args.js';
 import { benchLogger } from './log.js';
 import { formatInfo, formatSummary, formatTarget, type InfoResult, type TargetResult } from './report.js';
 import { runLocalTell } from './suites/local-tell.js';
@@ -22,6 +22,9 @@ import { natsServerBinary, startNatsServer } from '../runtime/mod.js';
 import { oursAskCaller } from './ours/remote-ask.js';
 import { oursTellSession } from './ours/local-tell.js';
 import { oursStorageGrowth, oursStorageSession } from './ours/storage.js';
+import { runLoadTargets } from './suites/load-targets.js';
+import { formatScale, scaleMet, type ScaleResult } from './scale-report.js';
+import { resultsFile, writeResults } from './results-file.js';
 
 function header(o: BenchOptions): string {
   const bin = natsServerBinary();
@@ -65,6 +68,7 @@ async function main(): Promise<number> {
   const results: TargetResult[] = [];
   const infos: InfoResult[] = [];
   const growth: string[] = [];
+  const scale: ScaleResult[] = [];
   try {
     const ctx = { natsUrl: ns.url, options, log, signal: abort.signal };
     const remote = options.only.filter((id) => id === 'P1' || id === 'P2').map((id) => TARGETS[id]);
@@ -78,6 +82,12 @@ async function main(): Promise<number> {
       const r = await runLocalTell(ctx, TARGETS.P3, oursTellSession);
       results.push(r);
       process.stdout.write(formatTarget(r) + '\n\n');
+    }
+    if (options.only.some((id) => id === 'P4' || id === 'P5' || id === 'P6' || id === 'P7')) {
+      await runLoadTargets(options, log, abort.signal, (r) => {
+        scale.push(r);
+        process.stdout.write(formatScale(r) + '\n\n');
+      });
     }
     if (options.only.includes('P8')) {
       const r = await runStorageGrowth(ctx, GROWTH_TARGETS.P8, options.p8Records, oursStorageGrowth);
@@ -100,6 +110,20 @@ async function main(): Promise<number> {
     await ns[Symbol.asyncDispose]();
   }
   process.stdout.write(formatSummary(results, infos) + (growth.length ? `; ${growth.join(', ')}` : '') + '\n');
+  if (scale.length > 0) {
+    const met = scale.filter(scaleMet);
+    process.stdout.write(`SUMMARY (load): ${met.length} of ${scale.length} targets MET (${scale.map((r) => `${r.id} ${scaleMet(r) ? 'MET' : 'MISSED'}`).join(', ')})\n`);
+  }
+  // Figures are kept when a load target ran (or --out asks for them): a run of P1-P3 alone, such as
+  // the smoke test's, must not overwrite the committed figures of a full run.
+  if (scale.length > 0 || options.outGiven) {
+    const l = options.load;
+    const everything = MEASURE_IDS.every((id) => options.only.includes(id));
+    const defaults = l.connections === 15_000 && l.clients === 10_000 && l.ratePerSec === 1_000 && l.loadMs === 60_000;
+    const mode = l.quick ? 'quick' : everything && defaults ? 'full' : 'custom';
+    const written = await writeResults(options.outDir, resultsFile(mode, results, scale, infos));
+    log.info(`figures written to ${written.json} and ${written.svg}`);
+  }
   return 0;
 }
 

@@ -5,7 +5,7 @@
  * The actor owns the socket table; the HTTP layer allocates from the latest table the actor
  * published (DistributorArgs.onTable) instead of asking it per request. Both give the same answer
  * (the table is immutable and allocation is a pure function of it); the difference is cost.
- * Measured with test/distributor/load-generator.ts on 2 shared cores, same run: allocating from the
+ * Measured with bench/ours/distributor-load.ts on 2 shared cores, same run: allocating from the
  * published table, 25-28k allocations/s end to end (28-30k per server CPU-second); a local ask per
  * request (runtime ask bookkeeping plus an XState macrostep each), 17-19k/s (19-22k per CPU-second),
  * under the 20k/s target. Other actors, on any node, still ask the actor (`allocate`, `status`).

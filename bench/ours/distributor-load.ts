@@ -1,8 +1,8 @@
 /**
- * Measurement helper, run by hand (not a test): allocations per second through the distributor's HTTP
- * API, POST /v1/connect with keep-alive connections, the server in its own process.
+ * Allocations per second through the distributor's HTTP API (P6 of `npm run bench`, and by hand):
+ * POST /v1/connect with keep-alive connections, the server in its own process.
  *
- *   npx tsc -p tsconfig.json && node dist/test/distributor/load-generator.js [--mode table|actor]
+ *   npm run build && node dist/bench/ours/distributor-load.js [--mode table|actor]
  *       [--connections 64] [--seconds 5] [--users 2000]
  *
  * `table`: the HTTP layer over a SocketTable of 4 socket servers (no NATS). `actor`: the shipping
@@ -12,7 +12,7 @@
  */
 import { spawn } from 'node:child_process';
 import { connect as netConnect, type Socket } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
 import { SignJWT } from 'jose';
 import { pino } from 'pino';
@@ -62,7 +62,7 @@ async function serveTable(): Promise<void> {
 
 async function serveActor(): Promise<void> {
   reportCpuOnStdin();
-  const { startNatsServer } = await import('../../runtime/nats-launcher.js');
+  const { startNatsServer } = await import('../../runtime/mod.js');
   const { startNode } = await import('../../runtime/mod.js');
   const { distributorKind } = await import('../../actors/distributor/mod.js');
   const { startDistributor } = await import('../../gateway/distributor/mod.js');
@@ -139,11 +139,26 @@ function drive(port: number, requests: Buffer[], offset: number, until: number, 
   });
 }
 
-async function load(): Promise<void> {
-  const mode = flag('mode', 'table');
-  const connections = Number(flag('connections', '64'));
-  const seconds = Number(flag('seconds', '5'));
-  const users = Number(flag('users', '2000'));
+/** What one measurement gives. */
+export interface AllocationFigure {
+  readonly mode: 'table' | 'actor';
+  readonly connections: number;
+  readonly allocationsPerSec: number;
+  /** Share of one core the server process used during the measure, in percent. */
+  readonly serverCpuPct: number;
+  readonly allocationsPerServerCpuSecond: number;
+  readonly statuses: Readonly<Record<string, number>>;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+/**
+ * Starts the distributor in its own process (`table`: the HTTP layer over a table of 4 socket servers;
+ * `actor`: the shipping path, the distributor actor on a runtime node over a real nats-server), warms it
+ * up for 1.5 s, then drives it from `connections` keep-alive connections for `seconds`.
+ */
+export async function measureAllocations(o: { mode: 'table' | 'actor'; connections: number; seconds: number; users: number }): Promise<AllocationFigure> {
+  const { mode, connections, seconds, users } = o;
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', mode], { stdio: ['pipe', 'pipe', 'inherit'] });
   try {
     const lines = createInterface({ input: child.stdout! });
@@ -153,7 +168,7 @@ async function load(): Promise<void> {
         if (line.startsWith('listening ')) resolve(line.slice(10));
         if (line.startsWith('cpu ')) onCpu?.(Number(line.slice(4)));
       });
-      child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
+      child.on('exit', (code) => reject(new Error(`the distributor load server exited with ${code}`)));
     });
     const serverCpu = (): Promise<number> =>
       new Promise((resolve) => {
@@ -180,25 +195,41 @@ async function load(): Promise<void> {
     const elapsed = (Date.now() - start) / 1000;
     const cpuSeconds = ((await serverCpu()) - cpuBefore) / 1e6;
     result.latencies.sort((a, b) => a - b);
-    const pct = (p: number): string => (result.latencies[Math.floor(p * (result.latencies.length - 1))] ?? 0).toFixed(2);
-    process.stdout.write(
-      `mode=${mode} connections=${connections} allocations/s=${Math.round(result.done / elapsed)} ` +
-        `server-cpu=${((100 * cpuSeconds) / elapsed).toFixed(0)}% allocations-per-server-cpu-second=${Math.round(result.done / cpuSeconds)} ` +
-        `statuses=${JSON.stringify(Object.fromEntries(result.statuses))} p50=${pct(0.5)}ms p99=${pct(0.99)}ms\n`,
-    );
+    const pct = (p: number): number => result.latencies[Math.floor(p * (result.latencies.length - 1))] ?? 0;
+    return {
+      mode,
+      connections,
+      allocationsPerSec: result.done / elapsed,
+      serverCpuPct: (100 * cpuSeconds) / elapsed,
+      allocationsPerServerCpuSecond: result.done / cpuSeconds,
+      statuses: Object.fromEntries([...result.statuses].map(([k, v]) => [String(k), v])),
+      p50Ms: pct(0.5),
+      p99Ms: pct(0.99),
+    };
   } finally {
     child.kill('SIGTERM');
   }
 }
 
+async function load(): Promise<void> {
+  const mode = flag('mode', 'table') === 'actor' ? 'actor' : 'table';
+  const f = await measureAllocations({ mode, connections: Number(flag('connections', '64')), seconds: Number(flag('seconds', '5')), users: Number(flag('users', '2000')) });
+  process.stdout.write(
+    `mode=${f.mode} connections=${f.connections} allocations/s=${Math.round(f.allocationsPerSec)} ` +
+      `server-cpu=${f.serverCpuPct.toFixed(0)}% allocations-per-server-cpu-second=${Math.round(f.allocationsPerServerCpuSecond)} ` +
+      `statuses=${JSON.stringify(f.statuses)} p50=${f.p50Ms.toFixed(2)}ms p99=${f.p99Ms.toFixed(2)}ms\n`,
+  );
+}
+
 const serveAt = process.argv.indexOf('--serve');
-if (serveAt >= 0) {
+const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (isMain && serveAt >= 0) {
   const mode = process.argv[serveAt + 1];
   (mode === 'actor' ? serveActor() : serveTable()).catch((err: unknown) => {
     process.stderr.write(`load server failed: ${String(err)}\n`);
     process.exit(1);
   });
-} else {
+} else if (isMain) {
   load().catch((err: unknown) => {
     process.stderr.write(`load failed: ${String(err)}\n`);
     process.exit(1);

@@ -1,0 +1,183 @@
+/**
+ * Syncmesh devices in a load process: each a reference client (client/), whose connect goes through
+ * the distributor (POST /v1/connect, keep-alive, from this process's source address) and whose
+ * WebSocket to the socket node leaves from the same address. Each device's status is tracked (for the
+ * reconnect storm) and `sync` frames are seen on the wire (for push latency): the receiving device
+ * then pulls, as a real device does.
+ */
+import WebSocket from 'ws';
+import { createSyncClient, decodeFrame, type SyncClient, type WebSocketConstructor } from '../../client/mod.js';
+import { boundFetch } from './bound-fetch.js';
+import { openAll } from './open-pool.js';
+import { PushLoad } from './push-load.js';
+import type { LoadResult, OpenResult, PopulationSpec, WatchResult } from './ipc.js';
+import type { Population } from './population.js';
+
+/** The collection the push load writes to. */
+export const LOAD_COLLECTION = 'bench';
+
+interface Device {
+  readonly user: number;
+  readonly index: number;
+  client: SyncClient | undefined;
+  node: string | undefined;
+  live: boolean;
+  liveAt: number;
+  downAt: number;
+  /** The pair this device belongs to and whether it receives the pair's current push. */
+  pair: number;
+  receiving: boolean;
+}
+
+type Spec = Extract<PopulationSpec, { kind: 'syncmesh' }>;
+
+export class SyncmeshPopulation implements Population {
+  readonly #spec: Spec;
+  readonly #devices: Device[] = [];
+  readonly #fetch;
+  readonly #ws: (dev: Device) => WebSocketConstructor;
+  /** Cross-node pairs: [sender-first device, other device]. */
+  #pairs: [Device, Device][] = [];
+  #load: PushLoad | undefined;
+  /** Reasons of failed attempts (status `reconnecting` while not live), counted from `#reasonsSince`. */
+  readonly #reasons = new Map<string, number>();
+  #reasonsSince = Infinity;
+  #failedAttempts = 0;
+
+  constructor(spec: Spec, localAddress: string) {
+    this.#spec = spec;
+    this.#fetch = boundFetch(localAddress);
+    spec.users.forEach((_, user) => {
+      for (let index = 0; index < spec.devicesPerUser; index++) {
+        this.#devices.push({ user, index, client: undefined, node: undefined, live: false, liveAt: 0, downAt: 0, pair: -1, receiving: false });
+      }
+    });
+    // A `ws` socket from this process's source address that shows `sync` frames to the push load.
+    this.#ws = (dev) => {
+      const onSync = (data: Buffer): void => {
+        const load = this.#load;
+        if (!load || !dev.receiving) return;
+        const frame = decodeFrame(data) as { t?: unknown; collection?: unknown };
+        if (frame.t === 'sync' && frame.collection === LOAD_COLLECTION) load.received(dev.pair);
+      };
+      return class BoundWebSocket extends WebSocket {
+        constructor(url: string) {
+          super(url, { localAddress, perMessageDeflate: false });
+          this.on('message', onSync);
+        }
+      };
+    };
+  }
+
+  get size(): number {
+    return this.#devices.length;
+  }
+
+  async open(concurrency: number, timeoutMs: number, progress: (opened: number, failed: number) => void): Promise<OpenResult> {
+    const spec = this.#spec;
+    const outcome = await openAll(
+      this.#devices.length,
+      concurrency,
+      async (i) => {
+        const dev = this.#devices[i]!;
+        const user = spec.users[dev.user]!;
+        const client = createSyncClient({
+          distributorUrl: spec.distributorUrl,
+          userId: user.userId,
+          deviceId: `d${dev.index}`,
+          token: user.token,
+          fetch: this.#fetch,
+          WebSocket: this.#ws(dev),
+          autoConnect: false,
+        });
+        dev.client = client;
+        client.on('status', (e) => {
+          if (e.status === 'connected') {
+            dev.live = true;
+            dev.liveAt = Date.now();
+            dev.node = e.node;
+          } else {
+            // A wait before the next attempt (retryInMs set) after the first drop is a failed attempt.
+            if (Date.now() >= this.#reasonsSince && e.status === 'reconnecting' && e.retryInMs !== undefined && e.reason !== undefined) {
+              // Ids and ports vary per client: keep the words, so like reasons count together.
+              const reason = e.reason.replace(/[0-9a-f]{8,}|\d+/g, '#').slice(0, 120);
+              this.#reasons.set(reason, (this.#reasons.get(reason) ?? 0) + 1);
+              if (!dev.live) this.#failedAttempts++;
+            }
+            if (dev.live) {
+              dev.live = false;
+              dev.downAt = Date.now();
+            }
+          }
+        });
+        client.reconnect();
+        try {
+          await client.whenConnected(timeoutMs);
+        } catch (err) {
+          dev.client = undefined;
+          await client.close();
+          throw err;
+        }
+      },
+      progress,
+    );
+    const byNode: Record<string, number> = {};
+    for (const d of this.#devices) if (d.live && d.node) byNode[d.node] = (byNode[d.node] ?? 0) + 1;
+    this.#pairs = [];
+    for (let u = 0; u < spec.users.length; u++) {
+      const a = this.#devices[u * spec.devicesPerUser];
+      const b = this.#devices[u * spec.devicesPerUser + 1];
+      if (a?.live && b?.live && a.node !== b.node) {
+        a.pair = b.pair = this.#pairs.length;
+        this.#pairs.push([a, b]);
+      }
+    }
+    return { ...outcome, byNode, crossPairs: this.#pairs.length };
+  }
+
+  load(ratePerSec: number, warmupMs: number, durationMs: number): Promise<LoadResult> {
+    let n = 0;
+    const load = new PushLoad(this.#pairs.length, (pair, seq) => {
+      const [a, b] = this.#pairs[pair]!;
+      // Alternate the direction, so both nodes send and receive.
+      const [from, to] = seq % 2 === 0 ? [a, b] : [b, a];
+      from.receiving = false;
+      to.receiving = true;
+      return from.client!.put(LOAD_COLLECTION, 'k', n++);
+    });
+    this.#load = load;
+    return load.run(ratePerSec, warmupMs, durationMs).finally(() => {
+      this.#load = undefined;
+    });
+  }
+
+  async watchLive(sinceWallMs: number, node: string, timeoutMs: number): Promise<WatchResult> {
+    const devices = this.#devices.filter((d) => d.client !== undefined);
+    // The node each device was on when the watch began: those on `node` must drop and come back.
+    const onNode = new Set(devices.filter((d) => d.node === node));
+    this.#reasonsSince = sinceWallMs;
+    this.#reasons.clear();
+    this.#failedAttempts = 0;
+    const curve: number[] = [];
+    const deadline = Date.now() + timeoutMs;
+    const back = (d: Device): boolean => d.live && d.downAt >= sinceWallMs && d.liveAt > d.downAt;
+    for (;;) {
+      const slot = Math.floor((Date.now() - sinceWallMs) / 100);
+      const liveNow = devices.filter((d) => d.live).length;
+      while (curve.length <= slot) curve.push(liveNow);
+      const wentDown = devices.filter((d) => d.downAt >= sinceWallMs).length;
+      const allBack = devices.every((d) => d.live && (onNode.has(d) ? back(d) : true));
+      if (allBack || Date.now() > deadline) {
+        const lastLive = devices.reduce((m, d) => (back(d) ? Math.max(m, d.liveAt) : m), 0);
+        this.#reasonsSince = Infinity;
+        return { clients: devices.length, live: liveNow, lastLiveWallMs: lastLive, wentDown, liveCurve: curve, reasons: Object.fromEntries(this.#reasons), failedAttempts: this.#failedAttempts };
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#devices.map((d) => d.client?.close()));
+    for (const d of this.#devices) d.client = undefined;
+  }
+}

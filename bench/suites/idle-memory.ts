@@ -1,0 +1,166 @@
+/**
+ * P4: idle connection memory. N idle connections on one server process, its resident memory before
+ * and after (median of a few readings once the connections are open), per connection: Syncmesh's
+ * socket node (the session actor and the push interest of each connection included) and nats-server
+ * (the socket node's subscriptions), then the peers, each its own server process fed by the same
+ * load processes: bare uWebSockets.js, ws, Socket.IO 4. The rate the connections were opened at is
+ * kept too (the uWebSockets.js accept rate is P7's context).
+ *
+ * The Syncmesh connections stay open afterwards: P7 kills the node that holds them.
+ */
+import { readdir } from 'node:fs/promises';
+import { LoadProcess } from '../load/load-process.js';
+import { settledRss } from '../load/proc.js';
+import type { OpenSummary } from '../load/fleet.js';
+import type { NodeProcess } from '../load/syncmesh-cluster.js';
+import { fileURLToPath } from 'node:url';
+import { ratio, type ScaleResult, type ScaleRow } from '../scale-report.js';
+import { KB, OPEN_CONCURRENCY, OPEN_TIMEOUT_MS, settle, syncmeshUsers, type LoadContext } from './load-context.js';
+
+const PEER_SCRIPT = fileURLToPath(new URL('../load/peer-server.js', import.meta.url));
+const SETTLE_MS = 3_000;
+/** Connections each load process opens and closes before the baseline reading, on every server alike. */
+const WARM_PER_PROCESS = 20;
+
+export interface PeerMemory {
+  readonly name: string;
+  readonly kbPerConn?: number;
+  readonly acceptPerSec?: number;
+  readonly opened?: number;
+  readonly error?: string;
+}
+
+export interface IdleMemoryOutcome {
+  readonly result: ScaleResult;
+  /** The node holding the Syncmesh connections (P7 kills it); undefined when they could not be opened. */
+  readonly node: NodeProcess | undefined;
+  readonly opened: OpenSummary | undefined;
+  readonly uwsAcceptPerSec: number | undefined;
+}
+
+async function measurePeer(ctx: LoadContext, kind: 'uws' | 'ws' | 'sio', name: string): Promise<PeerMemory> {
+  const n = ctx.options.connections;
+  let server: LoadProcess | undefined;
+  try {
+    server = await LoadProcess.start({ name: `peer-${kind}`, script: PEER_SCRIPT, args: [kind] });
+    const url = server.ready?.url;
+    if (!url) throw new Error(`the ${name} server did not report its URL`);
+    const per = Math.ceil(n / ctx.fleet.processes.length);
+    // Warm the server as Syncmesh's is warmed (its first connections allocate once-only state), then the baseline.
+    const warm = WARM_PER_PROCESS * ctx.fleet.processes.length;
+    await ctx.fleet.open(
+      `P4 ${name} warm-up`,
+      (i) => (kind === 'sio' ? { kind: 'sio', urls: [url], users: Array.from({ length: WARM_PER_PROCESS }, (_, k) => `p4warm-${i}-${k}`), devicesPerUser: 1 } : { kind: 'ws', url, count: WARM_PER_PROCESS }),
+      { concurrency: OPEN_CONCURRENCY, timeoutMs: OPEN_TIMEOUT_MS, total: warm },
+    );
+    await ctx.fleet.close();
+    await settle(SETTLE_MS);
+    const before = await settledRss(server.pid);
+    const opened = await ctx.fleet.open(
+      `P4 ${name}`,
+      (i) => {
+        const count = Math.max(0, Math.min(per, n - i * per));
+        if (kind === 'sio') return { kind: 'sio', urls: [url], users: Array.from({ length: count }, (_, k) => `p4-${i}-${k}`), devicesPerUser: 1 };
+        return { kind: 'ws', url, count };
+      },
+      { concurrency: OPEN_CONCURRENCY, timeoutMs: OPEN_TIMEOUT_MS, total: n },
+    );
+    await settle(SETTLE_MS);
+    const after = await settledRss(server.pid);
+    await ctx.fleet.close();
+    if (opened.opened === 0) throw new Error(`no connection could be opened: ${opened.firstError ?? 'unknown error'}`);
+    return { name, kbPerConn: (after - before) / opened.opened / KB, acceptPerSec: opened.perSec, opened: opened.opened };
+  } catch (err) {
+    ctx.log.error({ err }, `P4: ${name} failed`);
+    await ctx.fleet.close().catch(() => undefined);
+    return { name, error: err instanceof Error ? err.message : String(err) };
+  } finally {
+    await server?.stop();
+  }
+}
+
+/** Waits for a heap snapshot file to appear in `dir` and stop growing. */
+async function waitSnapshot(dir: string, timeoutMs: number): Promise<string | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.heapsnapshot'));
+    if (files.length > 0) return files[0];
+    await settle(500);
+  }
+  return undefined;
+}
+
+export async function runIdleMemory(ctx: LoadContext): Promise<IdleMemoryOutcome> {
+  const n = ctx.options.connections;
+  const peers: PeerMemory[] = [];
+  for (const [kind, name] of [
+    ['uws', 'bare uWebSockets.js'],
+    ['ws', 'ws'],
+    ['sio', 'Socket.IO 4'],
+  ] as const) {
+    if (ctx.signal.aborted) break;
+    peers.push(await measurePeer(ctx, kind, name));
+  }
+
+  let node: NodeProcess | undefined;
+  let opened: OpenSummary | undefined;
+  const rows: ScaleRow[] = [];
+  let oursKb: number | undefined;
+  let natsKb: number | undefined;
+  try {
+    node = await ctx.cluster.addSocketNode();
+    await ctx.cluster.waitSocketServers(1);
+    // Warm the node (JIT, first session, the user-interest path) before the baseline.
+    const warmSpec = await syncmeshUsers(ctx, 'p4warm', WARM_PER_PROCESS * ctx.fleet.processes.length);
+    await ctx.fleet.open('P4 syncmesh warm-up', warmSpec, { concurrency: OPEN_CONCURRENCY, timeoutMs: OPEN_TIMEOUT_MS, total: WARM_PER_PROCESS * ctx.fleet.processes.length });
+    await ctx.fleet.close();
+    await settle(SETTLE_MS);
+    const [nodeBefore, natsBefore] = await Promise.all([settledRss(node.pid), settledRss(ctx.cluster.nats.pid)]);
+    const spec = await syncmeshUsers(ctx, 'p4', n);
+    opened = await ctx.fleet.open('P4 syncmesh', spec, { concurrency: OPEN_CONCURRENCY, timeoutMs: OPEN_TIMEOUT_MS, total: n });
+    await settle(SETTLE_MS);
+    const [nodeAfter, natsAfter] = await Promise.all([settledRss(node.pid), settledRss(ctx.cluster.nats.pid)]);
+    if (opened.opened === 0) throw new Error(`no connection could be opened: ${opened.firstError ?? 'unknown error'}`);
+    oursKb = (nodeAfter - nodeBefore) / opened.opened / KB;
+    natsKb = (natsAfter - natsBefore) / opened.opened / KB;
+    const failed = opened.failed > 0 ? `; ${opened.failed} failed (${opened.firstError ?? ''})` : '';
+    rows.push({ name: 'ours: socket node', values: { kb: oursKb, rate: opened.perSec, n: opened.opened }, note: `RSS ${(nodeBefore / 2 ** 20).toFixed(0)} -> ${(nodeAfter / 2 ** 20).toFixed(0)} MB${failed}` });
+    rows.push({ name: 'ours: nats-server', values: { kb: natsKb }, note: `RSS ${(natsBefore / 2 ** 20).toFixed(0)} -> ${(natsAfter / 2 ** 20).toFixed(0)} MB` });
+    if (ctx.options.profileDir) {
+      ctx.log.info('P4: heap snapshot of the socket node (SIGUSR2)');
+      process.kill(node.pid, 'SIGUSR2');
+      const file = await waitSnapshot(ctx.options.profileDir, 120_000);
+      ctx.log.info(`P4: heap snapshot ${file ?? 'not written in time'}`);
+    }
+  } catch (err) {
+    ctx.log.error({ err }, 'P4: Syncmesh failed');
+    rows.push({ name: 'ours: socket node', values: {}, error: err instanceof Error ? err.message : String(err) });
+  }
+  for (const p of peers) {
+    if (p.error !== undefined) {
+      rows.push({ name: p.name, values: {}, error: p.error });
+      continue;
+    }
+    const r = ratio(oursKb, p.kbPerConn);
+    rows.push({ name: p.name, values: { kb: p.kbPerConn!, rate: p.acceptPerSec!, n: p.opened! }, ...(r !== undefined && { note: `ours/peer ${r.toFixed(2)}x` }) });
+  }
+  const uws = peers.find((p) => p.name === 'bare uWebSockets.js');
+  const result: ScaleResult = {
+    id: 'P4',
+    title: 'idle connection memory on one socket node, session state included',
+    setting: `${n.toLocaleString('en-US')} idle connections per server process, opened from ${ctx.fleet.processes.length} load processes on as many 127.0.0.x addresses; RSS before and after (median of 5 readings)`,
+    target: '<= 3 KB RSS per connection on the socket node and <= 1 KB per connection in nats-server',
+    columns: [
+      { key: 'kb', label: 'KB/conn', digits: 2 },
+      { key: 'rate', label: 'opened/s', digits: 0 },
+      { key: 'n', label: 'conns', digits: 0 },
+    ],
+    rows,
+    checks: [
+      { what: 'socket node RSS per connection', value: oursKb, op: '<=', bound: 3, unit: ' KB' },
+      { what: 'nats-server RSS per connection', value: natsKb, op: '<=', bound: 1, unit: ' KB' },
+    ],
+    ...(n < 15_000 && { notes: [`measured at ${n} connections; TARGETS.md sets 15,000`] }),
+  };
+  return { result, node, opened, uwsAcceptPerSec: uws?.acceptPerSec };
+}

@@ -1,0 +1,129 @@
+/**
+ * P5: push latency. N clients, two devices per user, on two socket nodes (the distributor decides);
+ * users whose devices landed on different nodes form pairs. At a fixed rate a device commits one key
+ * (`put`, the durable write to JetStream included) and the time until its user's other device, on
+ * the other node, receives `sync` is recorded (both devices live in one load process: one clock),
+ * with the commit's own answer beside it. The receiving device then pulls, as a real device does.
+ *
+ * Peer, same run, same load processes: Socket.IO 4 on two nodes with @socket.io/redis-adapter over
+ * redis-server; device A (node 1) emits, the server emits to the rest of the user's room, device B
+ * (node 2) receives. It stores nothing.
+ */
+import { fileURLToPath } from 'node:url';
+import { LoadProcess } from '../load/load-process.js';
+import { startRedisServer, type RedisServer } from '../load/redis-server.js';
+import type { LoadSummary } from '../load/fleet.js';
+import { ratio, type ScaleResult, type ScaleRow } from '../scale-report.js';
+import { OPEN_CONCURRENCY, OPEN_TIMEOUT_MS, syncmeshUsers, type LoadContext } from './load-context.js';
+
+const PEER_SCRIPT = fileURLToPath(new URL('../load/peer-server.js', import.meta.url));
+
+function row(name: string, s: LoadSummary, which: 'push' | 'answer'): ScaleRow {
+  const l = which === 'push' ? s.push : s.answer!;
+  // An empty histogram has no percentiles: print none rather than zeros.
+  if (l.count === 0) return { name, values: { rate: s.ratePerSec, n: 0 }, note: which === 'push' ? `none of ${s.sent} received` : 'no answer within the run' };
+  const lost = s.sent - s.received;
+  const notes = [
+    which === 'push' && lost > 0 ? `${lost} of ${s.sent} not received` : '',
+    which === 'push' && s.skipped > 0 ? `${s.skipped} skipped (pair busy)` : '',
+    which === 'push' && s.errors > 0 ? `${s.errors} errors (${s.firstError ?? ''})` : '',
+  ].filter(Boolean);
+  return {
+    name,
+    values: { p50: l.p50Ms, p99: l.p99Ms, p999: l.p999Ms, max: l.maxMs, rate: s.ratePerSec, n: l.count },
+    ...(notes.length > 0 && { note: notes.join('; ') }),
+  };
+}
+
+async function ours(ctx: LoadContext): Promise<LoadSummary> {
+  // P7 leaves two live socket nodes; without it, start what is missing.
+  const live = ctx.cluster.sockets.filter((s) => s.alive).length;
+  for (let i = live; i < 2; i++) await ctx.cluster.addSocketNode();
+  await ctx.cluster.waitSocketServers(Math.max(2, live));
+  const n = ctx.options.clients;
+  const spec = await syncmeshUsers(ctx, 'p5', n);
+  const opened = await ctx.fleet.open('P5 syncmesh', spec, { concurrency: OPEN_CONCURRENCY, timeoutMs: OPEN_TIMEOUT_MS, total: n });
+  try {
+    if (opened.crossPairs === 0) throw new Error(`no user has devices on two nodes (${opened.opened} open, ${opened.failed} failed: ${opened.firstError ?? ''})`);
+    ctx.log.info(`P5 syncmesh: ${JSON.stringify(opened.byNode)} devices per node, ${opened.crossPairs} cross-node pairs`);
+    return await ctx.fleet.load('P5 syncmesh', ctx.options.ratePerSec, ctx.options.loadWarmupMs, ctx.options.loadMs, opened.pairsPerProcess);
+  } finally {
+    await ctx.fleet.close();
+  }
+}
+
+async function socketIo(ctx: LoadContext): Promise<LoadSummary> {
+  let redis: RedisServer | undefined;
+  const servers: LoadProcess[] = [];
+  try {
+    redis = await startRedisServer();
+    for (let i = 0; i < 2; i++) servers.push(await LoadProcess.start({ name: `peer-sio-${i + 1}`, script: PEER_SCRIPT, args: ['sio-redis', redis.url] }));
+    const urls = servers.map((s) => s.ready!.url!);
+    const users = Math.ceil(ctx.options.clients / 2);
+    const opened = await ctx.fleet.open(
+      'P5 Socket.IO',
+      (i, of) => ({ kind: 'sio', urls, users: Array.from({ length: users }, (_, u) => `p5-u${u}`).filter((_, u) => u % of === i), devicesPerUser: 2 }),
+      { concurrency: OPEN_CONCURRENCY, timeoutMs: OPEN_TIMEOUT_MS, total: users * 2 },
+    );
+    try {
+      if (opened.crossPairs === 0) throw new Error(`no Socket.IO pair could be opened (${opened.failed} failed: ${opened.firstError ?? ''})`);
+      return await ctx.fleet.load('P5 Socket.IO', ctx.options.ratePerSec, ctx.options.loadWarmupMs, ctx.options.loadMs, opened.pairsPerProcess);
+    } finally {
+      await ctx.fleet.close();
+    }
+  } finally {
+    for (const s of servers) await s.stop();
+    await redis?.stop();
+  }
+}
+
+export async function runPushLatency(ctx: LoadContext): Promise<ScaleResult> {
+  const rows: ScaleRow[] = [];
+  let o: LoadSummary | undefined;
+  let p: LoadSummary | undefined;
+  try {
+    o = await ours(ctx);
+    rows.push(row('ours: commit -> sync at B', o, 'push'));
+    if (o.answer) rows.push({ ...row('ours: commit -> committed at A', o, 'answer'), note: 'the commit answer alone' });
+  } catch (err) {
+    ctx.log.error({ err }, 'P5: Syncmesh failed');
+    rows.push({ name: 'ours: commit -> sync at B', values: {}, error: err instanceof Error ? err.message : String(err) });
+  }
+  try {
+    p = await socketIo(ctx);
+    const r = ratio(o?.push.p99Ms, p.push.p99Ms);
+    const base = row('Socket.IO 4 + Redis adapter', p, 'push');
+    rows.push({ ...base, note: [r !== undefined ? `p99 ours/peer ${r.toFixed(2)}x` : '', base.note ?? ''].filter(Boolean).join('; ') });
+  } catch (err) {
+    ctx.log.error({ err }, 'P5: Socket.IO failed');
+    rows.push({ name: 'Socket.IO 4 + Redis adapter', values: {}, error: err instanceof Error ? err.message : String(err) });
+  }
+  const n = ctx.options.clients;
+  // A push that never arrived has no latency: counting the run's losses keeps a lossy run from looking fast.
+  const lossFree = o !== undefined && o.sent > 0 && o.received === o.sent;
+  return {
+    id: 'P5',
+    title: 'push latency: commit at device A to sync at device B on the other socket node',
+    setting: `${n.toLocaleString('en-US')} connected clients (2 devices per user) on 2 socket nodes, ${ctx.options.ratePerSec}/s for ${ctx.options.loadMs / 1000} s after ${ctx.options.loadWarmupMs / 1000} s of warm-up, open loop; HDR histograms`,
+    target: "p50 <= 2 ms; p99 <= 10 ms and <= Socket.IO's p99 (same targeted emit, two nodes, Redis adapter) in the same run",
+    columns: [
+      { key: 'p50', label: 'p50 ms', digits: 2 },
+      { key: 'p99', label: 'p99 ms', digits: 2 },
+      { key: 'p999', label: 'p99.9 ms', digits: 2 },
+      { key: 'max', label: 'max ms', digits: 1 },
+      { key: 'rate', label: 'sent/s', digits: 0 },
+      { key: 'n', label: 'received', digits: 0 },
+    ],
+    rows,
+    checks: [
+      { what: 'p50', value: o?.push.p50Ms, op: '<=', bound: 2, unit: ' ms' },
+      { what: 'p99', value: o?.push.p99Ms, op: '<=', bound: 10, unit: ' ms' },
+      { what: "p99 / Socket.IO's p99", value: ratio(o?.push.p99Ms, p?.push.p99Ms), op: '<=', bound: 1, unit: 'x' },
+      { what: 'pushes lost', value: o === undefined ? undefined : o.sent - o.received, op: '<=', bound: 0, unit: '' },
+    ],
+    notes: [
+      ...(lossFree ? [] : ['pushes lost: a push not received within 10 s (or by the end of the run) is not in the histogram']),
+      ...(n < 10_000 ? [`measured with ${n} clients; TARGETS.md sets 10,000`] : []),
+    ],
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * P7: reconnect storm. The socket node P4 filled (every one of its N connections on it) is killed with
+ * kill -9 once two more socket nodes are up. Its clients, reference clients each, notice the drop,
+ * ask the distributor again (excluding the dead node, which membership still lists for a few seconds)
+ * and connect to a survivor. Timed from the kill to the moment the last of them has its welcome.
+ * Context: the rate bare uWebSockets.js accepted connections at in P4 (one process, same machine).
+ */
+import type { ScaleResult } from '../scale-report.js';
+import type { IdleMemoryOutcome } from './idle-memory.js';
+import type { LoadContext } from './load-context.js';
+
+/** Long enough for a slow storm on a loaded machine to finish, so its real duration is reported. */
+const WATCH_TIMEOUT_MS = 300_000;
+
+export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome): Promise<ScaleResult> {
+  const n = p4.opened?.opened ?? 0;
+  const base = {
+    id: 'P7' as const,
+    title: 'reconnect storm: kill -9 of a socket node, its clients live again through the distributor',
+    setting: `${n.toLocaleString('en-US')} clients on the killed node, 2 surviving socket nodes; reference clients (fast retry after an abnormal drop, then jittered backoff)`,
+    target: `all ${ctx.options.connections < 15_000 ? `${ctx.options.connections.toLocaleString('en-US')} (TARGETS.md: 15,000)` : '15,000'} clients live again within 10 s`,
+    columns: [
+      { key: 's', label: 'seconds', digits: 2 },
+      { key: 'rate', label: 'conns/s', digits: 0 },
+      { key: 'n', label: 'clients', digits: 0 },
+    ],
+  };
+  const uwsRow = p4.uwsAcceptPerSec !== undefined ? [{ name: 'bare uWebSockets.js accept rate (P4)', values: { rate: p4.uwsAcceptPerSec }, note: 'context: one process accepting, same machine' }] : [];
+  if (!p4.node || n === 0) {
+    return { ...base, rows: [{ name: 'ours: clients live again', values: {}, error: 'P4 left no connections to knock over (see P4)' }, ...uwsRow], checks: [{ what: 'time until all live again', value: undefined, op: '<=', bound: 10, unit: ' s' }] };
+  }
+  try {
+    const survivors = [await ctx.cluster.addSocketNode(), await ctx.cluster.addSocketNode()];
+    await ctx.cluster.waitSocketServers(3);
+    ctx.log.info(`P7: killing ${p4.node.name} (pid ${p4.node.pid}) with ${n} clients; survivors ${survivors.map((s) => s.name).join(', ')}`);
+    const killAt = Date.now();
+    const watching = ctx.fleet.watchLive(killAt, p4.node.info.node, WATCH_TIMEOUT_MS);
+    const progress = setInterval(() => ctx.log.info(`P7: ${((Date.now() - killAt) / 1000).toFixed(1)} s since the kill`), 2_000);
+    await p4.node.kill9();
+    let w;
+    try {
+      w = await watching;
+    } finally {
+      clearInterval(progress);
+    }
+    const allBack = w.live === w.clients && w.wentDown === n;
+    const seconds = allBack ? (w.lastLiveWallMs - killAt) / 1000 : undefined;
+    ctx.log.info(`P7: ${w.live}/${w.clients} live, ${w.wentDown} went down; last back after ${((w.lastLiveWallMs - killAt) / 1000).toFixed(2)} s`);
+    const top = Object.entries(w.reasons).sort((a, b) => b[1] - a[1]).slice(0, 4);
+    ctx.log.info(`P7: ${w.failedAttempts} failed attempts; reasons: ${JSON.stringify(top)}`);
+    const stuck = allBack ? undefined : `${w.clients - w.live} of ${w.clients} still not live after ${WATCH_TIMEOUT_MS / 1000} s (${w.wentDown} dropped)`;
+    const note = [stuck, `${w.failedAttempts} failed attempts after the drop`].filter(Boolean).join('; ');
+    return {
+      ...base,
+      rows: [
+        {
+          name: 'ours: clients live again',
+          values: { ...(seconds !== undefined && { s: seconds, rate: n / seconds }), n: w.live },
+          note,
+        },
+        ...uwsRow,
+      ],
+      checks: [{ what: 'time until all live again', value: seconds, op: '<=', bound: 10, unit: ' s' }],
+      series: { liveEvery100ms: w.liveCurve },
+      notes: [
+        ...top.map(([reason, count]) => `${count}x status reason after the kill: ${reason}`),
+        ...(n < 15_000 ? [`measured with ${n} clients; TARGETS.md sets 15,000`] : []),
+      ],
+    };
+  } catch (err) {
+    ctx.log.error({ err }, 'P7 failed');
+    return { ...base, rows: [{ name: 'ours: clients live again', values: {}, error: err instanceof Error ? err.message : String(err) }, ...uwsRow], checks: [{ what: 'time until all live again', value: undefined, op: '<=', bound: 10, unit: ' s' }] };
+  } finally {
+    await ctx.fleet.close().catch((err: unknown) => ctx.log.warn({ err }, 'P7: closing the clients failed'));
+  }
+}

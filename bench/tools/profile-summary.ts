@@ -1,0 +1,76 @@
+/**
+ * Summaries of the profiles `npm run bench -- --profile-dir DIR` leaves, by hand:
+ *
+ *   node dist/bench/tools/profile-summary.js DIR/CPU.*.cpuprofile     self time by function and by file
+ *   node dist/bench/tools/profile-summary.js DIR/Heap.*.heapsnapshot  retained-by-type: self size by constructor
+ */
+import { readFile } from 'node:fs/promises';
+
+interface CpuNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+
+function top(map: Map<string, number>, total: number, n: number, unit: (v: number) => string): string {
+  return [...map]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, v]) => `${((100 * v) / total).toFixed(1).padStart(5)}%  ${unit(v).padStart(10)}  ${k}`)
+    .join('\n');
+}
+
+async function cpu(file: string): Promise<void> {
+  const p = JSON.parse(await readFile(file, 'utf8')) as { nodes: CpuNode[]; samples: number[]; timeDeltas: number[] };
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const selfUs = new Map<number, number>();
+  p.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
+  const byFn = new Map<string, number>();
+  const byFile = new Map<string, number>();
+  let total = 0;
+  for (const [id, us] of selfUs) {
+    const n = byId.get(id)!;
+    const url = n.callFrame.url.replace(/^.*\/(node_modules|dist)\//, '$1/').replace(/^file:\/\//, '');
+    const fn = `${n.callFrame.functionName || '(anonymous)'} ${url}:${n.callFrame.lineNumber + 1}`;
+    byFn.set(fn, (byFn.get(fn) ?? 0) + us);
+    const pkg = url.startsWith('node_modules/') ? url.split('/').slice(0, url.split('/')[1]?.startsWith('@') ? 3 : 2).join('/') : url || n.callFrame.functionName;
+    byFile.set(pkg, (byFile.get(pkg) ?? 0) + us);
+    total += us;
+  }
+  const ms = (us: number): string => `${(us / 1000).toFixed(0)} ms`;
+  process.stdout.write(`${file}: ${ms(total)} sampled\n\nself time by function:\n${top(byFn, total, 30, ms)}\n\nself time by file or package:\n${top(byFile, total, 25, ms)}\n`);
+}
+
+async function heap(file: string): Promise<void> {
+  const s = JSON.parse(await readFile(file, 'utf8')) as { snapshot: { meta: { node_fields: string[]; node_types: [string[]] } }; nodes: number[]; strings: string[] };
+  const f = s.snapshot.meta.node_fields;
+  const width = f.length;
+  const iType = f.indexOf('type');
+  const iName = f.indexOf('name');
+  const iSize = f.indexOf('self_size');
+  const types = s.snapshot.meta.node_types[0];
+  const bySize = new Map<string, number>();
+  const byCount = new Map<string, number>();
+  let total = 0;
+  for (let i = 0; i < s.nodes.length; i += width) {
+    const type = types[s.nodes[i + iType]!] ?? '?';
+    const name = type === 'object' || type === 'closure' ? `${type} ${s.strings[s.nodes[i + iName]!]}` : `(${type})`;
+    const size = s.nodes[i + iSize]!;
+    bySize.set(name, (bySize.get(name) ?? 0) + size);
+    byCount.set(name, (byCount.get(name) ?? 0) + 1);
+    total += size;
+  }
+  const kb = (b: number): string => `${(b / 1024).toFixed(0)} KB`;
+  const lines = [...bySize].sort((a, b) => b[1] - a[1]).slice(0, 40).map(([k, v]) => `${((100 * v) / total).toFixed(1).padStart(5)}%  ${kb(v).padStart(10)}  ${String(byCount.get(k)).padStart(8)}x  ${k}`);
+  process.stdout.write(`${file}: ${kb(total)} of heap objects\n\nself size by constructor (share, size, count):\n${lines.join('\n')}\n`);
+}
+
+const file = process.argv[2];
+if (!file) {
+  process.stderr.write('usage: node dist/bench/tools/profile-summary.js FILE.cpuprofile|FILE.heapsnapshot\n');
+  process.exit(2);
+}
+(file.endsWith('.heapsnapshot') ? heap(file) : cpu(file)).catch((err: unknown) => {
+  process.stderr.write(`profile-summary: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
