@@ -11,8 +11,8 @@ import type { Logger } from 'pino';
 import { signDevToken, TokenVerifier, type JwtOptions } from './auth.js';
 import type { Allocator } from './allocator.js';
 import { checkAddress, handleConnect, type ConnectDeps } from './connect.js';
-import { BodyTooLargeError, DistributorStartError, HttpError } from './errors.js';
-import { CORS_HEADERS, Exchange, PREFLIGHT_HEADERS, RequestAbortedError } from './http.js';
+import { BodyTimeoutError, BodyTooLargeError, DistributorStartError, HttpError } from './errors.js';
+import { CORS_HEADERS, Exchange, PREFLIGHT_HEADERS, RequestAbortedError, type BodyLimits } from './http.js';
 import { RateLimiter } from './rate-limit.js';
 import { MAX_BODY_BYTES, parseDevTokenBody } from './requests.js';
 import { StaticFiles } from './static-files.js';
@@ -38,6 +38,8 @@ export interface DistributorOptions {
    * per address; 0 turns a limit off.
    */
   rateLimit?: { perUserPerSec?: number; perIpPerSec?: number };
+  /** Deadline for a request body to arrive in full (default 10_000 ms); past it: 408 and close. */
+  bodyTimeoutMs?: number;
 }
 
 /** A running distributor HTTP server. */
@@ -61,6 +63,10 @@ export interface AppDeps {
 }
 
 export const DEFAULT_TICKET_TTL_MS = 30_000;
+/** Deadline for a request body to arrive in full (slow or stalled clients get 408). */
+export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
+/** An over-size body up to this size is read and dropped before the 413 (see Exchange.readBody). */
+export const DRAIN_BODY_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_PER_USER_PER_SEC = 20;
 export const DEFAULT_PER_IP_PER_SEC = 2_000;
 const UNAVAILABLE_RETRY_AFTER_SEC = 2;
@@ -114,16 +120,34 @@ export async function listenDistributorApp(deps: AppDeps, options: DistributorOp
     ex.error(new HttpError('internal', 'internal error; retry later, and report it if it persists'), headers, closeConnection);
   };
 
-  /** Reads a capped body, refusing a declared over-size body before reading it. */
+  const bodyLimits: BodyLimits = {
+    maxBytes: MAX_BODY_BYTES,
+    drainBytes: DRAIN_BODY_BYTES,
+    timeoutMs: options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
+  };
+  /** Reads a capped body (see Exchange.readBody: an over-size body is read to its end, then refused). */
   const body = (ex: Exchange, req: uWS.HttpRequest): Promise<Buffer> => {
-    const declared = Number(req.getHeader('content-length') || '0');
-    if (declared > MAX_BODY_BYTES) {
-      return Promise.reject(new BodyTooLargeError(MAX_BODY_BYTES));
-    }
-    return ex.readBody(MAX_BODY_BYTES);
+    const header = req.getHeader('content-length');
+    return ex.readBody(bodyLimits, header === '' ? undefined : Number(header));
   };
 
-  const closeAfter = (error: unknown): boolean => error instanceof BodyTooLargeError;
+  /** Whether the connection must close after answering `error`: part of the request is still unread. */
+  const closeAfter = (error: unknown): boolean =>
+    (error instanceof BodyTooLargeError && !error.drained) || error instanceof BodyTimeoutError;
+
+  /**
+   * Answers `error` once the request body (if any) is read: answering first and closing would reset
+   * the connection under a client still sending, and leaving the body unread would make it the next
+   * request. Must be called synchronously in the handler.
+   */
+  const refuseAfterBody = (ex: Exchange, req: uWS.HttpRequest, error: HttpError, headers: Readonly<Record<string, string>>): void => {
+    body(ex, req).then(
+      () => ex.error(error, headers),
+      (bodyError: unknown) => {
+        if (!(bodyError instanceof RequestAbortedError)) ex.error(error, headers, closeAfter(bodyError));
+      },
+    );
+  };
 
   const connect = (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
     const ex = new Exchange(res);
@@ -167,7 +191,7 @@ export async function listenDistributorApp(deps: AppDeps, options: DistributorOp
   const fallback = (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
     const ex = new Exchange(res);
     if (staticFiles === undefined || req.getMethod() !== 'get') {
-      ex.error(NOT_FOUND, {}, true);
+      refuseAfterBody(ex, req, NOT_FOUND, {});
       return;
     }
     staticFiles
@@ -179,15 +203,11 @@ export async function listenDistributorApp(deps: AppDeps, options: DistributorOp
       .catch((error: unknown) => fail(ex, error, {}));
   };
 
-  const wrongMethod = (allow: string, headers: Readonly<Record<string, string>>) => (res: uWS.HttpResponse): void => {
-    new Exchange(res).error(
-      new HttpError('method_not_allowed', `use ${allow} for this endpoint`, { headers: { Allow: allow } }),
-      headers,
-      true,
-    );
+  const wrongMethod = (allow: string, headers: Readonly<Record<string, string>>) => (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
+    refuseAfterBody(new Exchange(res), req, new HttpError('method_not_allowed', `use ${allow} for this endpoint`, { headers: { Allow: allow } }), headers);
   };
-  const notFound = (headers: Readonly<Record<string, string>>) => (res: uWS.HttpResponse): void => {
-    new Exchange(res).error(NOT_FOUND, headers, true);
+  const notFound = (headers: Readonly<Record<string, string>>) => (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
+    refuseAfterBody(new Exchange(res), req, NOT_FOUND, headers);
   };
   const preflight = (res: uWS.HttpResponse): void => {
     new Exchange(res).send(204, '', PREFLIGHT_HEADERS);
