@@ -8,7 +8,8 @@
  */
 import * as uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
-import { signDevToken, TokenVerifier, type JwtOptions } from './auth.js';
+import { randomBytes } from 'node:crypto';
+import { DEFAULT_MAX_LIFETIME_SEC, signDevToken, TokenVerifier, type JwtOptions } from './auth.js';
 import type { Allocator } from './allocator.js';
 import { checkAddress, handleConnect, type ConnectDeps } from './connect.js';
 import { BodyTimeoutError, BodyTooLargeError, DistributorStartError, HttpError } from './errors.js';
@@ -27,10 +28,18 @@ export interface DistributorOptions {
   ticketSecret: string;
   /** Ticket lifetime (default 30_000 ms). */
   ticketTtlMs?: number;
-  /** How user tokens are verified (and, in dev mode, issued). */
+  /** How user tokens are verified: keys, issuer, audience, maximum lifetime. */
   jwt: JwtOptions;
-  /** Enables POST /v1/dev/token, which hands out a token for any user id. Never in production. */
+  /**
+   * Dev mode: POST /v1/dev/token hands out a token for any user id, signed with `devTokenSecret`
+   * (issuer `syncmesh-dev`), and such tokens are accepted. Never in production. Refused on a
+   * non-loopback listen address unless `devUnsafePublic`.
+   */
   devMode: boolean;
+  /** Dev mode: the key dev tokens are signed with (default: random per process). Never the user-token secret. */
+  devTokenSecret?: string;
+  /** Dev mode: allow it on a non-loopback address anyway (anyone who reaches the port can act as any user). */
+  devUnsafePublic?: boolean;
   /** Directory served at `/` (the browser client). */
   staticDir?: string;
   /**
@@ -77,9 +86,22 @@ function limiter(perSec: number | undefined, fallback: number, now: () => number
   return rate > 0 ? new RateLimiter({ ratePerSec: rate, now }) : undefined;
 }
 
+/** Whether `host` only accepts connections from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 function validate(options: DistributorOptions): void {
   if (!options.ticketSecret) throw new DistributorStartError('ticketSecret is empty; set the secret shared with the socket servers (SYNCMESH_TICKET_SECRET)');
-  if (!options.jwt?.secret) throw new DistributorStartError('jwt.secret is empty; set the secret user tokens are signed with (SYNCMESH_JWT_SECRET)');
+  if (options.devMode && !isLoopbackHost(options.host) && options.devUnsafePublic !== true) {
+    throw new DistributorStartError(
+      `dev mode is refused on ${options.host}: anyone who reaches it could get a token for any user. ` +
+        'Listen on 127.0.0.1, turn dev mode off (--no-dev), or pass --dev-unsafe-public if you really mean it',
+    );
+  }
+  if (options.devMode && options.devTokenSecret !== undefined && options.devTokenSecret === options.jwt.secret) {
+    throw new DistributorStartError('the dev token secret equals the user-token secret; dev tokens must be signed with a key of their own (SYNCMESH_DEV_JWT_SECRET)');
+  }
   const ttl = options.ticketTtlMs ?? DEFAULT_TICKET_TTL_MS;
   if (!(ttl > 0)) throw new DistributorStartError(`ticketTtlMs must be > 0 (got ${ttl})`);
 }
@@ -92,10 +114,15 @@ export async function listenDistributorApp(deps: AppDeps, options: DistributorOp
   validate(options);
   const now = deps.now ?? Date.now;
   const log = deps.logger;
-  if (Buffer.byteLength(options.jwt.secret, 'utf8') < MIN_JWT_SECRET_BYTES) {
+  if (options.jwt.secret !== undefined && Buffer.byteLength(options.jwt.secret, 'utf8') < MIN_JWT_SECRET_BYTES) {
     log.warn(`jwt.secret is shorter than ${MIN_JWT_SECRET_BYTES} bytes: tokens can be forged by guessing it; use a random secret of 32 bytes or more`);
   }
-  const verifier = new TokenVerifier(options.jwt, { now });
+  const devSecret = options.devMode ? (options.devTokenSecret ?? randomBytes(32).toString('base64url')) : undefined;
+  const verifier = new TokenVerifier(options.jwt, { now, ...(devSecret !== undefined && { devSecret }) });
+  const devLifetimeSec = Math.min(DEFAULT_MAX_LIFETIME_SEC, options.jwt.maxLifetimeSec ?? DEFAULT_MAX_LIFETIME_SEC);
+  if (options.devMode) {
+    log.warn({ host: options.host }, 'DEV MODE: POST /v1/dev/token gives a token for any user id; never use it in production');
+  }
   const perAddress = limiter(options.rateLimit?.perIpPerSec, DEFAULT_PER_IP_PER_SEC, now);
   const connectDeps: ConnectDeps = {
     verifier,
@@ -167,7 +194,7 @@ export async function listenDistributorApp(deps: AppDeps, options: DistributorOp
       .then(async (buf) => {
         checkAddress(perAddress, address);
         const { userId } = parseDevTokenBody(buf);
-        ex.json(200, { token: await signDevToken(options.jwt, userId, now()) }, CORS_HEADERS);
+        ex.json(200, { token: await signDevToken(devSecret!, userId, now(), devLifetimeSec) }, CORS_HEADERS);
       })
       .catch((error: unknown) => fail(ex, error, CORS_HEADERS, closeAfter(error)));
   };
