@@ -5,14 +5,15 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { connectionId } from '../../protocol/cluster/mod.js';
 import { signTicket } from '../../gateway/ticket.js';
 import type { SocketServerStats } from '../../gateway/socket/mod.js';
 import { SECRET, TestClient } from './kit.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const MAIN = join(root, 'dist', 'test', 'socket', 'fixtures', 'socket-node-main.js');
+// From the sources (vitest) the fixture is in dist/; from dist/ itself (npm run fuzz) it is beside us.
+const MAIN = join(root, basename(root) === 'dist' ? '' : 'dist', 'test', 'socket', 'fixtures', 'socket-node-main.js');
 
 export interface ChildStats {
   stats: SocketServerStats;
