@@ -190,6 +190,9 @@ describe('hostile input - the whole cluster through its public surface', () => {
     const forged = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('dist-a').setExpirationTime(now + 3600).sign(new TextEncoder().encode('x'.repeat(40)));
     const expired = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('dist-a').setIssuedAt(now - 7200).setExpirationTime(now - 3600).sign(key);
     const noSubject = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(now + 3600).sign(key);
+    const noExpiry = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('dist-a').sign(key);
+    const year2100 = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('dist-a').setExpirationTime(Date.UTC(2100, 0, 1) / 1000).sign(key);
+    const fakeDev = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('dist-a').setIssuer('syncmesh-dev').setExpirationTime(now + 3600).sign(key);
     const algNone = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'dist-a', exp: now + 3600 })}.`;
     const good = JSON.stringify({ userId: 'dist-a', deviceId: 'laptop' });
 
@@ -214,6 +217,9 @@ describe('hostile input - the whole cluster through its public surface', () => {
       ['expired token', 'POST', '/v1/connect', good, `Bearer ${expired}`, 401, 'unauthorized'],
       ['alg none', 'POST', '/v1/connect', good, `Bearer ${algNone}`, 401, 'unauthorized'],
       ['token without subject', 'POST', '/v1/connect', good, `Bearer ${noSubject}`, 401, 'unauthorized'],
+      ['token without exp', 'POST', '/v1/connect', good, `Bearer ${noExpiry}`, 401, 'unauthorized'],
+      ['token valid until 2100', 'POST', '/v1/connect', good, `Bearer ${year2100}`, 401, 'unauthorized'],
+      ['dev issuer, signed with the user-token secret', 'POST', '/v1/connect', good, `Bearer ${fakeDev}`, 401, 'unauthorized'],
       ['long garbage token', 'POST', '/v1/connect', good, `Bearer ${'t'.repeat(3_000)}`, 401, 'unauthorized'],
       ["user A's token asking for user B", 'POST', '/v1/connect', JSON.stringify({ userId: 'dist-b', deviceId: 'laptop' }), tokenA, 403, 'forbidden'],
       ['dev token, malformed JSON', 'POST', '/v1/dev/token', '{', undefined, 400, 'bad_request'],
