@@ -98,6 +98,11 @@ export class TicketReplayGuard {
     this.#seen.set(claims.jti, claims.exp);
   }
 
+  /** Forgets `jti` (its cluster-wide record could not be written: the ticket was not used after all). */
+  forget(jti: string): void {
+    this.#seen.delete(jti);
+  }
+
   get size(): number {
     return this.#seen.size;
   }

@@ -27,7 +27,7 @@ import { PushPlane } from './push-plane.js';
 import { admit, Admit } from './rate-limit.js';
 import { StoreEpoch } from './store-epoch.js';
 import { admitTicket, refusalBody } from './upgrade.js';
-import { TICKET_CLOCK_SKEW_MS, UsedTickets } from './used-tickets.js';
+import { TICKET_CLOCK_SKEW_MS, TicketStoreError, UsedTickets } from './used-tickets.js';
 
 /** Counters and gauges of one socket server. */
 export interface SocketServerStats {
@@ -183,6 +183,7 @@ class SocketServer implements ConnectionHost {
         res.cork(() => res.upgrade(data, key, protocol, extensions, context));
       },
       (err: unknown) => {
+        if (err instanceof TicketStoreError) this.#guard.forget(claims.jti);
         if (aborted) return;
         if (err instanceof TicketError) {
           this.#refuse(res, err.problem, err.message);

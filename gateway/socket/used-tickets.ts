@@ -12,6 +12,7 @@
  * An in-memory guard (TicketReplayGuard) runs first: a replay on the same process is refused without
  * a round trip, and two upgrades racing with one ticket on one node never both reach JetStream.
  */
+import { randomBytes } from 'node:crypto';
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -20,6 +21,13 @@ import { SocketStartError } from './errors.js';
 
 /** Clock skew allowed between the distributor that signs a ticket and the socket node that checks it. */
 export const TICKET_CLOCK_SKEW_MS = 5_000;
+/**
+ * How long an upgrade may wait for JetStream to record its ticket (a NATS reconnect, a JetStream
+ * leader election) before it is refused with 503; each write waits at most WRITE_TIMEOUT_MS.
+ */
+const USE_BUDGET_MS = 4_000;
+const WRITE_TIMEOUT_MS = 1_500;
+const FIRST_BACKOFF_MS = 100;
 
 /** The ticket store could not be reached: the upgrade is refused with 503 (fail closed), not admitted. */
 export class TicketStoreError extends Error {
@@ -38,11 +46,11 @@ function isWrongSequence(err: unknown): boolean {
 
 export class UsedTickets {
   readonly #kv: KV;
-  readonly #node: Uint8Array;
+  readonly #node: string;
 
   private constructor(kv: KV, nodeId: string) {
     this.#kv = kv;
-    this.#node = new TextEncoder().encode(nodeId);
+    this.#node = nodeId;
   }
 
   /**
@@ -68,14 +76,43 @@ export class UsedTickets {
 
   /**
    * Marks `claims.jti` used, cluster-wide. Rejects with TicketError('replayed') when it was used before
-   * (here or on any node, before or after a restart), TicketStoreError when JetStream cannot answer.
+   * (here or on any node, before or after a restart), TicketStoreError when JetStream cannot answer
+   * within USE_BUDGET_MS. A write that failed for another reason is retried; each attempt writes a
+   * value of its own, so a write that landed but whose acknowledgement was lost is recognised as ours
+   * on the retry, not mistaken for a replay.
    */
   async use(claims: TicketClaims): Promise<void> {
+    const mark = `${this.#node} ${randomBytes(6).toString('base64url')}`;
+    const value = new TextEncoder().encode(mark);
+    const deadline = Date.now() + USE_BUDGET_MS;
+    let backoff = FIRST_BACKOFF_MS;
+    let retried = false;
+    for (;;) {
+      try {
+        await this.#kv.put(claims.jti, value, { previousSeq: 0, timeout: WRITE_TIMEOUT_MS });
+        return;
+      } catch (err) {
+        if (isWrongSequence(err)) {
+          if (retried && (await this.#holds(claims.jti, mark))) return;
+          throw new TicketError('replayed', 'ticket was already used; ask the distributor for a new one');
+        }
+        if (Date.now() + backoff > deadline) {
+          throw new TicketStoreError('cannot record the ticket as used (JetStream unavailable); retry through the distributor', { cause: err });
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, backoff));
+      backoff *= 2;
+      retried = true;
+    }
+  }
+
+  /** Whether the key holds `mark` (our own earlier attempt landed). */
+  async #holds(jti: string, mark: string): Promise<boolean> {
     try {
-      await this.#kv.put(claims.jti, this.#node, { previousSeq: 0 });
-    } catch (err) {
-      if (isWrongSequence(err)) throw new TicketError('replayed', 'ticket was already used; ask the distributor for a new one');
-      throw new TicketStoreError('cannot record the ticket as used (JetStream unavailable); retry through the distributor', { cause: err });
+      const e = await this.#kv.get(jti);
+      return e !== null && e.operation === 'PUT' && e.string() === mark;
+    } catch {
+      return false;
     }
   }
 }
