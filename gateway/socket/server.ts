@@ -168,7 +168,7 @@ class SocketServer implements ConnectionHost {
       this.#refuse(res, verdict.problem, verdict.message);
       return;
     }
-    // Answered later (after the cluster-wide replay check): uWS needs onAborted, and the upgrade corked.
+    // Answered later (after the cluster-wide replay check): uWS needs onAborted.
     let aborted = false;
     res.onAborted(() => (aborted = true));
     const { claims } = verdict;
@@ -180,7 +180,11 @@ class SocketServer implements ConnectionHost {
           return;
         }
         const data: SocketData = { c: new Connection(this, claims.cid, claims.uid, claims.did, Date.now()) };
-        res.cork(() => res.upgrade(data, key, protocol, extensions, context));
+        // Not corked, unlike uWS's async-upgrade example: with this uWebSockets.js build, res.upgrade
+        // inside res.cork after an await cut the new WebSocket (close 1006 from inside the upgrade) in
+        // about half the runs of test/socket/upgrade.test.ts, and never uncorked (0 of 8). uWS prints a
+        // one-time warning about writes outside a cork; the upgrade is a single write.
+        res.upgrade(data, key, protocol, extensions, context);
       },
       (err: unknown) => {
         if (err instanceof TicketStoreError) this.#guard.forget(claims.jti);
