@@ -16,6 +16,7 @@ import { parseFlags, usage, UsageError, type FlagSpec } from './args.js';
 import { startRoles, type RoleName, ROLE_NAMES } from './roles.js';
 import { createLogger } from './logger.js';
 import { SECURITY_FLAGS, securitySettings } from './security.js';
+import { isLoopbackHost } from '../distributor/mod.js';
 
 const spec = {
   roles: { kind: 'list', help: `comma-separated roles: ${ROLE_NAMES.join(', ')}` },
@@ -55,6 +56,12 @@ async function main(): Promise<void> {
   const devMode = flags.dev ?? false;
   const security = securitySettings(flags, { gateway: roles.includes('gateway'), socket: roles.includes('socket'), devMode });
   const httpHost = flags['http-host'] ?? '0.0.0.0';
+  if (devMode && roles.includes('gateway') && !isLoopbackHost(httpHost) && !security.devUnsafePublic) {
+    throw new UsageError(
+      `--dev is refused with --http-host ${httpHost}: anyone who reaches it could get a token for any user. ` +
+        'Pass --http-host 127.0.0.1, drop --dev, or add --dev-unsafe-public if you really mean it',
+    );
+  }
   const logger = createLogger({ roles: roles.join(',') });
   if (devMode && roles.includes('gateway')) {
     // On the console itself, not only in the JSON log: nobody should run dev mode without knowing.
