@@ -182,8 +182,9 @@ class SocketServer implements ConnectionHost {
         const data: SocketData = { c: new Connection(this, claims.cid, claims.uid, claims.did, Date.now()) };
         // Not corked, unlike uWS's async-upgrade example: with this uWebSockets.js build, res.upgrade
         // inside res.cork after an await cut the new WebSocket (close 1006 from inside the upgrade) in
-        // about half the runs of test/socket/upgrade.test.ts, and never uncorked (0 of 8). uWS prints a
-        // one-time warning about writes outside a cork; the upgrade is a single write.
+        // about half the runs of test/socket/upgrade.test.ts, and never uncorked (0 of 8). The cost:
+        // uWS prints a warning about a write outside a cork on stderr for each upgrade (known issue,
+        // docs/security.md "Tickets"; to fix by finding why the corked upgrade is cut).
         res.upgrade(data, key, protocol, extensions, context);
       },
       (err: unknown) => {

@@ -257,10 +257,10 @@ describe('hostile input - the whole cluster through its public surface', () => {
     expect((JSON.parse(streamed.body) as { error: { code: string } }).error.code).toBe('too_large');
 
     // Over 20 connects a second for one user: 429 with Retry-After; other users are not affected.
-    // 60 at once: more than the burst of 20 plus what refills while a loaded machine sends them.
+    // 150 at once: more than the burst of 20 plus what refills while a loaded machine sends them.
     const tokenR = await devToken(url, 'dist-rate');
     const burst = await Promise.all(
-      Array.from({ length: 60 }, (_, i) =>
+      Array.from({ length: 150 }, (_, i) =>
         fetch(`${url}/v1/connect`, { method: 'POST', headers: { authorization: `Bearer ${tokenR}` }, body: JSON.stringify({ userId: 'dist-rate', deviceId: `d${i}` }) }),
       ),
     );
