@@ -15,6 +15,7 @@ import { startDistributor, type DistributorServer } from '../distributor/mod.js'
 import { startSocketServer, type SocketServerHandle } from '../socket/mod.js';
 import { createMetricsRegistry, startMetricsServer } from '../metrics/mod.js';
 import type { MetricsServer } from '../metrics/mod.js';
+import { UsageError } from './args.js';
 import type { SecuritySettings } from './security.js';
 
 export const ROLE_NAMES = ['gateway', 'storage', 'push', 'socket'] as const;
