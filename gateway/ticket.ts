@@ -35,6 +35,8 @@ export class TicketError extends Error {
 
 const DOMAIN = 'sm-ticket-v1.';
 const MAX_TICKET_LENGTH = 2048;
+/** Ticket ids are used as JetStream KV keys (gateway/socket/used-tickets.ts): base64url only. */
+const JTI = /^[A-Za-z0-9_-]{8,64}$/;
 
 function mac(secret: string | Uint8Array, body: string): Buffer {
   return createHmac('sha256', secret).update(DOMAIN + body).digest();
@@ -49,9 +51,10 @@ export function signTicket(secret: string | Uint8Array, claims: Omit<TicketClaim
 
 /**
  * Verifies a ticket for socket node `node` at time `now`. Throws TicketError naming the problem.
- * Replay protection is the caller's (it keeps `jti`s until they expire; see TicketReplayGuard).
+ * `maxTtlMs`: refuse a ticket that expires further out than this (the socket node's replay memory).
+ * Replay protection is the caller's (TicketReplayGuard here, gateway/socket/used-tickets.ts cluster-wide).
  */
-export function verifyTicket(secret: string | Uint8Array, ticket: string, node: string, now: number): TicketClaims {
+export function verifyTicket(secret: string | Uint8Array, ticket: string, node: string, now: number, maxTtlMs?: number): TicketClaims {
   if (!ticket || ticket.length > MAX_TICKET_LENGTH) throw new TicketError('malformed', 'missing or over-long ticket');
   const dot = ticket.indexOf('.');
   if (dot <= 0 || dot !== ticket.lastIndexOf('.')) throw new TicketError('malformed', 'ticket is not body.signature');
@@ -70,12 +73,20 @@ export function verifyTicket(secret: string | Uint8Array, ticket: string, node: 
       typeof claims.node !== 'string' || typeof exp !== 'number' || typeof jti !== 'string') {
     throw new TicketError('malformed', 'ticket claims are incomplete');
   }
+  if (!JTI.test(jti)) throw new TicketError('malformed', 'ticket id (jti) is not 8 to 64 base64url characters');
   if (exp <= now) throw new TicketError('expired', 'ticket expired; ask the distributor for a new one');
+  // A ticket valid for longer than the node keeps used ids could be replayed once its id is forgotten.
+  if (maxTtlMs !== undefined && exp - now > maxTtlMs) {
+    throw new TicketError('malformed', 'ticket lifetime is longer than this socket node accepts; give every node the same --ticket-ttl-ms');
+  }
   if (claims.node !== node) throw new TicketError('foreign', 'ticket was issued for another socket server');
   return { cid, uid, did, node: claims.node, exp, jti };
 }
 
-/** Remembers used ticket ids until they expire, so each ticket opens at most one connection. */
+/**
+ * Remembers used ticket ids until they expire, in this process only: the first, free check of a
+ * socket node (the durable, cluster-wide one is gateway/socket/used-tickets.ts).
+ */
 export class TicketReplayGuard {
   readonly #seen = new Map<string, number>();
   #lastSweep = 0;
@@ -85,6 +96,11 @@ export class TicketReplayGuard {
     if (now - this.#lastSweep > 1_000) this.#sweep(now);
     if (this.#seen.has(claims.jti)) throw new TicketError('replayed', 'ticket was already used; ask the distributor for a new one');
     this.#seen.set(claims.jti, claims.exp);
+  }
+
+  /** Forgets `jti` (its cluster-wide record could not be written: the ticket was not used after all). */
+  forget(jti: string): void {
+    this.#seen.delete(jti);
   }
 
   get size(): number {

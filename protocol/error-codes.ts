@@ -48,6 +48,7 @@ export function isErrorCode(code: unknown): code is ErrorCode {
  *   forbidden           403  body userId differs from the token's subject
  *   not_found           404  unknown path (or /v1/dev/token outside dev mode)
  *   method_not_allowed  405  known path, wrong method (the `Allow` header lists the right ones)
+ *   request_timeout     408  the request body did not arrive in full within the body deadline (slow client)
  *   too_large           413  request body over the cap
  *   quota_exceeded      429  the user has the most devices or connections allowed
  *   rate_limited        429  too many requests from this user or address; `Retry-After` says when to retry
@@ -60,6 +61,7 @@ export const HTTP_ERROR_STATUS = {
   forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
+  request_timeout: 408,
   too_large: 413,
   quota_exceeded: 429,
   rate_limited: 429,

@@ -15,6 +15,7 @@ import { startNatsServer, type NatsServer } from '../../runtime/mod.js';
 import { parseFlags, usage, UsageError, type FlagSpec } from './args.js';
 import { RoleProcess } from './child.js';
 import { loadOrCreateSecrets } from './secrets.js';
+import { isLoopbackHost } from '../distributor/mod.js';
 import { watchProcess } from './watchdog.js';
 
 const spec = {
@@ -24,6 +25,7 @@ const spec = {
   'data-dir': { kind: 'string', help: 'where data, secrets and logs are kept (default ./data)' },
   host: { kind: 'string', help: 'address every part listens on and announces (default 127.0.0.1)' },
   dev: { kind: 'bool', help: 'dev mode: POST /v1/dev/token (default on; --no-dev turns it off)' },
+  'dev-unsafe-public': { kind: 'bool', help: 'allow dev mode with a non-loopback --host (anyone reaching it can act as any user)' },
   help: { kind: 'bool', help: 'print this help' },
 } satisfies FlagSpec;
 
@@ -43,6 +45,13 @@ async function main(): Promise<void> {
   const socketNodes = flags['socket-nodes'] ?? 2;
   const httpPort = flags['http-port'] ?? 8080;
   const dev = flags.dev ?? true;
+  const devUnsafePublic = flags['dev-unsafe-public'] ?? false;
+  if (dev && !isLoopbackHost(host) && !devUnsafePublic) {
+    throw new UsageError(
+      `dev mode (the default) is refused with --host ${host}: anyone who reaches it could get a token for any user. ` +
+        'Use --no-dev with real tokens, keep --host on 127.0.0.1, or pass --dev-unsafe-public if you really mean it',
+    );
+  }
   const logDir = join(dataDir, 'logs');
   await mkdir(logDir, { recursive: true });
   const logger = pino({ base: { role: 'cluster' } }, pino.destination(2));
@@ -69,6 +78,7 @@ async function main(): Promise<void> {
     SYNCMESH_NATS: nats.url,
     SYNCMESH_TICKET_SECRET: secrets.ticketSecret,
     SYNCMESH_JWT_SECRET: secrets.jwtSecret,
+    ...(dev && { SYNCMESH_DEV_JWT_SECRET: secrets.devJwtSecret }),
   };
   const mk = (name: string, args: string[]): RoleProcess =>
     new RoleProcess({ name, script, args: ['--node-id', name, '--metrics-port', '0', ...args], env, logFile: join(logDir, `${name}.log`) }, logger);
@@ -76,7 +86,7 @@ async function main(): Promise<void> {
   const sockets = Array.from({ length: socketNodes }, (_, i) =>
     mk(`socket-${i + 1}`, ['--roles', 'socket', '--socket-host', host, '--socket-port', '0', '--drain-spread-ms', '1000']),
   );
-  const gateway = mk('gateway-1', ['--roles', 'gateway', '--http-host', host, '--http-port', String(httpPort), ...(dev ? ['--dev'] : [])]);
+  const gateway = mk('gateway-1', ['--roles', 'gateway', '--http-host', host, '--http-port', String(httpPort), ...(dev ? ['--dev'] : []), ...(devUnsafePublic ? ['--dev-unsafe-public'] : [])]);
   const all = [storage, ...sockets, gateway];
 
   let stopping: Promise<void> | undefined;
@@ -107,6 +117,10 @@ async function main(): Promise<void> {
     // What an operator or a test needs to find the parts (kill one, attach another node).
     const state = { http: url, nats: nats.url, pid: process.pid, processes: all.map((p) => ({ name: p.spec.name, pid: p.pid, ...p.info })) };
     await writeFile(join(dataDir, 'cluster.json'), JSON.stringify(state, null, 2) + '\n');
+    if (dev) {
+      // The console, not only the gateway's log file: nobody should run dev mode without knowing.
+      progress(`DEV MODE is on: POST ${url}/v1/dev/token hands out a token for any user id. Never use it in production (--no-dev turns it off).`);
+    }
     process.stdout.write(`ready ${url}\n`);
   } catch (err) {
     await stopAll();

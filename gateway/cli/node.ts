@@ -6,7 +6,8 @@
  *
  * Roles: gateway (distributor + HTTP API + demo page), storage (cloud storage actors), push (push server
  * actors), socket (a WebSocket socket server). Secrets come from the environment: SYNCMESH_TICKET_SECRET
- * (gateway, socket) and SYNCMESH_JWT_SECRET (gateway). Prints `ready {json}` on stdout once it accepts work;
+ * (gateway, socket), SYNCMESH_JWT_SECRET and SYNCMESH_DEV_JWT_SECRET (gateway); token policy flags in
+ * security.ts. Prints `ready {json}` on stdout once it accepts work;
  * logs (pino, JSON) go to stderr. SIGTERM/SIGINT leave gracefully (a socket node drains its clients first).
  */
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,8 @@ import { dirname, join } from 'node:path';
 import { parseFlags, usage, UsageError, type FlagSpec } from './args.js';
 import { startRoles, type RoleName, ROLE_NAMES } from './roles.js';
 import { createLogger } from './logger.js';
+import { SECURITY_FLAGS, securitySettings } from './security.js';
+import { isLoopbackHost } from '../distributor/mod.js';
 
 const spec = {
   roles: { kind: 'list', help: `comma-separated roles: ${ROLE_NAMES.join(', ')}` },
@@ -34,6 +37,7 @@ const spec = {
   'command-ttl-ms': { kind: 'int', min: 1, help: 'storage: drop unacknowledged device commands after this long (default: never)' },
   'metrics-port': { kind: 'int', min: 0, max: 65535, help: 'Prometheus GET /metrics on this port (default: none; 0 = free port)' },
   'metrics-host': { kind: 'string', help: 'address of the metrics endpoint (default 127.0.0.1)' },
+  ...SECURITY_FLAGS,
   help: { kind: 'bool', help: 'print this help' },
 } satisfies FlagSpec;
 
@@ -49,7 +53,22 @@ async function main(): Promise<void> {
   if (roles.length === 0) throw new UsageError(`--roles is required: one or more of ${ROLE_NAMES.join(', ')}`);
   for (const r of roles) if (!(ROLE_NAMES as readonly string[]).includes(r)) throw new UsageError(`unknown role ${JSON.stringify(r)}; roles are ${ROLE_NAMES.join(', ')}`);
   const servers = flags.nats ?? (process.env['SYNCMESH_NATS'] ?? 'nats://127.0.0.1:4222').split(',');
+  const devMode = flags.dev ?? false;
+  const security = securitySettings(flags, { gateway: roles.includes('gateway'), socket: roles.includes('socket'), devMode });
+  const httpHost = flags['http-host'] ?? '0.0.0.0';
+  if (devMode && roles.includes('gateway') && !isLoopbackHost(httpHost) && !security.devUnsafePublic) {
+    throw new UsageError(
+      `--dev is refused with --http-host ${httpHost}: anyone who reaches it could get a token for any user. ` +
+        'Pass --http-host 127.0.0.1, drop --dev, or add --dev-unsafe-public if you really mean it',
+    );
+  }
   const logger = createLogger({ roles: roles.join(',') });
+  if (devMode && roles.includes('gateway')) {
+    // On the console itself, not only in the JSON log: nobody should run dev mode without knowing.
+    process.stderr.write(
+      `syncmesh node: DEV MODE is on: POST /v1/dev/token hands out a token for any user id (listening on ${httpHost}). Never use it in production.\n`,
+    );
+  }
 
   const running = await startRoles({
     roles: roles as RoleName[],
@@ -62,10 +81,11 @@ async function main(): Promise<void> {
       limits: flags['store-limits'] ?? [],
       ...(flags['command-ttl-ms'] !== undefined && { commandTtlMs: flags['command-ttl-ms'] }),
     },
+    security,
     gateway: {
-      host: flags['http-host'] ?? '0.0.0.0',
+      host: httpHost,
       port: flags['http-port'] ?? 8080,
-      devMode: flags.dev ?? false,
+      devMode,
       staticDir: flags['static-dir'] ?? join(here, '..', '..', 'web'),
     },
     socket: {

@@ -16,6 +16,7 @@ import { startSocketServer, type SocketServerHandle } from '../socket/mod.js';
 import { createMetricsRegistry, startMetricsServer } from '../metrics/mod.js';
 import type { MetricsServer } from '../metrics/mod.js';
 import { UsageError } from './args.js';
+import type { SecuritySettings } from './security.js';
 
 export const ROLE_NAMES = ['gateway', 'storage', 'push', 'socket'] as const;
 export type RoleName = (typeof ROLE_NAMES)[number];
@@ -30,6 +31,8 @@ export interface RolesConfig {
   /** Storage role: StoreLimits overrides as name=value, and the command expiry (default: never). */
   storage?: { limits: readonly string[]; commandTtlMs?: number };
   gateway: { host: string; port: number; devMode: boolean; staticDir: string };
+  /** Secrets, token policy, dev-mode settings and ticket lifetime (security.ts). */
+  security: SecuritySettings;
   socket: { host: string; port: number; publicHost?: string; capacity: number; drainSpreadMs: number };
   /** Prometheus endpoint; absent = none. */
   metrics?: { host: string; port: number };
@@ -41,18 +44,9 @@ export interface RunningRoles {
   stop(): Promise<void>;
 }
 
-function secret(name: string): string {
-  const value = process.env[name];
-  if (!value || value.length < 16) {
-    throw new UsageError(`${name} must be set to a secret of at least 16 characters, the same on every node of the cluster`);
-  }
-  return value;
-}
-
 export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
   const has = (r: RoleName): boolean => cfg.roles.includes(r);
-  const ticketSecret = has('gateway') || has('socket') ? secret('SYNCMESH_TICKET_SECRET') : '';
-  const jwtSecret = has('gateway') ? secret('SYNCMESH_JWT_SECRET') : '';
+  const sec = cfg.security;
 
   let nc: NatsConnection;
   try {
@@ -98,7 +92,8 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
   let distributor: DistributorServer | undefined;
   if (has('socket')) {
     socket = await startSocketServer(node, {
-      ticketSecret,
+      ticketSecret: sec.ticketSecret,
+      ticketTtlMs: sec.ticketTtlMs,
       host: cfg.socket.host,
       port: cfg.socket.port,
       capacity: cfg.socket.capacity,
@@ -112,9 +107,12 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
     distributor = await startDistributor(node, {
       host: cfg.gateway.host,
       port: cfg.gateway.port,
-      ticketSecret,
-      jwt: { secret: jwtSecret },
+      ticketSecret: sec.ticketSecret,
+      ticketTtlMs: sec.ticketTtlMs,
+      jwt: sec.jwt,
       devMode: cfg.gateway.devMode,
+      devUnsafePublic: sec.devUnsafePublic,
+      ...(sec.devTokenSecret !== undefined && { devTokenSecret: sec.devTokenSecret }),
       staticDir: cfg.gateway.staticDir,
     });
   }

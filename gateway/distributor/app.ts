@@ -8,11 +8,12 @@
  */
 import * as uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
-import { signDevToken, TokenVerifier, type JwtOptions } from './auth.js';
+import { randomBytes } from 'node:crypto';
+import { DEFAULT_MAX_LIFETIME_SEC, signDevToken, TokenVerifier, type JwtOptions } from './auth.js';
 import type { Allocator } from './allocator.js';
 import { checkAddress, handleConnect, type ConnectDeps } from './connect.js';
-import { BodyTooLargeError, DistributorStartError, HttpError } from './errors.js';
-import { CORS_HEADERS, Exchange, PREFLIGHT_HEADERS, RequestAbortedError } from './http.js';
+import { BodyTimeoutError, BodyTooLargeError, DistributorStartError, HttpError } from './errors.js';
+import { CORS_HEADERS, Exchange, PREFLIGHT_HEADERS, RequestAbortedError, type BodyLimits } from './http.js';
 import { RateLimiter } from './rate-limit.js';
 import { MAX_BODY_BYTES, parseDevTokenBody } from './requests.js';
 import { StaticFiles } from './static-files.js';
@@ -27,10 +28,18 @@ export interface DistributorOptions {
   ticketSecret: string;
   /** Ticket lifetime (default 30_000 ms). */
   ticketTtlMs?: number;
-  /** How user tokens are verified (and, in dev mode, issued). */
+  /** How user tokens are verified: keys, issuer, audience, maximum lifetime. */
   jwt: JwtOptions;
-  /** Enables POST /v1/dev/token, which hands out a token for any user id. Never in production. */
+  /**
+   * Dev mode: POST /v1/dev/token hands out a token for any user id, signed with `devTokenSecret`
+   * (issuer `syncmesh-dev`), and such tokens are accepted. Never in production. Refused on a
+   * non-loopback listen address unless `devUnsafePublic`.
+   */
   devMode: boolean;
+  /** Dev mode: the key dev tokens are signed with (default: random per process). Never the user-token secret. */
+  devTokenSecret?: string;
+  /** Dev mode: allow it on a non-loopback address anyway (anyone who reaches the port can act as any user). */
+  devUnsafePublic?: boolean;
   /** Directory served at `/` (the browser client). */
   staticDir?: string;
   /**
@@ -38,6 +47,8 @@ export interface DistributorOptions {
    * per address; 0 turns a limit off.
    */
   rateLimit?: { perUserPerSec?: number; perIpPerSec?: number };
+  /** Deadline for a request body to arrive in full (default 10_000 ms); past it: 408 and close. */
+  bodyTimeoutMs?: number;
 }
 
 /** A running distributor HTTP server. */
@@ -61,6 +72,10 @@ export interface AppDeps {
 }
 
 export const DEFAULT_TICKET_TTL_MS = 30_000;
+/** Deadline for a request body to arrive in full (slow or stalled clients get 408). */
+export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
+/** An over-size body up to this size is read and dropped before the 413 (see Exchange.readBody). */
+export const DRAIN_BODY_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_PER_USER_PER_SEC = 20;
 export const DEFAULT_PER_IP_PER_SEC = 2_000;
 const UNAVAILABLE_RETRY_AFTER_SEC = 2;
@@ -71,9 +86,22 @@ function limiter(perSec: number | undefined, fallback: number, now: () => number
   return rate > 0 ? new RateLimiter({ ratePerSec: rate, now }) : undefined;
 }
 
+/** Whether `host` only accepts connections from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 function validate(options: DistributorOptions): void {
   if (!options.ticketSecret) throw new DistributorStartError('ticketSecret is empty; set the secret shared with the socket servers (SYNCMESH_TICKET_SECRET)');
-  if (!options.jwt?.secret) throw new DistributorStartError('jwt.secret is empty; set the secret user tokens are signed with (SYNCMESH_JWT_SECRET)');
+  if (options.devMode && !isLoopbackHost(options.host) && options.devUnsafePublic !== true) {
+    throw new DistributorStartError(
+      `dev mode is refused on ${options.host}: anyone who reaches it could get a token for any user. ` +
+        'Listen on 127.0.0.1, turn dev mode off (--no-dev), or pass --dev-unsafe-public if you really mean it',
+    );
+  }
+  if (options.devMode && options.devTokenSecret !== undefined && options.devTokenSecret === options.jwt.secret) {
+    throw new DistributorStartError('the dev token secret equals the user-token secret; dev tokens must be signed with a key of their own (SYNCMESH_DEV_JWT_SECRET)');
+  }
   const ttl = options.ticketTtlMs ?? DEFAULT_TICKET_TTL_MS;
   if (!(ttl > 0)) throw new DistributorStartError(`ticketTtlMs must be > 0 (got ${ttl})`);
 }
@@ -86,10 +114,15 @@ export async function listenDistributorApp(deps: AppDeps, options: DistributorOp
   validate(options);
   const now = deps.now ?? Date.now;
   const log = deps.logger;
-  if (Buffer.byteLength(options.jwt.secret, 'utf8') < MIN_JWT_SECRET_BYTES) {
+  if (options.jwt.secret !== undefined && Buffer.byteLength(options.jwt.secret, 'utf8') < MIN_JWT_SECRET_BYTES) {
     log.warn(`jwt.secret is shorter than ${MIN_JWT_SECRET_BYTES} bytes: tokens can be forged by guessing it; use a random secret of 32 bytes or more`);
   }
-  const verifier = new TokenVerifier(options.jwt, { now });
+  const devSecret = options.devMode ? (options.devTokenSecret ?? randomBytes(32).toString('base64url')) : undefined;
+  const verifier = new TokenVerifier(options.jwt, { now, ...(devSecret !== undefined && { devSecret }) });
+  const devLifetimeSec = Math.min(DEFAULT_MAX_LIFETIME_SEC, options.jwt.maxLifetimeSec ?? DEFAULT_MAX_LIFETIME_SEC);
+  if (options.devMode) {
+    log.warn({ host: options.host }, 'DEV MODE: POST /v1/dev/token gives a token for any user id; never use it in production');
+  }
   const perAddress = limiter(options.rateLimit?.perIpPerSec, DEFAULT_PER_IP_PER_SEC, now);
   const connectDeps: ConnectDeps = {
     verifier,
@@ -114,16 +147,34 @@ export async function listenDistributorApp(deps: AppDeps, options: DistributorOp
     ex.error(new HttpError('internal', 'internal error; retry later, and report it if it persists'), headers, closeConnection);
   };
 
-  /** Reads a capped body, refusing a declared over-size body before reading it. */
+  const bodyLimits: BodyLimits = {
+    maxBytes: MAX_BODY_BYTES,
+    drainBytes: DRAIN_BODY_BYTES,
+    timeoutMs: options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
+  };
+  /** Reads a capped body (see Exchange.readBody: an over-size body is read to its end, then refused). */
   const body = (ex: Exchange, req: uWS.HttpRequest): Promise<Buffer> => {
-    const declared = Number(req.getHeader('content-length') || '0');
-    if (declared > MAX_BODY_BYTES) {
-      return Promise.reject(new BodyTooLargeError(MAX_BODY_BYTES));
-    }
-    return ex.readBody(MAX_BODY_BYTES);
+    const header = req.getHeader('content-length');
+    return ex.readBody(bodyLimits, header === '' ? undefined : Number(header));
   };
 
-  const closeAfter = (error: unknown): boolean => error instanceof BodyTooLargeError;
+  /** Whether the connection must close after answering `error`: part of the request is still unread. */
+  const closeAfter = (error: unknown): boolean =>
+    (error instanceof BodyTooLargeError && !error.drained) || error instanceof BodyTimeoutError;
+
+  /**
+   * Answers `error` once the request body (if any) is read: answering first and closing would reset
+   * the connection under a client still sending, and leaving the body unread would make it the next
+   * request. Must be called synchronously in the handler.
+   */
+  const refuseAfterBody = (ex: Exchange, req: uWS.HttpRequest, error: HttpError, headers: Readonly<Record<string, string>>): void => {
+    body(ex, req).then(
+      () => ex.error(error, headers),
+      (bodyError: unknown) => {
+        if (!(bodyError instanceof RequestAbortedError)) ex.error(error, headers, closeAfter(bodyError));
+      },
+    );
+  };
 
   const connect = (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
     const ex = new Exchange(res);
@@ -143,7 +194,7 @@ export async function listenDistributorApp(deps: AppDeps, options: DistributorOp
       .then(async (buf) => {
         checkAddress(perAddress, address);
         const { userId } = parseDevTokenBody(buf);
-        ex.json(200, { token: await signDevToken(options.jwt, userId, now()) }, CORS_HEADERS);
+        ex.json(200, { token: await signDevToken(devSecret!, userId, now(), devLifetimeSec) }, CORS_HEADERS);
       })
       .catch((error: unknown) => fail(ex, error, CORS_HEADERS, closeAfter(error)));
   };
@@ -167,7 +218,7 @@ export async function listenDistributorApp(deps: AppDeps, options: DistributorOp
   const fallback = (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
     const ex = new Exchange(res);
     if (staticFiles === undefined || req.getMethod() !== 'get') {
-      ex.error(NOT_FOUND, {}, true);
+      refuseAfterBody(ex, req, NOT_FOUND, {});
       return;
     }
     staticFiles
@@ -179,15 +230,11 @@ export async function listenDistributorApp(deps: AppDeps, options: DistributorOp
       .catch((error: unknown) => fail(ex, error, {}));
   };
 
-  const wrongMethod = (allow: string, headers: Readonly<Record<string, string>>) => (res: uWS.HttpResponse): void => {
-    new Exchange(res).error(
-      new HttpError('method_not_allowed', `use ${allow} for this endpoint`, { headers: { Allow: allow } }),
-      headers,
-      true,
-    );
+  const wrongMethod = (allow: string, headers: Readonly<Record<string, string>>) => (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
+    refuseAfterBody(new Exchange(res), req, new HttpError('method_not_allowed', `use ${allow} for this endpoint`, { headers: { Allow: allow } }), headers);
   };
-  const notFound = (headers: Readonly<Record<string, string>>) => (res: uWS.HttpResponse): void => {
-    new Exchange(res).error(NOT_FOUND, headers, true);
+  const notFound = (headers: Readonly<Record<string, string>>) => (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
+    refuseAfterBody(new Exchange(res), req, NOT_FOUND, headers);
   };
   const preflight = (res: uWS.HttpResponse): void => {
     new Exchange(res).send(204, '', PREFLIGHT_HEADERS);

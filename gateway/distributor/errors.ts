@@ -24,13 +24,24 @@ export class HttpError extends Error {
 }
 
 /**
- * A request body over the cap. Answered as bad_request, and the connection is closed after the
- * answer: the unread rest of the body must not be parsed as the next request.
+ * A request body over the cap: 413 `too_large`. `drained` says whether the whole body was read
+ * (and thrown away) before the answer: then the connection stays usable; otherwise it is closed after
+ * the answer, since the unread rest must not be parsed as the next request.
  */
 export class BodyTooLargeError extends HttpError {
-  constructor(maxBytes: number) {
-    super('bad_request', `request body is larger than ${maxBytes} bytes; send a smaller body`);
+  readonly drained: boolean;
+  constructor(maxBytes: number, drained: boolean) {
+    super('too_large', `request body is larger than ${maxBytes} bytes; send a smaller body`);
     this.name = 'BodyTooLargeError';
+    this.drained = drained;
+  }
+}
+
+/** The body did not arrive in time: 408, and the connection is closed after the answer. */
+export class BodyTimeoutError extends HttpError {
+  constructor(timeoutMs: number) {
+    super('request_timeout', `the request body did not arrive within ${timeoutMs} ms; send the whole body at once`);
+    this.name = 'BodyTimeoutError';
   }
 }
 

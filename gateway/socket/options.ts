@@ -36,6 +36,11 @@ export interface SocketServerOptions {
   capacity?: number;
   /** Secret shared with the distributor, to verify tickets. */
   ticketSecret: string | Uint8Array;
+  /**
+   * Ticket lifetime the distributors use (default 30_000 ms). Tickets expiring further out (plus 5 s of
+   * clock skew) are refused, and used ticket ids are kept cluster-wide that long (used-tickets.ts).
+   */
+  ticketTtlMs?: number;
   /** Subject prefix of the cluster (default `sm`). */
   prefix?: string;
   /** Actor kind of the user store (default `store`). */
@@ -66,6 +71,7 @@ export interface ResolvedOptions {
   readonly publicHost: string;
   readonly capacity: number;
   readonly ticketSecret: string | Uint8Array;
+  readonly ticketTtlMs: number;
   readonly prefix: string;
   readonly storeKind: string;
   readonly replicas: number;
@@ -102,6 +108,7 @@ export function resolveOptions(o: SocketServerOptions): ResolvedOptions {
     publicHost: o.publicHost ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host),
     capacity: positive('capacity', o.capacity, 1, Number.MIN_VALUE),
     ticketSecret: o.ticketSecret,
+    ticketTtlMs: positive('ticketTtlMs', o.ticketTtlMs, 30_000, 1_000),
     prefix,
     storeKind: o.storeKind ?? 'store',
     replicas: positive('replicas', o.replicas, 1),

@@ -1,7 +1,8 @@
 /**
- * The ticket check at the HTTP upgrade, synchronous (uWebSockets.js wants the answer inside the
- * upgrade handler). A refused ticket gets HTTP 401 with a short JSON body naming the problem; no
- * WebSocket is opened.
+ * The ticket check at the HTTP upgrade, in two steps. admitTicket (synchronous, no I/O): signature,
+ * claims, expiry, node, lifetime, and this process's replay memory. Then the server records the ticket
+ * as used cluster-wide (used-tickets.ts, one JetStream round trip) before it upgrades. A refused
+ * ticket gets HTTP 401 with a short JSON body naming the problem; no WebSocket is opened.
  */
 import { connectionId as computeConnectionId, isConnectionId } from '../../protocol/cluster/mod.js';
 import { TicketError, verifyTicket, type TicketClaims, type TicketReplayGuard } from '../ticket.js';
@@ -13,19 +14,23 @@ export type Admission =
   | { readonly ok: true; readonly claims: TicketClaims }
   | { readonly ok: false; readonly problem: RefusalProblem; readonly message: string };
 
-/** Checks `ticket` for this node at `now`; a good ticket is used up (replay guard). */
+/**
+ * Checks `ticket` for this node at `now`; a good ticket is used up in `guard` (this process). A ticket
+ * expiring more than `maxTtlMs` from now is refused (the cluster-wide memory of used tickets lasts that long).
+ */
 export function admitTicket(
   ticket: string | undefined,
   secret: string | Uint8Array,
   nodeId: string,
   guard: TicketReplayGuard,
   now: number,
+  maxTtlMs?: number,
 ): Admission {
   if (ticket === undefined || ticket === '') {
     return { ok: false, problem: 'missing', message: 'no ticket: open socket.url with ?ticket=<ticket> from POST /v1/connect' };
   }
   try {
-    const claims = verifyTicket(secret, ticket, nodeId, now);
+    const claims = verifyTicket(secret, ticket, nodeId, now, maxTtlMs);
     // Signed by a distributor, but the push plane routes by the connection id's user key: make sure
     // it belongs to the ticket's user before trusting it.
     if (!isConnectionId(claims.cid) || claims.cid !== computeConnectionId(claims.uid, claims.did)) {

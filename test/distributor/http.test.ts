@@ -20,6 +20,7 @@ import type { MemberInfo } from '../../runtime/types.js';
 
 const JWT_SECRET = 'test-jwt-secret-0123456789abcdef';
 const TICKET_SECRET = 'test-ticket-secret-0123456789abcd';
+const DEV_SECRET = 'test-dev-secret-0123456789abcdefgh';
 const logger = pino({ level: 'silent' });
 
 function socketMember(i: number, extra: Partial<MemberInfo> = {}): MemberInfo {
@@ -52,7 +53,7 @@ async function harness(options: Partial<DistributorOptions> = {}, members: Membe
   };
   h.server = await listenDistributorApp(
     { nodeId: 'gw-test', logger, allocator, health: () => h.health },
-    { host: '127.0.0.1', port: 0, ticketSecret: TICKET_SECRET, jwt: { secret: JWT_SECRET }, devMode: true, ...options },
+    { host: '127.0.0.1', port: 0, ticketSecret: TICKET_SECRET, jwt: { secret: JWT_SECRET }, devMode: true, devTokenSecret: DEV_SECRET, ...options },
   );
   h.url = h.server.url;
   return h;
@@ -124,14 +125,16 @@ describe('distributor http', () => {
     expect(a.body).toEqual({ status: 'ok', node: 'gw-test', socketServers: 3 });
   });
 
-  it('dev token - issues an HS256 token whose subject is the user', async () => {
+  it('dev token - issues an HS256 token of the dev issuer, signed with the dev key (not the user-token secret), whose subject is the user', async () => {
     const a = await call(h.url, '/v1/dev/token', { body: JSON.stringify({ userId: 'alice' }) });
     expect(a.status).toBe(200);
     expect(a.headers.get('access-control-allow-origin')).toBe('*');
-    const { payload, protectedHeader } = await jwtVerify(a.body['token'] as string, new TextEncoder().encode(JWT_SECRET));
+    const { payload, protectedHeader } = await jwtVerify(a.body['token'] as string, new TextEncoder().encode(DEV_SECRET));
     expect(protectedHeader.alg).toBe('HS256');
     expect(payload.sub).toBe('alice');
+    expect(payload.iss).toBe('syncmesh-dev');
     expect(payload.exp! - payload.iat!).toBe(24 * 3600);
+    await expect(jwtVerify(a.body['token'] as string, new TextEncoder().encode(JWT_SECRET))).rejects.toThrow();
     expectError(await call(h.url, '/v1/dev/token', { body: '{"userId":5}' }), 400, 'bad_request');
     expectError(await call(h.url, '/v1/dev/token', { body: 'nope' }), 400, 'bad_request');
   });
@@ -258,10 +261,10 @@ describe('distributor http', () => {
     expect(ok.status).toBe(200);
   });
 
-  it('connect - 400 for a body over 16 KB, declared or streamed, and the server keeps serving', async () => {
+  it('connect - 413 for a body over 16 KB, declared or streamed, and the server keeps serving', async () => {
     const auth = `Bearer ${await token('bob')}`;
     const big = JSON.stringify({ userId: 'bob', deviceId: 'd', pad: 'x'.repeat(17 * 1024) });
-    expectError(await call(h.url, '/v1/connect', { body: big, auth }), 400, 'bad_request');
+    expectError(await call(h.url, '/v1/connect', { body: big, auth }), 413, 'too_large');
     // Chunked, no content-length: refused once the cap is passed.
     const streamed = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = httpRequest(`${h.url}/v1/connect`, { method: 'POST', headers: { authorization: auth, 'transfer-encoding': 'chunked' } }, (res) => {
@@ -273,8 +276,8 @@ describe('distributor http', () => {
       for (let i = 0; i < 20; i++) req.write('x'.repeat(1024));
       req.end();
     });
-    expect(streamed.status).toBe(400);
-    expect(JSON.parse(streamed.body).error.code).toBe('bad_request');
+    expect(streamed.status).toBe(413);
+    expect(JSON.parse(streamed.body).error.code).toBe('too_large');
     expect((await call(h.url, '/healthz')).status).toBe(200);
   });
 

@@ -190,6 +190,9 @@ describe('hostile input - the whole cluster through its public surface', () => {
     const forged = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('dist-a').setExpirationTime(now + 3600).sign(new TextEncoder().encode('x'.repeat(40)));
     const expired = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('dist-a').setIssuedAt(now - 7200).setExpirationTime(now - 3600).sign(key);
     const noSubject = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(now + 3600).sign(key);
+    const noExpiry = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('dist-a').sign(key);
+    const year2100 = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('dist-a').setExpirationTime(Date.UTC(2100, 0, 1) / 1000).sign(key);
+    const fakeDev = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('dist-a').setIssuer('syncmesh-dev').setExpirationTime(now + 3600).sign(key);
     const algNone = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'dist-a', exp: now + 3600 })}.`;
     const good = JSON.stringify({ userId: 'dist-a', deviceId: 'laptop' });
 
@@ -205,7 +208,8 @@ describe('hostile input - the whole cluster through its public surface', () => {
       ['deviceId empty', 'POST', '/v1/connect', JSON.stringify({ userId: 'dist-a', deviceId: '' }), tokenA, 400, 'bad_request'],
       ['deviceId a map', 'POST', '/v1/connect', JSON.stringify({ userId: 'dist-a', deviceId: {} }), tokenA, 400, 'bad_request'],
       ['deviceId over 128 characters', 'POST', '/v1/connect', JSON.stringify({ userId: 'dist-a', deviceId: 'd'.repeat(129) }), tokenA, 400, 'bad_request'],
-      ['body over 16 KB', 'POST', '/v1/connect', JSON.stringify({ userId: 'dist-a', deviceId: 'x', pad: 'p'.repeat(100_000) }), tokenA, 400, 'bad_request'],
+      ['body over 16 KB', 'POST', '/v1/connect', JSON.stringify({ userId: 'dist-a', deviceId: 'x', pad: 'p'.repeat(100_000) }), tokenA, 413, 'too_large'],
+      ['body of 3 MiB', 'POST', '/v1/connect', 'p'.repeat(3 * 1024 * 1024), tokenA, 413, 'too_large'],
       ['no Authorization', 'POST', '/v1/connect', good, undefined, 401, 'unauthorized'],
       ['Basic instead of Bearer', 'POST', '/v1/connect', good, 'Basic ZGlzdC1hOng=', 401, 'unauthorized'],
       ['garbage token', 'POST', '/v1/connect', good, 'Bearer garbage', 401, 'unauthorized'],
@@ -213,6 +217,9 @@ describe('hostile input - the whole cluster through its public surface', () => {
       ['expired token', 'POST', '/v1/connect', good, `Bearer ${expired}`, 401, 'unauthorized'],
       ['alg none', 'POST', '/v1/connect', good, `Bearer ${algNone}`, 401, 'unauthorized'],
       ['token without subject', 'POST', '/v1/connect', good, `Bearer ${noSubject}`, 401, 'unauthorized'],
+      ['token without exp', 'POST', '/v1/connect', good, `Bearer ${noExpiry}`, 401, 'unauthorized'],
+      ['token valid until 2100', 'POST', '/v1/connect', good, `Bearer ${year2100}`, 401, 'unauthorized'],
+      ['dev issuer, signed with the user-token secret', 'POST', '/v1/connect', good, `Bearer ${fakeDev}`, 401, 'unauthorized'],
       ['long garbage token', 'POST', '/v1/connect', good, `Bearer ${'t'.repeat(3_000)}`, 401, 'unauthorized'],
       ["user A's token asking for user B", 'POST', '/v1/connect', JSON.stringify({ userId: 'dist-b', deviceId: 'laptop' }), tokenA, 403, 'forbidden'],
       ['dev token, malformed JSON', 'POST', '/v1/dev/token', '{', undefined, 400, 'bad_request'],
@@ -243,16 +250,17 @@ describe('hostile input - the whole cluster through its public surface', () => {
     await hugeHeader.text();
     expect(hugeHeader.status).toBe(431);
 
-    // A chunked body (no declared length) is capped while it is read: 400, then the server closes.
+    // A chunked body (no declared length) is capped while it is read: 413 once it has all arrived.
     const chunked = `1000\r\n${' '.repeat(4096)}\r\n`.repeat(10) + '0\r\n\r\n';
-    const streamed = await rawHttp(url, `POST /v1/connect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tokenA}\r\nTransfer-Encoding: chunked\r\n\r\n${chunked}`);
-    expect(streamed.status).toBe(400);
-    expect((JSON.parse(streamed.body) as { error: { code: string } }).error.code).toBe('bad_request');
+    const streamed = await rawHttp(url, `POST /v1/connect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tokenA}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunked}`);
+    expect(streamed.status).toBe(413);
+    expect((JSON.parse(streamed.body) as { error: { code: string } }).error.code).toBe('too_large');
 
     // Over 20 connects a second for one user: 429 with Retry-After; other users are not affected.
+    // 150 at once: more than the burst of 20 plus what refills while a loaded machine sends them.
     const tokenR = await devToken(url, 'dist-rate');
     const burst = await Promise.all(
-      Array.from({ length: 30 }, (_, i) =>
+      Array.from({ length: 150 }, (_, i) =>
         fetch(`${url}/v1/connect`, { method: 'POST', headers: { authorization: `Bearer ${tokenR}` }, body: JSON.stringify({ userId: 'dist-rate', deviceId: `d${i}` }) }),
       ),
     );

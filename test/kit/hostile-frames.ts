@@ -186,11 +186,66 @@ const KINDS: Readonly<Record<string, Make>> = {
   'value over 256 KB': (_rng, id) => ({ code: 'too_large', id, data: enc({ t: 'commit', id, collection: 'c', changes: [{ key: 'big', value: new Uint8Array(270 * 1024) }] }) }),
 };
 
+/** MessagePack headers that promise far more than the frame holds (a decoder must not allocate for them). */
+const LYING_HEADERS: readonly Uint8Array[] = [
+  hex('dd ffffffff 01 02'), // array32 of 4G elements
+  hex('df 7fffffff a1 74'), // map32 of 2G entries
+  hex('db ffffffff 61'), // str32 of 4 GB
+  hex('c6 ffffffff 00'), // bin32 of 4 GB
+  hex('c9 ffffffff 01 00'), // ext32 of 4 GB
+];
+
+/** Kinds added for fuzzing at volume (fuzzFrame); each with its documented answer. */
+const FUZZ_KINDS: Readonly<Record<string, Make>> = {
+  'lying length header': (rng) => noId('bad_frame', pick(rng, LYING_HEADERS)),
+  'lying length inside a request': (rng, id) => noId('bad_frame', rawMap([['t', enc('pull')], ['id', enc(id)], ['collection', pick(rng, LYING_HEADERS)]])),
+  'huge array, unknown t': (rng, id) => ({ code: 'bad_frame', id, data: enc({ t: 'fuzz', id, x: Array.from({ length: between(rng, 1_000, 60_000) }, (_, i) => i) }) }),
+  'huge map, unknown t': (rng, id) => ({ code: 'bad_frame', id, data: enc({ t: 'fuzz', id, x: Object.fromEntries(Array.from({ length: between(rng, 100, 5_000) }, (_, i) => [`k${i}`, i])) }) }),
+  'huge array of changes': (rng, id) => ({ code: 'too_large', id, data: enc({ t: 'commit', id, collection: 'c', changes: Array.from({ length: between(rng, 501, 20_000) }, (_, i) => ({ key: `k${i}`, value: i })) }) }),
+  'deeply nested map': (rng, id) => {
+    const depth = between(rng, 101, 2_000);
+    return { code: 'bad_frame', id, data: commitValue(id, cat(new Uint8Array(depth * 3).map((_, i) => [0x81, 0xa1, 0x61][i % 3]!), hex('01'))) };
+  },
+  'wrong type everywhere': (rng, id) => {
+    const odd = (): unknown => pick<unknown>(rng, [null, true, -1, 1.5, 'x', [], {}, new Uint8Array(2), 2n ** 63n]);
+    const t = pick(rng, ['commit', 'pull', 'send']);
+    const base: Record<string, unknown> = { t, id };
+    if (t === 'commit') Object.assign(base, { collection: 'c', changes: [{ key: odd(), value: 1 }] });
+    if (t === 'pull') Object.assign(base, { collection: odd(), since: 0 });
+    if (t === 'send') Object.assign(base, { toDevice: pick<unknown>(rng, [null, 5, [], {}, true]), body: 'b' });
+    // `key: 'x'` and a string collection are valid: only frames that are wrong for sure.
+    if (t === 'commit' && typeof (base['changes'] as { key: unknown }[])[0]!.key === 'string') (base['changes'] as { key: unknown }[])[0]!.key = 5;
+    if (t === 'pull' && typeof base['collection'] === 'string') base['collection'] = 5;
+    return { code: 'bad_request', id, data: enc(base) };
+  },
+  'text frame of any text': (rng) => noId('bad_frame', Array.from({ length: between(rng, 0, 64) }, () => String.fromCharCode(between(rng, 32, 0x2fff))).join('')),
+};
+
 export const HOSTILE_KINDS: readonly string[] = Object.keys(KINDS);
+export const FUZZ_ONLY_KINDS: readonly string[] = Object.keys(FUZZ_KINDS);
+
+/**
+ * Weights of the fuzz mix: the cheap kinds often, the ones that are large on the wire (over 100 KB:
+ * 'value over 256 KB', 'nesting too deep to decode', long text, big arrays) seldom, so 100k frames
+ * stay a few hundred MB of traffic.
+ */
+const HEAVY = new Set(['value over 256 KB', 'nesting too deep to decode', 'reference bomb', 'huge array of changes', 'huge array, unknown t', 'huge map, unknown t']);
+const FUZZ_MIX: readonly (readonly [string, number])[] = [...HOSTILE_KINDS, ...FUZZ_ONLY_KINDS].map((k) => [k, HEAVY.has(k) ? 0.05 : 1] as const);
+const FUZZ_TOTAL = FUZZ_MIX.reduce((n, [, w]) => n + w, 0);
+
+/** One frame of the fuzz mix (every hostile kind plus the fuzz-only ones, heavy ones seldom). */
+export function fuzzFrame(rng: Rng, id: number): HostileFrame {
+  let r = rng() * FUZZ_TOTAL;
+  for (const [kind, w] of FUZZ_MIX) {
+    r -= w;
+    if (r < 0) return hostileFrame(rng, id, kind);
+  }
+  return hostileFrame(rng, id, FUZZ_MIX[0]![0]);
+}
 
 /** One hostile frame of a random kind (or of `kind`), with request id `id` where it has one. */
 export function hostileFrame(rng: Rng, id: number, kind: string = pick(rng, HOSTILE_KINDS)): HostileFrame {
-  const make = KINDS[kind];
+  const make = KINDS[kind] ?? FUZZ_KINDS[kind];
   if (make === undefined) throw new Error(`no hostile frame kind ${JSON.stringify(kind)}`);
   return { kind, ...make(rng, id) };
 }

@@ -5,14 +5,15 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { connectionId } from '../../protocol/cluster/mod.js';
 import { signTicket } from '../../gateway/ticket.js';
 import type { SocketServerStats } from '../../gateway/socket/mod.js';
 import { SECRET, TestClient } from './kit.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const MAIN = join(root, 'dist', 'test', 'socket', 'fixtures', 'socket-node-main.js');
+// From the sources (vitest) the fixture is in dist/; from dist/ itself (npm run fuzz) it is beside us.
+const MAIN = join(root, basename(root) === 'dist' ? '' : 'dist', 'test', 'socket', 'fixtures', 'socket-node-main.js');
 
 export interface ChildStats {
   stats: SocketServerStats;
@@ -32,9 +33,20 @@ export interface ChildSocketNode {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-export async function childSocketNode(natsUrl: string, options: { gc?: boolean; store?: boolean } = {}): Promise<ChildSocketNode> {
+export interface ChildSocketNodeOptions {
+  gc?: boolean;
+  store?: boolean;
+  /** A fixed node id (to restart "the same" node). */
+  nodeId?: string;
+  /** Socket limits (SocketLimits), e.g. a higher frame rate for fuzzing. */
+  limits?: Record<string, number>;
+}
+
+export async function childSocketNode(natsUrl: string, options: ChildSocketNodeOptions = {}): Promise<ChildSocketNode> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npx tsc -p tsconfig.json\` first (npm test does)`);
-  const child = fork(MAIN, options.store === false ? [natsUrl, '--no-store'] : [natsUrl], { execArgv: options.gc ? ['--expose-gc'] : [], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const args = [natsUrl, ...(options.store === false ? ['--no-store'] : []), ...(options.nodeId !== undefined ? ['--node-id', options.nodeId] : [])];
+  const env = { ...process.env, ...(options.limits !== undefined && { SOCKET_TEST_LIMITS: JSON.stringify(options.limits) }) };
+  const child = fork(MAIN, args, { execArgv: options.gc ? ['--expose-gc'] : [], stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const ready = await new Promise<{ nodeId: string; url: string }>((resolve, reject) => {
     let out = '';
@@ -53,7 +65,7 @@ export async function childSocketNode(natsUrl: string, options: { gc?: boolean; 
     });
   });
   const ticket = (userId: string, deviceId: string): string =>
-    signTicket(SECRET, { cid: connectionId(userId, deviceId), uid: userId, did: deviceId, node: ready.nodeId, exp: Date.now() + 60_000 });
+    signTicket(SECRET, { cid: connectionId(userId, deviceId), uid: userId, did: deviceId, node: ready.nodeId, exp: Date.now() + 30_000 });
   const terminate = async (): Promise<number | null> => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
