@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { startNatsServer, type NatsServer } from '../../runtime/mod.js';
-import { signDevToken } from '../../gateway/distributor/mod.js';
+import { SignJWT } from 'jose';
 import { BenchWorkerError } from '../errors.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -147,11 +147,17 @@ export async function startBenchCluster(log: Logger, opts: { profileExecArgv?: r
         return node;
       },
       waitSocketServers,
-      token: (userId) => signDevToken({ secret: jwtSecret }, userId),
+      token: (userId) => signUserToken(jwtSecret, userId),
       stop,
     };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/** A user token as an application backend issues it (docs/client.md): HS256, `sub` = user id, one hour. */
+async function signUserToken(secret: string, userId: string): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setIssuedAt(now).setExpirationTime(now + 3600).sign(new TextEncoder().encode(secret));
 }
