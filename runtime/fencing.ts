@@ -6,8 +6,8 @@
  * - cut off: the NATS connection is down for downAfterMs/2 (status `disconnect` with no
  *   `reconnect`, and no own heartbeat echo within that window), or, with the event loop running,
  *   the node's own heartbeat has not come back through NATS for max(downAfterMs/2, two
- *   heartbeats and a tick) (a half-open
- *   connection that nats.js would only notice at its next missed ping, minutes later);
+ *   heartbeats and a tick): a half-open connection, which nats.js would only notice at its next
+ *   missed ping, minutes later;
  * - stalled: the event loop did not run for downAfterMs - heartbeatMs (a long GC pause, a blocked
  *   loop, SIGSTOP). The others may have seen the node silent for downAfterMs and taken its leases.
  *
@@ -31,7 +31,7 @@ export interface FencingDeps {
   lastEcho(): number;
   /** Stops every local virtual actor without KV; returns how many. */
   fenceAll(): number;
-  readonly closing: () => boolean;
+  closing(): boolean;
 }
 
 export class SelfFencing {
