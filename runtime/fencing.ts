@@ -5,9 +5,9 @@
  *
  * - cut off: the NATS connection is down for downAfterMs/2 (status `disconnect` with no
  *   `reconnect`, and no own heartbeat echo within that window), or, with the event loop running,
- *   the node's own heartbeat has not come back through NATS for max(downAfterMs/2, two
- *   heartbeats and a tick): a half-open connection, which nats.js would only notice at its next
- *   missed ping, minutes later;
+ *   the node's own heartbeat has not come back through NATS for downAfterMs - heartbeatMs - one
+ *   check (at least downAfterMs/2 and two heartbeats): a half-open connection, which nats.js
+ *   would only notice at its next missed ping, minutes later;
  * - stalled: the event loop did not run for downAfterMs - heartbeatMs (a long GC pause, a blocked
  *   loop, SIGSTOP). The others may have seen the node silent for downAfterMs and taken its leases.
  *
@@ -48,8 +48,9 @@ export class SelfFencing {
     this.cutOffMs = Math.floor(d.downAfterMs / 2);
     this.stallMs = d.downAfterMs - d.heartbeatMs;
     this.tickMs = Math.max(10, Math.min(d.heartbeatMs, Math.floor(d.downAfterMs / 4)));
-    // Heartbeats leave every heartbeatMs: one late or lost one must not fence.
-    this.echoLimitMs = Math.max(this.cutOffMs, 2 * d.heartbeatMs + this.tickMs);
+    // As late as still stops before the others can call this node down (they hear its heartbeats
+    // through the same NATS), and never within two heartbeats: one late or lost one must not fence.
+    this.echoLimitMs = Math.max(this.cutOffMs, d.downAfterMs - d.heartbeatMs - this.tickMs, 2 * d.heartbeatMs + this.tickMs);
   }
 
   /** Fenced: local virtual actors were stopped; new messages for them go elsewhere or are refused. */

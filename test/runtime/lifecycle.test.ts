@@ -185,13 +185,13 @@ describe('self-fencing', () => {
     f.stop();
   });
 
-  it('fencing - with the loop running, no echo of its own heartbeat for downAfterMs/2 (half-open connection) fences', () => {
+  it('fencing - with the loop running, no echo of its own heartbeat for downAfterMs - heartbeatMs - a check (half-open connection) fences', () => {
     const clock = new ManualClock();
     const echo = { at: clock.t };
     const { f, fenced } = fencing(clock, echo);
     healthy(clock, echo, 4_000);
     expect(fenced()).toBe(0);
-    clock.advance(499);
+    clock.advance(799);
     expect(fenced()).toBe(0);
     clock.advance(100);
     expect(fenced()).toBe(1);
