@@ -5,11 +5,10 @@
  *
  * - cut off: the NATS connection is down for downAfterMs/2 (status `disconnect` with no
  *   `reconnect`, and no own heartbeat echo within that window), or, with the event loop running,
- *   the node's own heartbeat has not come back through NATS for downAfterMs - heartbeatMs - one
- *   check (at least downAfterMs/2 and two heartbeats): a half-open connection, which nats.js
- *   would only notice at its next missed ping, minutes later;
- * - stalled: the event loop did not run for downAfterMs - heartbeatMs (a long GC pause, a blocked
- *   loop, SIGSTOP). The others may have seen the node silent for downAfterMs and taken its leases.
+ *   the node's own heartbeat has not come back through NATS for downAfterMs: a half-open
+ *   connection, which nats.js would only notice at its next missed ping, minutes later;
+ * - stalled: the event loop did not run for downAfterMs (a long GC pause, a blocked loop,
+ *   SIGSTOP). The others may have seen the node silent for downAfterMs and taken its leases.
  *
  * Every virtual actor's `signal` aborts with LeaseLostError (cell-lifecycle.ts). The node takes
  * virtual actors again once its own heartbeat comes back through NATS (`onOwnEcho`).
@@ -46,11 +45,12 @@ export class SelfFencing {
 
   constructor(private readonly d: FencingDeps) {
     this.cutOffMs = Math.floor(d.downAfterMs / 2);
-    this.stallMs = d.downAfterMs - d.heartbeatMs;
+    // At downAfterMs the others may call this node down; sooner would fence on every loaded-machine hiccup.
+    this.stallMs = d.downAfterMs;
     this.tickMs = Math.max(10, Math.min(d.heartbeatMs, Math.floor(d.downAfterMs / 4)));
-    // As late as still stops before the others can call this node down (they hear its heartbeats
-    // through the same NATS), and never within two heartbeats: one late or lost one must not fence.
-    this.echoLimitMs = Math.max(this.cutOffMs, d.downAfterMs - d.heartbeatMs - this.tickMs, 2 * d.heartbeatMs + this.tickMs);
+    // When the others (who hear its heartbeats through the same NATS) may call this node down;
+    // sooner, a slow server on a loaded machine would fence it for nothing.
+    this.echoLimitMs = d.downAfterMs;
   }
 
   /** Fenced: local virtual actors were stopped; new messages for them go elsewhere or are refused. */
