@@ -5,11 +5,10 @@
  *
  * - cut off: the NATS connection is down for downAfterMs/2 (status `disconnect` with no
  *   `reconnect`, and no own heartbeat echo within that window), or, with the event loop running,
- *   the node's own heartbeat has not come back through NATS for max(downAfterMs/2, two
- *   heartbeats and a tick) (a half-open
- *   connection that nats.js would only notice at its next missed ping, minutes later);
- * - stalled: the event loop did not run for downAfterMs - heartbeatMs (a long GC pause, a blocked
- *   loop, SIGSTOP). The others may have seen the node silent for downAfterMs and taken its leases.
+ *   the node's own heartbeat has not come back through NATS for downAfterMs: a half-open
+ *   connection, which nats.js would only notice at its next missed ping, minutes later;
+ * - stalled: the event loop did not run for downAfterMs (a long GC pause, a blocked loop,
+ *   SIGSTOP). The others may have seen the node silent for downAfterMs and taken its leases.
  *
  * Every virtual actor's `signal` aborts with LeaseLostError (cell-lifecycle.ts). The node takes
  * virtual actors again once its own heartbeat comes back through NATS (`onOwnEcho`).
@@ -31,7 +30,7 @@ export interface FencingDeps {
   lastEcho(): number;
   /** Stops every local virtual actor without KV; returns how many. */
   fenceAll(): number;
-  readonly closing: () => boolean;
+  closing(): boolean;
 }
 
 export class SelfFencing {
@@ -46,10 +45,12 @@ export class SelfFencing {
 
   constructor(private readonly d: FencingDeps) {
     this.cutOffMs = Math.floor(d.downAfterMs / 2);
-    this.stallMs = d.downAfterMs - d.heartbeatMs;
+    // At downAfterMs the others may call this node down; sooner would fence on every loaded-machine hiccup.
+    this.stallMs = d.downAfterMs;
     this.tickMs = Math.max(10, Math.min(d.heartbeatMs, Math.floor(d.downAfterMs / 4)));
-    // Heartbeats leave every heartbeatMs: one late or lost one must not fence.
-    this.echoLimitMs = Math.max(this.cutOffMs, 2 * d.heartbeatMs + this.tickMs);
+    // When the others (who hear its heartbeats through the same NATS) may call this node down;
+    // sooner, a slow server on a loaded machine would fence it for nothing.
+    this.echoLimitMs = d.downAfterMs;
   }
 
   /** Fenced: local virtual actors were stopped; new messages for them go elsewhere or are refused. */

@@ -44,6 +44,15 @@ export interface NodeProcess {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/**
+ * Every node process still running. A test that starts several at once with Promise.all loses the
+ * ones that did start when another fails to: they are killed when the test worker exits.
+ */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
 /** Starts a fixture node process and waits for its `ready` line. */
 export async function nodeProcess(natsUrl: string, nodeId: string, env: Record<string, string> = {}): Promise<NodeProcess> {
   if (!existsSync(FIXTURE)) throw new Error(`${FIXTURE} is missing: run \`npx tsc -p tsconfig.json\` before the runtime tests`);
@@ -55,14 +64,20 @@ export async function nodeProcess(natsUrl: string, nodeId: string, env: Record<s
   let err = '';
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-20_000)));
-  const exited = new Promise<number | string>((res) => proc.once('exit', (code, signal) => res(code ?? signal ?? -1)));
+  running.add(proc);
+  const exited = new Promise<number | string>((res) =>
+    proc.once('exit', (code, signal) => {
+      running.delete(proc);
+      res(code ?? signal ?? -1);
+    }),
+  );
   let done = false;
   void exited.then(() => (done = true));
   try {
     await waitFor(`node process ${nodeId} to be ready`, () => {
       if (done) throw new Error(`node process ${nodeId} exited during start: ${err}`);
       return out.includes(`ready ${nodeId}`);
-    }, 30_000);
+    }, 60_000); // a node starts in about a second; a loaded shared machine has taken 30 s for three
   } catch (e) {
     proc.kill('SIGKILL'); // a process that never became ready is not handed out, so nobody else would stop it
     throw e;

@@ -14,12 +14,14 @@ import { nodeProcess, testNode, waitFor, type NodeProcess } from './kit.js';
 
 let ns: NatsServer;
 let p: NodeProcess;
+/** Failure detection for this test: slow enough that a loaded machine's hiccups are not taken for the pause. */
+const DOWN_AFTER_MS = 4_000;
 let nc: NatsConnection;
 const cleanup: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
   ns = await natsServer();
-  p = await nodeProcess(ns.url, 'lp', { KINDS: 'guard' });
+  p = await nodeProcess(ns.url, 'lp', { KINDS: 'guard', DOWN_AFTER_MS: String(DOWN_AFTER_MS) });
   nc = await connect({ servers: ns.url });
 });
 
@@ -32,7 +34,7 @@ afterAll(async () => {
 });
 
 async function node(id: string, kinds = [guard]): Promise<ActorNode> {
-  const n = await testNode(ns.url, id, kinds);
+  const n = await testNode(ns.url, id, kinds, { downAfterMs: DOWN_AFTER_MS });
   cleanup.push(() => n.close());
   return n;
 }
@@ -50,7 +52,7 @@ describe('lease fencing', () => {
     const taker = await node('lt');
     await waitFor('the caller to see lt', () => caller.members().some((m) => m.nodeId === 'lt'));
     p.proc.kill('SIGSTOP');
-    await waitFor('lp to be seen down', () => !caller.members().some((m) => m.nodeId === 'lp') && !taker.members().some((m) => m.nodeId === 'lp'), 15_000);
+    await waitFor('lp to be seen down', () => !caller.members().some((m) => m.nodeId === 'lp') && !taker.members().some((m) => m.nodeId === 'lp'), 30_000);
     // lp still holds the lease in KV, but it is not live: lt takes the lease over (CAS on its revision).
     expect(await caller.ask(g, { type: 'where' })).toBe('lt');
     expect(signals).toEqual([]);

@@ -170,28 +170,28 @@ describe('self-fencing', () => {
     f.stop();
   });
 
-  it('fencing - a stall of downAfterMs - heartbeatMs (paused process) fences at once; shorter stalls do not', () => {
+  it('fencing - a stall of downAfterMs (paused process) fences at once; shorter stalls do not', () => {
     const clock = new ManualClock();
     const echo = { at: clock.t };
     const { f, fenced } = fencing(clock, echo);
     healthy(clock, echo, 5_000);
-    clock.pause(800); // under 900 ms: the others cannot have seen 1 s of silence
+    clock.pause(900); // under 1 s: the others have not seen downAfterMs of silence yet
     echo.at = clock.t; // the heartbeat that waited in the socket is read right after
     healthy(clock, echo, 1_000);
     expect(fenced()).toBe(0);
-    clock.pause(950);
+    clock.pause(1_050);
     expect(fenced()).toBe(1);
     expect(f.fenced).toBe(true);
     f.stop();
   });
 
-  it('fencing - with the loop running, no echo of its own heartbeat for downAfterMs/2 (half-open connection) fences', () => {
+  it('fencing - with the loop running, no echo of its own heartbeat for downAfterMs (half-open connection) fences', () => {
     const clock = new ManualClock();
     const echo = { at: clock.t };
     const { f, fenced } = fencing(clock, echo);
     healthy(clock, echo, 4_000);
     expect(fenced()).toBe(0);
-    clock.advance(499);
+    clock.advance(999);
     expect(fenced()).toBe(0);
     clock.advance(100);
     expect(fenced()).toBe(1);
