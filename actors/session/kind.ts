@@ -12,7 +12,8 @@ export const SESSION_KIND = 'session';
  * Explicit placement: a session lives on the node holding its socket and is spawned there with the
  * socket's port (not serializable). No restarts: a restarted session would greet the client twice;
  * the session's actions do not throw, and a session that fails anyway is stopped while the socket
- * server closes its connection.
+ * server closes its connection. Local-only (`remoteSpawn: false`): a session holds a socket of this
+ * process, so a spawn asked over NATS is refused with SpawnRefusedError.
  */
 export function sessionKind(): ActorKind<SessionMachine> {
   return defineActor({
@@ -20,6 +21,7 @@ export function sessionKind(): ActorKind<SessionMachine> {
     machine: sessionMachine,
     options: {
       placement: 'explicit',
+      remoteSpawn: false,
       passivateAfterMs: 0,
       mailbox: { capacity: 512, overflow: 'reject' },
       supervision: { maxRestarts: 0 },
