@@ -1,7 +1,8 @@
 /**
- * Puts the roles of one node together: which actor kinds it hosts, which servers it runs, and the order in
- * which they start and stop. Used by gateway/cli/node.ts.
+ * Puts the roles of one node together: which actor kinds it hosts, which servers it runs, its health
+ * and metrics, and the order in which they start and stop. Used by gateway/cli/node.ts.
  */
+import { readFile } from 'node:fs/promises';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
@@ -12,13 +13,10 @@ import { pushKind } from '../../actors/push/mod.js';
 import { distributorKind } from '../../actors/distributor/mod.js';
 import { sessionKind } from '../../actors/session/mod.js';
 import { startDistributor, type DistributorServer } from '../distributor/mod.js';
-import { startSocketServer, type SocketServerHandle } from '../socket/mod.js';
-import { createMetricsRegistry, startMetricsServer } from '../metrics/mod.js';
-import type { MetricsServer } from '../metrics/mod.js';
-import { UsageError } from './args.js';
-
-export const ROLE_NAMES = ['gateway', 'storage', 'push', 'socket'] as const;
-export type RoleName = (typeof ROLE_NAMES)[number];
+import { startSocketServer, type SocketServerHandle, type TlsFiles } from '../socket/mod.js';
+import { createNodeMetrics, jetStreamCheck, readiness, startOpsServer, watchNats, type OpsServer, type ReadinessCheck } from '../metrics/mod.js';
+import { StartError } from './errors.js';
+import type { RoleName } from './node-options.js';
 
 export interface RolesConfig {
   roles: RoleName[];
@@ -27,32 +25,51 @@ export interface RolesConfig {
   nodeId?: string;
   prefix: string;
   replicas: number;
-  /** Storage role: StoreLimits overrides as name=value, and the command expiry (default: never). */
-  storage?: { limits: readonly string[]; commandTtlMs?: number };
-  gateway: { host: string; port: number; devMode: boolean; staticDir: string };
-  socket: { host: string; port: number; publicHost?: string; capacity: number; drainSpreadMs: number };
-  /** Prometheus endpoint; absent = none. */
+  /** Needed by gateway and socket ('' otherwise). */
+  ticketSecret: string;
+  /** Needed by gateway ('' otherwise). */
+  jwtSecret: string;
+  gateway: { host: string; port: number; devMode: boolean; staticDir: string; tls?: TlsFiles };
+  socket: { host: string; port: number; publicHost?: string; publicUrl?: string; capacity: number; drainSpreadMs: number; tls?: TlsFiles };
+  /** Metrics and health endpoint; absent = none. */
   metrics?: { host: string; port: number };
 }
 
+/** What the node prints in its `ready` line (and the local cluster keeps in cluster.json). */
+export interface RunningInfo {
+  node: string;
+  roles: string[];
+  http?: string;
+  socket?: string;
+  metrics?: string;
+  healthz?: string;
+  readyz?: string;
+}
+
 export interface RunningRoles {
-  info: { node: string; roles: string[]; http?: string; socket?: string; metrics?: string };
-  /** Graceful: a socket node drains its clients, then everything leaves the cluster. */
+  info: RunningInfo;
+  /** Graceful: a socket node drains its clients (readyz says so meanwhile), then everything leaves the cluster. */
   stop(): Promise<void>;
 }
 
-function secret(name: string): string {
-  const value = process.env[name];
-  if (!value || value.length < 16) {
-    throw new UsageError(`${name} must be set to a secret of at least 16 characters, the same on every node of the cluster`);
+/** A certificate or key that cannot be read is a start error that names the file. */
+async function checkTls(tls: TlsFiles | undefined): Promise<void> {
+  if (tls === undefined) return;
+  for (const [what, file] of [['--tls-cert', tls.certFile], ['--tls-key', tls.keyFile]] as const) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new StartError(`cannot read ${what} ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    if (!text.includes('-----BEGIN ')) throw new StartError(`${what} ${file} is not a PEM file (no -----BEGIN line)`);
   }
-  return value;
 }
 
 export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
   const has = (r: RoleName): boolean => cfg.roles.includes(r);
-  const ticketSecret = has('gateway') || has('socket') ? secret('SYNCMESH_TICKET_SECRET') : '';
-  const jwtSecret = has('gateway') ? secret('SYNCMESH_JWT_SECRET') : '';
+  if (has('gateway')) await checkTls(cfg.gateway.tls);
+  if (has('socket')) await checkTls(cfg.socket.tls);
 
   let nc: NatsConnection;
   try {
@@ -64,23 +81,18 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
       pingInterval: 5_000,
     });
   } catch (cause) {
-    throw new Error(`cannot reach NATS at ${cfg.servers.join(', ')}: ${(cause as Error).message}; start nats-server or pass --nats`, { cause });
+    throw new StartError(`cannot reach NATS at ${cfg.servers.join(', ')}: ${(cause as Error).message}; start nats-server or pass --nats`, { cause });
   }
 
+  const metrics = createNodeMetrics();
+  const nats = watchNats(nc, (e) => metrics.natsEvent(e));
   const kinds: ActorKind[] = [];
   let store: CloudStore | undefined;
   if (has('storage')) {
-    let limits;
-    try {
-      limits = parseStoreLimits(cfg.storage?.limits ?? []);
-    } catch (err) {
-      throw new UsageError(`--store-limits: ${(err as Error).message}`);
-    }
-    const ttl = cfg.storage?.commandTtlMs;
-    store = await createCloudStore({ nc, prefix: cfg.prefix, replicas: cfg.replicas, logger: cfg.logger, limits, ...(ttl !== undefined && { commandTtlMs: ttl }) });
-    kinds.push(storeKind(store));
+    store = await createCloudStore({ nc, prefix: cfg.prefix, replicas: cfg.replicas, logger: cfg.logger });
+    kinds.push(storeKind(store, { observer: metrics.store }));
   }
-  if (has('push')) kinds.push(pushKind({ prefix: cfg.prefix }));
+  if (has('push')) kinds.push(pushKind({ prefix: cfg.prefix, observer: metrics.push }));
   if (has('gateway')) kinds.push(distributorKind);
   if (has('socket')) kinds.push(sessionKind());
 
@@ -91,38 +103,56 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
     logger: cfg.logger,
     prefix: cfg.prefix,
     replicas: cfg.replicas,
+    onRemoteAsk: metrics.remoteAsk,
     ...(cfg.nodeId !== undefined && { nodeId: cfg.nodeId }),
   });
 
   let socket: SocketServerHandle | undefined;
   let distributor: DistributorServer | undefined;
+  let stopping = false;
   if (has('socket')) {
     socket = await startSocketServer(node, {
-      ticketSecret,
+      ticketSecret: cfg.ticketSecret,
       host: cfg.socket.host,
       port: cfg.socket.port,
       capacity: cfg.socket.capacity,
       prefix: cfg.prefix,
       replicas: cfg.replicas,
       drainSpreadMs: cfg.socket.drainSpreadMs,
+      observer: metrics.socket,
       ...(cfg.socket.publicHost !== undefined && { publicHost: cfg.socket.publicHost }),
+      ...(cfg.socket.publicUrl !== undefined && { publicUrl: cfg.socket.publicUrl }),
+      ...(cfg.socket.tls !== undefined && { tls: cfg.socket.tls }),
     });
   }
   if (has('gateway')) {
     distributor = await startDistributor(node, {
       host: cfg.gateway.host,
       port: cfg.gateway.port,
-      ticketSecret,
-      jwt: { secret: jwtSecret },
+      ticketSecret: cfg.ticketSecret,
+      jwt: { secret: cfg.jwtSecret },
       devMode: cfg.gateway.devMode,
       staticDir: cfg.gateway.staticDir,
+      observer: metrics.distributor,
+      ...(cfg.gateway.tls !== undefined && { tls: cfg.gateway.tls }),
     });
   }
+  metrics.attach({ node, ...(socket && { socket }), natsConnected: () => nats.connected });
 
-  let metrics: MetricsServer | undefined;
+  const checks: Record<string, ReadinessCheck> = {
+    nats: nats.check,
+    jetstream: jetStreamCheck(nc),
+    draining: () => (socket?.stats().draining ? 'draining: clients are being moved to other socket nodes' : stopping ? 'the node is leaving the cluster' : undefined),
+  };
+  // "Its servers listening": set while they listen, cleared when stop() closes them.
+  if (socket) checks['socket'] = () => (socketListening ? undefined : 'the WebSocket server is not listening');
+  if (distributor) checks['gateway'] = () => (gatewayListening ? undefined : 'the HTTP API is not listening');
+  let socketListening = socket !== undefined;
+  let gatewayListening = distributor !== undefined;
+
+  let ops: OpsServer | undefined;
   if (cfg.metrics) {
-    const registry = createMetricsRegistry({ node, ...(socket && { socket }) });
-    metrics = await startMetricsServer(registry, cfg.metrics.host, cfg.metrics.port);
+    ops = await startOpsServer({ node: node.id, registry: metrics.registry, readiness: () => readiness(checks) }, cfg.metrics.host, cfg.metrics.port);
   }
 
   return {
@@ -131,12 +161,17 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
       roles: cfg.roles,
       ...(distributor && { http: distributor.url }),
       ...(socket && { socket: socket.url }),
-      ...(metrics && { metrics: metrics.url }),
+      ...(ops && { metrics: `${ops.url}/metrics`, healthz: `${ops.url}/healthz`, readyz: `${ops.url}/readyz` }),
     },
     stop: async () => {
-      if (metrics) await metrics.close();
+      stopping = true;
+      // The ops endpoint stays up while the socket server drains, so /readyz says 503 draining meanwhile.
       if (socket) await socket.drain();
+      socketListening = false;
       if (distributor) await distributor.close();
+      gatewayListening = false;
+      if (ops) await ops.close();
+      nats.stop();
       await node.close();
       if (store) await store.close();
       await nc.drain().catch(() => undefined);
