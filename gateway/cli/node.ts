@@ -17,7 +17,7 @@ import { createLogger } from './logger.js';
 import { NODE_OPTIONS, type RoleName } from './node-options.js';
 import { envName, type OptionValues } from './options.js';
 import { isEntryPoint, registerCommand, runProgram, type Command } from './program.js';
-import { startRoles, type RolesConfig } from './roles.js';
+import type { RolesConfig } from './roles.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export type NodeSettings = OptionValues<typeof NODE_OPTIONS>;
@@ -85,6 +85,8 @@ export function rolesConfig(values: NodeSettings): Omit<RolesConfig, 'logger'> {
 async function runNode(values: NodeSettings): Promise<void> {
   const config = rolesConfig(values);
   const logger = createLogger(values['log-level'], { roles: config.roles.join(',') });
+  // Loaded only to run: --help and usage errors answer without loading uWebSockets.js, NATS and the actors.
+  const { startRoles } = await import('./roles.js');
   const running = await startRoles({ ...config, logger });
   process.stdout.write(`ready ${JSON.stringify(running.info)}\n`);
 
