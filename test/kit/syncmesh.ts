@@ -94,13 +94,17 @@ export function runSyncmesh(args: string[], env: Record<string, string> = {}): {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Prometheus text: the value of `name{labels...}` (labels matched as a substring), or undefined. */
+/**
+ * Prometheus text: the value of the first series of `name` carrying every label of `labels`
+ * (`a="x",b="y"`, in any order), or undefined.
+ */
 export function metricValue(text: string, name: string, labels = ''): number | undefined {
+  const wanted = labels === '' ? [] : labels.split(/,(?=[a-z_]+=")/);
   for (const line of text.split('\n')) {
     if (!line.startsWith(name)) continue;
     const rest = line.slice(name.length);
     if (rest[0] !== '{' && rest[0] !== ' ') continue;
-    if (labels !== '' && !rest.includes(labels)) continue;
+    if (!wanted.every((l) => rest.includes(l))) continue;
     const value = Number(line.slice(line.lastIndexOf(' ') + 1));
     if (Number.isFinite(value)) return value;
   }
