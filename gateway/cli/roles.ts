@@ -41,6 +41,8 @@ export interface RunningInfo {
   roles: string[];
   http?: string;
   socket?: string;
+  /** Where the socket server listens (HOST:PORT); differs from `socket` behind a proxy (--public-url). */
+  socketListen?: string;
   metrics?: string;
   healthz?: string;
   readyz?: string;
@@ -160,7 +162,7 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
       node: node.id,
       roles: cfg.roles,
       ...(distributor && { http: distributor.url }),
-      ...(socket && { socket: socket.url }),
+      ...(socket && { socket: socket.url, socketListen: `${cfg.socket.host}:${socket.port}` }),
       ...(ops && { metrics: `${ops.url}/metrics`, healthz: `${ops.url}/healthz`, readyz: `${ops.url}/readyz` }),
     },
     stop: async () => {

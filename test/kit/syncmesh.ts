@@ -17,6 +17,7 @@ export interface ReadyInfo {
   roles: string[];
   http?: string;
   socket?: string;
+  socketListen?: string;
   metrics?: string;
   healthz?: string;
   readyz?: string;
