@@ -86,7 +86,8 @@ export interface ResolvedOptions {
   readonly host: string;
   readonly port: number;
   readonly publicHost: string;
-  readonly publicUrl: URL | undefined;
+  /** The public URL exactly as given, and the host and port clients reach through it. */
+  readonly publicUrl: { readonly href: string; readonly host: string; readonly port: number } | undefined;
   readonly tls: TlsFiles | undefined;
   readonly observer: SocketObserver | undefined;
   readonly capacity: number;
@@ -121,22 +122,26 @@ export function resolveOptions(o: SocketServerOptions): ResolvedOptions {
     throw new SocketConfigError(`socket server option limits.idleTimeoutSec must be 0 (off) or 8..960 seconds (got ${idle})`);
   }
   const ratePerSec = positive('limits.ratePerSec', l.ratePerSec, 100);
-  let publicUrl: URL | undefined;
+  let publicUrl: ResolvedOptions['publicUrl'];
   if (o.publicUrl !== undefined) {
+    let u: URL;
     try {
-      publicUrl = new URL(o.publicUrl);
+      u = new URL(o.publicUrl);
     } catch {
       throw new SocketConfigError(`socket server option publicUrl ${JSON.stringify(o.publicUrl)} is not a URL; write it like wss://ws1.example.com/ws`);
     }
-    if ((publicUrl.protocol !== 'ws:' && publicUrl.protocol !== 'wss:') || publicUrl.search !== '' || publicUrl.hash !== '') {
+    if ((u.protocol !== 'ws:' && u.protocol !== 'wss:') || u.search !== '' || u.hash !== '' || o.publicUrl.includes('?')) {
       throw new SocketConfigError(`socket server option publicUrl must be a ws:// or wss:// URL without query or fragment (got ${JSON.stringify(o.publicUrl)})`);
     }
+    // IPv6 hosts come bracketed in URL.hostname; clients that build their own URL from host/port need them bare.
+    const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+    publicUrl = { href: o.publicUrl, host, port: u.port !== '' ? Number(u.port) : u.protocol === 'wss:' ? 443 : 80 };
   }
   if (o.tls !== undefined && (!o.tls.certFile || !o.tls.keyFile)) throw new SocketConfigError('socket server option tls needs both certFile and keyFile');
   return {
     host,
     port,
-    publicHost: publicUrl?.hostname ?? o.publicHost ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host),
+    publicHost: publicUrl?.host ?? o.publicHost ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host),
     publicUrl,
     tls: o.tls,
     observer: o.observer,

@@ -138,11 +138,9 @@ class SocketServer implements ConnectionHost {
     return `${this.options.tls ? 'wss' : 'ws'}://${this.options.publicHost}:${this.#port}/ws`;
   }
 
-  /** Host and port clients reach: the public URL's (its default port when it names none), else the listener's. */
+  /** Port clients reach: the public URL's (its scheme's default when it names none), else the listener's. */
   #announcedPort(): number {
-    const u = this.options.publicUrl;
-    if (u === undefined) return this.#port;
-    return u.port !== '' ? Number(u.port) : u.protocol === 'wss:' ? 443 : 80;
+    return this.options.publicUrl?.port ?? this.#port;
   }
 
   get storeEpoch(): string | undefined {

@@ -23,14 +23,20 @@ describe('program - the syncmesh bin', () => {
     expect(pkg.scripts['start']).toMatch(/dist\/gateway\/cli\/syncmesh\.js cluster$/);
   });
 
-  it('program - --help of the program and of each command: every setting of its table, with its environment variable', () => {
-    const top = runSyncmesh(['--help']);
-    expect(top.status).toBe(0);
-    expect(top.stdout).toMatch(/^ {2}cluster +run a complete local cluster/m);
-    expect(top.stdout).toMatch(/^ {2}node +run one node/m);
-    for (const [command, table] of [['node', NODE_OPTIONS], ['cluster', CLUSTER_OPTIONS]] as const) {
-      for (const args of [[command, '--help'], ['help', command]]) {
-        const r = runSyncmesh(args);
+  it('program - --help of the program and of each command: every setting of its table, with its environment variable', async () => {
+    const [top, version, ...helps] = await Promise.all([
+      runSyncmesh(['--help']),
+      runSyncmesh(['--version']),
+      ...(['node', 'cluster'] as const).flatMap((command) => [[command, '--help'], ['help', command]].map(async (args) => ({ command, args, r: await runSyncmesh(args) }))),
+    ]);
+    expect(top!.status).toBe(0);
+    expect(top!.stdout).toMatch(/^ {2}cluster +run a complete local cluster/m);
+    expect(top!.stdout).toMatch(/^ {2}node +run one node/m);
+    expect(version!.stdout).toMatch(/^syncmesh \d+\.\d+\.\d+/);
+    for (const h of helps) {
+      const { command, args, r } = h as { command: 'node' | 'cluster'; args: string[]; r: Awaited<ReturnType<typeof runSyncmesh>> };
+      const table = command === 'node' ? NODE_OPTIONS : CLUSTER_OPTIONS;
+      {
         expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(0);
         expect(r.stdout).toContain(`usage: syncmesh ${command}`);
         for (const [name, def] of Object.entries(table)) {
@@ -40,31 +46,33 @@ describe('program - the syncmesh bin', () => {
         }
       }
     }
-    expect(runSyncmesh(['--version']).stdout).toMatch(/^syncmesh \d+\.\d+\.\d+/);
   });
 
-  it('program - bad usage is refused with a message naming the problem, and exit code 2', () => {
+  it('program - docs/operations.md lists every setting of both commands with its environment variable', () => {
+    const doc = readFileSync('docs/operations.md', 'utf8');
+    for (const table of [NODE_OPTIONS, CLUSTER_OPTIONS]) {
+      for (const [name, def] of Object.entries(table)) {
+        expect(doc, `--${name} in docs/operations.md`).toMatch(new RegExp(`\\| \`--${name}[ \`]`));
+        if (!('flagOnly' in def)) expect(doc, `${envName(name)} in docs/operations.md`).toContain(`\`${envName(name)}`);
+      }
+    }
+  });
+
+  it('program - bad usage is refused with a message naming the problem, and exit code 2', async () => {
+    // Each kind of refusal once through the real program; every rule is covered in-process in options.test.ts.
     const cases: { args: string[]; env?: Record<string, string>; says: RegExp }[] = [
       { args: [], says: /usage: syncmesh COMMAND/ },
       { args: ['frobnicate'], says: /unknown command "frobnicate"; commands: cluster, node/ },
       { args: ['node', '--bogus'], says: /unknown flag --bogus; known flags: --roles/ },
       { args: ['node', '--roles', 'socket,printer'], says: /--roles: unknown value "printer"; accepted: gateway, storage, push, socket/ },
       { args: ['node'], says: /--roles is required \(or SYNCMESH_ROLES\)/ },
-      { args: ['node', '--roles', 'gateway', '--http-port', '70000'], says: /--http-port must be a whole number from 0 to 65535; got "70000"/ },
       { args: ['node', '--roles', 'gateway'], env: { SYNCMESH_HTTP_PORT: 'eighty' }, says: /SYNCMESH_HTTP_PORT \(environment\) must be a whole number/ },
-      { args: ['node', '--roles', 'gateway', '--dev=yes'], says: /--dev is a switch and takes no value/ },
-      { args: ['node', '--roles', 'socket', '--socket-port'], says: /--socket-port needs a value/ },
-      { args: ['node', '--roles', 'socket', 'extra'], says: /unexpected argument "extra"/ },
-      { args: ['node', '--roles', 'socket'], env: { SYNCMESH_DEV: 'maybe' }, says: /SYNCMESH_DEV \(environment\) must be true or false/ },
-      { args: ['node', '--roles', 'socket', '--log-level', 'loud'], says: /--log-level must be one of fatal, error/ },
       { args: ['node', '--roles', 'socket'], says: /no --ticket-secret \(or SYNCMESH_TICKET_SECRET\)/ },
-      { args: ['node', '--roles', 'socket', '--tls-cert', 'c.pem'], env: SECRETS, says: /--tls-cert and --tls-key go together/ },
-      { args: ['node', '--roles', 'socket', '--public-url', 'https://x/ws'], env: SECRETS, says: /--public-url must start with ws:\/\/ or wss:\/\// },
-      { args: ['node', '--roles', 'socket', '--public-url', 'wss://x/ws?a=1'], env: SECRETS, says: /--public-url must have no query/ },
       { args: ['cluster', '--socket-nodes', '0'], says: /--socket-nodes must be a whole number from 1 to 64; got "0"/ },
     ];
-    for (const c of cases) {
-      const r = runSyncmesh(c.args, c.env);
+    const results = await Promise.all(cases.map((c) => runSyncmesh(c.args, c.env)));
+    for (const [i, c] of cases.entries()) {
+      const r = results[i]!;
       const what = `syncmesh ${c.args.join(' ')} ${JSON.stringify(c.env ?? {})}: stderr ${r.stderr}`;
       expect(r.status, what).toBe(2);
       expect(r.stderr, what).toMatch(c.says);
@@ -88,7 +96,7 @@ describe('program - the syncmesh bin', () => {
       expect(node.info.node).toBe('from-flag');
       expect(node.info.metrics, 'an empty variable is unset').toBeUndefined();
     }
-    const unreachable = runSyncmesh(['node', '--roles', 'push', '--nats', 'nats://127.0.0.1:1']);
+    const unreachable = await runSyncmesh(['node', '--roles', 'push', '--nats', 'nats://127.0.0.1:1']);
     expect(unreachable.status).toBe(1);
     expect(unreachable.stderr).toMatch(/cannot reach NATS at nats:\/\/127\.0\.0\.1:1: .*start nats-server or pass --nats/);
   });

@@ -6,7 +6,7 @@
  *   await using node = await syncmeshNode(['--roles', 'socket', '--nats', url], { env });
  *   node.info.socket   // ws://127.0.0.1:PORT/ws
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -88,11 +88,24 @@ export async function syncmeshNode(args: string[], options: { env?: Record<strin
 }
 
 /** Runs the program to completion (for --help and refusals): exit code, stdout, stderr. */
-export function runSyncmesh(args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
+export function runSyncmesh(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
   // Executed directly, as an installed bin is: through its shebang line and executable bit.
-  const r = spawnSync(SYNCMESH_JS, args, { encoding: 'utf8', env: childEnv(env), timeout: 30_000 });
-  if (r.error) throw r.error;
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  const child = spawn(SYNCMESH_JS, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(env) });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolveRun, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`syncmesh ${args.join(' ')} did not finish within ${timeoutMs} ms; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.once('error', reject);
+    child.once('close', (status) => {
+      clearTimeout(timer);
+      resolveRun({ status, stdout, stderr });
+    });
+  });
 }
 
 /**
