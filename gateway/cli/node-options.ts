@@ -1,6 +1,9 @@
 /**
  * Every setting of `syncmesh node`, one line each (see options.ts for what a line gives). The help
- * groups them by `group`; docs/operations.md lists the same table.
+ * groups them by `group`; docs/operations.md lists the same table (test/cli/program.test.ts checks it).
+ *
+ * Adding a setting: one line here, then read `values['its-name']` where it is used: NATS connection
+ * settings in nats-connect.ts, everything else in rolesConfig() (node.ts).
  */
 import type { OptionTable } from './options.js';
 

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { UsageError } from './errors.js';
 import { createLogger } from './logger.js';
+import { natsConnectOptions } from './nats-connect.js';
 import { NODE_OPTIONS, type RoleName } from './node-options.js';
 import { envName, type OptionValues } from './options.js';
 import { isEntryPoint, registerCommand, runProgram, type Command } from './program.js';
@@ -56,7 +57,7 @@ export function rolesConfig(values: NodeSettings): Omit<RolesConfig, 'logger'> {
   const tls = values['tls-cert'] !== undefined && values['tls-key'] !== undefined ? { certFile: values['tls-cert'], keyFile: values['tls-key'] } : undefined;
   return {
     roles,
-    servers: values.nats,
+    nats: natsConnectOptions(values, roles),
     ...(values['node-id'] !== undefined && { nodeId: values['node-id'] }),
     prefix: values.prefix,
     replicas: values.replicas,

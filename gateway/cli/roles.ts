@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { connect } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/nats-core';
+import type { ConnectionOptions, NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { startNode } from '../../runtime/mod.js';
 import type { ActorKind, ActorNode } from '../../runtime/mod.js';
@@ -20,7 +20,8 @@ import type { RoleName } from './node-options.js';
 
 export interface RolesConfig {
   roles: RoleName[];
-  servers: string[];
+  /** How to reach NATS (nats-connect.ts builds it from the settings). */
+  nats: ConnectionOptions;
   logger: Logger;
   nodeId?: string;
   prefix: string;
@@ -75,18 +76,13 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
 
   let nc: NatsConnection;
   try {
-    nc = await connect({
-      servers: cfg.servers,
-      name: `syncmesh-${cfg.roles.join('+')}`,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-      pingInterval: 5_000,
-    });
+    nc = await connect(cfg.nats);
   } catch (cause) {
-    throw new StartError(`cannot reach NATS at ${cfg.servers.join(', ')}: ${(cause as Error).message}; start nats-server or pass --nats`, { cause });
+    const servers = ([] as string[]).concat(cfg.nats.servers ?? []).join(', ');
+    throw new StartError(`cannot reach NATS at ${servers}: ${(cause as Error).message}; start nats-server or pass --nats`, { cause });
   }
 
-  const metrics = createNodeMetrics();
+  const metrics = createNodeMetrics(cfg.roles);
   const nats = watchNats(nc, (e) => metrics.natsEvent(e));
   const kinds: ActorKind[] = [];
   let store: CloudStore | undefined;

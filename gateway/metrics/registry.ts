@@ -8,6 +8,7 @@
  *   remote asks): one prom-client inc/observe per event, no allocation on the hot path.
  *
  * Create it before the parts (they take its observers), then attach() the node and socket server.
+ * Observers of roles the node does not have are still valid (they count into unregistered metrics).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PushObserver } from '../../actors/push/mod.js';
@@ -72,7 +73,12 @@ export interface NodeMetrics {
   attach(sources: { node: ActorNode; socket?: { stats(): SocketServerStats }; natsConnected: () => boolean }): void;
 }
 
-export function createNodeMetrics(): NodeMetrics {
+/**
+ * The metrics of a node with `roles`: every node gets the runtime, NATS and process metrics, and each
+ * role its own (socket, storage, push, gateway), so a scrape shows only what the node does.
+ */
+export function createNodeMetrics(roles: readonly string[]): NodeMetrics {
+  const has = (role: string): boolean => roles.includes(role);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -114,24 +120,25 @@ export function createNodeMetrics(): NodeMetrics {
   const remoteAsk = new Histogram({ name: 'syncmesh_runtime_remote_ask_seconds', help: 'Round trip of asks to actors on other nodes', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers });
 
   // --- socket server
+  const socketRegisters = has('socket') ? registers : [];
   for (const [name, { field, help }] of Object.entries(SOCKET_COUNTERS)) {
-    new Counter({ name, help, registers, collect() { this.reset(); if (socketStats) this.inc(Number(socketStats[field])); } });
+    new Counter({ name, help, registers: socketRegisters, collect() { this.reset(); if (socketStats) this.inc(Number(socketStats[field])); } });
   }
   for (const [name, { field, help }] of Object.entries(SOCKET_GAUGES)) {
-    new Gauge({ name, help, registers, collect() { this.set(Number(socketStats?.[field] ?? 0)); } });
+    new Gauge({ name, help, registers: socketRegisters, collect() { this.set(Number(socketStats?.[field] ?? 0)); } });
   }
   new Gauge({
     name: 'syncmesh_socket_sessions',
     help: 'Client session actors running on this node (one per open connection once it is set up)',
-    registers,
+    registers: socketRegisters,
     collect() { this.set(runtime?.actorsByKind[SESSION_KIND]?.active ?? 0); },
   });
-  new Gauge({ name: 'syncmesh_socket_draining', help: '1 while this socket server drains', registers, collect() { this.set(socketStats?.draining ? 1 : 0); } });
+  new Gauge({ name: 'syncmesh_socket_draining', help: '1 while this socket server drains', registers: socketRegisters, collect() { this.set(socketStats?.draining ? 1 : 0); } });
   const pushDelivery = new Histogram({
     name: 'syncmesh_push_delivery_seconds',
     help: 'From the push server publishing a push to this socket node handing it to its sessions (clocks of both hosts must agree)',
     buckets: LATENCY_BUCKETS,
-    registers,
+    registers: socketRegisters,
   });
 
   // --- rate limits, every layer: the socket layer is read from stats(), the others counted as they refuse
@@ -148,21 +155,24 @@ export function createNodeMetrics(): NodeMetrics {
   });
 
   // --- store
-  const commits = new Counter({ name: 'syncmesh_store_commits_total', help: 'Commits answered, by outcome (ok or error code)', labelNames: ['outcome'], registers });
-  const pulls = new Counter({ name: 'syncmesh_store_pulls_total', help: 'Pulls answered, by outcome (ok or error code)', labelNames: ['outcome'], registers });
-  const conflicts = new Counter({ name: 'syncmesh_store_conflicts_total', help: 'Changes not applied because their base was stale', registers });
-  const commands = new Counter({ name: 'syncmesh_store_commands_total', help: 'Device command requests answered: op send, ack, pending, clearDelivered; by outcome', labelNames: ['op', 'outcome'], registers });
-  const storeRefusals = new Counter({ name: 'syncmesh_store_refusals_total', help: 'Storage requests answered with an error, by request and code', labelNames: ['op', 'code'], registers });
-  const commitSeconds = new Histogram({ name: 'syncmesh_store_commit_seconds', help: 'Commit latency in the store actor (arrival to answer)', buckets: LATENCY_BUCKETS, registers });
-  const pullSeconds = new Histogram({ name: 'syncmesh_store_pull_seconds', help: 'Pull latency in the store actor (arrival to answer)', buckets: LATENCY_BUCKETS, registers });
+  const storeRegisters = has('storage') ? registers : [];
+  const pushRegisters = has('push') ? registers : [];
+  const gatewayRegisters = has('gateway') ? registers : [];
+  const commits = new Counter({ name: 'syncmesh_store_commits_total', help: 'Commits answered, by outcome (ok or error code)', labelNames: ['outcome'], registers: storeRegisters });
+  const pulls = new Counter({ name: 'syncmesh_store_pulls_total', help: 'Pulls answered, by outcome (ok or error code)', labelNames: ['outcome'], registers: storeRegisters });
+  const conflicts = new Counter({ name: 'syncmesh_store_conflicts_total', help: 'Changes not applied because their base was stale', registers: storeRegisters });
+  const commands = new Counter({ name: 'syncmesh_store_commands_total', help: 'Device command requests answered: op send, ack, pending, clearDelivered; by outcome', labelNames: ['op', 'outcome'], registers: storeRegisters });
+  const storeRefusals = new Counter({ name: 'syncmesh_store_refusals_total', help: 'Storage requests answered with an error, by request and code', labelNames: ['op', 'code'], registers: storeRegisters });
+  const commitSeconds = new Histogram({ name: 'syncmesh_store_commit_seconds', help: 'Commit latency in the store actor (arrival to answer)', buckets: LATENCY_BUCKETS, registers: storeRegisters });
+  const pullSeconds = new Histogram({ name: 'syncmesh_store_pull_seconds', help: 'Pull latency in the store actor (arrival to answer)', buckets: LATENCY_BUCKETS, registers: storeRegisters });
 
   // --- push server
-  const pushed = new Counter({ name: 'syncmesh_push_published_total', help: 'Push messages published on NATS by the push server', registers });
-  const pushDropped = new Counter({ name: 'syncmesh_push_dropped_total', help: 'Malformed push requests dropped by the push server', registers });
+  const pushed = new Counter({ name: 'syncmesh_push_published_total', help: 'Push messages published on NATS by the push server', registers: pushRegisters });
+  const pushDropped = new Counter({ name: 'syncmesh_push_dropped_total', help: 'Malformed push requests dropped by the push server', registers: pushRegisters });
 
   // --- distributor
-  const allocations = new Counter({ name: 'syncmesh_distributor_allocations_total', help: 'Connect requests answered with a socket server', registers });
-  const refusals = new Counter({ name: 'syncmesh_distributor_refusals_total', help: 'API requests refused, by route and error code', labelNames: ['route', 'code'], registers });
+  const allocations = new Counter({ name: 'syncmesh_distributor_allocations_total', help: 'Connect requests answered with a socket server', registers: gatewayRegisters });
+  const refusals = new Counter({ name: 'syncmesh_distributor_refusals_total', help: 'API requests refused, by route and error code', labelNames: ['route', 'code'], registers: gatewayRegisters });
 
   const store: StoreObserver = {
     served(request, seconds, outcome, conflicted) {

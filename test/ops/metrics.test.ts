@@ -86,6 +86,8 @@ describe('metrics - every node of a running cluster', () => {
     expect(metricValue(storage, 'syncmesh_push_published_total')).toBeGreaterThanOrEqual(3);
     expect(metricValue(storage, 'syncmesh_runtime_active_actors', 'kind="store"')).toBeGreaterThanOrEqual(1);
     expect(storage).toMatch(/^syncmesh_runtime_mailbox_depth\{kind="store",node="storage-1"\} \d+$/m);
+    expect(storage, 'a node shows the metrics of its own roles only').not.toContain('syncmesh_socket_connections');
+    expect(storage).not.toContain('syncmesh_distributor_allocations_total');
 
     // Gateway.
     const gateway = await scrape(processOf('gateway-1').metrics!);
@@ -93,6 +95,7 @@ describe('metrics - every node of a running cluster', () => {
     expect(metricValue(gateway, 'syncmesh_distributor_refusals_total', 'code="rate_limited",route="connect"')).toBeGreaterThanOrEqual(1);
     expect(metricValue(gateway, 'syncmesh_rate_limited_total', 'layer="distributor"')).toBeGreaterThanOrEqual(1);
     expect(metricValue(gateway, 'syncmesh_runtime_active_actors', 'kind="distributor"')).toBe(1);
+    expect(gateway).not.toContain('syncmesh_store_commits_total');
 
     // Socket nodes (the two devices are on different ones: sum them).
     const sockets = await Promise.all(cluster.state.processes.filter((p) => p.socket).map((p) => scrape(p.metrics!)));
