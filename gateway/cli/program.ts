@@ -30,19 +30,15 @@ export function registerCommand<T extends OptionTable>(command: Command<T>): voi
   commands.set(command.name, command as unknown as Command<OptionTable>);
 }
 
+/** The package version, from package.json beside dist/ (or beside the sources when run from them). */
 function version(): string {
-  try {
-    const here = dirname(fileURLToPath(import.meta.url));
-    // dist/gateway/cli -> the package root (and gateway/cli when run from source).
-    for (const up of [join(here, '..', '..', '..'), join(here, '..', '..')]) {
-      try {
-        return (JSON.parse(readFileSync(join(up, 'package.json'), 'utf8')) as { version: string }).version;
-      } catch {
-        // not this directory: try the next
-      }
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const root of [join(here, '..', '..', '..'), join(here, '..', '..')]) {
+    try {
+      return (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      // not the package root: try the next candidate
     }
-  } catch {
-    // fall through
   }
   return 'unknown';
 }

@@ -137,16 +137,16 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
   }
   metrics.attach({ node, ...(socket && { socket }), natsConnected: () => nats.connected });
 
+  // "Its servers listening": set while they listen, cleared when stop() closes them.
+  let socketListening = socket !== undefined;
+  let gatewayListening = distributor !== undefined;
   const checks: Record<string, ReadinessCheck> = {
     nats: nats.check,
     jetstream: jetStreamCheck(nc),
     draining: () => (socket?.stats().draining ? 'draining: clients are being moved to other socket nodes' : stopping ? 'the node is leaving the cluster' : undefined),
   };
-  // "Its servers listening": set while they listen, cleared when stop() closes them.
   if (socket) checks['socket'] = () => (socketListening ? undefined : 'the WebSocket server is not listening');
   if (distributor) checks['gateway'] = () => (gatewayListening ? undefined : 'the HTTP API is not listening');
-  let socketListening = socket !== undefined;
-  let gatewayListening = distributor !== undefined;
 
   let ops: OpsServer | undefined;
   if (cfg.metrics) {
