@@ -10,7 +10,7 @@ import { createServer as createTlsServer, type Server as TlsServer } from 'node:
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decode, encode } from '../../runtime/codec.js';
+import { decode, encode } from '../../protocol/mod.js';
 import { natsServer, type NatsServer } from '../kit/nats.js';
 import { syncmeshNode, type SyncmeshProcess } from '../kit/syncmesh.js';
 import { testCertificates, type TestCertificates } from '../kit/tls.js';
