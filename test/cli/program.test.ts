@@ -14,7 +14,8 @@ import { waitFor } from '../kit/wait.js';
 
 const SECRETS = { SYNCMESH_TICKET_SECRET: 'test-ticket-secret-0123456789', SYNCMESH_JWT_SECRET: 'test-jwt-secret-0123456789-abcdefghij' };
 
-describe('program - the syncmesh bin', () => {
+// Each test spawns the program; on a loaded machine a process may take seconds just to start.
+describe('program - the syncmesh bin', { timeout: 120_000 }, () => {
   it('program - package.json "bin" names syncmesh: a built, executable file with a shebang; npm start runs its cluster command', () => {
     const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> };
     expect(resolve(pkg.bin['syncmesh']!)).toBe(SYNCMESH_JS);

@@ -88,7 +88,7 @@ export async function syncmeshNode(args: string[], options: { env?: Record<strin
 }
 
 /** Runs the program to completion (for --help and refusals): exit code, stdout, stderr. */
-export function runSyncmesh(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function runSyncmesh(args: string[], env: Record<string, string> = {}, timeoutMs = 90_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
   // Executed directly, as an installed bin is: through its shebang line and executable bit.
   const child = spawn(SYNCMESH_JS, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(env) });
   let stdout = '';
