@@ -76,7 +76,7 @@ describe('metrics - every node of a running cluster', () => {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: JSON.stringify({ userId: 'ops-alice', deviceId: `burst-${round}-${i}` }),
-      }).then((r) => r.status)));
+      }).then((r) => r.status, () => 0))); // a request lost in the burst (keep-alive race under load) is just not a refusal
       refused = burst.includes(429);
     }
     expect(refused, 'a connect request refused by the per-user rate limit').toBe(true);
