@@ -28,6 +28,8 @@ const RUNTIME_COUNTERS: Record<string, { field: keyof RuntimeMetrics; help: stri
   syncmesh_runtime_ask_timeouts_total: { field: 'askTimeouts', help: 'Asks that passed their deadline' },
   syncmesh_runtime_restarts_total: { field: 'restarts', help: 'Actor restarts by supervision' },
   syncmesh_runtime_bad_messages_total: { field: 'badMessages', help: 'Malformed envelopes received' },
+  syncmesh_runtime_spawns_refused_total: { field: 'spawnsRefused', help: 'Spawns from other nodes refused (kind not hosted, virtual, or local-only)' },
+  syncmesh_runtime_stray_replies_total: { field: 'strayReplies', help: 'Replies that matched no ask in flight (late, duplicate or forged)' },
   syncmesh_runtime_mailbox_dropped_total: { field: 'mailboxDropped', help: 'Messages dropped by full mailboxes' },
   syncmesh_runtime_dead_letters_total: { field: 'deadLetters', help: 'Tells that reached no actor' },
   syncmesh_runtime_activations_total: { field: 'activations', help: 'Actors started on this node' },
