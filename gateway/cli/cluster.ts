@@ -80,6 +80,11 @@ async function runCluster(flags: OptionValues<typeof CLUSTER_OPTIONS>): Promise<
     })());
   process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
   process.on('SIGTERM', () => void stopAll().then(() => process.exit(0)));
+  if (process.env['SYNCMESH_EXIT_WITH_PARENT'] === '1') {
+    // Started by a program that wants no orphans (a test kit): when it is gone, even by kill -9, stdin closes.
+    process.stdin.on('end', () => void stopAll().then(() => process.exit(0)));
+    process.stdin.resume();
+  }
 
   try {
     progress(`starting ${all.length} role processes (logs in ${logDir})`);

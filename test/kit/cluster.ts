@@ -36,7 +36,8 @@ export async function localCluster(options: { socketNodes?: number; dataDir?: st
   // Default: the bin's cluster command; `program` (an installed package's cluster.js, say) is the same command.
   const command = options.program !== undefined ? [options.program] : [SYNCMESH_JS, 'cluster'];
   const args = [...command, '--http-port', '0', '--nats-port', '0', '--socket-nodes', String(options.socketNodes ?? 2), '--data-dir', dataDir, ...(options.extraArgs ?? [])];
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv({ SYNCMESH_LOG_LEVEL: 'info' }) });
+  // stdin is a pipe the cluster watches: if this test process dies (a timed-out worker), the cluster stops too.
+  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv({ SYNCMESH_LOG_LEVEL: 'info', SYNCMESH_EXIT_WITH_PARENT: '1' }) });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-8000);

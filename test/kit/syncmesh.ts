@@ -46,7 +46,8 @@ export function childEnv(env: Record<string, string> = {}): NodeJS.ProcessEnv {
  */
 export async function syncmeshNode(args: string[], options: { env?: Record<string, string>; command?: string[]; timeoutMs?: number } = {}): Promise<SyncmeshProcess> {
   const argv = [...(options.command ?? []), process.execPath, SYNCMESH_JS, 'node', ...args];
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(options.env) });
+  // stdin is a pipe the node watches: if this test process dies (a timed-out worker), the node leaves too.
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv({ SYNCMESH_EXIT_WITH_PARENT: '1', ...options.env }) });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-16_000);
