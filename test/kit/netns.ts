@@ -59,7 +59,10 @@ export async function namespaces(count: number): Promise<Namespaces> {
   const y = Math.floor(Math.random() * 256);
   const spaces: Namespace[] = [];
   const created: string[] = [];
+  let disposed = false;
   const dispose = async (): Promise<void> => {
+    if (disposed) return;
+    disposed = true;
     for (const name of created) {
       try {
         ip('netns', 'del', name); // deleting the namespace deletes its veth end, and so the pair

@@ -15,7 +15,7 @@ import { waitFor } from '../kit/wait.js';
 const JOIN_DEADLINE_MS = 5_000;
 const DEVICES = 12;
 
-describe('membership - a socket node joins a live cluster', () => {
+describe('membership - a socket node joins a live cluster', { timeout: 120_000 }, () => {
   it('membership - a socket node started under connected clients gets new connections within seconds; open connections stay put', async () => {
     await using cluster = await localCluster({ socketNodes: 1 });
     const devices: Device[] = [];

@@ -43,7 +43,8 @@ function processOf(name: string): LocalCluster['state']['processes'][number] {
   return p;
 }
 
-describe('metrics - every node of a running cluster', () => {
+// Real traffic and scrapes of every node: generous for a loaded shared machine.
+describe('metrics - every node of a running cluster', { timeout: 120_000 }, () => {
   it('metrics - after traffic, each node\'s /metrics shows its roles\' metrics with live values; /readyz is 200 everywhere', async () => {
     // Traffic: two devices of one user on different socket nodes, so pushes and asks cross nodes.
     const a = await device('ops-alice', 'laptop');

@@ -30,6 +30,8 @@ describe('netns - socket nodes on their own addresses', () => {
     const before = listNamespaces();
     {
       await using nets = await namespaces(2);
+      // Also when the test times out (its body is then abandoned, `await using` never runs): no namespace is left behind.
+      ctx.onTestFinished(() => nets[Symbol.asyncDispose]());
       // NATS listens on every address, so the namespaces reach it through their gateway address.
       await using ns = await natsServer({ extraConfig: 'host: "0.0.0.0"' });
       await using gateway = await syncmeshNode(['--roles', 'gateway,storage,push', '--nats', ns.url, '--http-host', '127.0.0.1', '--http-port', '0', '--dev'], { env });
@@ -78,5 +80,5 @@ describe('netns - socket nodes on their own addresses', () => {
     }
     // Cleaned up: no namespace of this run is left.
     expect(listNamespaces().filter((n) => !before.includes(n))).toEqual([]);
-  });
+  }, 120_000);
 });

@@ -118,7 +118,7 @@ afterAll(async () => {
   await certs?.[Symbol.asyncDispose]();
 }, 60_000);
 
-describe('tls - toward browsers', () => {
+describe('tls - toward browsers', { timeout: 120_000 }, () => {
   it('tls - with --tls-cert/--tls-key the gateway serves https, the socket node wss, and the distributor hands out its wss:// URL', async () => {
     expect(gateway.info.http).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     expect(direct.info.socket).toMatch(/^wss:\/\/127\.0\.0\.1:\d+\/ws$/);
