@@ -70,6 +70,7 @@ export function rolesConfig(values: NodeSettings): Omit<RolesConfig, 'logger'> {
       staticDir: values['static-dir'] ?? join(here, '..', '..', 'web'),
       ...(tls && { tls }),
     },
+    storage: { limits: values['store-limits'], ...(values['command-ttl-ms'] !== undefined && { commandTtlMs: values['command-ttl-ms'] }) },
     socket: {
       host: values['socket-host'],
       port: values['socket-port'],

@@ -149,7 +149,7 @@ function showDefault(def: OptionDef): string | undefined {
   if (def.required) return 'required';
   if (def.default === undefined) return undefined;
   if (def.kind === 'bool') return def.default ? 'on' : 'off';
-  if (Array.isArray(def.default)) return def.default.join(',');
+  if (Array.isArray(def.default)) return def.default.length > 0 ? def.default.join(',') : undefined;
   return String(def.default);
 }
 

@@ -15,7 +15,7 @@ import { sessionKind } from '../../actors/session/mod.js';
 import { startDistributor, type DistributorServer } from '../distributor/mod.js';
 import { startSocketServer, type SocketServerHandle, type TlsFiles } from '../socket/mod.js';
 import { createNodeMetrics, jetStreamCheck, readiness, startOpsServer, watchNats, type OpsServer, type ReadinessCheck } from '../metrics/mod.js';
-import { StartError } from './errors.js';
+import { StartError, UsageError } from './errors.js';
 import type { RoleName } from './node-options.js';
 
 export interface RolesConfig {
@@ -30,6 +30,8 @@ export interface RolesConfig {
   ticketSecret: string;
   /** Needed by gateway ('' otherwise). */
   jwtSecret: string;
+  /** Storage role: StoreLimits overrides as name=value, and the command expiry (default: never). */
+  storage?: { limits: readonly string[]; commandTtlMs?: number };
   gateway: { host: string; port: number; devMode: boolean; staticDir: string; tls?: TlsFiles };
   socket: { host: string; port: number; publicHost?: string; publicUrl?: string; capacity: number; drainSpreadMs: number; tls?: TlsFiles };
   /** Metrics and health endpoint; absent = none. */
@@ -87,7 +89,14 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
   const kinds: ActorKind[] = [];
   let store: CloudStore | undefined;
   if (has('storage')) {
-    store = await createCloudStore({ nc, prefix: cfg.prefix, replicas: cfg.replicas, logger: cfg.logger });
+    let limits;
+    try {
+      limits = parseStoreLimits(cfg.storage?.limits ?? []);
+    } catch (err) {
+      throw new UsageError(`--store-limits: ${(err as Error).message}`);
+    }
+    const ttl = cfg.storage?.commandTtlMs;
+    store = await createCloudStore({ nc, prefix: cfg.prefix, replicas: cfg.replicas, logger: cfg.logger, limits, ...(ttl !== undefined && { commandTtlMs: ttl }) });
     kinds.push(storeKind(store, { observer: metrics.store }));
   }
   if (has('push')) kinds.push(pushKind({ prefix: cfg.prefix, observer: metrics.push }));
