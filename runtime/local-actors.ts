@@ -331,15 +331,21 @@ export class LocalActors implements CellHost {
   }
 
   /** Gauges: running actors and queued messages. */
-  gauges(): { active: number; depth: number } {
+  gauges(): { active: number; depth: number; byKind: Record<string, { active: number; mailboxDepth: number }> } {
     let active = 0;
     let depth = 0;
-    for (const m of this.cells.values()) {
+    const byKind: Record<string, { active: number; mailboxDepth: number }> = {};
+    for (const [kind, m] of this.cells) {
+      let kindActive = 0;
+      let kindDepth = 0;
       for (const c of m.values()) {
-        if (c.status === CellStatus.running) active++;
-        depth += c.queued;
+        if (c.status === CellStatus.running) kindActive++;
+        kindDepth += c.queued;
       }
+      byKind[kind] = { active: kindActive, mailboxDepth: kindDepth };
+      active += kindActive;
+      depth += kindDepth;
     }
-    return { active, depth };
+    return { active, depth, byKind };
   }
 }

@@ -91,7 +91,7 @@ export class NodeImpl implements ActorNode, NodeLife {
     this.sender = new Sender(nats, id, subj, this.counters, this.asks, this.logger);
     const follower = new HolderFollower((kind, actorId) => this.actors.activeElsewhere(kind, actorId), this.logger);
     const base = { id, logger: this.logger, clock: this.clock, counters: this.counters, asks: this.asks, sender: this.sender, life: this as NodeLife };
-    this.routing = new Routing({ ...base, actors: this.actors, candidates: this.candidates, isLive, waiting: () => this.waiting });
+    this.routing = new Routing({ ...base, actors: this.actors, candidates: this.candidates, isLive, waiting: () => this.waiting, onRemoteAsk: options.onRemoteAsk });
     this.waiting = new Waiting({
       ...base,
       candidates: this.candidates,
@@ -251,7 +251,7 @@ export class NodeImpl implements ActorNode, NodeLife {
   }
 
   metrics(): RuntimeMetrics {
-    const { active, depth } = this.actors.gauges();
+    const { active, depth, byKind } = this.actors.gauges();
     const c = this.counters;
     const room = this.waiting.room;
     return {
@@ -273,6 +273,7 @@ export class NodeImpl implements ActorNode, NodeLife {
       mailboxDepth: depth,
       members: this.membership.size,
       waitingForHost: room.size,
+      actorsByKind: byKind,
     };
   }
 

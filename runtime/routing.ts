@@ -40,6 +40,8 @@ export interface RoutingDeps {
   isLive(node: string): boolean;
   /** Messages to a kind no live member hosts (set once the waiting room exists). */
   waiting(): Waiting;
+  /** NodeOptions.onRemoteAsk: told the round trip of each ask to another node. */
+  readonly onRemoteAsk: ((seconds: number, answered: boolean) => void) | undefined;
 }
 
 export class Routing {
@@ -115,7 +117,14 @@ export class Routing {
     const corr = d.asks.corr();
     const target = node;
     return new Promise<T>((resolve, reject) => {
-      d.asks.add(new Pending(corr, target, ref, timeoutMs, resolve as (v: unknown) => void, reject));
+      const observe = d.onRemoteAsk;
+      if (observe !== undefined && target !== d.id) {
+        // Timed only when someone listens (the node program's metrics): two closures per remote ask.
+        const t0 = performance.now();
+        const done = resolve as (v: unknown) => void;
+        const settled = (answered: boolean): void => observe((performance.now() - t0) / 1000, answered);
+        d.asks.add(new Pending(corr, target, ref, timeoutMs, (v) => (settled(true), done(v)), (e) => (settled(false), reject(e))));
+      } else d.asks.add(new Pending(corr, target, ref, timeoutMs, resolve as (v: unknown) => void, reject));
       if (target === d.id) {
         // A copy: the answer address is keyed by the event object, which the caller may reuse for another ask.
         this.deliverAsk(ref.kind, ref.id, ref.node !== undefined, { ...message }, d.id, corr, 0);

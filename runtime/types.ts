@@ -147,6 +147,8 @@ export interface RuntimeMetrics {
   readonly members: number;
   /** Messages waiting for a node hosting their kind now. */
   readonly waitingForHost: number;
+  /** Running actors and queued messages per kind this node hosts (gauges). */
+  readonly actorsByKind: Readonly<Record<string, { readonly active: number; readonly mailboxDepth: number }>>;
 }
 
 export interface NodeOptions {
@@ -177,6 +179,11 @@ export interface NodeOptions {
   hostWaitCapacity?: number;
   /** Clock, for tests. */
   now?: () => number;
+  /**
+   * Called when an ask to another node settles, with its round trip in seconds and whether it was
+   * answered (false: an error answer, a timeout, its node went down). For latency metrics; keep it cheap.
+   */
+  onRemoteAsk?: (seconds: number, answered: boolean) => void;
 }
 
 /** A process in the cluster. Created with startNode(). */

@@ -5,4 +5,4 @@ export { publishPush, MAX_PUSH_USERS } from './publish.js';
 export { pushKind, PUSH_KIND } from './push-actor.js';
 export { BadPushError } from './errors.js';
 
-export type { PushKindOptions } from './push-actor.js';
+export type { PushKindOptions, PushObserver } from './push-actor.js';

@@ -37,7 +37,9 @@ function isFrame(v: unknown): v is Record<string, unknown> {
  */
 export function publishPush(nc: NatsConnection, prefix: string, condition: PushCondition, command: Record<string, unknown>): number {
   if (!isFrame(command)) throw new BadPushError('command must be a map with a string `t` (a server frame)');
-  const send = (subject: string, envelope: PushEnvelope): void => nc.publish(subject, encode(envelope));
+  const at = Date.now();
+  // `at` lets socket nodes measure publish-to-delivery latency (clocks of different hosts must agree: NTP).
+  const send = (subject: string, envelope: PushEnvelope): void => nc.publish(subject, encode({ ...envelope, at }));
   const c = condition as PushCondition | null | undefined;
   switch (c?.kind) {
     case 'connection': {

@@ -18,19 +18,32 @@ export const PUSH_KIND = 'push';
 export interface PushKindOptions {
   /** Subject prefix of the cluster (default `sm`); must match the socket nodes'. */
   prefix?: string;
+  /** Told about every push request (metrics). */
+  observer?: PushObserver;
+}
+
+/** What the push actors report. Called on the hot path: keep it cheap, never throw. */
+export interface PushObserver {
+  /** A push request was published as `messages` NATS messages. */
+  published(messages: number): void;
+  /** A malformed push request was dropped. */
+  dropped(): void;
 }
 
 /** The push actor kind. A push node hosts it: `startNode({ roles: ['push'], kinds: [pushKind()] })`. */
 export function pushKind(options: PushKindOptions = {}): ActorKind {
   const prefix = options.prefix ?? 'sm';
+  const observer = options.observer;
   const machine = setup({
     types: { events: {} as PushRequest, input: {} as ActorInput },
     actions: {
       publish: ({ event, self }) => {
         const { node, logger } = actorContext(self);
         try {
-          publishPush(node.nats, prefix, event.condition, event.command);
+          const messages = publishPush(node.nats, prefix, event.condition, event.command);
+          observer?.published(messages);
         } catch (err) {
+          observer?.dropped();
           // A tell has nobody to answer: a malformed request (a bug in the sender) is logged and dropped.
           logger.warn({ err, condition: event.condition }, 'dropped a malformed push request');
         }

@@ -18,7 +18,7 @@ export {
 } from './errors.js';
 
 export type { CloudStore, CloudStoreOptions } from './cloud-store.js';
-export type { StoreKindOptions } from './store-actor.js';
+export type { StoreKindOptions, StoreObserver, StoreOutcome } from './store-actor.js';
 export type { CommitInput } from './commit.js';
 export type { PullInput } from './pull.js';
 export type { SendInput, AckInput, PendingInput, AckOutcome, ClearDeliveredInput } from './commands.js';

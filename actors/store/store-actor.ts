@@ -34,7 +34,7 @@ import type { PushCondition } from '../../protocol/cluster/mod.js';
 import type { AckResult, PushRequest, StoreRequest } from '../messages.js';
 import { PUSH_KIND } from '../push/mod.js';
 import type { CloudStore } from './cloud-store.js';
-import { BadRequestError, RateLimitedError, StaleWriteError, StoreError, StoreErrorCodes, StoreUnavailableError } from './errors.js';
+import { BadRequestError, RateLimitedError, StaleWriteError, StoreError, StoreErrorCodes, StoreUnavailableError, type StoreErrorCode } from './errors.js';
 
 export const STORE_KIND = 'store';
 
@@ -43,6 +43,20 @@ export interface StoreKindOptions {
   pushKind?: string;
   /** Requests of one user at work at once (default 64). */
   maxInFlight?: number;
+  /** Told about every answered request (metrics). */
+  observer?: StoreObserver;
+}
+
+/** The outcome of one storage request: `ok` or the public error code it was answered with. */
+export type StoreOutcome = 'ok' | StoreErrorCode;
+
+/**
+ * What the store actors report, once per answered request: which request, how long it took from
+ * arrival to answer (queueing behind the user's earlier commits included), its outcome, and for a
+ * commit the changes refused as conflicts. Called on the hot path: keep it cheap, never throw.
+ */
+export interface StoreObserver {
+  served(request: StoreRequest['type'], seconds: number, outcome: StoreOutcome, conflicts: number): void;
 }
 
 /** The work of one user's actor: a chain for commits, a count of requests at work. */
@@ -61,20 +75,24 @@ interface StoreActorContext {
   readonly work: UserWork;
 }
 
-function fail(event: StoreRequest, err: unknown, logger: Logger): void {
+/** Answers `event` with the error; returns the code it was answered with. */
+function fail(event: StoreRequest, err: unknown, logger: Logger): StoreErrorCode {
   if (err instanceof StoreError) {
     if (err.code === StoreErrorCodes.internal) logger.warn({ err, request: event.type }, 'storage request failed');
     replyError(event, err);
-    return;
+    return err.code;
   }
   logger.error({ err, request: event.type }, 'storage request failed unexpectedly');
-  replyError(event, new StoreUnavailableError('the storage failed unexpectedly; retry later'));
+  const unavailable = new StoreUnavailableError('the storage failed unexpectedly; retry later');
+  replyError(event, unavailable);
+  return unavailable.code;
 }
 
 /** Builds the store kind over `store` (shared by every store actor of the node). */
 export function storeKind(store: CloudStore, options: StoreKindOptions = {}): ActorKind {
   const pushKindName = options.pushKind ?? PUSH_KIND;
   const maxInFlight = options.maxInFlight ?? 64;
+  const observer = options.observer;
 
   const push = (node: ActorNode, logger: Logger, userId: string, condition: PushCondition, command: Record<string, unknown>): void => {
     const message: PushRequest = { type: 'push', condition, command };
@@ -86,7 +104,8 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
     }
   };
 
-  const perform = async (event: StoreRequest, node: ActorNode, logger: Logger): Promise<void> => {
+  /** Serves `event`; resolves with the number of conflicts (commits) or 0. */
+  const perform = async (event: StoreRequest, node: ActorNode, logger: Logger): Promise<number> => {
     switch (event.type) {
       case 'commit': {
         const r = await store.commit(event);
@@ -96,17 +115,17 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
           push(node, logger, event.userId, condition, { t: 'sync', collection: event.collection, rev: r.rev });
         }
         reply(event, r);
-        return;
+        return r.conflicts.length;
       }
       case 'pull':
         reply(event, await store.pull(event));
-        return;
+        return 0;
       case 'send': {
         const r = await store.send(event);
         const target = connectionId(event.userId, event.toDevice);
         push(node, logger, event.userId, { kind: 'connection', connectionId: target, userId: event.userId }, { t: 'command', commandId: r.commandId, fromDevice: event.fromDevice, body: event.body });
         reply(event, r);
-        return;
+        return 0;
       }
       case 'ack': {
         const r = await store.ack(event);
@@ -115,14 +134,14 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
         }
         const result: AckResult = { acked: r.acked };
         reply(event, result);
-        return;
+        return 0;
       }
       case 'pending':
         reply(event, await store.pending(event));
-        return;
+        return 0;
       case 'clearDelivered':
         reply(event, await store.clearDelivered(event));
-        return;
+        return 0;
     }
   };
 
@@ -142,17 +161,22 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
     const { work } = context;
     if (work.inFlight >= maxInFlight) {
       replyError(event, new RateLimitedError(`more than ${maxInFlight} storage requests of this user are at work; retry shortly`));
+      observer?.served(event.type, 0, StoreErrorCodes.rateLimited, 0);
       return;
     }
     work.inFlight++;
+    const t0 = observer === undefined ? 0 : performance.now();
     const task = async (): Promise<void> => {
+      let outcome: StoreOutcome = 'ok';
+      let conflicts = 0;
       try {
-        await perform(event, node, logger);
+        conflicts = await perform(event, node, logger);
       } catch (err) {
-        fail(event, err, logger);
+        outcome = fail(event, err, logger);
       } finally {
         work.inFlight--;
       }
+      observer?.served(event.type, (performance.now() - t0) / 1000, outcome, conflicts);
     };
     if (event.type === 'commit') work.afterCommits(task);
     else void task();

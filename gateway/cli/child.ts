@@ -20,7 +20,23 @@ export interface ReadyInfo {
   roles: string[];
   http?: string;
   socket?: string;
+  socketListen?: string;
   metrics?: string;
+  healthz?: string;
+  readyz?: string;
+}
+
+/** Settings that pass from the launcher to its nodes unchanged; the launcher sets every other SYNCMESH_* itself. */
+const PASSED_THROUGH = new Set(['SYNCMESH_LOG_LEVEL']);
+
+/**
+ * The launcher's environment minus its SYNCMESH_* settings: those are the cluster's (SYNCMESH_HTTP_PORT
+ * means the cluster's port), and a node would read them as its own (`syncmesh node` reads the same names).
+ */
+function inheritedEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SYNCMESH_') || PASSED_THROUGH.has(k)) env[k] = v;
+  return env;
 }
 
 export class RoleProcess {
@@ -49,7 +65,7 @@ export class RoleProcess {
       stdio: ['pipe', 'pipe', 'pipe'],
       // Its own process group: a Ctrl-C in the terminal reaches only the launcher, which stops the roles in order.
       detached: true,
-      env: { ...process.env, ...this.spec.env, SYNCMESH_EXIT_WITH_PARENT: '1' },
+      env: { ...inheritedEnv(), ...this.spec.env, SYNCMESH_EXIT_WITH_PARENT: '1' },
     });
     this.#child = child;
     child.stderr!.pipe(this.#log, { end: false });

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm start`: a complete local cluster on one machine (PROTOCOL.md section 1).
+ * `syncmesh cluster` (what `npm start` runs): a complete local cluster on one machine (PROTOCOL.md section 1).
  *
  * Starts nats-server with JetStream (nats-server.conf, store under <data-dir>/nats), then one process per
  * role: the gateway (distributor, HTTP API, demo page), the storage + push server node, and N socket-server
@@ -12,41 +12,27 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { startNatsServer, type NatsServer } from '../../runtime/mod.js';
-import { parseFlags, usage, UsageError, type FlagSpec } from './args.js';
 import { RoleProcess } from './child.js';
+import { CLUSTER_OPTIONS } from './cluster-options.js';
+import { StartError, UsageError } from './errors.js';
+import type { OptionValues } from './options.js';
+import { isEntryPoint, registerCommand, runProgram, type Command } from './program.js';
 import { loadOrCreateSecrets } from './secrets.js';
 import { isLoopbackHost } from '../distributor/mod.js';
 import { watchProcess } from './watchdog.js';
-
-const spec = {
-  'http-port': { kind: 'int', min: 0, max: 65535, help: 'HTTP port of the gateway (default 8080; 0 = free port)' },
-  'nats-port': { kind: 'int', min: 0, max: 65535, help: 'NATS client port (default 4222; 0 = free port)' },
-  'socket-nodes': { kind: 'int', min: 1, max: 64, help: 'number of socket-server nodes (default 2)' },
-  'data-dir': { kind: 'string', help: 'where data, secrets and logs are kept (default ./data)' },
-  host: { kind: 'string', help: 'address every part listens on and announces (default 127.0.0.1)' },
-  dev: { kind: 'bool', help: 'dev mode: POST /v1/dev/token (default on; --no-dev turns it off)' },
-  'dev-unsafe-public': { kind: 'bool', help: 'allow dev mode with a non-loopback --host (anyone reaching it can act as any user)' },
-  help: { kind: 'bool', help: 'print this help' },
-} satisfies FlagSpec;
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..', '..');
 const progress = (msg: string): void => void process.stderr.write(`[syncmesh] ${msg}\n`);
 
-async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), spec);
-  if (flags.help) {
-    process.stdout.write(`usage: npm start -- [flags]\n${usage(spec)}\n`);
-    return;
-  }
-  const dataDir = resolve(flags['data-dir'] ?? 'data');
-  const host = flags.host ?? '127.0.0.1';
-  const natsPort = flags['nats-port'] ?? 4222;
-  const socketNodes = flags['socket-nodes'] ?? 2;
-  const httpPort = flags['http-port'] ?? 8080;
-  const dev = flags.dev ?? true;
-  const devUnsafePublic = flags['dev-unsafe-public'] ?? false;
-  if (dev && !isLoopbackHost(host) && !devUnsafePublic) {
+async function runCluster(flags: OptionValues<typeof CLUSTER_OPTIONS>): Promise<void> {
+  const dataDir = resolve(flags['data-dir']);
+  const host = flags.host;
+  const natsPort = flags['nats-port'];
+  const socketNodes = flags['socket-nodes'];
+  const httpPort = flags['http-port'];
+  const dev = flags.dev;
+  if (dev && !isLoopbackHost(host) && !flags['dev-unsafe-public']) {
     throw new UsageError(
       `dev mode (the default) is refused with --host ${host}: anyone who reaches it could get a token for any user. ` +
         'Use --no-dev with real tokens, keep --host on 127.0.0.1, or pass --dev-unsafe-public if you really mean it',
@@ -68,12 +54,12 @@ async function main(): Promise<void> {
       detached: true,
     });
   } catch (err) {
-    throw new Error(`${(err as Error).message}${natsPort !== 0 ? ` (is port ${natsPort} already in use? try --nats-port 0)` : ''}`, { cause: err });
+    throw new StartError(`${(err as Error).message}${natsPort !== 0 ? ` (is port ${natsPort} already in use? try --nats-port 0)` : ''}`, { cause: err });
   }
   const natsWatchdog = watchProcess(nats.pid);
   progress(`nats-server ready at ${nats.url}`);
 
-  const script = join(here, 'node.js');
+  const script = join(here, 'syncmesh.js');
   const env = {
     SYNCMESH_NATS: nats.url,
     SYNCMESH_TICKET_SECRET: secrets.ticketSecret,
@@ -81,12 +67,12 @@ async function main(): Promise<void> {
     ...(dev && { SYNCMESH_DEV_JWT_SECRET: secrets.devJwtSecret }),
   };
   const mk = (name: string, args: string[]): RoleProcess =>
-    new RoleProcess({ name, script, args: ['--node-id', name, '--metrics-port', '0', ...args], env, logFile: join(logDir, `${name}.log`) }, logger);
+    new RoleProcess({ name, script, args: ['node', '--node-id', name, '--metrics-port', '0', ...args], env, logFile: join(logDir, `${name}.log`) }, logger);
   const storage = mk('storage-1', ['--roles', 'storage,push']);
   const sockets = Array.from({ length: socketNodes }, (_, i) =>
     mk(`socket-${i + 1}`, ['--roles', 'socket', '--socket-host', host, '--socket-port', '0', '--drain-spread-ms', '1000']),
   );
-  const gateway = mk('gateway-1', ['--roles', 'gateway', '--http-host', host, '--http-port', String(httpPort), ...(dev ? ['--dev'] : []), ...(devUnsafePublic ? ['--dev-unsafe-public'] : [])]);
+  const gateway = mk('gateway-1', ['--roles', 'gateway', '--http-host', host, '--http-port', String(httpPort), ...(dev ? ['--dev'] : []), ...(flags['dev-unsafe-public'] ? ['--dev-unsafe-public'] : [])]);
   const all = [storage, ...sockets, gateway];
 
   let stopping: Promise<void> | undefined;
@@ -102,6 +88,11 @@ async function main(): Promise<void> {
     })());
   process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
   process.on('SIGTERM', () => void stopAll().then(() => process.exit(0)));
+  if (process.env['SYNCMESH_EXIT_WITH_PARENT'] === '1') {
+    // Started by a program that wants no orphans (a test kit): when it is gone, even by kill -9, stdin closes.
+    process.stdin.on('end', () => void stopAll().then(() => process.exit(0)));
+    process.stdin.resume();
+  }
 
   try {
     progress(`starting ${all.length} role processes (logs in ${logDir})`);
@@ -112,7 +103,7 @@ async function main(): Promise<void> {
       }),
     );
     const url = gateway.info?.http;
-    if (!url) throw new Error('the gateway did not report its HTTP address');
+    if (!url) throw new StartError('the gateway did not report its HTTP address');
     await waitHealthy(url, socketNodes);
     // What an operator or a test needs to find the parts (kill one, attach another node).
     const state = { http: url, nats: nats.url, pid: process.pid, processes: all.map((p) => ({ name: p.spec.name, pid: p.pid, ...p.info })) };
@@ -143,14 +134,25 @@ async function waitHealthy(url: string, socketNodes: number): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`the gateway did not see ${socketNodes} socket nodes within 30 s (last health answer: ${last})`);
+  throw new StartError(`the gateway did not see ${socketNodes} socket nodes within 30 s (last health answer: ${last})`);
 }
 
-main().catch((err: unknown) => {
-  if (err instanceof UsageError) {
-    process.stderr.write(`npm start: ${err.message}\nRun \`npm start -- --help\` for the flags.\n`);
-    process.exit(2);
-  }
-  process.stderr.write(`npm start: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+export const clusterCommand: Command<typeof CLUSTER_OPTIONS> = {
+  name: 'cluster',
+  summary: 'run a complete local cluster on this machine (what `npm start` runs)',
+  synopsis: 'syncmesh cluster [flags]        (or: npm start -- [flags])',
+  description: [
+    'Starts nats-server with JetStream (store under DATA-DIR/nats), then one process per role: the gateway',
+    '(distributor, HTTP API, demo page), the storage + push node and SOCKET-NODES socket nodes, each with',
+    'health and metrics on a free port (listed in DATA-DIR/cluster.json). Prints `ready http://HOST:PORT`',
+    'once every part accepts work. SIGINT/SIGTERM stops everything gracefully and keeps the data.',
+    'Each flag can also be given as the environment variable shown; the flag wins.',
+  ].join('\n'),
+  options: CLUSTER_OPTIONS,
+  run: runCluster,
+};
+
+if (isEntryPoint(import.meta.url)) {
+  registerCommand(clusterCommand);
+  runProgram(['cluster', ...process.argv.slice(2)]);
+}

@@ -1,6 +1,6 @@
 import { pino, type Logger } from 'pino';
 
-/** The process logger: JSON lines on stderr, level from SYNCMESH_LOG_LEVEL (default info). */
-export function createLogger(bindings: Record<string, string>): Logger {
-  return pino({ level: process.env['SYNCMESH_LOG_LEVEL'] ?? 'info', base: { pid: process.pid, ...bindings } }, pino.destination(2));
+/** The process logger: JSON lines on stderr at `level` (--log-level / SYNCMESH_LOG_LEVEL). */
+export function createLogger(level: string, bindings: Record<string, string>): Logger {
+  return pino({ level, base: { pid: process.pid, ...bindings } }, pino.destination(2));
 }

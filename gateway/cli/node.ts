@@ -1,102 +1,96 @@
-#!/usr/bin/env node
 /**
- * One Syncmesh node: a process that joins the cluster through NATS and hosts the roles it is given.
+ * `syncmesh node`: one process that joins the cluster through NATS and hosts the roles it is given.
  *
- *   node dist/gateway/cli/node.js --roles socket --nats nats://10.0.0.5:4222 --socket-port 9001
+ *   syncmesh node --roles socket --nats nats://10.0.0.5:4222 --socket-port 9001 --metrics-port 9100
  *
  * Roles: gateway (distributor + HTTP API + demo page), storage (cloud storage actors), push (push server
- * actors), socket (a WebSocket socket server). Secrets come from the environment: SYNCMESH_TICKET_SECRET
- * (gateway, socket), SYNCMESH_JWT_SECRET and SYNCMESH_DEV_JWT_SECRET (gateway); token policy flags in
- * security.ts. Prints `ready {json}` on stdout once it accepts work;
- * logs (pino, JSON) go to stderr. SIGTERM/SIGINT leave gracefully (a socket node drains its clients first).
+ * actors), socket (a WebSocket socket server). Settings: node-options.ts (flags and SYNCMESH_* variables).
+ * Prints `ready {json}` on stdout once it accepts work; logs (pino, JSON) go to stderr. SIGTERM/SIGINT
+ * leave gracefully (a socket node drains its clients first; /readyz answers 503 meanwhile).
+ *
+ * `node dist/gateway/cli/node.js ...` is the same program as `syncmesh node ...`.
  */
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { parseFlags, usage, UsageError, type FlagSpec } from './args.js';
-import { startRoles, type RoleName, ROLE_NAMES } from './roles.js';
+import { UsageError } from './errors.js';
 import { createLogger } from './logger.js';
-import { SECURITY_FLAGS, securitySettings } from './security.js';
+import { natsConnectOptions } from './nats-connect.js';
+import { NODE_OPTIONS, type RoleName } from './node-options.js';
+import type { OptionValues } from './options.js';
+import { securitySettings } from './security.js';
 import { isLoopbackHost } from '../distributor/mod.js';
-
-const spec = {
-  roles: { kind: 'list', help: `comma-separated roles: ${ROLE_NAMES.join(', ')}` },
-  nats: { kind: 'list', help: 'NATS server URLs, comma-separated (default $SYNCMESH_NATS or nats://127.0.0.1:4222)' },
-  'node-id': { kind: 'string', help: 'unique node id [A-Za-z0-9_-] (default: random)' },
-  prefix: { kind: 'string', help: 'subject prefix shared by the cluster (default sm)' },
-  replicas: { kind: 'int', min: 1, max: 5, help: 'JetStream replicas for data and leases (default 1; 3 on a 3-server cluster)' },
-  'http-host': { kind: 'string', help: 'gateway: listen address (default 0.0.0.0)' },
-  'http-port': { kind: 'int', min: 0, max: 65535, help: 'gateway: HTTP port (default 8080; 0 = free port)' },
-  dev: { kind: 'bool', help: 'gateway: dev mode, enables POST /v1/dev/token (default off)' },
-  'static-dir': { kind: 'string', help: 'gateway: directory served at / (default: the built demo page)' },
-  'socket-host': { kind: 'string', help: 'socket: listen address (default 0.0.0.0)' },
-  'socket-port': { kind: 'int', min: 0, max: 65535, help: 'socket: WebSocket port (default 0 = free port)' },
-  'public-host': { kind: 'string', help: 'socket: host clients connect to (default: the listen address, or 127.0.0.1)' },
-  capacity: { kind: 'int', min: 1, max: 1000, help: 'socket: weight in allocation (default 1)' },
-  'drain-spread-ms': { kind: 'int', min: 0, max: 600000, help: 'socket: spread of reconnect delays on drain (default 5000)' },
-  'store-limits': { kind: 'list', help: 'storage: quota and limit overrides name=value,... (maxUserBytes, maxDevicesPerUser, recordStreamBytes...; actors/store/README.md)' },
-  'command-ttl-ms': { kind: 'int', min: 1, help: 'storage: drop unacknowledged device commands after this long (default: never)' },
-  'metrics-port': { kind: 'int', min: 0, max: 65535, help: 'Prometheus GET /metrics on this port (default: none; 0 = free port)' },
-  'metrics-host': { kind: 'string', help: 'address of the metrics endpoint (default 127.0.0.1)' },
-  ...SECURITY_FLAGS,
-  help: { kind: 'bool', help: 'print this help' },
-} satisfies FlagSpec;
+import { isEntryPoint, registerCommand, runProgram, type Command } from './program.js';
+import type { RolesConfig } from './roles.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+export type NodeSettings = OptionValues<typeof NODE_OPTIONS>;
 
-async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), spec);
-  if (flags.help) {
-    process.stdout.write(`usage: node dist/gateway/cli/node.js --roles ROLES [flags]\n${usage(spec)}\n`);
-    return;
+/** Checks the settings together and turns them into what startRoles takes. Throws UsageError. */
+export function rolesConfig(values: NodeSettings): Omit<RolesConfig, 'logger'> {
+  const roles = values.roles as RoleName[];
+  if (roles.length === 0) throw new UsageError('--roles is empty: give one or more of gateway, storage, push, socket');
+  const has = (r: RoleName): boolean => roles.includes(r);
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
+    throw new UsageError('--tls-cert and --tls-key go together: give both (a PEM certificate and its key) or neither');
   }
-  const roles = flags.roles ?? [];
-  if (roles.length === 0) throw new UsageError(`--roles is required: one or more of ${ROLE_NAMES.join(', ')}`);
-  for (const r of roles) if (!(ROLE_NAMES as readonly string[]).includes(r)) throw new UsageError(`unknown role ${JSON.stringify(r)}; roles are ${ROLE_NAMES.join(', ')}`);
-  const servers = flags.nats ?? (process.env['SYNCMESH_NATS'] ?? 'nats://127.0.0.1:4222').split(',');
-  const devMode = flags.dev ?? false;
-  const security = securitySettings(flags, { gateway: roles.includes('gateway'), socket: roles.includes('socket'), devMode });
-  const httpHost = flags['http-host'] ?? '0.0.0.0';
-  if (devMode && roles.includes('gateway') && !isLoopbackHost(httpHost) && !security.devUnsafePublic) {
+  const publicUrl = values['public-url'];
+  if (publicUrl !== undefined) {
+    let u: URL;
+    try {
+      u = new URL(publicUrl);
+    } catch {
+      throw new UsageError(`--public-url ${JSON.stringify(publicUrl)} is not a URL; write it like wss://ws1.example.com/ws`);
+    }
+    if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new UsageError(`--public-url must start with ws:// or wss://; got ${JSON.stringify(publicUrl)}`);
+    if (u.search !== '' || u.hash !== '') throw new UsageError('--public-url must have no query or fragment: clients append ?ticket=... to it');
+  }
+  if (values.dev && has('gateway') && !isLoopbackHost(values['http-host']) && !values['dev-unsafe-public']) {
     throw new UsageError(
-      `--dev is refused with --http-host ${httpHost}: anyone who reaches it could get a token for any user. ` +
+      `--dev is refused with --http-host ${values['http-host']}: anyone who reaches it could get a token for any user. ` +
         'Pass --http-host 127.0.0.1, drop --dev, or add --dev-unsafe-public if you really mean it',
     );
   }
-  const logger = createLogger({ roles: roles.join(',') });
-  if (devMode && roles.includes('gateway')) {
+  const tls = values['tls-cert'] !== undefined && values['tls-key'] !== undefined ? { certFile: values['tls-cert'], keyFile: values['tls-key'] } : undefined;
+  return {
+    roles,
+    nats: natsConnectOptions(values, roles),
+    ...(values['node-id'] !== undefined && { nodeId: values['node-id'] }),
+    prefix: values.prefix,
+    replicas: values.replicas,
+    security: securitySettings(values, { gateway: has('gateway'), socket: has('socket'), devMode: values.dev }),
+    gateway: {
+      host: values['http-host'],
+      port: values['http-port'],
+      devMode: values.dev,
+      staticDir: values['static-dir'] ?? join(here, '..', '..', 'web'),
+      ...(tls && { tls }),
+    },
+    storage: { limits: values['store-limits'], ...(values['command-ttl-ms'] !== undefined && { commandTtlMs: values['command-ttl-ms'] }) },
+    socket: {
+      host: values['socket-host'],
+      port: values['socket-port'],
+      ...(values['public-host'] !== undefined && { publicHost: values['public-host'] }),
+      ...(publicUrl !== undefined && { publicUrl }),
+      capacity: values.capacity,
+      drainSpreadMs: values['drain-spread-ms'],
+      ...(tls && { tls }),
+    },
+    ...(values['metrics-port'] !== undefined && { metrics: { host: values['metrics-host'], port: values['metrics-port'] } }),
+  };
+}
+
+async function runNode(values: NodeSettings): Promise<void> {
+  const config = rolesConfig(values);
+  const logger = createLogger(values['log-level'], { roles: config.roles.join(',') });
+  // Loaded only to run: --help and usage errors answer without loading uWebSockets.js, NATS and the actors.
+  const { startRoles } = await import('./roles.js');
+  if (values.dev && config.roles.includes('gateway')) {
     // On the console itself, not only in the JSON log: nobody should run dev mode without knowing.
     process.stderr.write(
-      `syncmesh node: DEV MODE is on: POST /v1/dev/token hands out a token for any user id (listening on ${httpHost}). Never use it in production.\n`,
+      `syncmesh node: DEV MODE is on: POST /v1/dev/token hands out a token for any user id (listening on ${values['http-host']}). Never use it in production.\n`,
     );
   }
-
-  const running = await startRoles({
-    roles: roles as RoleName[],
-    servers,
-    logger,
-    ...(flags['node-id'] !== undefined && { nodeId: flags['node-id'] }),
-    prefix: flags.prefix ?? 'sm',
-    replicas: flags.replicas ?? 1,
-    storage: {
-      limits: flags['store-limits'] ?? [],
-      ...(flags['command-ttl-ms'] !== undefined && { commandTtlMs: flags['command-ttl-ms'] }),
-    },
-    security,
-    gateway: {
-      host: httpHost,
-      port: flags['http-port'] ?? 8080,
-      devMode,
-      staticDir: flags['static-dir'] ?? join(here, '..', '..', 'web'),
-    },
-    socket: {
-      host: flags['socket-host'] ?? '0.0.0.0',
-      port: flags['socket-port'] ?? 0,
-      ...(flags['public-host'] !== undefined && { publicHost: flags['public-host'] }),
-      capacity: flags.capacity ?? 1,
-      drainSpreadMs: flags['drain-spread-ms'] ?? 5_000,
-    },
-    ...(flags['metrics-port'] !== undefined && { metrics: { host: flags['metrics-host'] ?? '127.0.0.1', port: flags['metrics-port'] } }),
-  });
+  const running = await startRoles({ ...config, logger });
   process.stdout.write(`ready ${JSON.stringify(running.info)}\n`);
 
   let stopping = false;
@@ -115,17 +109,28 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   if (process.env['SYNCMESH_EXIT_WITH_PARENT'] === '1') {
-    // Started by `npm start`: when the launcher is gone (even by kill -9), stdin closes and this node leaves.
+    // Started by `syncmesh cluster`: when the launcher is gone (even by kill -9), stdin closes and this node leaves.
     process.stdin.on('end', () => stop('parent-exit'));
     process.stdin.resume();
   }
 }
 
-main().catch((err: unknown) => {
-  if (err instanceof UsageError) {
-    process.stderr.write(`syncmesh node: ${err.message}\nRun with --help for the flags.\n`);
-    process.exit(2);
-  }
-  process.stderr.write(`syncmesh node: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+export const nodeCommand: Command<typeof NODE_OPTIONS> = {
+  name: 'node',
+  summary: 'run one node with any set of roles against an existing NATS cluster',
+  synopsis: 'syncmesh node --roles ROLES [flags]',
+  description: [
+    'Joins the cluster through NATS and hosts the given roles: gateway (distributor, HTTP API, demo page),',
+    'storage (cloud storage on JetStream), push (push server), socket (WebSocket socket server).',
+    'Prints `ready {json}` on stdout once it accepts work; logs JSON lines on stderr.',
+    'SIGTERM or SIGINT leaves gracefully: a socket node first drains its clients to the other nodes.',
+    'Each flag can also be given as the environment variable shown; the flag wins.',
+  ].join('\n'),
+  options: NODE_OPTIONS,
+  run: runNode,
+};
+
+if (isEntryPoint(import.meta.url)) {
+  registerCommand(nodeCommand);
+  runProgram(['node', ...process.argv.slice(2)]);
+}

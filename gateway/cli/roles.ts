@@ -1,9 +1,10 @@
 /**
- * Puts the roles of one node together: which actor kinds it hosts, which servers it runs, and the order in
- * which they start and stop. Used by gateway/cli/node.ts.
+ * Puts the roles of one node together: which actor kinds it hosts, which servers it runs, its health
+ * and metrics, and the order in which they start and stop. Used by gateway/cli/node.ts.
  */
+import { readFile } from 'node:fs/promises';
 import { connect } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/nats-core';
+import type { ConnectionOptions, NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { startNode } from '../../runtime/mod.js';
 import type { ActorKind, ActorNode } from '../../runtime/mod.js';
@@ -12,55 +13,79 @@ import { pushKind } from '../../actors/push/mod.js';
 import { distributorKind } from '../../actors/distributor/mod.js';
 import { sessionKind } from '../../actors/session/mod.js';
 import { startDistributor, type DistributorServer } from '../distributor/mod.js';
-import { startSocketServer, type SocketServerHandle } from '../socket/mod.js';
-import { createMetricsRegistry, startMetricsServer } from '../metrics/mod.js';
-import type { MetricsServer } from '../metrics/mod.js';
-import { UsageError } from './args.js';
+import { startSocketServer, type SocketServerHandle, type TlsFiles } from '../socket/mod.js';
+import { createNodeMetrics, jetStreamCheck, readiness, startOpsServer, watchNats, type OpsServer, type ReadinessCheck } from '../metrics/mod.js';
+import { StartError, UsageError } from './errors.js';
+import type { RoleName } from './node-options.js';
 import type { SecuritySettings } from './security.js';
-
-export const ROLE_NAMES = ['gateway', 'storage', 'push', 'socket'] as const;
-export type RoleName = (typeof ROLE_NAMES)[number];
 
 export interface RolesConfig {
   roles: RoleName[];
-  servers: string[];
+  /** How to reach NATS (nats-connect.ts builds it from the settings). */
+  nats: ConnectionOptions;
   logger: Logger;
   nodeId?: string;
   prefix: string;
   replicas: number;
   /** Storage role: StoreLimits overrides as name=value, and the command expiry (default: never). */
   storage?: { limits: readonly string[]; commandTtlMs?: number };
-  gateway: { host: string; port: number; devMode: boolean; staticDir: string };
+  gateway: { host: string; port: number; devMode: boolean; staticDir: string; tls?: TlsFiles };
   /** Secrets, token policy, dev-mode settings and ticket lifetime (security.ts). */
   security: SecuritySettings;
-  socket: { host: string; port: number; publicHost?: string; capacity: number; drainSpreadMs: number };
-  /** Prometheus endpoint; absent = none. */
+  socket: { host: string; port: number; publicHost?: string; publicUrl?: string; capacity: number; drainSpreadMs: number; tls?: TlsFiles };
+  /** Metrics and health endpoint; absent = none. */
   metrics?: { host: string; port: number };
 }
 
+/** What the node prints in its `ready` line (and the local cluster keeps in cluster.json). */
+export interface RunningInfo {
+  node: string;
+  roles: string[];
+  http?: string;
+  socket?: string;
+  /** Where the socket server listens (HOST:PORT); differs from `socket` behind a proxy (--public-url). */
+  socketListen?: string;
+  metrics?: string;
+  healthz?: string;
+  readyz?: string;
+}
+
 export interface RunningRoles {
-  info: { node: string; roles: string[]; http?: string; socket?: string; metrics?: string };
-  /** Graceful: a socket node drains its clients, then everything leaves the cluster. */
+  info: RunningInfo;
+  /** Graceful: a socket node drains its clients (readyz says so meanwhile), then everything leaves the cluster. */
   stop(): Promise<void>;
+}
+
+/** A certificate or key that cannot be read is a start error that names the file. */
+async function checkTls(tls: TlsFiles | undefined): Promise<void> {
+  if (tls === undefined) return;
+  for (const [what, file] of [['--tls-cert', tls.certFile], ['--tls-key', tls.keyFile]] as const) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new StartError(`cannot read ${what} ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    if (!text.includes('-----BEGIN ')) throw new StartError(`${what} ${file} is not a PEM file (no -----BEGIN line)`);
+  }
 }
 
 export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
   const has = (r: RoleName): boolean => cfg.roles.includes(r);
+  if (has('gateway')) await checkTls(cfg.gateway.tls);
+  if (has('socket')) await checkTls(cfg.socket.tls);
   const sec = cfg.security;
 
   let nc: NatsConnection;
   try {
-    nc = await connect({
-      servers: cfg.servers,
-      name: `syncmesh-${cfg.roles.join('+')}`,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-      pingInterval: 5_000,
-    });
+    nc = await connect(cfg.nats);
   } catch (cause) {
-    throw new Error(`cannot reach NATS at ${cfg.servers.join(', ')}: ${(cause as Error).message}; start nats-server or pass --nats`, { cause });
+    const servers = ([] as string[]).concat(cfg.nats.servers ?? []).join(', ');
+    throw new StartError(`cannot reach NATS at ${servers}: ${(cause as Error).message}; start nats-server or pass --nats`, { cause });
   }
 
+  const metrics = createNodeMetrics(cfg.roles);
+  const nats = watchNats(nc, (e) => metrics.natsEvent(e));
   const kinds: ActorKind[] = [];
   let store: CloudStore | undefined;
   if (has('storage')) {
@@ -72,9 +97,9 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
     }
     const ttl = cfg.storage?.commandTtlMs;
     store = await createCloudStore({ nc, prefix: cfg.prefix, replicas: cfg.replicas, logger: cfg.logger, limits, ...(ttl !== undefined && { commandTtlMs: ttl }) });
-    kinds.push(storeKind(store));
+    kinds.push(storeKind(store, { observer: metrics.store }));
   }
-  if (has('push')) kinds.push(pushKind({ prefix: cfg.prefix }));
+  if (has('push')) kinds.push(pushKind({ prefix: cfg.prefix, observer: metrics.push }));
   if (has('gateway')) kinds.push(distributorKind);
   if (has('socket')) kinds.push(sessionKind());
 
@@ -85,11 +110,13 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
     logger: cfg.logger,
     prefix: cfg.prefix,
     replicas: cfg.replicas,
+    onRemoteAsk: metrics.remoteAsk,
     ...(cfg.nodeId !== undefined && { nodeId: cfg.nodeId }),
   });
 
   let socket: SocketServerHandle | undefined;
   let distributor: DistributorServer | undefined;
+  let stopping = false;
   if (has('socket')) {
     socket = await startSocketServer(node, {
       ticketSecret: sec.ticketSecret,
@@ -100,7 +127,10 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
       prefix: cfg.prefix,
       replicas: cfg.replicas,
       drainSpreadMs: cfg.socket.drainSpreadMs,
+      observer: metrics.socket,
       ...(cfg.socket.publicHost !== undefined && { publicHost: cfg.socket.publicHost }),
+      ...(cfg.socket.publicUrl !== undefined && { publicUrl: cfg.socket.publicUrl }),
+      ...(cfg.socket.tls !== undefined && { tls: cfg.socket.tls }),
     });
   }
   if (has('gateway')) {
@@ -114,13 +144,26 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
       devUnsafePublic: sec.devUnsafePublic,
       ...(sec.devTokenSecret !== undefined && { devTokenSecret: sec.devTokenSecret }),
       staticDir: cfg.gateway.staticDir,
+      observer: metrics.distributor,
+      ...(cfg.gateway.tls !== undefined && { tls: cfg.gateway.tls }),
     });
   }
+  metrics.attach({ node, ...(socket && { socket }), natsConnected: () => nats.connected });
 
-  let metrics: MetricsServer | undefined;
+  // "Its servers listening": set while they listen, cleared when stop() closes them.
+  let socketListening = socket !== undefined;
+  let gatewayListening = distributor !== undefined;
+  const checks: Record<string, ReadinessCheck> = {
+    nats: nats.check,
+    jetstream: jetStreamCheck(nc),
+    draining: () => (socket?.stats().draining ? 'draining: clients are being moved to other socket nodes' : stopping ? 'the node is leaving the cluster' : undefined),
+  };
+  if (socket) checks['socket'] = () => (socketListening ? undefined : 'the WebSocket server is not listening');
+  if (distributor) checks['gateway'] = () => (gatewayListening ? undefined : 'the HTTP API is not listening');
+
+  let ops: OpsServer | undefined;
   if (cfg.metrics) {
-    const registry = createMetricsRegistry({ node, ...(socket && { socket }) });
-    metrics = await startMetricsServer(registry, cfg.metrics.host, cfg.metrics.port);
+    ops = await startOpsServer({ node: node.id, registry: metrics.registry, readiness: () => readiness(checks) }, cfg.metrics.host, cfg.metrics.port);
   }
 
   return {
@@ -128,13 +171,18 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
       node: node.id,
       roles: cfg.roles,
       ...(distributor && { http: distributor.url }),
-      ...(socket && { socket: socket.url }),
-      ...(metrics && { metrics: metrics.url }),
+      ...(socket && { socket: socket.url, socketListen: `${cfg.socket.host}:${socket.port}` }),
+      ...(ops && { metrics: `${ops.url}/metrics`, healthz: `${ops.url}/healthz`, readyz: `${ops.url}/readyz` }),
     },
     stop: async () => {
-      if (metrics) await metrics.close();
+      stopping = true;
+      // The ops endpoint stays up while the socket server drains, so /readyz says 503 draining meanwhile.
       if (socket) await socket.drain();
+      socketListening = false;
       if (distributor) await distributor.close();
+      gatewayListening = false;
+      if (ops) await ops.close();
+      nats.stop();
       await node.close();
       if (store) await store.close();
       await nc.drain().catch(() => undefined);

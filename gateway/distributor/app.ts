@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { DEFAULT_MAX_LIFETIME_SEC, signDevToken, TokenVerifier, type JwtOptions } from './auth.js';
 import type { Allocator } from './allocator.js';
 import { checkAddress, handleConnect, type ConnectDeps } from './connect.js';
+import type { HttpErrorCode } from '../../protocol/mod.js';
 import { BodyTimeoutError, BodyTooLargeError, DistributorStartError, HttpError } from './errors.js';
 import { CORS_HEADERS, Exchange, PREFLIGHT_HEADERS, RequestAbortedError, type BodyLimits } from './http.js';
 import { RateLimiter } from './rate-limit.js';
@@ -49,12 +50,25 @@ export interface DistributorOptions {
   rateLimit?: { perUserPerSec?: number; perIpPerSec?: number };
   /** Deadline for a request body to arrive in full (default 10_000 ms); past it: 408 and close. */
   bodyTimeoutMs?: number;
+  /** Serve https directly: PEM certificate (chain) and key files (uWebSockets.js SSLApp). */
+  tls?: { certFile: string; keyFile: string };
+  /** Told about every answered API request (metrics). */
+  observer?: DistributorObserver;
+}
+
+/** An API request of the distributor, for its observer. */
+export type DistributorRoute = 'connect' | 'dev_token';
+
+/** What the distributor reports. Called on the hot path: keep it cheap, never throw. */
+export interface DistributorObserver {
+  /** A request was answered: `ok` (for connect: a socket server was allocated) or the error code answered. */
+  answered(route: DistributorRoute, outcome: 'ok' | HttpErrorCode): void;
 }
 
 /** A running distributor HTTP server. */
 export interface DistributorServer {
   readonly port: number;
-  /** `http://HOST:PORT` (127.0.0.1 when listening on every address). */
+  /** `http://HOST:PORT`, `https://` with tls (127.0.0.1 when listening on every address). */
   readonly url: string;
   /** Stops listening and closes open connections. Idempotent. */
   close(): Promise<void>;
@@ -136,14 +150,17 @@ export async function listenDistributorApp(deps: AppDeps, options: DistributorOp
   };
   const staticFiles = options.staticDir !== undefined ? new StaticFiles(options.staticDir) : undefined;
 
-  /** Turns any failure into an answer; never throws. */
-  const fail = (ex: Exchange, error: unknown, headers: Readonly<Record<string, string>>, closeConnection = false): void => {
+  const observer = options.observer;
+  /** Turns any failure into an answer; never throws. `route`: an API request, told to the observer. */
+  const fail = (ex: Exchange, error: unknown, headers: Readonly<Record<string, string>>, closeConnection = false, route?: DistributorRoute): void => {
     if (error instanceof RequestAbortedError) return;
     if (error instanceof HttpError) {
+      if (route !== undefined) observer?.answered(route, error.code);
       ex.error(error, headers, closeConnection);
       return;
     }
     log.error({ err: error }, 'distributor request failed');
+    if (route !== undefined) observer?.answered(route, 'internal');
     ex.error(new HttpError('internal', 'internal error; retry later, and report it if it persists'), headers, closeConnection);
   };
 
@@ -183,8 +200,11 @@ export async function listenDistributorApp(deps: AppDeps, options: DistributorOp
     const address = perAddress === undefined ? '' : ex.remoteAddress();
     body(ex, req)
       .then((buf) => handleConnect(connectDeps, { authorization, address, body: buf }))
-      .then((answer) => ex.json(200, answer, CORS_HEADERS))
-      .catch((error: unknown) => fail(ex, error, CORS_HEADERS, closeAfter(error)));
+      .then((answer) => {
+        observer?.answered('connect', 'ok');
+        ex.json(200, answer, CORS_HEADERS);
+      })
+      .catch((error: unknown) => fail(ex, error, CORS_HEADERS, closeAfter(error), 'connect'));
   };
 
   const devToken = (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
@@ -195,8 +215,9 @@ export async function listenDistributorApp(deps: AppDeps, options: DistributorOp
         checkAddress(perAddress, address);
         const { userId } = parseDevTokenBody(buf);
         ex.json(200, { token: await signDevToken(devSecret!, userId, now(), devLifetimeSec) }, CORS_HEADERS);
+        observer?.answered('dev_token', 'ok');
       })
-      .catch((error: unknown) => fail(ex, error, CORS_HEADERS, closeAfter(error)));
+      .catch((error: unknown) => fail(ex, error, CORS_HEADERS, closeAfter(error), 'dev_token'));
   };
 
   const healthz = (res: uWS.HttpResponse): void => {
@@ -254,7 +275,7 @@ export async function listenDistributorApp(deps: AppDeps, options: DistributorOp
     }
   };
 
-  const app = uWS.App();
+  const app = options.tls ? uWS.SSLApp({ cert_file_name: options.tls.certFile, key_file_name: options.tls.keyFile }) : uWS.App();
   app.get('/healthz', safe(healthz));
   app.any('/healthz', safe(wrongMethod('GET', {})));
   app.post('/v1/connect', safe(connect));
@@ -281,7 +302,7 @@ export async function listenDistributorApp(deps: AppDeps, options: DistributorOp
   });
   const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
   const shownHost = options.host === '0.0.0.0' || options.host === '::' || options.host === '' ? '127.0.0.1' : options.host;
-  const url = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
+  const url = `${options.tls ? 'https' : 'http'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
   log.info({ url, devMode: options.devMode, staticDir: options.staticDir }, 'distributor listening');
 
   let closed = false;

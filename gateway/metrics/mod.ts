@@ -1,8 +1,10 @@
 /**
- * Prometheus metrics of a node: the registry over a node's sources and the HTTP server that serves it.
+ * Health and metrics of a node: Prometheus metrics of every role, /healthz and /readyz, on one
+ * operations port. Public entry point of gateway/metrics.
  */
-export { createMetricsRegistry } from './registry.js';
-export { startMetricsServer } from './server.js';
-
-export type { MetricsSources } from './registry.js';
-export type { MetricsServer } from './server.js';
+export { createNodeMetrics } from './registry.js';
+export { startOpsServer } from './server.js';
+export { jetStreamCheck, readiness, watchNats } from './health.js';
+export type { NodeMetrics } from './registry.js';
+export type { OpsServer, OpsSources } from './server.js';
+export type { NatsWatch, Readiness, ReadinessCheck } from './health.js';

@@ -32,6 +32,16 @@ export interface SocketServerOptions {
   port?: number;
   /** Host clients connect to, announced to the distributor (default: host, or 127.0.0.1 for 0.0.0.0). */
   publicHost?: string;
+  /**
+   * The exact WebSocket URL the distributor hands out (ws:// or wss://, no query), for a node behind a
+   * TLS proxy or a port mapping: e.g. `wss://ws1.example.com/ws`. Overrides publicHost. The proxy must
+   * pass the upgrade and the query string (`?ticket=`) through to this server's `/ws`.
+   */
+  publicUrl?: string;
+  /** Serve wss:// directly: PEM certificate (chain) and key files (uWebSockets.js SSLApp). */
+  tls?: TlsFiles;
+  /** Told about push deliveries (metrics). */
+  observer?: SocketObserver;
   /** Weight of this node in allocation (default 1). */
   capacity?: number;
   /** Secret shared with the distributor, to verify tickets. */
@@ -54,6 +64,18 @@ export interface SocketServerOptions {
   drainGraceMs?: number;
 }
 
+/** PEM files of a TLS server. */
+export interface TlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+/** What the socket server reports beside stats(). Called on the hot path: keep it cheap, never throw. */
+export interface SocketObserver {
+  /** A push envelope was handed to local sessions `seconds` after the push server published it. */
+  pushDelivered(seconds: number): void;
+}
+
 export interface ResolvedLimits {
   readonly maxFrameBytes: number;
   readonly idleTimeoutSec: number;
@@ -69,6 +91,10 @@ export interface ResolvedOptions {
   readonly host: string;
   readonly port: number;
   readonly publicHost: string;
+  /** The public URL exactly as given, and the host and port clients reach through it. */
+  readonly publicUrl: { readonly href: string; readonly host: string; readonly port: number } | undefined;
+  readonly tls: TlsFiles | undefined;
+  readonly observer: SocketObserver | undefined;
   readonly capacity: number;
   readonly ticketSecret: string | Uint8Array;
   readonly ticketTtlMs: number;
@@ -102,10 +128,29 @@ export function resolveOptions(o: SocketServerOptions): ResolvedOptions {
     throw new SocketConfigError(`socket server option limits.idleTimeoutSec must be 0 (off) or 8..960 seconds (got ${idle})`);
   }
   const ratePerSec = positive('limits.ratePerSec', l.ratePerSec, 100);
+  let publicUrl: ResolvedOptions['publicUrl'];
+  if (o.publicUrl !== undefined) {
+    let u: URL;
+    try {
+      u = new URL(o.publicUrl);
+    } catch {
+      throw new SocketConfigError(`socket server option publicUrl ${JSON.stringify(o.publicUrl)} is not a URL; write it like wss://ws1.example.com/ws`);
+    }
+    if ((u.protocol !== 'ws:' && u.protocol !== 'wss:') || u.search !== '' || u.hash !== '' || o.publicUrl.includes('?')) {
+      throw new SocketConfigError(`socket server option publicUrl must be a ws:// or wss:// URL without query or fragment (got ${JSON.stringify(o.publicUrl)})`);
+    }
+    // IPv6 hosts come bracketed in URL.hostname; clients that build their own URL from host/port need them bare.
+    const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+    publicUrl = { href: o.publicUrl, host, port: u.port !== '' ? Number(u.port) : u.protocol === 'wss:' ? 443 : 80 };
+  }
+  if (o.tls !== undefined && (!o.tls.certFile || !o.tls.keyFile)) throw new SocketConfigError('socket server option tls needs both certFile and keyFile');
   return {
     host,
     port,
-    publicHost: o.publicHost ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host),
+    publicHost: publicUrl?.host ?? o.publicHost ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host),
+    publicUrl,
+    tls: o.tls,
+    observer: o.observer,
     capacity: positive('capacity', o.capacity, 1, Number.MIN_VALUE),
     ticketSecret: o.ticketSecret,
     ticketTtlMs: positive('ticketTtlMs', o.ticketTtlMs, 30_000, 1_000),

@@ -19,6 +19,7 @@ import { decode, encode } from '../../protocol/mod.js';
 import type { Connection } from './connection.js';
 import { readFenceControl } from './fence.js';
 import type { Hub } from './hub.js';
+import type { SocketObserver } from './options.js';
 
 /** Counters the server reports. */
 export interface PushPlaneCounters {
@@ -41,7 +42,10 @@ export class PushPlane {
   #lastBadLog = 0;
   readonly #callback = (err: Error | null, msg: Msg): void => this.#onMessage(err, msg);
 
-  constructor(nc: NatsConnection, prefix: string, logger: Logger) {
+  readonly #observer: SocketObserver | undefined;
+
+  constructor(nc: NatsConnection, prefix: string, logger: Logger, observer?: SocketObserver) {
+    this.#observer = observer;
     this.#nc = nc;
     this.#prefix = prefix;
     this.#base = `${prefix}.push.`;
@@ -78,6 +82,16 @@ export class PushPlane {
       if (err !== null) this.#logger.error({ err }, 'push subscription failed');
       return;
     }
+    const before = this.counters.delivered;
+    const env = this.#route(hub, msg);
+    const at = env?.['at'];
+    if (this.#observer !== undefined && this.counters.delivered !== before && typeof at === 'number') {
+      this.#observer.pushDelivered(Math.max(0, Date.now() - at) / 1000);
+    }
+  }
+
+  /** Delivers one push message to the matching connections; returns its envelope when it was one. */
+  #route(hub: Hub, msg: Msg): Record<string, unknown> | undefined {
     const subject = msg.subject;
     let env: unknown;
     try {
@@ -101,7 +115,7 @@ export class PushPlane {
       hub.forEach((c) => {
         if ((typeof userId !== 'string' || c.userId === userId) && c.connectionId !== except) this.#push(c, bytes);
       });
-      return;
+      return env;
     }
     if (typeof userId !== 'string') {
       this.#bad('user push without userId', subject);
@@ -119,7 +133,7 @@ export class PushPlane {
         if (bytes === undefined) return;
         this.#push(c, bytes);
       }
-      return;
+      return env;
     }
     const connectionId = `${userKey}-${tail}`;
     const control = readFenceControl(env);
@@ -135,6 +149,7 @@ export class PushPlane {
       if (bytes === undefined) return;
       this.#push(c, bytes);
     }
+    return env;
   }
 
   /** A newer claim of `c`'s connection id was made with `epoch`. */

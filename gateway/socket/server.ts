@@ -10,6 +10,7 @@
  * HTTP answers besides the upgrade: `GET /healthz` -> 200 {"status":"ok", node, connections} (503
  * {"status":"draining"} while draining); anything else -> 404.
  */
+import { readFile } from 'node:fs/promises';
 import * as uWS from 'uWebSockets.js';
 import { CloseCode, ErrorCode, decode, errorFrame } from '../../protocol/mod.js';
 import { socketMeta } from '../../protocol/cluster/mod.js';
@@ -22,7 +23,7 @@ import { SocketConfigError, SocketStartError } from './errors.js';
 import { SessionFence } from './fence.js';
 import { SessionClaims } from './claims.js';
 import { Hub } from './hub.js';
-import { resolveOptions, type ResolvedOptions, type SocketServerOptions } from './options.js';
+import { resolveOptions, type ResolvedOptions, type SocketServerOptions, type TlsFiles } from './options.js';
 import { PushPlane } from './push-plane.js';
 import { admit, Admit } from './rate-limit.js';
 import { StoreEpoch } from './store-epoch.js';
@@ -52,7 +53,10 @@ export interface SocketServerStats {
 /** A running socket server. */
 export interface SocketServerHandle {
   readonly port: number;
-  /** `ws://publicHost:port/ws` (clients append `?ticket=`). */
+  /**
+   * The URL the distributor hands out (clients append `?ticket=`): the publicUrl option when given,
+   * else `ws://publicHost:port/ws`, or `wss://` when this server serves TLS.
+   */
   readonly url: string;
   /**
    * Announces `draining` (the distributor stops sending clients here), sends every client
@@ -96,10 +100,11 @@ class SocketServer implements ConnectionHost {
     this.#usedTickets = usedTickets;
     this.#epoch = epoch;
     this.#claims = new SessionClaims(fence, node, options.prefix);
-    this.#plane = new PushPlane(node.nats, options.prefix, node.logger);
+    this.#plane = new PushPlane(node.nats, options.prefix, node.logger, options.observer);
     this.#hub = new Hub((userKey) => this.#plane.subscribeUser(userKey));
     const l = options.limits;
-    this.#app = uWS.App().ws<SocketData>('/ws', {
+    const app = options.tls ? uWS.SSLApp({ cert_file_name: options.tls.certFile, key_file_name: options.tls.keyFile }) : uWS.App();
+    this.#app = app.ws<SocketData>('/ws', {
       // Frames up to twice the limit reach us and get `too_large`; beyond that uWS closes (1009).
       maxPayloadLength: l.maxFrameBytes * 2,
       idleTimeout: l.idleTimeoutSec,
@@ -132,7 +137,13 @@ class SocketServer implements ConnectionHost {
   }
 
   get url(): string {
-    return `ws://${this.options.publicHost}:${this.#port}/ws`;
+    if (this.options.publicUrl !== undefined) return this.options.publicUrl.href;
+    return `${this.options.tls ? 'wss' : 'ws'}://${this.options.publicHost}:${this.#port}/ws`;
+  }
+
+  /** Port clients reach: the public URL's (its scheme's default when it names none), else the listener's. */
+  #announcedPort(): number {
+    return this.options.publicUrl?.port ?? this.#port;
   }
 
   get storeEpoch(): string | undefined {
@@ -148,7 +159,7 @@ class SocketServer implements ConnectionHost {
     this.#plane.start(this.#hub);
     this.#claims.watchReconnects(this.#hub);
     this.node.announce({
-      meta: socketMeta({ host: this.options.publicHost, port: this.#port, url: this.url, capacity: this.options.capacity }),
+      meta: socketMeta({ host: this.options.publicHost, port: this.#announcedPort(), url: this.url, capacity: this.options.capacity }),
     });
   }
 
@@ -352,6 +363,19 @@ class SocketServer implements ConnectionHost {
   }
 }
 
+/** uWebSockets.js only logs a bad certificate and then fails to listen: say which file is wrong first. */
+async function checkTlsFiles(tls: TlsFiles): Promise<void> {
+  for (const [what, file] of [['certificate', tls.certFile], ['key', tls.keyFile]] as const) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new SocketConfigError(`cannot read the TLS ${what} ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    if (!text.includes('-----BEGIN ')) throw new SocketConfigError(`the TLS ${what} ${file} is not PEM (no -----BEGIN line)`);
+  }
+}
+
 /** The `id` of a small binary frame, read without keeping it. */
 function peekId(message: ArrayBuffer): ReturnType<typeof frameId> {
   try {
@@ -368,6 +392,7 @@ function peekId(message: ArrayBuffer): ReturnType<typeof frameId> {
  */
 export async function startSocketServer(node: ActorNode, options: SocketServerOptions): Promise<SocketServerHandle> {
   const resolved = resolveOptions(options);
+  if (resolved.tls !== undefined) await checkTlsFiles(resolved.tls);
   if (!node.roles.includes('socket')) {
     throw new SocketConfigError(`node ${node.id} lacks role "socket": start it with roles including "socket" so the distributor finds this server`);
   }

@@ -29,6 +29,8 @@ export interface PushEnvelope {
   userId?: string;
   except?: string;
   frame: Record<string, unknown>;
+  /** When the push server published it (ms since the epoch, its clock): socket nodes measure push delivery latency with it. */
+  at?: number;
 }
 
 /** Subjects of the push plane. */

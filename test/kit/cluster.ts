@@ -1,6 +1,6 @@
 /**
- * Test kit: the whole local cluster (`npm start`'s program, compiled in dist/) on free ports and a temporary
- * data dir, stopped by construction.
+ * Test kit: the whole local cluster (`syncmesh cluster`, what `npm start` runs, compiled in dist/) on free
+ * ports and a temporary data dir, stopped by construction.
  *
  *   await using cluster = await localCluster({ socketNodes: 2 });
  *   cluster.url  // http://127.0.0.1:PORT
@@ -8,14 +8,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { childEnv, SYNCMESH_JS } from './syncmesh.js';
 
 export interface ClusterState {
   http: string;
   nats: string;
   pid: number;
-  processes: { name: string; pid: number; node: string; roles: string[]; http?: string; socket?: string; metrics?: string }[];
+  processes: { name: string; pid: number; node: string; roles: string[]; http?: string; socket?: string; metrics?: string; healthz?: string; readyz?: string }[];
 }
 
 export interface LocalCluster {
@@ -27,14 +28,16 @@ export interface LocalCluster {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-const CLUSTER_JS = resolve('dist/gateway/cli/cluster.js');
 
-/** `program`: the cluster program to run (default the repository's dist/gateway/cli/cluster.js; say, an installed package's). */
+/** `program`: the cluster program to run (default the repository's `syncmesh cluster`; say, an installed package's dist/gateway/cli/cluster.js). */
 export async function localCluster(options: { socketNodes?: number; dataDir?: string; extraArgs?: string[]; timeoutMs?: number; program?: string } = {}): Promise<LocalCluster> {
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'syncmesh-cluster-')));
-  const args = [options.program ?? CLUSTER_JS, '--http-port', '0', '--nats-port', '0', '--socket-nodes', String(options.socketNodes ?? 2), '--data-dir', dataDir, ...(options.extraArgs ?? [])];
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Default: the bin's cluster command; `program` (an installed package's cluster.js, say) is the same command.
+  const command = options.program !== undefined ? [options.program] : [SYNCMESH_JS, 'cluster'];
+  const args = [...command, '--http-port', '0', '--nats-port', '0', '--socket-nodes', String(options.socketNodes ?? 2), '--data-dir', dataDir, ...(options.extraArgs ?? [])];
+  // stdin is a pipe the cluster watches: if this test process dies (a timed-out worker), the cluster stops too.
+  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv({ SYNCMESH_LOG_LEVEL: 'info', SYNCMESH_EXIT_WITH_PARENT: '1' }) });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-8000);

@@ -41,11 +41,18 @@ interface Received {
  */
 async function capture(run: () => void): Promise<Received[]> {
   const got: Received[] = [];
+  const stamps: unknown[] = [];
+  const since = Date.now();
   let done = false;
   const s = sub.subscribe(`${PREFIX}.push.>`, {
     callback: (_err, msg) => {
       if (msg.subject === SENTINEL) done = true;
-      else if (!done) got.push({ subject: msg.subject, envelope: decode(msg.data) as PushEnvelope });
+      else if (!done) {
+        // `at` (publish time, for the delivery latency metric) is checked here and left out of the comparisons.
+        const { at, ...envelope } = decode(msg.data) as PushEnvelope;
+        stamps.push(at);
+        got.push({ subject: msg.subject, envelope });
+      }
     },
   });
   try {
@@ -54,6 +61,7 @@ async function capture(run: () => void): Promise<Received[]> {
     pub.publish(SENTINEL);
     await pub.flush();
     await eventually('the sentinel', () => (done ? true : undefined));
+    for (const at of stamps) expect(at, 'every envelope carries its publish time').toSatisfy((t: unknown) => typeof t === 'number' && t >= since && t <= Date.now());
     return got;
   } finally {
     s.unsubscribe();
