@@ -11,6 +11,7 @@ import { createCloudStore, parseStoreLimits, storeKind, type CloudStore } from '
 import { pushKind } from '../../actors/push/mod.js';
 import { distributorKind } from '../../actors/distributor/mod.js';
 import { sessionKind } from '../../actors/session/mod.js';
+import { socketServerKind } from '../../actors/socket-server/mod.js';
 import { startDistributor, type DistributorServer } from '../distributor/mod.js';
 import { startSocketServer, type SocketServerHandle } from '../socket/mod.js';
 import { createMetricsRegistry, startMetricsServer } from '../metrics/mod.js';
@@ -40,7 +41,12 @@ export interface RolesConfig {
 
 export interface RunningRoles {
   info: { node: string; roles: string[]; http?: string; socket?: string; metrics?: string };
-  /** Graceful: a socket node drains its clients, then everything leaves the cluster. */
+  /**
+   * Resolves when this node's socket server actor stopped without stop() being called (it was told to
+   * drain or close by a message, from any node): the node has nothing left to serve and should leave.
+   */
+  socketStopped?: Promise<void>;
+  /** Graceful: a socket node drains its clients (a `drain` message to its socket-server actor), then everything leaves the cluster. */
   stop(): Promise<void>;
 }
 
@@ -76,7 +82,7 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
   }
   if (has('push')) kinds.push(pushKind({ prefix: cfg.prefix }));
   if (has('gateway')) kinds.push(distributorKind);
-  if (has('socket')) kinds.push(sessionKind());
+  if (has('socket')) kinds.push(socketServerKind(), sessionKind());
 
   const node: ActorNode = await startNode({
     nats: nc,
@@ -124,6 +130,7 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
   }
 
   return {
+    ...(socket && { socketStopped: socket.stopped }),
     info: {
       node: node.id,
       roles: cfg.roles,
