@@ -106,6 +106,9 @@ async function runNode(values: NodeSettings): Promise<void> {
         process.exit(1);
       });
   };
+  // SIGTERM becomes a `drain` message to the socket-server actor (running.stop()); a drain told by another
+  // node ends here too: once the socket server stopped, the node leaves the cluster and exits.
+  void running.socketStopped?.then(() => stop('socket server stopped'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   if (process.env['SYNCMESH_EXIT_WITH_PARENT'] === '1') {

@@ -12,6 +12,7 @@ import { createCloudStore, parseStoreLimits, storeKind, type CloudStore } from '
 import { pushKind } from '../../actors/push/mod.js';
 import { distributorKind } from '../../actors/distributor/mod.js';
 import { sessionKind } from '../../actors/session/mod.js';
+import { socketServerKind } from '../../actors/socket-server/mod.js';
 import { startDistributor, type DistributorServer } from '../distributor/mod.js';
 import { startSocketServer, type SocketServerHandle, type TlsFiles } from '../socket/mod.js';
 import { createNodeMetrics, jetStreamCheck, readiness, startOpsServer, watchNats, type OpsServer, type ReadinessCheck } from '../metrics/mod.js';
@@ -52,7 +53,12 @@ export interface RunningInfo {
 
 export interface RunningRoles {
   info: RunningInfo;
-  /** Graceful: a socket node drains its clients (readyz says so meanwhile), then everything leaves the cluster. */
+  /**
+   * Resolves when this node's socket server actor stopped without stop() being called (it was told to
+   * drain or close by a message, from any node): the node has nothing left to serve and should leave.
+   */
+  socketStopped?: Promise<void>;
+  /** Graceful: a socket node drains its clients (a `drain` message to its socket-server actor; readyz says so meanwhile), then everything leaves the cluster. */
   stop(): Promise<void>;
 }
 
@@ -101,7 +107,7 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
   }
   if (has('push')) kinds.push(pushKind({ prefix: cfg.prefix, observer: metrics.push }));
   if (has('gateway')) kinds.push(distributorKind);
-  if (has('socket')) kinds.push(sessionKind());
+  if (has('socket')) kinds.push(socketServerKind(), sessionKind());
 
   const node: ActorNode = await startNode({
     nats: nc,
@@ -167,6 +173,7 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
   }
 
   return {
+    ...(socket && { socketStopped: socket.stopped }),
     info: {
       node: node.id,
       roles: cfg.roles,

@@ -1,9 +1,8 @@
 /**
  * The socket node's side of the session fence (fence.ts): claiming a connection id for a new
  * session, telling older sessions to close, releasing on close, and re-checking every session after
- * a NATS reconnect (controls sent while we were cut off are lost: core NATS is at most once).
+ * a NATS reconnect or a stall (controls sent while we were cut off are lost: core NATS is at most once).
  */
-import type { Status } from '@nats-io/nats-core';
 import { pushSubjects } from '../../protocol/cluster/mod.js';
 import type { ActorNode } from '../../runtime/mod.js';
 import type { Connection } from './connection.js';
@@ -17,7 +16,6 @@ export class SessionClaims {
   readonly #node: ActorNode;
   readonly #prefix: string;
   readonly #releases = new Set<Promise<void>>();
-  #status: (AsyncIterable<Status> & { stop?: () => void }) | undefined;
 
   constructor(fence: SessionFence, node: ActorNode, prefix: string) {
     this.#fence = fence;
@@ -62,20 +60,11 @@ export class SessionClaims {
     this.#releases.add(p);
   }
 
-  /** After each NATS reconnect, closes the sessions of `hub` whose claim is no longer current. */
-  watchReconnects(hub: Hub): void {
-    const status = this.#node.nats.status() as AsyncIterable<Status> & { stop?: () => void };
-    this.#status = status;
-    void (async () => {
-      try {
-        for await (const s of status) if (s.type === 'reconnect') this.#revalidate(hub);
-      } catch (err) {
-        this.#node.logger.debug({ err }, 'NATS status watch ended');
-      }
-    })();
-  }
-
-  #revalidate(hub: Hub): void {
+  /**
+   * Re-reads the claim of every session of `hub` and closes (`replaced`) those whose claim is no longer
+   * current: after a NATS reconnect or a stall, fence controls published meanwhile may never arrive.
+   */
+  revalidate(hub: Hub): void {
     for (const conn of hub.snapshot()) {
       if (conn.epoch === 0) continue; // still claiming: its claim decides
       this.#fence.holder(conn.connectionId).then(
@@ -87,9 +76,8 @@ export class SessionClaims {
     }
   }
 
-  /** Stops watching and waits (a bounded time) for releases in flight. */
+  /** Waits (a bounded time) for releases in flight. */
   async stop(): Promise<void> {
-    this.#status?.stop?.();
     let timer: NodeJS.Timeout | undefined;
     const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, SETTLE_WAIT_MS)));
     await Promise.race([Promise.allSettled([...this.#releases]), waited]);

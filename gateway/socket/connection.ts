@@ -44,6 +44,8 @@ const CLOSE_CODE: Readonly<Record<SessionCloseKind, CloseCode>> = {
 // Bit flags (one number instead of several booleans).
 const CLOSING = 1;
 const CLOSE_WHEN_FLUSHED = 2;
+/** Counted in the user's live connections (quota.ts): uncounted when it closes. */
+const COUNTED = 4;
 
 export class Connection implements SessionPort, TokenBucket {
   ws: WebSocket<SocketData> | undefined = undefined;
@@ -58,6 +60,8 @@ export class Connection implements SessionPort, TokenBucket {
   refilledAt: number;
   rejected = 0;
   inflight = 0;
+  /** Its entry in the user's live connections (quota.ts), 0 until counted. */
+  admission = 0;
   #flags = 0;
 
   constructor(
@@ -90,6 +94,17 @@ export class Connection implements SessionPort, TokenBucket {
   /** True once the socket is closed or closing: nothing more is sent or delivered. */
   get closing(): boolean {
     return (this.#flags & CLOSING) !== 0 || this.ws === undefined;
+  }
+
+  /** Counted in the user's live connections (quota.ts). */
+  get counted(): boolean {
+    return (this.#flags & COUNTED) !== 0;
+  }
+
+  /** Counted under `admission` (unique per connection on this node). */
+  markCounted(admission: number): void {
+    this.#flags |= COUNTED;
+    this.admission = admission;
   }
 
   /** Hands an event to the session actor (queued until it runs). */

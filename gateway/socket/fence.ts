@@ -15,9 +15,16 @@
  * reconnect it re-reads the keys of its sessions ({@link SessionFence.holder}) and closes those it no
  * longer owns. The window in which two sessions can both be live is the control's trip over NATS.
  *
- * On close a session deletes its key only if it still holds it (expected revision = its epoch).
+ * Cleaning (the bucket holds one entry per live session, not one per connection id ever seen):
+ * - on close a session removes its key only if it still holds it: a JetStream purge of the key's
+ *   subject *up to and including its epoch* (`seq: epoch + 1`), which leaves a newer claim alone and,
+ *   unlike a KV delete, leaves no marker behind.
+ * - keys left by sessions whose node died (kill -9, power loss) are reclaimed by {@link SessionFence.sweep}:
+ *   the same conditional purge, for every key whose node is not a live member.
+ * A later claim of a removed key writes with expected revision 0 ("no message"), and its revision is
+ * still higher than any before it: epochs keep growing.
  */
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { decode, encode, toSafeInteger } from '../../protocol/mod.js';
@@ -60,11 +67,23 @@ function isWrongSequence(err: unknown): boolean {
   );
 }
 
+/** What one sweep did. */
+export interface SweepResult {
+  readonly keys: number;
+  readonly reclaimed: number;
+}
+
 export class SessionFence {
   readonly #kv: KV;
+  readonly #jsm: JetStreamManager;
+  readonly #stream: string;
+  readonly #subjectPrefix: string;
 
-  private constructor(kv: KV) {
+  private constructor(kv: KV, jsm: JetStreamManager, bucket: string) {
     this.#kv = kv;
+    this.#jsm = jsm;
+    this.#stream = `KV_${bucket}`;
+    this.#subjectPrefix = `$KV.${bucket}.`;
   }
 
   /** Opens (creating if needed) the bucket `<prefix>_sessions`. */
@@ -72,8 +91,9 @@ export class SessionFence {
     try {
       // History 1: only the current holder matters. No TTL: a key that vanished would let an old
       // session believe it still owns its id (see holder()).
-      const kv = await new Kvm(nc).create(`${prefix}_sessions`, { history: 1, replicas });
-      return new SessionFence(kv);
+      const bucket = `${prefix}_sessions`;
+      const kv = await new Kvm(nc).create(bucket, { history: 1, replicas });
+      return new SessionFence(kv, await jetstreamManager(nc), bucket);
     } catch (err) {
       throw new FenceError(`could not open the session fence bucket ${prefix}_sessions: is JetStream enabled on the NATS servers?`, { cause: err });
     }
@@ -108,13 +128,44 @@ export class SessionFence {
     }
   }
 
-  /** Deletes the key if `epoch` still holds it (a newer holder is left alone). */
+  /**
+   * Removes the key if `epoch` still holds it: purges the key's messages up to and including `epoch`,
+   * so a newer holder (a higher revision) is left alone, and no delete marker stays behind.
+   */
   async release(connectionId: string, epoch: number): Promise<void> {
     try {
-      await this.#kv.delete(connectionId, { previousSeq: epoch });
+      await this.#jsm.streams.purge(this.#stream, { filter: this.#subjectPrefix + connectionId, seq: epoch + 1 });
     } catch (err) {
-      if (isWrongSequence(err)) return;
       throw new FenceError(`could not release session ${connectionId} in the fence`, { cause: err });
     }
+  }
+
+  /**
+   * Reclaims the keys of sessions whose node is gone: every key whose holder `isLive` denies and whose
+   * claim is older than `minAgeMs` (a member that just joined may not be known yet) is released at its
+   * own revision, so a claim made meanwhile survives. Reads every key: O(keys in the bucket), run by one
+   * node when a socket node goes down.
+   */
+  async sweep(isLive: (node: string) => boolean, minAgeMs: number, now = Date.now()): Promise<SweepResult> {
+    let keys = 0;
+    let reclaimed = 0;
+    try {
+      const names: string[] = [];
+      for await (const k of await this.#kv.keys()) names.push(k);
+      for (const key of names) {
+        const e = await this.#kv.get(key);
+        if (e === null || e.operation !== 'PUT') continue;
+        keys++;
+        const v = decode(e.value) as { node?: unknown; at?: unknown };
+        const node = typeof v.node === 'string' ? v.node : '';
+        const at = typeof v.at === 'number' ? v.at : 0;
+        if (isLive(node) || now - at < minAgeMs) continue;
+        await this.release(key, e.revision);
+        reclaimed++;
+      }
+    } catch (err) {
+      throw new FenceError('could not sweep the session fence for keys of nodes that are gone', { cause: err });
+    }
+    return { keys, reclaimed };
   }
 }

@@ -62,6 +62,23 @@ export interface SocketServerOptions {
   drainSpreadMs?: number;
   /** drain(): connections still open this long after their `drain` frame are closed anyway (default 5000). */
   drainGraceMs?: number;
+  /**
+   * `{t:"resync"}` after missed pushes (NATS reconnect, a stall, a storage or push node lost) is sent to
+   * the node's clients spread over min(this, 2 ms per client) ms, so a big node does not send every
+   * client to storage at once (default 3000).
+   */
+  resyncSpreadMs?: number;
+  /** Actor kind of the push server (default `push`): the loss of a node hosting it or the store means resync. */
+  pushKind?: string;
+  /** The process did not run for this long (SIGSTOP, a long pause): re-check every session's fence claim and resync (default 2000 ms). */
+  stallMs?: number;
+  /**
+   * Live connections one user may hold across the cluster; the next one gets `{t:"error",
+   * code:"quota_exceeded"}` and close 4101 right after the upgrade, before its session starts (default
+   * 32; the same device reconnecting is never refused). 0 turns the quota off, and with it the KV read
+   * and write it costs at each open and close.
+   */
+  maxConnectionsPerUser?: number;
 }
 
 /** PEM files of a TLS server. */
@@ -104,6 +121,10 @@ export interface ResolvedOptions {
   readonly limits: ResolvedLimits;
   readonly drainSpreadMs: number;
   readonly drainGraceMs: number;
+  readonly resyncSpreadMs: number;
+  readonly pushKind: string;
+  readonly stallMs: number;
+  readonly maxConnectionsPerUser: number;
 }
 
 function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
@@ -169,5 +190,9 @@ export function resolveOptions(o: SocketServerOptions): ResolvedOptions {
     },
     drainSpreadMs: positive('drainSpreadMs', o.drainSpreadMs, 5_000, 0),
     drainGraceMs: positive('drainGraceMs', o.drainGraceMs, 5_000, 0),
+    resyncSpreadMs: positive('resyncSpreadMs', o.resyncSpreadMs, 3_000, 0),
+    pushKind: o.pushKind ?? 'push',
+    stallMs: positive('stallMs', o.stallMs, 2_000, 500),
+    maxConnectionsPerUser: o.maxConnectionsPerUser === 0 ? 0 : positive('maxConnectionsPerUser', o.maxConnectionsPerUser, 32),
   };
 }

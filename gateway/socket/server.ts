@@ -1,21 +1,26 @@
 /**
- * The socket server: a uWebSockets.js listener whose connections each get a session actor on this node.
+ * The socket server: a uWebSockets.js listener run by a `socket-server` actor (actors/socket-server),
+ * whose machine owns the lifecycle (starting, listening, draining, stopped) and parents the node's
+ * `session` actors, one per connection. SocketServer is that actor's port: it does what each state
+ * asks, and mirrors the current phase to refuse upgrades while not listening.
  *
  * The uWS handlers are one-liners into SocketServer; the protocol lives in actors/session/. What
- * happens here: the ticket check at the upgrade (HTTP 401 on refusal, 503 while draining), framing
- * checks (binary, size, MessagePack, rate), backpressure and drain. Beside it: claims.ts (the session
- * fence), push-plane.ts and hub.ts (pushes to local sessions), connection.ts (one connection),
- * store-epoch.ts (the storage epoch sent in `welcome`).
+ * happens here: the ticket check at the upgrade (HTTP 401 on refusal, 503 unless listening), framing
+ * checks (binary, size, MessagePack, rate), backpressure, drain and resync. Beside it: claims.ts (the
+ * session fence), push-plane.ts and hub.ts (pushes to local sessions), connection.ts (one
+ * connection), recovery.ts (what tells the actor pushes were missed), store-epoch.ts (the storage
+ * epoch sent in `welcome`).
  *
  * HTTP answers besides the upgrade: `GET /healthz` -> 200 {"status":"ok", node, connections} (503
  * {"status":"draining"} while draining); anything else -> 404.
  */
 import { readFile } from 'node:fs/promises';
 import * as uWS from 'uWebSockets.js';
-import { CloseCode, ErrorCode, decode, errorFrame } from '../../protocol/mod.js';
-import { socketMeta } from '../../protocol/cluster/mod.js';
+import { CloseCode, ErrorCode, RESYNC_FRAME_BYTES, decode, errorFrame } from '../../protocol/mod.js';
+import { SOCKET_ROLE, parseConnectionId, socketMeta } from '../../protocol/cluster/mod.js';
 import { SESSION_KIND, frameId } from '../../actors/session/mod.js';
-import type { ActorNode } from '../../runtime/mod.js';
+import { SOCKET_SERVER_KIND, socketServerRef, type SocketServerPhase, type SocketServerPort } from '../../actors/socket-server/mod.js';
+import type { ActorNode, ActorRef, TerminatedMessage } from '../../runtime/mod.js';
 import { TicketError, TicketReplayGuard } from '../ticket.js';
 import { Connection, type ConnectionHost, type SocketData } from './connection.js';
 import { spreadOver, type Spread } from './drain.js';
@@ -25,6 +30,8 @@ import { SessionClaims } from './claims.js';
 import { Hub } from './hub.js';
 import { resolveOptions, type ResolvedOptions, type SocketServerOptions, type TlsFiles } from './options.js';
 import { PushPlane } from './push-plane.js';
+import { UserSessions } from './quota.js';
+import { RecoveryWatch } from './recovery.js';
 import { admit, Admit } from './rate-limit.js';
 import { StoreEpoch } from './store-epoch.js';
 import { admitTicket, refusalBody } from './upgrade.js';
@@ -35,12 +42,23 @@ export interface SocketServerStats {
   readonly connections: number;
   readonly users: number;
   readonly draining: boolean;
+  /** The socket-server actor's state. */
+  readonly phase: SocketServerPhase;
+  /** Times every client was told to resync (missed pushes), and resync frames sent. */
+  readonly resyncs: number;
+  readonly resyncFrames: number;
+  /** Keys of dead nodes' sessions removed from the session fence by this node. */
+  readonly fenceReclaimed: number;
   readonly opened: number;
-  /** Upgrades refused (bad ticket or draining). */
+  /** Upgrades refused (bad ticket, draining, quota). */
   readonly refused: number;
+  /** Connections closed right after opening because the user had maxConnectionsPerUser other connections live. */
+  readonly quotaRefused: number;
   /** Sessions closed because a newer one took their connection id. */
   readonly replaced: number;
   readonly slowConsumers: number;
+  /** The most bytes a slow consumer had buffered on this node when it was cut (bounded by limits.maxBackpressureBytes plus one frame). */
+  readonly slowConsumerBufferedMax: number;
   /** Frames refused by the rate limit, and connections closed for sustained abuse. */
   readonly rateLimited: number;
   readonly policyClosed: number;
@@ -52,6 +70,8 @@ export interface SocketServerStats {
 
 /** A running socket server. */
 export interface SocketServerHandle {
+  /** The socket-server actor: tell it `{type:'drain'}` or `{type:'close'}`, watch it, from any node. */
+  readonly ref: ActorRef;
   readonly port: number;
   /**
    * The URL the distributor hands out (clients append `?ticket=`): the publicUrl option when given,
@@ -62,11 +82,14 @@ export interface SocketServerHandle {
    * Announces `draining` (the distributor stops sending clients here), sends every client
    * {t:"drain", retryAfterMs} at moments spread uniformly over drainSpreadMs, and closes each with
    * close code `draining` once the frame and its in-flight answers are flushed (at most drainGraceMs
-   * later). Resolves when every connection is gone. New upgrades get HTTP 503 meanwhile.
+   * later). Resolves when every connection is gone and the actor stopped. New upgrades get HTTP 503
+   * meanwhile. The same as telling the actor `{type:'drain'}`.
    */
   drain(): Promise<void>;
-  /** Stops listening and closes every connection at once (close code `node_closed`). */
+  /** Stops listening and closes every connection at once (close code `node_closed`); the actor stops. */
   close(): Promise<void>;
+  /** Resolves when the actor stopped (drained, closed, or stopped by its node), however that came about. */
+  readonly stopped: Promise<void>;
   stats(): SocketServerStats;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -74,34 +97,80 @@ export interface SocketServerHandle {
 /** Frames up to this size are decoded only to echo their id in a refusal (rate limit). */
 const PEEK_ID_MAX_BYTES = 4_096;
 
-class SocketServer implements ConnectionHost {
+/** A promise and its settlers. */
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** A socket node that did not send heartbeats for this long may still come back: its fence keys are kept until then. */
+const SWEEP_MIN_AGE_MS = 5_000;
+
+class SocketServer implements ConnectionHost, SocketServerPort {
   readonly node: ActorNode;
   readonly options: ResolvedOptions;
+  /** The socket-server actor this listener belongs to. */
+  readonly ref: ActorRef;
   readonly #app: uWS.TemplatedApp;
+  readonly #fence: SessionFence;
+  readonly #quota: UserSessions;
   readonly #claims: SessionClaims;
   readonly #plane: PushPlane;
   readonly #hub: Hub;
   readonly #epoch: StoreEpoch;
+  readonly #recovery: RecoveryWatch;
   readonly #guard = new TicketReplayGuard();
   readonly #usedTickets: UsedTickets;
+  /** Mirrors the actor's state (written only by enter(), from the machine). */
+  #phase: SocketServerPhase = 'starting';
   #listen: uWS.us_listen_socket | undefined;
   #port = 0;
   #serial = 0;
-  #draining: Promise<void> | undefined;
-  #spread: Spread | undefined;
+  /** Unique per connection on this node, also across restarts under the same node id (starts at the clock). */
+  #admissions = Date.now();
+  #drainSpread: Spread | undefined;
+  #resyncSpread: Spread | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
-  #closed = false;
   #whenEmpty: (() => void) | undefined;
-  readonly #stats = { opened: 0, refused: 0, replaced: 0, slowConsumers: 0, rateLimited: 0, policyClosed: 0, badFrames: 0 };
+  #offMembership: (() => void) | undefined;
+  #sweeping = false;
+  readonly #listening = deferred<void>();
+  readonly #stopped = deferred<void>();
+  #shutdown: Promise<void> | undefined;
+  readonly #stats = {
+    opened: 0,
+    refused: 0,
+    replaced: 0,
+    slowConsumers: 0,
+    rateLimited: 0,
+    policyClosed: 0,
+    badFrames: 0,
+    quotaRefused: 0,
+    resyncs: 0,
+    resyncFrames: 0,
+    fenceReclaimed: 0,
+    slowConsumerBufferedMax: 0,
+  };
 
-  constructor(node: ActorNode, options: ResolvedOptions, fence: SessionFence, epoch: StoreEpoch, usedTickets: UsedTickets) {
+  constructor(node: ActorNode, options: ResolvedOptions, fence: SessionFence, quota: UserSessions, epoch: StoreEpoch, usedTickets: UsedTickets) {
     this.node = node;
+    this.#quota = quota;
     this.options = options;
     this.#usedTickets = usedTickets;
+    this.ref = socketServerRef(node.id);
     this.#epoch = epoch;
+    this.#fence = fence;
     this.#claims = new SessionClaims(fence, node, options.prefix);
     this.#plane = new PushPlane(node.nats, options.prefix, node.logger, options.observer);
     this.#hub = new Hub((userKey) => this.#plane.subscribeUser(userKey));
+    this.#recovery = new RecoveryWatch(node, this.ref, { storageKinds: [options.storeKind, options.pushKind], stallMs: options.stallMs });
+    // Nobody may wait on these: keep an unobserved rejection from being reported as unhandled.
+    this.#listening.promise.catch(() => undefined);
     const l = options.limits;
     const app = options.tls ? uWS.SSLApp({ cert_file_name: options.tls.certFile, key_file_name: options.tls.keyFile }) : uWS.App();
     this.#app = app.ws<SocketData>('/ws', {
@@ -118,10 +187,7 @@ class SocketServer implements ConnectionHost {
       drain: (ws) => ws.getUserData().c.closeIfFlushed(),
       close: (ws, code) => this.#close(ws.getUserData().c, code),
     });
-    this.#app.get('/healthz', (res) => {
-      const body = JSON.stringify({ status: this.#draining ? 'draining' : 'ok', node: node.id, connections: this.#hub.size });
-      res.cork(() => res.writeStatus(this.#draining ? '503 Service Unavailable' : '200 OK').writeHeader('content-type', 'application/json').end(body));
-    });
+    this.#app.get('/healthz', (res) => this.#healthz(res));
     this.#app.any('/*', (res) => {
       res.cork(() =>
         res
@@ -150,6 +216,27 @@ class SocketServer implements ConnectionHost {
     return this.#epoch.current;
   }
 
+  get logger(): ActorNode['logger'] {
+    return this.node.logger;
+  }
+
+  /** Resolves once the actor is listening; rejects when it stopped before (it could not listen). */
+  get listening(): Promise<void> {
+    return this.#listening.promise;
+  }
+
+  get stopped(): Promise<void> {
+    return this.#stopped.promise;
+  }
+
+  // --- SocketServerPort (called by the socket-server actor's machine) -------------------------
+
+  enter(phase: SocketServerPhase): void {
+    this.#phase = phase;
+    if (phase === 'listening') this.#listening.resolve();
+    if (phase === 'stopped') this.#listening.reject(new SocketStartError(`socket server of node ${this.node.id} stopped before it listened (see the log for why)`));
+  }
+
   async listen(): Promise<void> {
     const { host, port } = this.options;
     const socket = await new Promise<uWS.us_listen_socket | false>((resolve) => this.#app.listen(host, port, resolve));
@@ -157,20 +244,129 @@ class SocketServer implements ConnectionHost {
     this.#listen = socket;
     this.#port = uWS.us_socket_local_port(socket as unknown as uWS.us_socket);
     this.#plane.start(this.#hub);
-    this.#claims.watchReconnects(this.#hub);
+    this.#recovery.start();
+    this.#offMembership = this.node.onMembership((e) => {
+      if (e.type === 'down' && e.reason === 'timeout' && e.member.roles.includes(SOCKET_ROLE)) this.#sweepIfFirst();
+    });
     this.node.announce({
       meta: socketMeta({ host: this.options.publicHost, port: this.#announcedPort(), url: this.url, capacity: this.options.capacity }),
     });
+    this.node.logger.info({ url: this.url, capacity: this.options.capacity }, 'socket server listening');
+  }
+
+  openSession(connection: unknown, server: ActorRef): void {
+    if (!(connection instanceof Connection) || connection.host !== this) return;
+    const conn = connection;
+    if (conn.closing) return;
+    const id = `${conn.connectionId}.${(this.#serial++).toString(36)}`;
+    this.node.spawn(SESSION_KIND, id, {}, conn).then(
+      (ref) => {
+        if (conn.closing) {
+          this.node.stop(ref).catch(() => undefined);
+          return;
+        }
+        // The server actor parents its sessions: it hears when one ends (sessionEnded).
+        this.node.watch(server, ref);
+        conn.attach(ref);
+      },
+      (err: unknown) => {
+        this.node.logger.error({ err, connectionId: conn.connectionId }, 'could not start a session actor; closing the connection');
+        conn.closeWith(CloseCode.serverError);
+      },
+    );
+  }
+
+  refuseSession(connection: unknown): void {
+    if (connection instanceof Connection && connection.host === this) connection.closeWith(this.#phase === 'draining' ? CloseCode.draining : CloseCode.nodeClosed);
+  }
+
+  sessionEnded(ref: ActorRef, reason: TerminatedMessage['reason']): void {
+    if (reason !== 'failed') return; // stopped: its socket closed, or it reached its final state and closes it
+    const connectionId = ref.id.slice(0, ref.id.lastIndexOf('.'));
+    let userKey: string;
+    try {
+      userKey = parseConnectionId(connectionId).userKey;
+    } catch {
+      return;
+    }
+    const conn = this.#hub.forUser(userKey).find((c) => c.ref?.id === ref.id);
+    if (conn === undefined) return;
+    this.node.logger.error({ connectionId, session: ref.id }, 'session actor failed; closing its connection');
+    conn.closeWith(CloseCode.serverError);
+  }
+
+  resync(reason: string): void {
+    const conns = this.#hub.snapshot();
+    this.#stats.resyncs++;
+    this.#resyncSpread?.cancel();
+    const spreadMs = Math.min(this.options.resyncSpreadMs, conns.length * 2);
+    this.node.logger.info({ reason, connections: conns.length, spreadMs }, 'pushes may have been missed: telling every client to resync');
+    this.#resyncSpread = spreadOver(conns, spreadMs, (conn) => {
+      if (conn.closing) return;
+      this.#stats.resyncFrames++;
+      conn.deliver({ type: 'push', bytes: RESYNC_FRAME_BYTES });
+    });
+  }
+
+  revalidate(reason: string): void {
+    this.node.logger.info({ reason, connections: this.#hub.size }, 'fence controls may have been missed: re-checking every session claim');
+    this.#claims.revalidate(this.#hub);
+  }
+
+  async drain(spreadMs: number | undefined): Promise<void> {
+    this.node.announce({ draining: true });
+    const conns = this.#hub.snapshot();
+    const empty = new Promise<void>((resolve) => {
+      if (this.#hub.size === 0) resolve();
+      else this.#whenEmpty = resolve;
+    });
+    const spread = spreadMs ?? this.options.drainSpreadMs;
+    // Each client reconnects in its own slot of the spread; the jitter spreads it within the slot.
+    const jitterMs = conns.length > 0 ? Math.min(1_000, spread / conns.length) : 0;
+    this.node.logger.info({ connections: conns.length, spreadMs: spread }, 'draining: telling clients to move');
+    this.#drainSpread = spreadOver(conns, spread, (conn) => conn.deliver({ type: 'drain', retryAfterMs: Math.floor(Math.random() * jitterMs) }));
+    await this.#drainSpread.done;
+    if (this.#phase !== 'draining') return;
+    this.#graceTimer = setTimeout(() => {
+      for (const c of this.#hub.snapshot()) c.closeWith(CloseCode.draining);
+    }, this.options.drainGraceMs);
+    await empty;
+    clearTimeout(this.#graceTimer);
+    // uWS writes the last close frames from its event loop: give it a moment before the caller may exit.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+
+  shutdown(): void {
+    if (this.#shutdown !== undefined) return;
+    this.#drainSpread?.cancel();
+    this.#resyncSpread?.cancel();
+    if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer);
+    if (this.#listen !== undefined) uWS.us_listen_socket_close(this.#listen);
+    this.#listen = undefined;
+    for (const c of this.#hub.snapshot()) c.closeWith(CloseCode.nodeClosed);
+    this.#whenEmpty?.();
+    this.#recovery.stop();
+    this.#offMembership?.();
+    this.#plane.stop();
+    this.#hub.unsubscribeAll();
+    this.#epoch.stop();
+    this.#shutdown = this.#claims.stop().then(() => this.#stopped.resolve());
   }
 
   // --- uWS handlers -------------------------------------------------------------------------
+
+  #healthz(res: uWS.HttpResponse): void {
+    const ok = this.#phase === 'listening';
+    const body = JSON.stringify({ status: ok ? 'ok' : this.#phase, node: this.node.id, connections: this.#hub.size });
+    res.cork(() => res.writeStatus(ok ? '200 OK' : '503 Service Unavailable').writeHeader('content-type', 'application/json').end(body));
+  }
 
   #upgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
     const key = req.getHeader('sec-websocket-key');
     const protocol = req.getHeader('sec-websocket-protocol');
     const extensions = req.getHeader('sec-websocket-extensions');
-    if (this.#draining !== undefined || this.#closed) {
-      this.#unavailable(res, 'this socket server is draining: reconnect through the distributor');
+    if (this.#phase !== 'listening') {
+      this.#unavailable(res, `this socket server is ${this.#phase}: reconnect through the distributor`);
       return;
     }
     const now = Date.now();
@@ -186,8 +382,8 @@ class SocketServer implements ConnectionHost {
     this.#usedTickets.use(claims).then(
       () => {
         if (aborted) return;
-        if (this.#draining !== undefined || this.#closed) {
-          this.#unavailable(res, 'this socket server is draining: reconnect through the distributor');
+        if (this.#phase !== 'listening') {
+          this.#unavailable(res, `this socket server is ${this.#phase}: reconnect through the distributor`);
           return;
         }
         const data: SocketData = { c: new Connection(this, claims.cid, claims.uid, claims.did, Date.now()) };
@@ -225,22 +421,55 @@ class SocketServer implements ConnectionHost {
     res.cork(() => res.writeStatus('503 Service Unavailable').writeHeader('retry-after', '1').writeHeader('content-type', 'application/json').end(body));
   }
 
+  /**
+   * The connection quota (quota.ts), counted across the cluster right after the upgrade and before the
+   * session starts: over it, the client gets `{t:"error", code:"quota_exceeded"}` and close 4101
+   * (terminal: reconnecting would be refused again until another device leaves).
+   */
+  #admit(conn: Connection): void {
+    const { userKey, deviceKey } = parseConnectionId(conn.connectionId);
+    const live = new Set(this.node.members().map((m) => m.nodeId));
+    const admission = ++this.#admissions;
+    const max = this.options.maxConnectionsPerUser;
+    this.#quota.admit(userKey, deviceKey, this.node.id, admission, max, (n) => live.has(n)).then(
+      (admitted) => {
+        if (admitted) conn.markCounted(admission);
+        if (conn.closing) {
+          if (admitted) this.#uncount(conn);
+          return;
+        }
+        if (admitted) {
+          this.node.tell(this.ref, { type: 'session.open', connection: conn });
+          return;
+        }
+        this.#stats.quotaRefused++;
+        conn.send(errorFrame(ErrorCode.quotaExceeded, `this user already has ${max} live connections (the most allowed): close one on another device, then reconnect`));
+        conn.closeWith(CloseCode.policy);
+      },
+      (err: unknown) => {
+        // The count is a limit, not a gate of correctness: when it cannot be read, let the client in.
+        this.node.logger.warn({ err, connectionId: conn.connectionId }, 'could not count the user connections; admitting without the quota');
+        if (!conn.closing) this.node.tell(this.ref, { type: 'session.open', connection: conn });
+      },
+    );
+  }
+
+  #uncount(conn: Connection): void {
+    const { userKey, deviceKey } = parseConnectionId(conn.connectionId);
+    this.#quota.leave(userKey, deviceKey, this.node.id, conn.admission).catch((err: unknown) => this.node.logger.debug({ err, connectionId: conn.connectionId }, 'could not uncount a connection; it is dropped when this node is seen down'));
+  }
+
   #open(ws: uWS.WebSocket<SocketData>): void {
     const conn = ws.getUserData().c;
     conn.ws = ws;
     this.#stats.opened++;
     this.#hub.add(conn);
-    const id = `${conn.connectionId}.${(this.#serial++).toString(36)}`;
-    this.node.spawn(SESSION_KIND, id, {}, conn).then(
-      (ref) => {
-        if (conn.closing) this.node.stop(ref).catch(() => undefined);
-        else conn.attach(ref);
-      },
-      (err: unknown) => {
-        this.node.logger.error({ err, connectionId: conn.connectionId }, 'could not start a session actor; closing the connection');
-        conn.closeWith(CloseCode.serverError);
-      },
-    );
+    if (this.options.maxConnectionsPerUser > 0) {
+      this.#admit(conn);
+      return;
+    }
+    // The server actor decides: a session of its own while listening, a refusal otherwise.
+    this.node.tell(this.ref, { type: 'session.open', connection: conn });
   }
 
   #message(conn: Connection, message: ArrayBuffer, isBinary: boolean): void {
@@ -287,6 +516,7 @@ class SocketServer implements ConnectionHost {
     // socket); a session that reached its final state is stopped by the runtime already.
     if (ref !== undefined) queueMicrotask(() => this.node.stop(ref).catch(() => undefined));
     if (conn.epoch > 0) this.#claims.release(conn.connectionId, conn.epoch);
+    if (conn.counted) this.#uncount(conn);
     if (code === CloseCode.replaced) this.#stats.replaced++;
     if (this.#hub.size === 0) this.#whenEmpty?.();
   }
@@ -299,56 +529,40 @@ class SocketServer implements ConnectionHost {
 
   slowConsumer(conn: Connection): void {
     this.#stats.slowConsumers++;
-    this.node.logger.info({ connectionId: conn.connectionId, buffered: conn.ws?.getBufferedAmount() }, 'disconnecting a client that does not read (slow consumer)');
+    const buffered = conn.ws?.getBufferedAmount() ?? 0;
+    if (buffered > this.#stats.slowConsumerBufferedMax) this.#stats.slowConsumerBufferedMax = buffered;
+    this.node.logger.info({ connectionId: conn.connectionId, buffered }, 'disconnecting a client that does not read (slow consumer)');
     // A graceful close: the session ends now (close handler), the close frame waits behind the
     // backlog so a client that is only slow learns why (4001), and uWS drops the socket after its
     // closing timeout if the client never reads again. The backlog is capped by maxBackpressure.
     conn.closeWith(CloseCode.slowConsumer);
   }
 
-  // --- lifecycle ----------------------------------------------------------------------------
+  // --- fence cleaning -----------------------------------------------------------------------
 
-  drain(): Promise<void> {
-    this.#draining ??= this.#drain();
-    return this.#draining;
-  }
-
-  async #drain(): Promise<void> {
-    this.node.announce({ draining: true });
-    const conns = this.#hub.snapshot();
-    const empty = new Promise<void>((resolve) => {
-      if (this.#hub.size === 0) resolve();
-      else this.#whenEmpty = resolve;
-    });
-    const spreadMs = this.options.drainSpreadMs;
-    // Each client reconnects in its own slot of the spread; the jitter spreads it within the slot.
-    const jitterMs = conns.length > 0 ? Math.min(1_000, spreadMs / conns.length) : 0;
-    this.node.logger.info({ connections: conns.length, spreadMs }, 'draining: telling clients to move');
-    this.#spread = spreadOver(conns, spreadMs, (conn) => conn.deliver({ type: 'drain', retryAfterMs: Math.floor(Math.random() * jitterMs) }));
-    await this.#spread.done;
-    if (this.#closed) return;
-    this.#graceTimer = setTimeout(() => {
-      for (const c of this.#hub.snapshot()) c.closeWith(CloseCode.draining);
-    }, this.options.drainGraceMs);
-    await empty;
-    clearTimeout(this.#graceTimer);
-    // uWS writes the last close frames from its event loop: give it a moment before the caller may exit.
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#spread?.cancel();
-    if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer);
-    if (this.#listen !== undefined) uWS.us_listen_socket_close(this.#listen);
-    this.#listen = undefined;
-    for (const c of this.#hub.snapshot()) c.closeWith(CloseCode.nodeClosed);
-    this.#whenEmpty?.();
-    this.#plane.stop();
-    this.#hub.unsubscribeAll();
-    this.#epoch.stop();
-    await this.#claims.stop();
+  /**
+   * A socket node died: its sessions' fence keys stay until reclaimed. One node sweeps (the live,
+   * non-draining socket node with the lowest id), the others leave it be.
+   */
+  #sweepIfFirst(): void {
+    const socketNodes = this.node
+      .members()
+      .filter((m) => m.roles.includes(SOCKET_ROLE) && m.kinds.includes(SOCKET_SERVER_KIND) && !m.draining)
+      .map((m) => m.nodeId)
+      .sort();
+    if (socketNodes[0] !== this.node.id || this.#sweeping || this.#phase !== 'listening') return;
+    this.#sweeping = true;
+    const live = new Set(this.node.members().map((m) => m.nodeId));
+    this.#fence
+      .sweep((n) => live.has(n), SWEEP_MIN_AGE_MS)
+      .then(
+        (r) => {
+          this.#stats.fenceReclaimed += r.reclaimed;
+          this.node.logger.info({ keys: r.keys, reclaimed: r.reclaimed }, 'session fence swept after a socket node went down');
+        },
+        (err: unknown) => this.node.logger.warn({ err }, 'session fence sweep failed; it runs again when the next socket node goes down'),
+      )
+      .finally(() => (this.#sweeping = false));
   }
 
   stats(): SocketServerStats {
@@ -356,7 +570,8 @@ class SocketServer implements ConnectionHost {
       ...this.#stats,
       connections: this.#hub.size,
       users: this.#hub.users,
-      draining: this.#draining !== undefined,
+      draining: this.#phase === 'draining',
+      phase: this.#phase,
       pushesDelivered: this.#plane.counters.delivered,
       badPushEnvelopes: this.#plane.counters.badEnvelopes,
     };
@@ -386,41 +601,51 @@ function peekId(message: ArrayBuffer): ReturnType<typeof frameId> {
 }
 
 /**
- * Starts a socket server on `node` and announces it (meta socketHost, socketPort, socketUrl,
- * capacity) so the distributor can send clients here. The node must have role `socket` and host the
- * `session` kind (actors/session sessionKind()).
+ * Starts a socket server on `node`: spawns the node's `socket-server` actor (actors/socket-server; its
+ * id is the node id) with this listener, and resolves once it listens and is announced (meta
+ * socketHost, socketPort, socketUrl, capacity) so the distributor sends clients here. The node must
+ * have role `socket` and host the `socket-server` and `session` kinds (socketServerKind(),
+ * sessionKind()). Rejects when the actor could not listen (it has stopped then).
  */
 export async function startSocketServer(node: ActorNode, options: SocketServerOptions): Promise<SocketServerHandle> {
   const resolved = resolveOptions(options);
   if (resolved.tls !== undefined) await checkTlsFiles(resolved.tls);
-  if (!node.roles.includes('socket')) {
-    throw new SocketConfigError(`node ${node.id} lacks role "socket": start it with roles including "socket" so the distributor finds this server`);
+  if (!node.roles.includes(SOCKET_ROLE)) {
+    throw new SocketConfigError(`node ${node.id} lacks role "${SOCKET_ROLE}": start it with roles including "${SOCKET_ROLE}" so the distributor finds this server`);
   }
   const self = node.members().find((m) => m.nodeId === node.id);
-  if (self !== undefined && !self.kinds.includes(SESSION_KIND)) {
-    throw new SocketConfigError(`node ${node.id} does not host the "${SESSION_KIND}" kind: pass sessionKind() (actors/session) in its kinds`);
+  for (const [kind, factory] of [[SESSION_KIND, 'sessionKind() (actors/session)'], [SOCKET_SERVER_KIND, 'socketServerKind() (actors/socket-server)']] as const) {
+    if (self !== undefined && !self.kinds.includes(kind)) throw new SocketConfigError(`node ${node.id} does not host the "${kind}" kind: pass ${factory} in its kinds`);
   }
   const fence = await SessionFence.open(node.nats, resolved.prefix, resolved.replicas);
   const usedTickets = await UsedTickets.open(node.nats, resolved.prefix, resolved.replicas, resolved.ticketTtlMs, node.id);
+  const quota = await UserSessions.open(node.nats, resolved.prefix, resolved.replicas);
   const epoch = await StoreEpoch.start(node.nats, resolved.prefix, node.logger);
-  const server = new SocketServer(node, resolved, fence, epoch, usedTickets);
+  const server = new SocketServer(node, resolved, fence, quota, epoch, usedTickets);
   try {
-    await server.listen();
+    await node.spawn(SOCKET_SERVER_KIND, node.id, { node: node.id }, server);
+    await server.listening;
   } catch (err) {
-    epoch.stop();
+    server.shutdown();
     throw err;
   }
-  node.logger.info({ url: server.url, capacity: resolved.capacity }, 'socket server listening');
+  const ref = server.ref;
+  const tellAndWait = (type: 'drain' | 'close'): Promise<void> => {
+    node.tell(ref, { type });
+    return server.stopped;
+  };
   return {
+    ref,
     get port() {
       return server.port;
     },
     get url() {
       return server.url;
     },
-    drain: () => server.drain(),
-    close: () => server.close(),
+    stopped: server.stopped,
+    drain: () => tellAndWait('drain'),
+    close: () => tellAndWait('close'),
     stats: () => server.stats(),
-    [Symbol.asyncDispose]: () => server.close(),
+    [Symbol.asyncDispose]: () => tellAndWait('close'),
   };
 }

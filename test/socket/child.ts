@@ -26,8 +26,8 @@ export interface ChildSocketNode {
   readonly process: ChildProcess;
   ticket(userId: string, deviceId: string): string;
   client(userId: string, deviceId: string): Promise<TestClient>;
-  /** Server stats and memory (after a full GC when started with gc: true). */
-  stats(): Promise<ChildStats>;
+  /** Server stats and memory (after a full GC when started with gc: true, unless `gc` is false: a full GC stalls the node). */
+  stats(gc?: boolean): Promise<ChildStats>;
   /** SIGTERM (drain, then exit); resolves with the exit code. */
   terminate(): Promise<number | null>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -83,7 +83,7 @@ export async function childSocketNode(natsUrl: string, options: ChildSocketNodeO
       await c.take((f) => f['t'] === 'welcome');
       return c;
     },
-    stats: () =>
+    stats: (gc = true) =>
       new Promise<ChildStats>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('child socket node did not answer stats')), 20_000);
         const onMessage = (m: { type?: string } & ChildStats): void => {
@@ -93,7 +93,7 @@ export async function childSocketNode(natsUrl: string, options: ChildSocketNodeO
           resolve(m);
         };
         child.on('message', onMessage);
-        child.send({ type: 'stats' });
+        child.send({ type: 'stats', gc });
       }),
     terminate,
     [Symbol.asyncDispose]: async () => {

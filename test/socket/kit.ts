@@ -9,6 +9,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { startNode, type ActorNode } from '../../runtime/mod.js';
 import { sessionKind } from '../../actors/session/mod.js';
+import { socketServerKind } from '../../actors/socket-server/mod.js';
 import { startSocketServer, type SocketServerHandle, type SocketServerOptions } from '../../gateway/socket/mod.js';
 import { connectionId } from '../../protocol/cluster/mod.js';
 import { signTicket } from '../../gateway/ticket.js';
@@ -66,7 +67,7 @@ export async function socketNode(natsUrl: string, options: SocketNodeOptions = {
     nats: nc,
     ...(options.nodeId !== undefined && { nodeId: options.nodeId }),
     roles: ['socket', ...store.roles],
-    kinds: [sessionKind(), ...store.kinds],
+    kinds: [socketServerKind(), sessionKind(), ...store.kinds],
     logger: pino({ level: process.env['LOG_LEVEL'] ?? 'error' }),
   });
   let server: SocketServerHandle;
