@@ -18,9 +18,10 @@
  * On close a session deletes its key only if it still holds it (expected revision = its epoch).
  */
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { decode, encode, toSafeInteger } from '../../protocol/mod.js';
+import { ensureBucket, StreamMismatchError } from '../../runtime/mod.js';
 import { FenceError } from './errors.js';
 
 /** The control envelope published on a connection's push subject after a claim. */
@@ -72,9 +73,10 @@ export class SessionFence {
     try {
       // History 1: only the current holder matters. No TTL: a key that vanished would let an old
       // session believe it still owns its id (see holder()).
-      const kv = await new Kvm(nc).create(`${prefix}_sessions`, { history: 1, replicas });
+      const kv = await ensureBucket(nc, { bucket: `${prefix}_sessions`, replicas, history: 1, description: 'Syncmesh session fence: the session holding each connection id' });
       return new SessionFence(kv);
     } catch (err) {
+      if (err instanceof StreamMismatchError) throw err;
       throw new FenceError(`could not open the session fence bucket ${prefix}_sessions: is JetStream enabled on the NATS servers?`, { cause: err });
     }
   }
