@@ -17,13 +17,14 @@ import { startRoles, type RoleName, ROLE_NAMES } from './roles.js';
 import { createLogger } from './logger.js';
 import { SECURITY_FLAGS, securitySettings } from './security.js';
 import { isLoopbackHost } from '../distributor/mod.js';
+import { NATS_FLAGS, natsClientConfig } from './nats-flags.js';
 
 const spec = {
   roles: { kind: 'list', help: `comma-separated roles: ${ROLE_NAMES.join(', ')}` },
-  nats: { kind: 'list', help: 'NATS server URLs, comma-separated (default $SYNCMESH_NATS or nats://127.0.0.1:4222)' },
+  ...NATS_FLAGS,
   'node-id': { kind: 'string', help: 'unique node id [A-Za-z0-9_-] (default: random)' },
   prefix: { kind: 'string', help: 'subject prefix shared by the cluster (default sm)' },
-  replicas: { kind: 'int', min: 1, max: 5, help: 'JetStream replicas for data and leases (default 1; 3 on a 3-server cluster)' },
+  replicas: { kind: 'int', min: 1, max: 5, help: 'JetStream replicas of every stream and bucket; must agree with the cluster settings (default $SYNCMESH_REPLICAS, else the cluster\'s; a first node picks 3 on clustered NATS, 1 on one server)' },
   'http-host': { kind: 'string', help: 'gateway: listen address (default 0.0.0.0)' },
   'http-port': { kind: 'int', min: 0, max: 65535, help: 'gateway: HTTP port (default 8080; 0 = free port)' },
   dev: { kind: 'bool', help: 'gateway: dev mode, enables POST /v1/dev/token (default off)' },
@@ -52,7 +53,6 @@ async function main(): Promise<void> {
   const roles = flags.roles ?? [];
   if (roles.length === 0) throw new UsageError(`--roles is required: one or more of ${ROLE_NAMES.join(', ')}`);
   for (const r of roles) if (!(ROLE_NAMES as readonly string[]).includes(r)) throw new UsageError(`unknown role ${JSON.stringify(r)}; roles are ${ROLE_NAMES.join(', ')}`);
-  const servers = flags.nats ?? (process.env['SYNCMESH_NATS'] ?? 'nats://127.0.0.1:4222').split(',');
   const devMode = flags.dev ?? false;
   const security = securitySettings(flags, { gateway: roles.includes('gateway'), socket: roles.includes('socket'), devMode });
   const httpHost = flags['http-host'] ?? '0.0.0.0';
@@ -69,14 +69,17 @@ async function main(): Promise<void> {
       `syncmesh node: DEV MODE is on: POST /v1/dev/token hands out a token for any user id (listening on ${httpHost}). Never use it in production.\n`,
     );
   }
+  const envReplicas = process.env['SYNCMESH_REPLICAS'];
+  const replicas = flags.replicas ?? (envReplicas ? Number(envReplicas) : undefined);
+  if (replicas !== undefined && !(Number.isInteger(replicas) && replicas >= 1 && replicas <= 5)) throw new UsageError(`SYNCMESH_REPLICAS must be a whole number from 1 to 5; got ${JSON.stringify(envReplicas)}`);
 
   const running = await startRoles({
     roles: roles as RoleName[],
-    servers,
+    nats: natsClientConfig(flags, roles),
     logger,
     ...(flags['node-id'] !== undefined && { nodeId: flags['node-id'] }),
     prefix: flags.prefix ?? 'sm',
-    replicas: flags.replicas ?? 1,
+    ...(replicas !== undefined && { replicas }),
     storage: {
       limits: flags['store-limits'] ?? [],
       ...(flags['command-ttl-ms'] !== undefined && { commandTtlMs: flags['command-ttl-ms'] }),

@@ -5,7 +5,8 @@
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import { startNode } from '../../runtime/mod.js';
+import { loadClusterSettings, startNode } from '../../runtime/mod.js';
+import { natsConnectionOptions, type NatsClientConfig } from '../nats/mod.js';
 import type { ActorKind, ActorNode } from '../../runtime/mod.js';
 import { createCloudStore, parseStoreLimits, storeKind, type CloudStore } from '../../actors/store/mod.js';
 import { pushKind } from '../../actors/push/mod.js';
@@ -23,11 +24,13 @@ export type RoleName = (typeof ROLE_NAMES)[number];
 
 export interface RolesConfig {
   roles: RoleName[];
-  servers: string[];
+  /** How to reach NATS (servers, credentials, TLS). */
+  nats: NatsClientConfig;
   logger: Logger;
   nodeId?: string;
   prefix: string;
-  replicas: number;
+  /** JetStream replicas; absent: the cluster's settings (runtime loadClusterSettings). */
+  replicas?: number;
   /** Storage role: StoreLimits overrides as name=value, and the command expiry (default: never). */
   storage?: { limits: readonly string[]; commandTtlMs?: number };
   gateway: { host: string; port: number; devMode: boolean; staticDir: string };
@@ -51,15 +54,19 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
   let nc: NatsConnection;
   try {
     nc = await connect({
-      servers: cfg.servers,
-      name: `syncmesh-${cfg.roles.join('+')}`,
+      ...(await natsConnectionOptions(cfg.nats)),
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       pingInterval: 5_000,
     });
   } catch (cause) {
-    throw new Error(`cannot reach NATS at ${cfg.servers.join(', ')}: ${(cause as Error).message}; start nats-server or pass --nats`, { cause });
+    throw new Error(`cannot reach NATS at ${cfg.nats.servers.join(', ')}: ${(cause as Error).message}; start nats-server or pass --nats (and its credentials: --nats-nkey, --nats-ca)`, { cause });
   }
+  // Replicas belong to the cluster: every stream and bucket below is created with the same count.
+  const { replicas } = await loadClusterSettings(nc, { prefix: cfg.prefix, writer: cfg.nodeId ?? cfg.roles.join('+'), ...(cfg.replicas !== undefined && { replicas: cfg.replicas }) }).catch(async (err: unknown) => {
+    await nc.close().catch(() => undefined);
+    throw err;
+  });
 
   const kinds: ActorKind[] = [];
   let store: CloudStore | undefined;
@@ -71,7 +78,7 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
       throw new UsageError(`--store-limits: ${(err as Error).message}`);
     }
     const ttl = cfg.storage?.commandTtlMs;
-    store = await createCloudStore({ nc, prefix: cfg.prefix, replicas: cfg.replicas, logger: cfg.logger, limits, ...(ttl !== undefined && { commandTtlMs: ttl }) });
+    store = await createCloudStore({ nc, prefix: cfg.prefix, replicas, logger: cfg.logger, limits, ...(ttl !== undefined && { commandTtlMs: ttl }) });
     kinds.push(storeKind(store));
   }
   if (has('push')) kinds.push(pushKind({ prefix: cfg.prefix }));
@@ -84,7 +91,7 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
     kinds,
     logger: cfg.logger,
     prefix: cfg.prefix,
-    replicas: cfg.replicas,
+    replicas,
     ...(cfg.nodeId !== undefined && { nodeId: cfg.nodeId }),
   });
 
@@ -98,7 +105,7 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
       port: cfg.socket.port,
       capacity: cfg.socket.capacity,
       prefix: cfg.prefix,
-      replicas: cfg.replicas,
+      replicas,
       drainSpreadMs: cfg.socket.drainSpreadMs,
       ...(cfg.socket.publicHost !== undefined && { publicHost: cfg.socket.publicHost }),
     });

@@ -14,6 +14,8 @@ import { createInterface } from 'node:readline';
 export interface ClusterState {
   http: string;
   nats: string;
+  /** NATS nkey seed file of each role (the local cluster runs with NATS security on). */
+  natsSeeds?: Record<string, string>;
   pid: number;
   processes: { name: string; pid: number; node: string; roles: string[]; http?: string; socket?: string; metrics?: string }[];
 }
