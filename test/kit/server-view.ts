@@ -76,7 +76,7 @@ export async function fenceHolders(access: NatsAccess, connectionIds: readonly s
   const seed = access.natsSeeds?.['socket'];
   const nc = await connect(
     await natsConnectionOptions({
-      servers: typeof access.nats === 'string' ? [access.nats] : access.nats,
+      servers: typeof access.nats === 'string' ? access.nats.split(',') : [...access.nats],
       roles: ['socket'],
       ...(seed !== undefined && { nkeyFile: seed }),
       ...(access.natsCa !== undefined && { caFile: access.natsCa }),

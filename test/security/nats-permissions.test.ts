@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { Status } from '@nats-io/nats-core';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { natsConnectionOptions } from '../../gateway/nats/mod.js';
 import { encode } from '../../runtime/codec.js';
@@ -26,7 +27,7 @@ async function as(role: string): Promise<NatsConnection> {
 /** Resolves with the permission error the server sent for `op` on `subject`, or 'none' after a deadline. */
 function refusalOf(nc: NatsConnection, op: 'publish' | 'subscription', subject: string, timeoutMs = 3_000): Promise<string> {
   return new Promise((resolve) => {
-    const status = nc.status();
+    const status = nc.status() as AsyncIterable<Status> & { stop: () => void };
     const timer = setTimeout(() => {
       status.stop();
       resolve('none');
