@@ -16,7 +16,7 @@ import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { decode, encode, toSafeInteger } from './codec.js';
 import { StreamMismatchError, StreamSetupError } from './errors.js';
-import { ensureBucket } from './streams.js';
+import { ensureBucket, isTransientJsError, settle } from './streams.js';
 
 /** The cluster-wide settings. */
 export interface ClusterSettings {
@@ -68,15 +68,16 @@ export async function loadClusterSettings(nc: NatsConnection, options: ClusterSe
   }
   const bucket = `${prefix}_cluster`;
   const kv = await openOrCreate(nc, bucket, asked ?? defaultReplicas(nc));
-  let entry = await kv.get(KEY);
+  let entry = await settle(() => kv.get(KEY));
   if (entry === null || entry.operation !== 'PUT') {
     const mine: ClusterSettings = { replicas: asked ?? defaultReplicas(nc), writtenBy: options.writer, writtenAt: Date.now() };
     try {
-      await kv.create(KEY, encode(mine));
+      await settle(() => kv.create(KEY, encode(mine)));
       return mine;
-    } catch {
+    } catch (err) {
+      if (isTransientJsError(err)) throw new StreamSetupError(`could not write the cluster settings to ${bucket}: ${(err as Error).message}; is the NATS cluster up?`, { cause: err });
       // Another first node won the race: its settings are the cluster's.
-      entry = await kv.get(KEY);
+      entry = await settle(() => kv.get(KEY));
     }
   }
   const stored = entry && entry.operation === 'PUT' ? read(entry.value) : undefined;
@@ -102,7 +103,7 @@ export async function loadClusterSettings(nc: NatsConnection, options: ClusterSe
 async function openOrCreate(nc: NatsConnection, bucket: string, replicas: number): Promise<KV> {
   try {
     const jsm = await jetstreamManager(nc, { checkAPI: false });
-    await jsm.streams.info(`KV_${bucket}`);
+    await settle(() => jsm.streams.info(`KV_${bucket}`));
     return await new Kvm(nc).open(bucket, { allow_direct: true });
   } catch (err) {
     if (!(err instanceof JetStreamApiError && err.code === STREAM_NOT_FOUND)) {

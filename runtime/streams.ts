@@ -16,11 +16,39 @@
  */
 import { DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType, jetstreamManager, type JetStreamManager, type StreamConfig, type StreamInfo } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/nats-core';
+import { NoRespondersError, RequestError, TimeoutError, type NatsConnection } from '@nats-io/nats-core';
 import { StreamMismatchError, StreamSetupError } from './errors.js';
 
 const STREAM_NAME_IN_USE = 10058;
 const STREAM_NOT_FOUND = 10059;
+/** "JetStream system temporarily unavailable": a cluster still electing its leaders. */
+const CLUSTER_NOT_AVAILABLE = 10008;
+/** How long setup keeps trying while JetStream cannot answer yet (a cluster that is still forming). */
+export const SETUP_RETRY_MS = 30_000;
+
+/** True for "JetStream could not answer now" (timeouts, no responders, not available), not "wrong request". */
+export function isTransientJsError(err: unknown, depth = 0): boolean {
+  if (err instanceof TimeoutError || err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) return true;
+  if (err instanceof JetStreamApiError && err.code === CLUSTER_NOT_AVAILABLE) return true;
+  return depth < 3 && err instanceof Error && err.cause !== undefined && isTransientJsError(err.cause, depth + 1);
+}
+
+/**
+ * Runs `attempt` until it resolves, fails for a reason that is not transient, or `budgetMs` passed.
+ * Nodes of a cluster start together with their NATS servers: the first stream creations may meet a
+ * JetStream that is still electing leaders, and should wait for it rather than fail the node.
+ */
+export async function settle<T>(attempt: () => Promise<T>, budgetMs = SETUP_RETRY_MS): Promise<T> {
+  const deadline = Date.now() + budgetMs;
+  for (let wait = 50; ; wait = Math.min(wait * 2, 1_000)) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!isTransientJsError(err) || Date.now() + wait >= deadline) throw err;
+    }
+    await new Promise((r) => setTimeout(r, wait));
+  }
+}
 
 /** A stream definition: its name and every setting that matters (compared when it already exists). */
 export type StreamDefinition = Partial<StreamConfig> & { readonly name: string };
@@ -73,17 +101,17 @@ function fixAdvice(name: string, diffs: readonly string[]): string {
 export async function ensureStream(jsm: JetStreamManager, wanted: StreamDefinition): Promise<StreamInfo> {
   let info: StreamInfo | undefined;
   try {
-    info = await jsm.streams.info(wanted.name);
+    info = await settle(() => jsm.streams.info(wanted.name));
   } catch (err) {
     if (!(err instanceof JetStreamApiError && err.code === STREAM_NOT_FOUND)) throw setupError(wanted.name, 'read', err);
   }
   if (info === undefined) {
     try {
-      return await jsm.streams.add(wanted);
+      return await settle(() => jsm.streams.add(wanted));
     } catch (err) {
       // Another node created it between our read and our create: check theirs like any other.
       if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_IN_USE)) throw setupError(wanted.name, 'create', err);
-      info = await jsm.streams.info(wanted.name).catch((e: unknown) => {
+      info = await settle(() => jsm.streams.info(wanted.name)).catch((e: unknown) => {
         throw setupError(wanted.name, 'read', e);
       });
     }

@@ -77,7 +77,8 @@ function streamApi(s: OwnedStream): string[] {
     `$JS.API.STREAM.INFO.${n}`,
     `$JS.API.STREAM.CREATE.${n}`,
     `$JS.API.STREAM.MSG.GET.${n}`,
-    `$JS.API.STREAM.MSG.DELETE.${n}`,
+    // KV buckets delete keys by publishing a marker; only plain streams have messages removed by sequence.
+    ...(n.startsWith('KV_') ? [] : [`$JS.API.STREAM.MSG.DELETE.${n}`]),
     `$JS.API.DIRECT.GET.${n}`,
     `$JS.API.DIRECT.GET.${n}.>`,
     `$JS.API.CONSUMER.CREATE.${n}`,

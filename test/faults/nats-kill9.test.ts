@@ -91,5 +91,5 @@ describe('faults - kill -9 of a nats-server of a secured three-server cluster (R
         `longest time not live ${worstGap} ms (target <= ${LIVE_WITHIN_MS}); first commit acknowledged after the kill per device ${msStats(acks)}; ` +
         `${commitSummary(load)}`,
     );
-  });
+  }, 180_000);
 });
