@@ -15,13 +15,14 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { authorizationBlock, loadOrCreateRoleCredentials, NATS_ROLES } from '../nats/mod.js';
+import { authorizationBlock, loadOrCreateRoleCredentials, loadOrCreateSeed, NATS_ROLES } from '../nats/mod.js';
 import { parseFlags, usage, UsageError, type FlagSpec } from './args.js';
 
 const spec = {
   dir: { kind: 'string', help: 'where keys/, auth.conf and routes.conf go (default ./nats-auth)' },
   'route-hosts': { kind: 'list', help: 'host names (or host:port) of the NATS servers\' route listeners, comma-separated (required)' },
   prefix: { kind: 'string', help: 'subject prefix of the cluster (default sm)' },
+  admin: { kind: 'bool', help: 'also an unrestricted operator user (keys/admin.nk) for the nats CLI: backups, restores (default off)' },
   help: { kind: 'bool', help: 'print this help' },
 } satisfies FlagSpec;
 
@@ -36,8 +37,9 @@ async function main(): Promise<void> {
   const dir = resolve(flags.dir ?? 'nats-auth');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const creds = await loadOrCreateRoleCredentials(join(dir, 'keys'), NATS_ROLES);
+  const admin = flags.admin ? await loadOrCreateSeed(join(dir, 'keys', 'admin.nk')) : undefined;
   const header = '# Written by `node dist/gateway/cli/nats-auth.js` (gateway/nats/server-config.ts). docs/security.md, "NATS accounts and permissions".\n';
-  await writeFile(join(dir, 'auth.conf'), header + authorizationBlock(creds.map((c) => ({ roles: [c.role], nkey: c.publicKey })), flags.prefix ?? 'sm'), { mode: 0o644 });
+  await writeFile(join(dir, 'auth.conf'), header + authorizationBlock(creds.map((c) => ({ roles: [c.role], nkey: c.publicKey })), flags.prefix ?? 'sm', admin), { mode: 0o644 });
   const routesFile = join(dir, 'routes.conf');
   let password = '';
   try {
@@ -51,6 +53,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `wrote ${join(dir, 'auth.conf')} and ${routesFile} (secret: NATS hosts only)\n` +
       creds.map((c) => `  ${c.role.padEnd(8)} ${c.seedFile}  ${c.publicKey}`).join('\n') +
+      (admin !== undefined ? `\n  admin    ${join(dir, 'keys', 'admin.nk')}  ${admin}  (operator only: keep it off the node hosts)` : '') +
       '\ncopy each seed file to the hosts of its role only (mode 0600), as SYNCMESH_NATS_NKEY\n',
   );
 }

@@ -28,6 +28,18 @@ export async function publicKeyOf(seedFile: string): Promise<string> {
   }
 }
 
+/** The public key of the nkey seed in `seedFile`, creating the file (0600) when missing. */
+export async function loadOrCreateSeed(seedFile: string): Promise<string> {
+  try {
+    return await publicKeyOf(seedFile);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const kp = nkeys.createUser();
+  await writeFile(seedFile, new TextDecoder().decode(kp.getSeed()) + '\n', { mode: 0o600, flag: 'wx' });
+  return kp.getPublicKey();
+}
+
 /** The credentials of `roles` under `dir`: existing seed files are reused, missing ones created. */
 export async function loadOrCreateRoleCredentials(dir: string, roles: readonly NatsRole[]): Promise<RoleCredentials[]> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -35,15 +47,7 @@ export async function loadOrCreateRoleCredentials(dir: string, roles: readonly N
   const out: RoleCredentials[] = [];
   for (const role of roles) {
     const seedFile = join(dir, `${role}.nk`);
-    let publicKey: string;
-    try {
-      publicKey = await publicKeyOf(seedFile);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      const kp = nkeys.createUser();
-      await writeFile(seedFile, new TextDecoder().decode(kp.getSeed()) + '\n', { mode: 0o600, flag: 'wx' });
-      publicKey = kp.getPublicKey();
-    }
+    const publicKey = await loadOrCreateSeed(seedFile);
     await chmod(seedFile, 0o600);
     out.push({ role, seedFile, publicKey });
   }

@@ -4,7 +4,7 @@
  */
 export { NATS_ROLES, permissionsFor, ownedStreams } from './permissions.js';
 export { authorizationBlock, clientTlsBlock, routeSecurityText } from './server-config.js';
-export { loadOrCreateRoleCredentials, publicKeyOf } from './credentials.js';
+export { loadOrCreateRoleCredentials, loadOrCreateSeed, publicKeyOf } from './credentials.js';
 export { natsConnectionOptions, inboxPrefixFor } from './connect-options.js';
 
 export type { NatsRole, Permissions, SubjectRules, OwnedStream } from './permissions.js';
