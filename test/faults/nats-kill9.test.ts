@@ -10,6 +10,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { secureCluster } from '../kit/secure-cluster.js';
 import { until } from '../kit/wait.js';
 import { commitSummary, msStats, startScenario, stopAndCheck, waitAll } from './scenario.js';
@@ -19,6 +20,21 @@ const LIVE_WITHIN_MS = 5_000;
 describe('faults - kill -9 of a nats-server of a secured three-server cluster (R2)', () => {
   it('faults - kill -9 of the data stream leader: every device live again within 5 s, none left dropping, 0 acknowledged commits lost', async () => {
     await using cluster = await secureCluster({ socketNodes: 3 });
+
+    // The client port speaks TLS only, with certificates of the test's own CA, and wants a role's key.
+    const refused = (o: Parameters<typeof connect>[0]): Promise<string> =>
+      connect({ ...o, reconnect: false, timeout: 5_000 }).then(
+        async (nc) => {
+          await nc.close();
+          return 'connected';
+        },
+        (e: unknown) => String(e),
+      );
+    const first = cluster.nats.urls[0]!;
+    expect(await refused({ servers: first, tls: { caFile: cluster.pki.caFile } }), 'anonymous over TLS').toMatch(/Authorization/i);
+    expect(await refused({ servers: first }), 'a client that does not trust the CA').not.toBe('connected');
+    const plain = await refused({ servers: first, tls: null } as Parameters<typeof connect>[0]);
+    expect(plain, 'a plain-text client').not.toBe('connected');
 
     // Replicas belong to the cluster: every stream and bucket has 3, whichever node created it.
     const storage = await cluster.natsAs('storage');
