@@ -32,7 +32,7 @@ export {
 export type { ActorContext } from './context.js';
 export type { SignalOptions } from './signals.js';
 export type { WireCode } from './errors.js';
-export type { NatsServer, NatsServerOptions, NatsCluster } from './nats-launcher.js';
+export type { NatsServer, NatsServerOptions, NatsCluster, NatsClusterOptions } from './nats-launcher.js';
 export type { StreamDefinition, BucketDefinition } from './streams.js';
 export type { ClusterSettings, ClusterSettingsOptions } from './cluster-settings.js';
 export type {

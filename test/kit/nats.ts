@@ -6,7 +6,7 @@
  *   await using env = await natsSetup();          // a server and a connection to it
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startNatsCluster, startNatsServer, type NatsCluster, type NatsClusterOptions, type NatsServer, type NatsServerOptions } from '../../runtime/nats-launcher.js';
+import { startNatsCluster, startNatsServer, type NatsCluster, type NatsClusterOptions, type NatsServer, type NatsServerOptions } from '../../runtime/mod.js';
 
 export type { NatsCluster, NatsServer };
 

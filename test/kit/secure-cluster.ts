@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { authorizationBlock, clientTlsBlock, loadOrCreateRoleCredentials, natsConnectionOptions, NATS_ROLES, routeSecurityText, type NatsRole, type RoleCredentials } from '../../gateway/nats/mod.js';
-import { startNatsCluster, type NatsCluster } from '../../runtime/nats-launcher.js';
+import { startNatsCluster, type NatsCluster } from '../../runtime/mod.js';
 import type { ClusterState, LocalCluster } from './cluster.js';
 import { testPki, type TestPki } from './tls.js';
 

@@ -11,7 +11,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Status } from '@nats-io/nats-core';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { natsConnectionOptions } from '../../gateway/nats/mod.js';
-import { encode } from '../../runtime/codec.js';
+import { encode } from '../../protocol/mod.js';
 import { localCluster, type LocalCluster } from '../kit/cluster.js';
 import { connectRequest, devToken } from '../kit/device.js';
 
