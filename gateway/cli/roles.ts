@@ -62,11 +62,14 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
   } catch (cause) {
     throw new Error(`cannot reach NATS at ${cfg.nats.servers.join(', ')}: ${(cause as Error).message}; start nats-server or pass --nats (and its credentials: --nats-nkey, --nats-ca)`, { cause });
   }
+  cfg.logger.info({ server: nc.getServer() }, 'connected to NATS');
   // Replicas belong to the cluster: every stream and bucket below is created with the same count.
-  const { replicas } = await loadClusterSettings(nc, { prefix: cfg.prefix, writer: cfg.nodeId ?? cfg.roles.join('+'), ...(cfg.replicas !== undefined && { replicas: cfg.replicas }) }).catch(async (err: unknown) => {
+  const settings = await loadClusterSettings(nc, { prefix: cfg.prefix, writer: cfg.nodeId ?? cfg.roles.join('+'), ...(cfg.replicas !== undefined && { replicas: cfg.replicas }) }).catch(async (err: unknown) => {
     await nc.close().catch(() => undefined);
     throw err;
   });
+  const { replicas } = settings;
+  cfg.logger.info({ replicas, writtenBy: settings.writtenBy }, 'cluster settings');
 
   const kinds: ActorKind[] = [];
   let store: CloudStore | undefined;

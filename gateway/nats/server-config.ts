@@ -19,6 +19,8 @@ export interface ServerTls {
   readonly caFile: string;
   /** Require a client certificate signed by the CA (always on for routes). */
   readonly verify?: boolean;
+  /** Seconds a TLS handshake may take (default 3; nats-server's own default, 0.5, is tight on a busy host). */
+  readonly timeoutSec?: number;
 }
 
 const q = (s: string): string => JSON.stringify(s);
@@ -39,18 +41,19 @@ export function authorizationBlock(users: readonly RoleUser[], prefix = 'sm', ad
   const entries = users.map((u) => `    # ${u.roles.join(', ')}\n    {\n      nkey: ${q(u.nkey)}\n${permissionsText(permissionsFor(u.roles, prefix), '      ')}\n    }`);
   // The operator's user (backups, restores, repairs with the nats CLI): unrestricted, so its seed stays off the node hosts.
   if (adminNkey !== undefined) entries.push(`    # operator (nats CLI: backups, restores); never given to a node\n    { nkey: ${q(adminNkey)} }`);
-  return `authorization {\n  timeout: 2\n  users: [\n${entries.join('\n')}\n  ]\n}\n`;
+  // Seconds a client has to authenticate after connecting.
+  return `authorization {\n  timeout: 5\n  users: [\n${entries.join('\n')}\n  ]\n}\n`;
 }
 
 /** The `tls` block of the client port. */
 export function clientTlsBlock(t: ServerTls): string {
-  return `tls {\n  cert_file: ${q(t.certFile)}\n  key_file: ${q(t.keyFile)}\n  ca_file: ${q(t.caFile)}\n  verify: ${t.verify === true}\n  timeout: 2\n}\n`;
+  return `tls {\n  cert_file: ${q(t.certFile)}\n  key_file: ${q(t.keyFile)}\n  ca_file: ${q(t.caFile)}\n  verify: ${t.verify === true}\n  timeout: ${t.timeoutSec ?? 3}\n}\n`;
 }
 
 /** Route settings inside `cluster {}`: mutual TLS and a route user (routes must present both). */
 export function routeSecurityText(t: ServerTls | undefined, route: { user: string; password: string } | undefined): string {
   const parts: string[] = [];
-  if (t) parts.push(`tls { cert_file: ${q(t.certFile)}, key_file: ${q(t.keyFile)}, ca_file: ${q(t.caFile)}, verify: true, timeout: 2 }`);
+  if (t) parts.push(`tls { cert_file: ${q(t.certFile)}, key_file: ${q(t.keyFile)}, ca_file: ${q(t.caFile)}, verify: true, timeout: ${t.timeoutSec ?? 3} }`);
   if (route) parts.push(`authorization { user: ${q(route.user)}, password: ${q(route.password)}, timeout: 2 }`);
   return parts.join('\n');
 }

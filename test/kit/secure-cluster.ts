@@ -58,7 +58,8 @@ export async function secureCluster(options: { socketNodes?: number } = {}): Pro
     const pki = await testPki();
     cleanups.push(() => pki[Symbol.asyncDispose]());
     const creds = await loadOrCreateRoleCredentials(join(dir, 'nats-auth'), NATS_ROLES);
-    const tls = { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.caFile };
+    // Generous handshake time: the test machine may be far busier than a server host.
+    const tls = { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.caFile, timeoutSec: 10 };
     const nats = await startNatsCluster(3, {
       extraConfig: authorizationBlock(creds.map((c) => ({ roles: [c.role], nkey: c.publicKey }))) + clientTlsBlock(tls),
       routeUser: { user: 'syncmesh-route', password: randomBytes(18).toString('base64url') },
@@ -138,7 +139,11 @@ async function startRole(name: string, role: NatsRole, args: string[], env: Reco
   child.stderr!.pipe(log);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const info = await new Promise<RoleNode['info']>((resolveInfo, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} not ready within 45 s; see ${logFile}`)), 45_000);
+    const timer = setTimeout(() => {
+      void readFile(logFile, 'utf8')
+        .catch(() => '')
+        .then((text) => reject(new Error(`${name} not ready within 60 s; its log:\n${text.slice(-1500)}`)));
+    }, 60_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (!line.startsWith('ready ')) return;
       clearTimeout(timer);
