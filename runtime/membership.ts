@@ -232,13 +232,17 @@ export class Membership {
     }
     const info = hb.info;
     const token = subject.slice(subject.lastIndexOf('.') + 1);
-    if (token !== roleToken(info.roles)) {
+    // The roles must be the subject's, and a known member's roles never change: otherwise a user
+    // allowed one role could speak for (or say goodbye for) a member of another role.
+    const known = this.others.get(info.nodeId);
+    const knownRoles = info.nodeId === this.self.nodeId ? this.self.roles : known?.roles;
+    if (token !== roleToken(info.roles) || (knownRoles !== undefined && roleToken(knownRoles) !== token)) {
       // Only NATS permissions on the subject vouch for roles: a mismatch is forged or misconfigured.
       this.o.onBadMessage();
       const now = Date.now();
       if (now - this.lastForgedLog > 5_000) {
         this.lastForgedLog = now; // a flood of them must not flood the log
-        this.o.logger.warn({ claimed: info.nodeId, roles: info.roles, subject }, 'heartbeat ignored: its roles differ from the subject it came on (forged, or a node of another version)');
+        this.o.logger.warn({ claimed: info.nodeId, roles: info.roles, subject }, 'heartbeat ignored: its roles differ from its subject or from the roles that node id has (forged, or a node of another version)');
       }
       return false;
     }
@@ -252,7 +256,6 @@ export class Membership {
       return false;
     }
     if (hb.t === 'leave') {
-      const known = this.others.get(info.nodeId);
       if (known) {
         this.others.delete(info.nodeId);
         this.emit({ type: 'down', member: known, reason: 'left' });
@@ -262,7 +265,6 @@ export class Membership {
     // A newcomer: answer on our own subject, so it learns of us (and the answer passes its check).
     if (hb.t === 'hello') this.publish('hb');
     const now = this.o.clock.now();
-    const known = this.others.get(info.nodeId);
     const member: MemberInfo = { ...info, lastSeen: now };
     if (known && known.startedAt !== info.startedAt) {
       // Restarted under the same id: its actors are gone.

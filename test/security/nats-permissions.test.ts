@@ -174,12 +174,19 @@ describe('security - NATS users and permissions of the local cluster', () => {
       for (let i = 0; i < 5; i++) nc.publish(`sm.hb.${role}`, forged('hb'));
       await nc.flush();
     }
+    // Nor can it speak for the real socket node: a `leave` or a heartbeat in its name, with the forger's own roles.
+    const real = cluster.state.processes.find((p) => p.socket !== undefined)!;
+    const push = await as('push');
+    for (const t of ['leave', 'hb'] as const) push.publish('sm.hb.push', encode({ t, id: real.node, roles: ['push'], kinds: [], meta: {}, draining: false, startedAt: 2 }));
+    await push.flush();
     // Heartbeats are processed within milliseconds; a second and a half of answers shows they were not taken.
     const deadline = Date.now() + 1_500;
     while (Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 60)); // paced under the per-user connect limit
       expect(await health(), 'socket servers the distributor knows').toBe(1);
-      expect(await urls()).not.toContain(evilUrl);
+      const handed = await urls();
+      expect(handed).not.toContain(evilUrl);
+      expect(new Set(handed), 'every connect still goes to the real socket node').toEqual(new Set([`${real.socket}`]));
     }
 
     // Control: the same announcement from the socket user is taken (its role's right), so the check above can fail.
