@@ -71,5 +71,5 @@ describe('faults - SIGTERM to a socket node (R7)', () => {
         `all 'delivered' heard, ${deliveredToMoved} of them by senders that were on the drained node (whole run); ` +
         `max sampled connections ${sc.sessions.max.total}`,
     );
-  });
+  }, 180_000); // a local cluster of six processes under load, on a shared two-core machine
 });
