@@ -20,7 +20,7 @@
  * actor runtime's mesh is shared by the cluster's own processes. See docs/security-nats.md.
  */
 import { roleToken } from '../../runtime/mod.js';
-import { storeLayout, storeStreamConfigs } from '../../actors/store/mod.js';
+import { DEFAULT_STORE_LIMITS, storeLayout, storeStreamConfigs } from '../../actors/store/mod.js';
 
 /** The roles that get a NATS user of their own. */
 export const NATS_ROLES = ['storage', 'push', 'socket', 'gateway'] as const;
@@ -51,11 +51,10 @@ export interface OwnedStream {
 /** Every stream and bucket of a cluster under `prefix`, with its owners. */
 export function ownedStreams(prefix: string): OwnedStream[] {
   const layout = storeLayout(prefix);
-  const store: OwnedStream[] = storeStreamConfigs(layout, { replicas: 1, maxPendingCommands: 1, commandTtlMs: 1 }).map((c) => ({
+  const store: OwnedStream[] = storeStreamConfigs(layout, { replicas: 1, limits: DEFAULT_STORE_LIMITS, commandTtlMs: undefined }).map((c) => ({
     stream: c.name,
     subjects: c.subjects ?? [],
     owners: ['storage'],
-    ...(c.name === layout.noticeStream && { purgedBySubject: true }),
   }));
   const bucket = (name: string, owners: readonly NatsRole[]): OwnedStream => ({ stream: `KV_${prefix}_${name}`, subjects: [`$KV.${prefix}_${name}.>`], owners });
   return [
@@ -119,6 +118,8 @@ export function permissionsFor(roles: readonly NatsRole[], prefix = 'sm'): Permi
     if (!s.owners.some(has)) continue;
     pub.push(...s.subjects, ...streamApi(s));
   }
+  // The storage looks for streams of its first layout to say their data is not read any more.
+  if (has('storage')) pub.push(...storeLayout(prefix).legacyStreams.map((n) => `$JS.API.STREAM.INFO.${n}`));
   if (has('push') || has('socket')) pub.push(`${prefix}.push.>`); // pushes; socket nodes publish fence controls there
   if (has('socket')) {
     sub.push(`${prefix}.push.>`);
@@ -128,7 +129,7 @@ export function permissionsFor(roles: readonly NatsRole[], prefix = 'sm'): Permi
     sub.push(`$JS.EVENT.ADVISORY.STREAM.CREATED.${data}`);
   }
   // Explicit, though no allow list grants them: a role without storage never sees records or commands.
-  const subDeny = has('storage') ? [] : [`${prefix}.data.>`, `${prefix}.cmd.>`, `${prefix}.dlv.>`, '_INBOX.storage.>'];
+  const subDeny = has('storage') ? [] : [...storeStreamConfigs(storeLayout(prefix), { replicas: 1, limits: DEFAULT_STORE_LIMITS, commandTtlMs: undefined }).flatMap((c) => c.subjects ?? []), '_INBOX.storage.>'];
   return {
     publish: { allow: unique(pub), deny: alwaysDenied(prefix) },
     subscribe: { allow: unique(sub), deny: subDeny },

@@ -1,7 +1,7 @@
 /**
  * TARGETS R2 (issue 6): three clustered nats-servers with NATS security and TLS, every role its own
  * process, JetStream replicas 3 taken from the cluster settings (no node is given --replicas). One
- * nats-server is killed with kill -9 while 40 devices commit: the one leading the data stream, the
+ * nats-server is killed with kill -9 while 40 devices commit: the one leading the record stream, the
  * worst case for commits. Then:
  *   - every stream and bucket had 3 replicas (whichever node created it), buckets with Direct Get on;
  *   - every device is live again within 5 s: no device is without a welcomed socket for longer;
@@ -40,7 +40,7 @@ describe('faults - kill -9 of a nats-server of a secured three-server cluster (R
     const storage = await cluster.natsAs('storage');
     const socket = await cluster.natsAs('socket');
     const infoAs = async (nc: typeof storage, stream: string) => (await jetstreamManager(nc, { checkAPI: false })).streams.info(stream);
-    for (const s of ['sm-data', 'sm-commands', 'sm-delivered', 'KV_sm_leases', 'KV_sm_cluster']) {
+    for (const s of ['sm-records', 'sm-index', 'sm-devcmds', 'KV_sm_leases', 'KV_sm_cluster']) {
       expect((await infoAs(storage, s)).config.num_replicas, `${s} replicas`).toBe(3);
     }
     const fence = await infoAs(socket, 'KV_sm_sessions');
@@ -50,7 +50,7 @@ describe('faults - kill -9 of a nats-server of a secured three-server cluster (R
     await using sc = await startScenario(cluster, 'r2', { roundMs: 200 });
     const { fleet, load } = sc;
 
-    const data = await infoAs(storage, 'sm-data');
+    const data = await infoAs(storage, 'sm-records');
     const leaderName = data.cluster?.leader;
     const names = await Promise.all(cluster.nats.servers.map(async (s) => ((await (await fetch(`${s.monitorUrl}/varz`)).json()) as { server_name: string }).server_name));
     const victim = names.indexOf(leaderName ?? '');

@@ -111,15 +111,15 @@ describe('security - NATS users and permissions of the local cluster', () => {
 
   it('security - a socket node cannot read or write storage subjects, nor use the storage streams', async () => {
     const socket = await as('socket');
-    expect(await subscribeRefused(socket, 'sm.data.>')).toMatch(/Permissions Violation/i);
-    expect(await subscribeRefused(socket, 'sm.cmd.>')).toMatch(/Permissions Violation/i);
+    expect(await subscribeRefused(socket, 'sm.rec.>')).toMatch(/Permissions Violation/i);
+    expect(await subscribeRefused(socket, 'sm.dcmd.>')).toMatch(/Permissions Violation/i);
     expect(await subscribeRefused(socket, '_INBOX.storage.>')).toMatch(/Permissions Violation/i);
     expect(await subscribeRefused(socket, '>')).toMatch(/Permissions Violation/i);
-    expect(await publishRefused(socket, 'sm.data.0123.Yw.Yw')).toMatch(/Permissions Violation/i);
-    expect(await apiCall(socket, '$JS.API.DIRECT.GET.sm-data', { last_by_subj: 'sm.data.>' })).toMatch(/Permissions Violation/i);
-    expect(await apiCall(socket, '$JS.API.STREAM.MSG.GET.sm-commands', { seq: 1 })).toMatch(/Permissions Violation/i);
-    expect(await apiCall(socket, '$JS.API.STREAM.INFO.sm-commands')).toMatch(/Permissions Violation/i);
-    expect(await apiCall(socket, '$JS.API.CONSUMER.CREATE.sm-data', { stream_name: 'sm-data', config: { ack_policy: 'none' } })).toMatch(/Permissions Violation/i);
+    expect(await publishRefused(socket, 'sm.rec.0123.Yw.Yw')).toMatch(/Permissions Violation/i);
+    expect(await apiCall(socket, '$JS.API.DIRECT.GET.sm-records', { last_by_subj: 'sm.rec.>' })).toMatch(/Permissions Violation/i);
+    expect(await apiCall(socket, '$JS.API.STREAM.MSG.GET.sm-devcmds', { seq: 1 })).toMatch(/Permissions Violation/i);
+    expect(await apiCall(socket, '$JS.API.STREAM.INFO.sm-devcmds')).toMatch(/Permissions Violation/i);
+    expect(await apiCall(socket, '$JS.API.CONSUMER.CREATE.sm-records', { stream_name: 'sm-records', config: { ack_policy: 'none' } })).toMatch(/Permissions Violation/i);
     // Its own bucket works.
     expect(await apiCall(socket, '$JS.API.STREAM.INFO.KV_sm_sessions')).toBe('allowed');
   });
@@ -128,20 +128,20 @@ describe('security - NATS users and permissions of the local cluster', () => {
     const storage = await as('storage');
     for (const role of ['storage', 'push', 'socket', 'gateway']) {
       const nc = role === 'storage' ? storage : await as(role);
-      for (const stream of ['sm-data', 'sm-commands', 'KV_sm_sessions', 'KV_sm_leases', 'KV_sm_cluster']) {
+      for (const stream of ['sm-records', 'sm-index', 'sm-devcmds', 'KV_sm_sessions', 'KV_sm_leases', 'KV_sm_cluster']) {
         expect(await apiCall(nc, `$JS.API.STREAM.DELETE.${stream}`), `${role} deletes ${stream}`).toMatch(/Permissions Violation/i);
         expect(await apiCall(nc, `$JS.API.STREAM.PURGE.${stream}`), `${role} purges ${stream}`).toMatch(/Permissions Violation/i);
       }
-      expect(await apiCall(nc, '$JS.API.STREAM.UPDATE.sm-data', { name: 'sm-data', subjects: ['>'] }), `${role} updates sm-data`).toMatch(/Permissions Violation/i);
+      expect(await apiCall(nc, '$JS.API.STREAM.UPDATE.sm-records', { name: 'sm-records', subjects: ['>'] }), `${role} updates sm-records`).toMatch(/Permissions Violation/i);
       expect(await apiCall(nc, '$JS.API.STREAM.CREATE.evil', { name: 'evil', subjects: ['sm.push.>'] }), `${role} creates a stream of its own`).toMatch(/Permissions Violation/i);
       if (role !== 'storage') {
-        expect(await publishRefused(nc, 'sm.cmd.0123.4567'), `${role} writes a command`).toMatch(/Permissions Violation/i);
-        expect(await apiCall(nc, '$JS.API.STREAM.INFO.sm-delivered'), `${role} reads sm-delivered`).toMatch(/Permissions Violation/i);
+        expect(await publishRefused(nc, 'sm.dcmd.0123.4567'), `${role} writes a command`).toMatch(/Permissions Violation/i);
+        expect(await apiCall(nc, '$JS.API.STREAM.INFO.sm-index'), `${role} reads sm-index`).toMatch(/Permissions Violation/i);
       }
     }
     // Everything is still there, and the storage user reaches its streams.
     const jsm = await jetstreamManager(storage, { checkAPI: false });
-    for (const s of ['sm-data', 'sm-commands', 'sm-delivered', 'KV_sm_leases', 'KV_sm_cluster']) expect((await jsm.streams.info(s)).config.name).toBe(s);
+    for (const s of ['sm-records', 'sm-index', 'sm-devcmds', 'KV_sm_leases', 'KV_sm_cluster']) expect((await jsm.streams.info(s)).config.name).toBe(s);
     expect(await apiCall(await as('socket'), '$JS.API.STREAM.INFO.KV_sm_sessions')).toBe('allowed');
   });
 
