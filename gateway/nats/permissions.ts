@@ -62,8 +62,9 @@ export function ownedStreams(prefix: string): OwnedStream[] {
     // Runtime: leases of virtual actors and persisted snapshots, for the roles hosting such kinds.
     bucket('leases', ['storage', 'push']),
     bucket('snapshots', ['storage', 'push']),
-    // The socket nodes' session fence.
+    // The socket nodes' session fence, and used tickets (single use across the cluster).
     bucket('sessions', ['socket']),
+    bucket('tickets', ['socket']),
     // Cluster-wide settings: the first node of any role writes them, every node reads them.
     bucket('cluster', NATS_ROLES),
   ];
