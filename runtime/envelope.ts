@@ -52,6 +52,7 @@ export const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 export const KIND_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 export interface Subjects {
+  /** Heartbeats go to `<heartbeat>.<role token>` (membership.ts). */
   readonly heartbeat: string;
   node(nodeId: string): string;
   reply(nodeId: string): string;
@@ -62,7 +63,7 @@ export function subjects(prefix: string): Subjects {
   const nodeCache = new Map<string, string>();
   const replyCache = new Map<string, string>();
   return {
-    heartbeat: `${prefix}.node.hb`,
+    heartbeat: `${prefix}.hb`,
     node(nodeId) {
       let s = nodeCache.get(nodeId);
       if (s === undefined) nodeCache.set(nodeId, (s = `${prefix}.node.${nodeId}`));

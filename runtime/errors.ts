@@ -133,6 +133,30 @@ export class RuntimeConfigError extends Error {
   }
 }
 
+/**
+ * A JetStream stream or KV bucket exists with other settings than this node needs (replicas, limits).
+ * `differences` lists each as `field: found X, expected Y`; the message says how to fix it.
+ */
+export class StreamMismatchError extends Error {
+  constructor(
+    message: string,
+    readonly stream: string,
+    readonly differences: readonly string[],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StreamMismatchError';
+  }
+}
+
+/** A JetStream stream, KV bucket or the cluster settings could not be read or created. */
+export class StreamSetupError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StreamSetupError';
+  }
+}
+
 /** The one boundary where wire codes become classes. Unknown codes become BadMessageError. */
 export function errorFromWire(code: unknown, message: unknown, appCode: unknown): ActorRuntimeError {
   const text = typeof message === 'string' ? message.slice(0, 2_000) : 'remote error';

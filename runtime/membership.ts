@@ -1,10 +1,16 @@
 /**
- * Cluster membership by heartbeats on `<prefix>.node.hb`.
+ * Cluster membership by heartbeats on `<prefix>.hb.<roles>`.
  *
- * Every node publishes its MemberInfo there every heartbeatMs. A starting node publishes a `hello`
- * as a request: every member answers at once with its info (and records the newcomer), so after a
- * short discovery round (done when answers stop coming for a few ms) the newcomer knows the
- * cluster. A member silent for downAfterMs is `down` (reason `timeout`); a `leave` makes it `down`
+ * Every node publishes its MemberInfo every heartbeatMs on the subject of its role set
+ * ({@link roleToken}: its roles sorted and joined with `+`, `_` for none), and listens on
+ * `<prefix>.hb.*`. A heartbeat whose roles differ from its subject's is dropped: the subject is what
+ * NATS permissions can restrict, so a NATS user allowed to publish only on `sm.hb.push` cannot make
+ * itself a socket node in anyone's membership (docs/security.md, "NATS accounts and permissions").
+ *
+ * A starting node publishes a `hello`: every member answers at once with a heartbeat on its own
+ * subject (and records the newcomer), so after a short discovery round (done when heartbeats stop
+ * coming for a few ms) the newcomer knows the cluster. Answers are heartbeats, not replies to an
+ * inbox, so they pass the same subject check. A member silent for downAfterMs is `down` (reason `timeout`); a `leave` makes it `down`
  * at once (reason `left`). A member that comes back with a new startedAt (a restart under the same
  * id) is reported down, then up.
  *
@@ -22,7 +28,8 @@ type Meta = Record<string, string | number | boolean>;
 
 export interface MembershipOptions {
   nc: NatsConnection;
-  subject: string;
+  /** `<prefix>.hb`: heartbeats go to `<subjectBase>.<roleToken(roles)>`. */
+  subjectBase: string;
   self: { nodeId: string; roles: readonly string[]; kinds: readonly string[]; meta: Meta; startedAt: number };
   heartbeatMs: number;
   downAfterMs: number;
@@ -34,6 +41,14 @@ export interface MembershipOptions {
 }
 
 const MAX_LIST = 256;
+
+/** Role names are subject tokens: letters, digits, `_` and `-`. */
+export const ROLE_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
+
+/** The subject token of a role set: roles sorted, unique, joined with `+`; `_` for none. */
+export function roleToken(roles: readonly string[]): string {
+  return roles.length === 0 ? '_' : [...new Set(roles)].sort().join('+');
+}
 
 function stringList(v: unknown): string[] | undefined {
   if (!Array.isArray(v) || v.length > MAX_LIST) return undefined;
@@ -101,6 +116,7 @@ export class Membership {
   private checkTimer: TimerHandle | undefined;
   private lastCheck = 0;
   private closed = false;
+  private lastForgedLog = 0;
   /** When this node last received its own heartbeat (proof that NATS carries our messages). */
   lastEcho = 0;
 
@@ -110,15 +126,22 @@ export class Membership {
   }
 
   /** Joins: subscribes, runs the discovery round, starts heartbeats and down detection. */
-  async start(discoveryMs = 150): Promise<void> {
-    const { nc, subject } = this.o;
-    this.sub = nc.subscribe(subject, { callback: (err, msg) => (err ? undefined : this.onHeartbeat(msg.data, msg.reply)) });
-    try {
-      const answers = await nc.requestMany(subject, this.bytes('hello'), { strategy: 'stall', maxWait: discoveryMs, stall: 40 });
-      for await (const m of answers) this.onHeartbeat(m.data, undefined);
-    } catch (err) {
-      // "no responders" just means we are alone; anything else is worth a line, not a failure.
-      if (!/no responders|503/i.test(String((err as Error)?.message ?? err))) this.o.logger.debug({ err }, 'membership discovery ended early');
+  async start(discoveryMs = 150, stallMs = 40): Promise<void> {
+    const { nc, subjectBase } = this.o;
+    let lastNews = Date.now();
+    this.sub = nc.subscribe(`${subjectBase}.*`, {
+      callback: (err, msg) => {
+        if (err || !this.onHeartbeat(msg.data, msg.subject)) return;
+        lastNews = Date.now();
+      },
+    });
+    // Discovery: members answer the hello with a heartbeat each; done when they stop coming.
+    const began = Date.now();
+    this.publish('hello');
+    await nc.flush().catch(() => undefined);
+    lastNews = Math.max(lastNews, Date.now());
+    while (Date.now() - began < discoveryMs && Date.now() - lastNews < stallMs) {
+      await new Promise((r) => setTimeout(r, 5));
     }
     const clock = this.o.clock;
     this.hbTimer = clock.setInterval(() => this.publish('hb'), this.o.heartbeatMs);
@@ -186,23 +209,43 @@ export class Membership {
     return encode({ t, id: s.nodeId, roles: s.roles, kinds: s.kinds, meta: s.meta, draining: s.draining, startedAt: s.startedAt });
   }
 
+  private get subject(): string {
+    return `${this.o.subjectBase}.${roleToken(this.self.roles)}`;
+  }
+
   private publish(t: Heartbeat['t']): void {
     if (this.closed || this.o.nc.isClosed()) return;
     try {
-      this.o.nc.publish(this.o.subject, this.bytes(t));
+      this.o.nc.publish(this.subject, this.bytes(t));
     } catch (err) {
       this.o.logger.warn({ err }, 'could not publish heartbeat; NATS connection problem');
     }
   }
 
-  private onHeartbeat(data: Uint8Array, replyTo: string | undefined): void {
-    if (this.closed) return;
+  /** Handles one heartbeat; true when it told something about another member. */
+  private onHeartbeat(data: Uint8Array, subject: string): boolean {
+    if (this.closed) return false;
     const hb = readHeartbeat(data);
     if (!hb) {
       this.o.onBadMessage();
-      return;
+      return false;
     }
     const info = hb.info;
+    const token = subject.slice(subject.lastIndexOf('.') + 1);
+    // The roles must be the subject's, and a known member's roles never change: otherwise a user
+    // allowed one role could speak for (or say goodbye for) a member of another role.
+    const known = this.others.get(info.nodeId);
+    const knownRoles = info.nodeId === this.self.nodeId ? this.self.roles : known?.roles;
+    if (token !== roleToken(info.roles) || (knownRoles !== undefined && roleToken(knownRoles) !== token)) {
+      // Only NATS permissions on the subject vouch for roles: a mismatch is forged or misconfigured.
+      this.o.onBadMessage();
+      const now = Date.now();
+      if (now - this.lastForgedLog > 5_000) {
+        this.lastForgedLog = now; // a flood of them must not flood the log
+        this.o.logger.warn({ claimed: info.nodeId, roles: info.roles, subject }, 'heartbeat ignored: its roles differ from its subject or from the roles that node id has (forged, or a node of another version)');
+      }
+      return false;
+    }
     if (info.nodeId === this.self.nodeId) {
       if (info.startedAt === this.self.startedAt) {
         this.lastEcho = this.o.clock.now();
@@ -210,25 +253,18 @@ export class Membership {
       } else {
         this.o.logger.error({ other: info.startedAt }, `another process uses node id ${info.nodeId}; give every node a unique id`);
       }
-      return;
+      return false;
     }
     if (hb.t === 'leave') {
-      const known = this.others.get(info.nodeId);
       if (known) {
         this.others.delete(info.nodeId);
         this.emit({ type: 'down', member: known, reason: 'left' });
       }
-      return;
+      return true;
     }
-    if (hb.t === 'hello' && replyTo) {
-      try {
-        this.o.nc.publish(replyTo, this.bytes('hb'));
-      } catch (err) {
-        this.o.logger.debug({ err }, 'could not answer hello');
-      }
-    }
+    // A newcomer: answer on our own subject, so it learns of us (and the answer passes its check).
+    if (hb.t === 'hello') this.publish('hb');
     const now = this.o.clock.now();
-    const known = this.others.get(info.nodeId);
     const member: MemberInfo = { ...info, lastSeen: now };
     if (known && known.startedAt !== info.startedAt) {
       // Restarted under the same id: its actors are gone.
@@ -236,11 +272,12 @@ export class Membership {
       this.emit({ type: 'down', member: known, reason: 'timeout' });
       this.others.set(info.nodeId, member);
       this.emit({ type: 'up', member });
-      return;
+      return true;
     }
     this.others.set(info.nodeId, member);
     if (!known) this.emit({ type: 'up', member });
     else if (!sameInfo(known, info)) this.emit({ type: 'updated', member });
+    return !known;
   }
 
   /** Members silent for downAfterMs are down (exposed for unit tests with a hand-driven clock). */

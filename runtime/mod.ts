@@ -9,6 +9,9 @@ export { actorContext } from './context.js';
 export { installSignalHandlers } from './signals.js';
 export { pickByRendezvous, hash53 } from './placement.js';
 export { startNatsServer, startNatsCluster, natsServerBinary, freePort, NatsServerError } from './nats-launcher.js';
+export { ensureStream, ensureBucket, bucketStream, streamDifferences } from './streams.js';
+export { loadClusterSettings, defaultReplicas } from './cluster-settings.js';
+export { roleToken } from './membership.js';
 export {
   ActorRuntimeError,
   AskTimeoutError,
@@ -20,6 +23,8 @@ export {
   RemoteActorError,
   RuntimeConfigError,
   SpawnRefusedError,
+  StreamMismatchError,
+  StreamSetupError,
   UnavailableError,
   WireCodes,
 } from './errors.js';
@@ -27,7 +32,9 @@ export {
 export type { ActorContext } from './context.js';
 export type { SignalOptions } from './signals.js';
 export type { WireCode } from './errors.js';
-export type { NatsServer, NatsServerOptions, NatsCluster } from './nats-launcher.js';
+export type { NatsServer, NatsServerOptions, NatsCluster, NatsClusterOptions } from './nats-launcher.js';
+export type { StreamDefinition, BucketDefinition } from './streams.js';
+export type { ClusterSettings, ClusterSettingsOptions } from './cluster-settings.js';
 export type {
   ActorInput,
   ActorKind,

@@ -22,8 +22,11 @@ export interface NatsServerOptions {
   storeDir?: string;
   /** Server name (needed in a cluster). */
   name?: string;
-  /** Cluster membership. */
-  cluster?: { name: string; listenPort: number; routes: number[] };
+  /**
+   * Cluster membership. `routeUser`: the route credentials every server requires and presents
+   * (in the route URLs); `extra`: more text inside the `cluster {}` block (route TLS, say).
+   */
+  cluster?: { name: string; listenPort: number; routes: number[]; routeUser?: { user: string; password: string }; extra?: string };
   /** Extra config text appended to the generated configuration. */
   extraConfig?: string;
   /**
@@ -96,8 +99,11 @@ function configText(o: NatsServerOptions, port: number, storeDir: string): strin
   if (o.name) lines.push(`server_name: "${o.name}"`);
   if (o.jetstream !== false) lines.push(`jetstream { store_dir: "${storeDir}" }`);
   if (o.cluster) {
-    const routes = o.cluster.routes.map((p) => `"nats-route://127.0.0.1:${p}"`).join(', ');
-    lines.push(`cluster { name: "${o.cluster.name}", listen: "127.0.0.1:${o.cluster.listenPort}", routes: [${routes}] }`);
+    const c = o.cluster;
+    const cred = c.routeUser ? `${encodeURIComponent(c.routeUser.user)}:${encodeURIComponent(c.routeUser.password)}@` : '';
+    const routes = c.routes.map((p) => `"nats-route://${cred}127.0.0.1:${p}"`).join(', ');
+    const auth = c.routeUser ? `\n  authorization { user: ${JSON.stringify(c.routeUser.user)}, password: ${JSON.stringify(c.routeUser.password)}, timeout: 2 }` : '';
+    lines.push(`cluster {\n  name: "${c.name}"\n  listen: "127.0.0.1:${c.listenPort}"\n  routes: [${routes}]${auth}${c.extra ? `\n  ${c.extra}` : ''}\n}`);
   }
   if (o.extraConfig) lines.push(o.extraConfig);
   return lines.join('\n') + '\n';
@@ -253,15 +259,33 @@ export interface NatsCluster {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** Options of {@link startNatsCluster}. */
+export interface NatsClusterOptions {
+  startTimeoutMs?: number;
+  /** Text added to every server's configuration (an `authorization` block, a client `tls` block). */
+  extraConfig?: string;
+  /** Route credentials every server requires and presents. */
+  routeUser?: { user: string; password: string };
+  /** Text inside every server's `cluster {}` block (route `tls`, say). */
+  clusterExtra?: string;
+}
+
 /** Starts `size` clustered servers (default 3) and waits until JetStream has a meta leader. */
-export async function startNatsCluster(size = 3, options: { startTimeoutMs?: number } = {}): Promise<NatsCluster> {
+export async function startNatsCluster(size = 3, options: NatsClusterOptions = {}): Promise<NatsCluster> {
   const clusterPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
   const name = `sm${process.pid}${Math.floor(Math.random() * 1e6)}`;
   const servers = await Promise.all(
     clusterPorts.map((listenPort, i) =>
       startNatsServer({
         name: `${name}-${i}`,
-        cluster: { name, listenPort, routes: clusterPorts.filter((p) => p !== listenPort) },
+        cluster: {
+          name,
+          listenPort,
+          routes: clusterPorts.filter((p) => p !== listenPort),
+          ...(options.routeUser && { routeUser: options.routeUser }),
+          ...(options.clusterExtra !== undefined && { extra: options.clusterExtra }),
+        },
+        ...(options.extraConfig !== undefined && { extraConfig: options.extraConfig }),
         ...(options.startTimeoutMs ? { startTimeoutMs: options.startTimeoutMs } : {}),
       }),
     ),

@@ -79,7 +79,7 @@ export class NodeImpl implements ActorNode, NodeLife {
     this.cells = this.actors.cells;
     this.membership = new Membership({
       nc: nats,
-      subject: subj.heartbeat,
+      subjectBase: subj.heartbeat,
       self: { nodeId: id, roles: this.roles, kinds: [...this.actors.specs.keys()], meta: { ...(options.meta ?? {}) }, startedAt: Date.now() },
       heartbeatMs,
       downAfterMs,

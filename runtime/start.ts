@@ -6,6 +6,7 @@ import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { NODE_ID_PATTERN } from './envelope.js';
 import { RuntimeConfigError, UnavailableError } from './errors.js';
+import { ROLE_PATTERN } from './membership.js';
 import { NodeImpl } from './node.js';
 import type { ActorNode, NodeOptions } from './types.js';
 
@@ -24,6 +25,9 @@ export async function startNode(options: NodeOptions): Promise<ActorNode> {
   if (!NODE_ID_PATTERN.test(id) || id === 'hb') throw new RuntimeConfigError(`node id ${JSON.stringify(id)} must be 1-64 characters of [A-Za-z0-9_-] and not "hb"`);
   const prefix = options.prefix ?? 'sm';
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(prefix)) throw new RuntimeConfigError(`prefix ${JSON.stringify(prefix)} must be 1-32 characters of [A-Za-z0-9_-]`);
+  for (const r of options.roles ?? []) {
+    if (!ROLE_PATTERN.test(r)) throw new RuntimeConfigError(`role ${JSON.stringify(r)} must be 1-32 characters of [A-Za-z0-9_-]: roles name membership subjects`);
+  }
   const hb = options.heartbeatMs ?? 1_000;
   const down = options.downAfterMs ?? 3_000;
   if (!(hb > 0) || !(down > hb)) throw new RuntimeConfigError(`downAfterMs (${down}) must be greater than heartbeatMs (${hb}), both positive`);

@@ -3,8 +3,9 @@
  * `<prefix>_snapshots` (persisted actors), opened only when a hosted kind needs them.
  */
 import type { NatsConnection } from '@nats-io/nats-core';
-import { Kvm, type KV } from '@nats-io/kv';
-import { UnavailableError } from './errors.js';
+import type { KV } from '@nats-io/kv';
+import { StreamMismatchError, UnavailableError } from './errors.js';
+import { ensureBucket } from './streams.js';
 import { LeaseStore } from './leases.js';
 import type { LocalActors } from './local-actors.js';
 import { SnapshotStore } from './snapshots.js';
@@ -13,11 +14,12 @@ import { SnapshotStore } from './snapshots.js';
 export async function openStores(nats: NatsConnection, prefix: string, replicas: number, nodeId: string, actors: LocalActors): Promise<void> {
   const specs = [...actors.specs.values()];
   if (!specs.some((s) => s.virtual || s.persist)) return;
-  const kvm = new Kvm(nats);
   const open = async (name: string): Promise<KV> => {
     try {
-      return await kvm.create(name, { history: 1, replicas });
+      // One helper for every bucket of the cluster: created with the cluster's settings, or checked.
+      return await ensureBucket(nats, { bucket: name, replicas, history: 1, description: 'Syncmesh actor runtime' });
     } catch (err) {
+      if (err instanceof StreamMismatchError) throw err;
       throw new UnavailableError(
         `could not open JetStream KV bucket ${name}: ${(err as Error).message}. Virtual and persisted actors need a nats-server with JetStream enabled (nats-server -js)`,
         { cause: err },

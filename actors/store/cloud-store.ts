@@ -18,7 +18,7 @@ import { storeLayout } from './layout.js';
 import { DEFAULT_STORE_LIMITS, type StoreLimits } from './limits.js';
 import { pull, type PullInput } from './pull.js';
 import { streamReader } from './reader.js';
-import { commandStreamConfig, ensureStream, indexStreamConfig, recordStreamConfig, warnAboutLegacyStreams } from './streams.js';
+import { ensureStream, storeStreamConfigs, warnAboutLegacyStreams } from './streams.js';
 import { UserStates } from './user-state.js';
 
 export interface CloudStoreOptions {
@@ -108,9 +108,7 @@ export async function createCloudStore(options: CloudStoreOptions): Promise<Clou
     throw new StoreSetupError(`JetStream is not available on ${nc.getServer()}: ${(err as Error).message}. Enable JetStream on the nats-server (a \`jetstream {}\` block).`, { cause: err });
   }
   const settings = { replicas, limits, commandTtlMs: options.commandTtlMs };
-  await ensureStream(jsm, recordStreamConfig(layout, settings), logger);
-  await ensureStream(jsm, indexStreamConfig(layout, settings), logger);
-  await ensureStream(jsm, commandStreamConfig(layout, settings), logger);
+  for (const config of storeStreamConfigs(layout, settings)) await ensureStream(jsm, config, logger);
   await warnAboutLegacyStreams(jsm, layout, logger);
   logger.info({ prefix, replicas, streams: [layout.recordStream, layout.indexStream, layout.commandStream] }, 'cloud storage ready');
 

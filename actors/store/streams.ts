@@ -1,5 +1,5 @@
 /**
- * The three JetStream streams of the storage, created (or brought to this configuration) at start.
+ * The three JetStream streams of the storage, created (or checked against this configuration) at start.
  * Each has a byte limit with `discard: new`: when full, a write is refused (the request answers
  * quota_exceeded) and nothing stored is dropped.
  *
@@ -14,16 +14,15 @@
  * Commands: file storage, one message per command. Kept until acknowledged: no expiry unless
  * `commandTtlMs` is set (then JetStream drops older ones, and device indexes skip them).
  *
- * Several storage nodes may start at once: adding a stream that exists with the same configuration
- * succeeds, and a differing one is updated (replica count, limits); the last writer wins.
+ * Several storage nodes may start at once: each creates the stream or checks the existing one
+ * (runtime/streams.ts); one with other settings (replica count, limits) is reported, not changed.
  */
-import { DiscardPolicy, JetStreamApiError, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import { DiscardPolicy, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
+import { ensureStream as ensureClusterStream } from '../../runtime/mod.js';
 import { StoreSetupError } from './errors.js';
 import type { StoreLayout } from './layout.js';
 import type { StoreLimits } from './limits.js';
-
-const STREAM_NAME_IN_USE = 10058;
 
 export interface StreamSettings {
   readonly replicas: number;
@@ -75,32 +74,25 @@ export function commandStreamConfig(layout: StoreLayout, s: StreamSettings): Con
   };
 }
 
-/** Creates the stream, or updates it when it exists with another configuration. */
+/** Every stream of the storage, in creation order: what createCloudStore creates and the storage role's NATS permissions cover. */
+export function storeStreamConfigs(layout: StoreLayout, s: StreamSettings): Config[] {
+  return [recordStreamConfig(layout, s), indexStreamConfig(layout, s), commandStreamConfig(layout, s)];
+}
+
+/**
+ * Creates the stream, or checks that the existing one has this configuration (runtime ensureStream:
+ * one helper for every stream of the cluster). A stream with other settings is not changed: the
+ * error names each difference and how to fix it.
+ */
 export async function ensureStream(jsm: JetStreamManager, config: Config, logger: Logger): Promise<void> {
   try {
-    await jsm.streams.add(config);
-    return;
+    await ensureClusterStream(jsm, config);
+    logger.debug({ stream: config.name, replicas: config.num_replicas }, 'storage stream ready');
   } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_IN_USE)) {
-      throw new StoreSetupError(
-        `cannot create JetStream stream ${config.name} (max_bytes ${config.max_bytes ?? 'unlimited'}): ${(err as Error).message}. ` +
-          'Is JetStream enabled on the server, with room for file storage? The three storage streams reserve their byte limits ' +
-          '(StoreLimits recordStreamBytes, indexStreamBytes, commandStreamBytes; storage-role flags --record-stream-bytes and others): ' +
-          "lower them or raise the server's max_file_store",
-        { cause: err },
-      );
-    }
-  }
-  try {
-    const { name, ...update } = config;
-    await jsm.streams.update(name, update);
-    logger.info({ stream: name, replicas: config.num_replicas }, 'storage stream configuration updated');
-  } catch (err) {
-    throw new StoreSetupError(
-      `stream ${config.name} exists with a configuration that cannot be changed to this one (${(err as Error).message}). ` +
-        'Start the storage with the settings it was created with (for example the same --replicas), or move the stream aside.',
-      { cause: err },
-    );
+    const hint = /insufficient|max_file_store|storage resources/i.test((err as Error).message)
+      ? ' The three storage streams reserve their byte limits (StoreLimits recordStreamBytes, indexStreamBytes, commandStreamBytes): lower them or raise the server\'s max_file_store.'
+      : '';
+    throw new StoreSetupError(`${(err as Error).message}${hint}`, { cause: err });
   }
 }
 

@@ -2,16 +2,18 @@
 /**
  * `syncmesh cluster` (what `npm start` runs): a complete local cluster on one machine (PROTOCOL.md section 1).
  *
- * Starts nats-server with JetStream (nats-server.conf, store under <data-dir>/nats), then one process per
- * role: the gateway (distributor, HTTP API, demo page), the storage + push server node, and N socket-server
- * nodes. Prints `ready http://HOST:PORT` on stdout once every part accepts work; progress goes to stderr and
+ * Starts nats-server with JetStream (nats-server.conf, store under <data-dir>/nats) with one NATS user per
+ * role (nkeys generated into <data-dir>/nats-auth on first start, reused afterwards; the server config with
+ * their permissions is written to <data-dir>/nats-server.conf), then one process per role: the gateway
+ * (distributor, HTTP API, demo page), the storage node, the push server node, and N socket-server nodes. Prints `ready http://HOST:PORT` on stdout once every part accepts work; progress goes to stderr and
  * each process logs to <data-dir>/logs/<name>.log. SIGINT/SIGTERM stops everything gracefully and keeps the data.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { startNatsServer, type NatsServer } from '../../runtime/mod.js';
+import { authorizationBlock, loadOrCreateRoleCredentials, NATS_ROLES, type NatsRole } from '../nats/mod.js';
 import { RoleProcess } from './child.js';
 import { CLUSTER_OPTIONS } from './cluster-options.js';
 import { StartError, UsageError } from './errors.js';
@@ -43,11 +45,18 @@ async function runCluster(flags: OptionValues<typeof CLUSTER_OPTIONS>): Promise<
   const logger = pino({ base: { role: 'cluster' } }, pino.destination(2));
   const secrets = await loadOrCreateSecrets(dataDir);
 
+  // Security on by default: one nkey user per role, anonymous connections refused (docs/security.md).
+  const creds = await loadOrCreateRoleCredentials(join(dataDir, 'nats-auth'), NATS_ROLES);
+  const seedOf = (role: NatsRole): string => creds.find((c) => c.role === role)!.seedFile;
+  const confFile = join(dataDir, 'nats-server.conf');
+  const template = await readFile(join(root, 'nats-server.conf'), 'utf8');
+  await writeFile(confFile, `${template}\n# Written by npm start from the role keys in nats-auth/ (gateway/nats/server-config.ts).\n${authorizationBlock(creds.map((c) => ({ roles: [c.role], nkey: c.publicKey })))}`, { mode: 0o600 });
+
   progress(`starting nats-server (data in ${join(dataDir, 'nats')})`);
   let nats: NatsServer;
   try {
     nats = await startNatsServer({
-      configFile: join(root, 'nats-server.conf'),
+      configFile: confFile,
       port: natsPort === 0 ? -1 : natsPort,
       storeDir: join(dataDir, 'nats'),
       logFile: join(logDir, 'nats-server.log'),
@@ -66,14 +75,18 @@ async function runCluster(flags: OptionValues<typeof CLUSTER_OPTIONS>): Promise<
     SYNCMESH_JWT_SECRET: secrets.jwtSecret,
     ...(dev && { SYNCMESH_DEV_JWT_SECRET: secrets.devJwtSecret }),
   };
-  const mk = (name: string, args: string[]): RoleProcess =>
-    new RoleProcess({ name, script, args: ['node', '--node-id', name, '--metrics-port', '0', ...args], env, logFile: join(logDir, `${name}.log`) }, logger);
-  const storage = mk('storage-1', ['--roles', 'storage,push']);
+  const mk = (name: string, role: NatsRole, args: string[]): RoleProcess =>
+    new RoleProcess(
+      { name, script, args: ['node', '--node-id', name, '--metrics-port', '0', '--roles', role, ...args], env: { ...env, SYNCMESH_NATS_NKEY: seedOf(role) }, logFile: join(logDir, `${name}.log`) },
+      logger,
+    );
+  const storage = mk('storage-1', 'storage', []);
+  const push = mk('push-1', 'push', []);
   const sockets = Array.from({ length: socketNodes }, (_, i) =>
-    mk(`socket-${i + 1}`, ['--roles', 'socket', '--socket-host', host, '--socket-port', '0', '--drain-spread-ms', '1000']),
+    mk(`socket-${i + 1}`, 'socket', ['--socket-host', host, '--socket-port', '0', '--drain-spread-ms', '1000']),
   );
-  const gateway = mk('gateway-1', ['--roles', 'gateway', '--http-host', host, '--http-port', String(httpPort), ...(dev ? ['--dev'] : []), ...(flags['dev-unsafe-public'] ? ['--dev-unsafe-public'] : [])]);
-  const all = [storage, ...sockets, gateway];
+  const gateway = mk('gateway-1', 'gateway', ['--http-host', host, '--http-port', String(httpPort), ...(dev ? ['--dev'] : []), ...(flags['dev-unsafe-public'] ? ['--dev-unsafe-public'] : [])]);
+  const all = [storage, push, ...sockets, gateway];
 
   let stopping: Promise<void> | undefined;
   const stopAll = (): Promise<void> =>
@@ -81,7 +94,7 @@ async function runCluster(flags: OptionValues<typeof CLUSTER_OPTIONS>): Promise<
       for (const p of all) p.markStopping();
       progress('stopping: socket nodes drain their clients, then the rest leaves');
       await Promise.all(sockets.map((s) => s.stop()));
-      await Promise.all([gateway.stop(), storage.stop()]);
+      await Promise.all([gateway.stop(), storage.stop(), push.stop()]);
       await nats.stop();
       natsWatchdog.release();
       progress(`stopped; data kept in ${dataDir}`);
@@ -106,7 +119,7 @@ async function runCluster(flags: OptionValues<typeof CLUSTER_OPTIONS>): Promise<
     if (!url) throw new StartError('the gateway did not report its HTTP address');
     await waitHealthy(url, socketNodes);
     // What an operator or a test needs to find the parts (kill one, attach another node).
-    const state = { http: url, nats: nats.url, pid: process.pid, processes: all.map((p) => ({ name: p.spec.name, pid: p.pid, ...p.info })) };
+    const state = { http: url, nats: nats.url, natsSeeds: Object.fromEntries(creds.map((c) => [c.role, c.seedFile])), pid: process.pid, processes: all.map((p) => ({ name: p.spec.name, pid: p.pid, ...p.info })) };
     await writeFile(join(dataDir, 'cluster.json'), JSON.stringify(state, null, 2) + '\n');
     if (dev) {
       // The console, not only the gateway's log file: nobody should run dev mode without knowing.

@@ -13,10 +13,16 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 
 export const NODE_OPTIONS = {
   roles: { kind: 'list', required: true, choices: ROLE_NAMES, placeholder: 'ROLES', help: `roles of this node, comma-separated: ${ROLE_NAMES.join(', ')}` },
-  nats: { kind: 'list', default: ['nats://127.0.0.1:4222'], placeholder: 'URLS', help: 'NATS server URLs, comma-separated (any server of the cluster; the client learns the others)' },
+  nats: { kind: 'list', default: ['nats://127.0.0.1:4222'], placeholder: 'URLS', help: 'NATS server URLs, comma-separated (any server of the cluster; the client learns the others; tls:// for TLS)' },
+  'nats-nkey': { kind: 'string', placeholder: 'FILE', group: 'nats', help: 'NATS user nkey seed file of this role (docs/deployment.md)' },
+  'nats-user': { kind: 'string', group: 'nats', help: 'NATS user name, instead of an nkey (with --nats-password)' },
+  'nats-password': { kind: 'string', placeholder: 'SECRET', group: 'nats', help: 'password of --nats-user (prefer the variable: flags show in ps)' },
+  'nats-ca': { kind: 'string', placeholder: 'FILE', group: 'nats', help: "CA certificate (PEM) the NATS servers' certificates are checked against; turns TLS on" },
+  'nats-cert': { kind: 'string', placeholder: 'FILE', group: 'nats', help: 'client certificate (PEM) when the NATS servers verify clients' },
+  'nats-key': { kind: 'string', placeholder: 'FILE', group: 'nats', help: 'key of --nats-cert (PEM)' },
   'node-id': { kind: 'string', placeholder: 'ID', help: 'unique node id, [A-Za-z0-9_-] (default: a random one)' },
   prefix: { kind: 'string', default: 'sm', help: 'subject, stream and bucket prefix shared by every node of the cluster' },
-  replicas: { kind: 'int', default: 1, min: 1, max: 5, help: 'JetStream replicas of the streams and buckets this node creates (3 on a three-server cluster)' },
+  replicas: { kind: 'int', min: 1, max: 5, help: "JetStream replicas of every stream and bucket; must agree with the cluster's settings (default: the cluster's; the first node picks 3 on clustered NATS, 1 on one server)" },
   'ticket-secret': { kind: 'string', placeholder: 'SECRET', help: 'gateway, socket: secret tickets are signed with, >= 16 characters, the same on every node (prefer the variable: flags show in ps)' },
   'ticket-ttl-ms': { kind: 'int', default: 30_000, min: 1_000, max: 300_000, help: 'gateway, socket: ticket lifetime in ms, the same on every node' },
   'jwt-secret': { kind: 'string', placeholder: 'SECRET', group: 'user tokens (gateway)', help: 'HS256 secret user tokens are verified with, >= 16 characters (prefer the variable); optional with --jwks-file/--jwks-url or --dev' },

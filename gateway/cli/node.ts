@@ -56,7 +56,7 @@ export function rolesConfig(values: NodeSettings): Omit<RolesConfig, 'logger'> {
     nats: natsConnectOptions(values, roles),
     ...(values['node-id'] !== undefined && { nodeId: values['node-id'] }),
     prefix: values.prefix,
-    replicas: values.replicas,
+    ...(values.replicas !== undefined && { replicas: values.replicas }),
     security: securitySettings(values, { gateway: has('gateway'), socket: has('socket'), devMode: values.dev }),
     gateway: {
       host: values['http-host'],

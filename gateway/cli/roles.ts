@@ -4,9 +4,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { connect } from '@nats-io/transport-node';
-import type { ConnectionOptions, NatsConnection } from '@nats-io/nats-core';
+import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import { startNode } from '../../runtime/mod.js';
+import { loadClusterSettings, startNode } from '../../runtime/mod.js';
+import { natsConnectionOptions, type NatsClientConfig } from '../nats/mod.js';
 import type { ActorKind, ActorNode } from '../../runtime/mod.js';
 import { createCloudStore, parseStoreLimits, storeKind, type CloudStore } from '../../actors/store/mod.js';
 import { pushKind } from '../../actors/push/mod.js';
@@ -22,12 +23,13 @@ import type { SecuritySettings } from './security.js';
 
 export interface RolesConfig {
   roles: RoleName[];
-  /** How to reach NATS (nats-connect.ts builds it from the settings). */
-  nats: ConnectionOptions;
+  /** How to reach NATS (servers, credentials, TLS). */
+  nats: NatsClientConfig;
   logger: Logger;
   nodeId?: string;
   prefix: string;
-  replicas: number;
+  /** JetStream replicas; absent: the cluster's settings (runtime loadClusterSettings). */
+  replicas?: number;
   /** Storage role: StoreLimits overrides as name=value, and the command expiry (default: never). */
   storage?: { limits: readonly string[]; commandTtlMs?: number };
   gateway: { host: string; port: number; devMode: boolean; staticDir: string; tls?: TlsFiles };
@@ -84,11 +86,24 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
 
   let nc: NatsConnection;
   try {
-    nc = await connect(cfg.nats);
+    nc = await connect({
+      ...(await natsConnectionOptions(cfg.nats)),
+      // A node never gives up on NATS: /readyz says 503 while it is away, and the node resumes when it is back.
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      pingInterval: 5_000,
+    });
   } catch (cause) {
-    const servers = ([] as string[]).concat(cfg.nats.servers ?? []).join(', ');
-    throw new StartError(`cannot reach NATS at ${servers}: ${(cause as Error).message}; start nats-server or pass --nats`, { cause });
+    throw new StartError(`cannot reach NATS at ${cfg.nats.servers.join(', ')}: ${(cause as Error).message}; start nats-server or pass --nats (and its credentials: --nats-nkey, --nats-ca)`, { cause });
   }
+  cfg.logger.info({ server: nc.getServer() }, 'connected to NATS');
+  // Replicas belong to the cluster: every stream and bucket below is created with the same count.
+  const settings = await loadClusterSettings(nc, { prefix: cfg.prefix, writer: cfg.nodeId ?? cfg.roles.join('+'), ...(cfg.replicas !== undefined && { replicas: cfg.replicas }) }).catch(async (err: unknown) => {
+    await nc.close().catch(() => undefined);
+    throw err;
+  });
+  const { replicas } = settings;
+  cfg.logger.info({ replicas, writtenBy: settings.writtenBy }, 'cluster settings');
 
   const metrics = createNodeMetrics(cfg.roles);
   const nats = watchNats(nc, (e) => metrics.natsEvent(e));
@@ -102,7 +117,7 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
       throw new UsageError(`--store-limits: ${(err as Error).message}`);
     }
     const ttl = cfg.storage?.commandTtlMs;
-    store = await createCloudStore({ nc, prefix: cfg.prefix, replicas: cfg.replicas, logger: cfg.logger, limits, ...(ttl !== undefined && { commandTtlMs: ttl }) });
+    store = await createCloudStore({ nc, prefix: cfg.prefix, replicas, logger: cfg.logger, limits, ...(ttl !== undefined && { commandTtlMs: ttl }) });
     kinds.push(storeKind(store, { observer: metrics.store }));
   }
   if (has('push')) kinds.push(pushKind({ prefix: cfg.prefix, observer: metrics.push }));
@@ -115,7 +130,7 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
     kinds,
     logger: cfg.logger,
     prefix: cfg.prefix,
-    replicas: cfg.replicas,
+    replicas,
     onRemoteAsk: metrics.remoteAsk,
     ...(cfg.nodeId !== undefined && { nodeId: cfg.nodeId }),
   });
@@ -131,7 +146,7 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
       port: cfg.socket.port,
       capacity: cfg.socket.capacity,
       prefix: cfg.prefix,
-      replicas: cfg.replicas,
+      replicas,
       drainSpreadMs: cfg.socket.drainSpreadMs,
       observer: metrics.socket,
       ...(cfg.socket.publicHost !== undefined && { publicHost: cfg.socket.publicHost }),

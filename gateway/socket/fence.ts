@@ -25,9 +25,10 @@
  * still higher than any before it: epochs keep growing.
  */
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { decode, encode, toSafeInteger } from '../../protocol/mod.js';
+import { ensureBucket, StreamMismatchError } from '../../runtime/mod.js';
 import { FenceError } from './errors.js';
 
 /** The control envelope published on a connection's push subject after a claim. */
@@ -92,9 +93,10 @@ export class SessionFence {
       // History 1: only the current holder matters. No TTL: a key that vanished would let an old
       // session believe it still owns its id (see holder()).
       const bucket = `${prefix}_sessions`;
-      const kv = await new Kvm(nc).create(bucket, { history: 1, replicas });
+      const kv = await ensureBucket(nc, { bucket, replicas, history: 1, description: 'Syncmesh session fence: the session holding each connection id' });
       return new SessionFence(kv, await jetstreamManager(nc), bucket);
     } catch (err) {
+      if (err instanceof StreamMismatchError) throw err;
       throw new FenceError(`could not open the session fence bucket ${prefix}_sessions: is JetStream enabled on the NATS servers?`, { cause: err });
     }
   }

@@ -71,6 +71,5 @@ describe('faults - SIGTERM to a socket node (R7)', () => {
         `all 'delivered' heard, ${deliveredToMoved} of them by senders that were on the drained node (whole run); ` +
         `max sampled connections ${sc.sessions.max.total}`,
     );
-    // A three-socket cluster, 40 devices, a drain and two stops: on a loaded shared machine this alone can pass 60 s.
-  }, 150_000);
+  }, 180_000); // a local cluster of seven processes under load, on a shared two-core machine
 });

@@ -44,5 +44,5 @@ describe('faults - kill -9 of a socket node (R1)', () => {
         `${restartedOnVictim} came back to the restarted ${victim.node}; ${commitSummary(load)}; ` +
         `max sampled connections ${sc.sessions.max.total} over ${sc.sessions.samples} samples`,
     );
-  });
+  }, 180_000); // a local cluster of six processes under load, on a shared two-core machine
 });

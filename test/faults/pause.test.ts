@@ -41,7 +41,7 @@ describe('faults - a paused socket node (SIGSTOP, SIGCONT)', () => {
           expect(welcomeNode(d)).toBe('socket-2');
         }
         const ids = opened.map((d) => d.connectionId);
-        await waitAsync(async () => [...(await fenceHolders(cluster.state.nats, ids)).values()].filter((n) => n === 'socket-2').length === ids.length, 'socket-2 to hold every moved id in the fence');
+        await waitAsync(async () => [...(await fenceHolders(cluster.state, ids)).values()].filter((n) => n === 'socket-2').length === ids.length, 'socket-2 to hold every moved id in the fence');
       } finally {
         process.kill(victim.pid, 'SIGCONT');
       }
@@ -53,7 +53,7 @@ describe('faults - a paused socket node (SIGSTOP, SIGCONT)', () => {
       const victimHealth = healthzUrl(victim.socket!);
       await waitAsync(async () => (await socketHealth(victimHealth))?.connections === 0, 'the resumed node to hold none of the moved sessions', 15_000);
       for (const d of opened) expect(d.closed, 'the sessions on socket-2 live on').toBeUndefined();
-      const holders = await fenceHolders(cluster.state.nats, opened.map((d) => d.connectionId));
+      const holders = await fenceHolders(cluster.state, opened.map((d) => d.connectionId));
       expect([...holders.values()]).toEqual(opened.map(() => 'socket-2'));
       console.info(`pause: socket-1 SIGSTOPped past its membership timeout, ${moving.length} devices moved; after SIGCONT its old sessions closed (4100) within ${closedMs} ms`);
     } finally {

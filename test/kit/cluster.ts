@@ -15,6 +15,10 @@ import { childEnv, SYNCMESH_JS } from './syncmesh.js';
 export interface ClusterState {
   http: string;
   nats: string;
+  /** NATS nkey seed file of each role (the local cluster runs with NATS security on). */
+  natsSeeds?: Record<string, string>;
+  /** CA file when the NATS servers use TLS. */
+  natsCa?: string;
   pid: number;
   processes: { name: string; pid: number; node: string; roles: string[]; http?: string; socket?: string; metrics?: string; healthz?: string; readyz?: string }[];
 }

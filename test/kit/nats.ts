@@ -6,7 +6,7 @@
  *   await using env = await natsSetup();          // a server and a connection to it
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startNatsCluster, startNatsServer, type NatsCluster, type NatsServer, type NatsServerOptions } from '../../runtime/nats-launcher.js';
+import { startNatsCluster, startNatsServer, type NatsCluster, type NatsClusterOptions, type NatsServer, type NatsServerOptions } from '../../runtime/mod.js';
 
 export type { NatsCluster, NatsServer };
 
@@ -14,8 +14,8 @@ export function natsServer(options: NatsServerOptions = {}): Promise<NatsServer>
   return startNatsServer(options);
 }
 
-export function natsCluster(size = 3): Promise<NatsCluster> {
-  return startNatsCluster(size);
+export function natsCluster(size = 3, options: NatsClusterOptions = {}): Promise<NatsCluster> {
+  return startNatsCluster(size, options);
 }
 
 export interface NatsSetup {

@@ -7,6 +7,7 @@
  */
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
+import { natsConnectionOptions } from '../../gateway/nats/mod.js';
 import { decode, toSafeInteger } from '../../protocol/mod.js';
 import { Device, type Frame } from './device.js';
 
@@ -61,9 +62,26 @@ export async function socketHealth(healthzUrl: string, timeoutMs = 5_000): Promi
   }
 }
 
+/** Where the cluster's NATS is and how to connect to it: the local cluster's state (cluster.json) will do. */
+export interface NatsAccess {
+  readonly nats: string | readonly string[];
+  /** Nkey seed files by role; the socket role's is used to read the session fence. */
+  readonly natsSeeds?: Readonly<Record<string, string>>;
+  /** CA file when the servers use TLS. */
+  readonly natsCa?: string;
+}
+
 /** The node holding each connection id in the session fence; absent ids are held by nobody. */
-export async function fenceHolders(natsUrl: string, connectionIds: readonly string[], prefix = 'sm'): Promise<Map<string, string>> {
-  const nc = await connect({ servers: natsUrl });
+export async function fenceHolders(access: NatsAccess, connectionIds: readonly string[], prefix = 'sm'): Promise<Map<string, string>> {
+  const seed = access.natsSeeds?.['socket'];
+  const nc = await connect(
+    await natsConnectionOptions({
+      servers: typeof access.nats === 'string' ? access.nats.split(',') : [...access.nats],
+      roles: ['socket'],
+      ...(seed !== undefined && { nkeyFile: seed }),
+      ...(access.natsCa !== undefined && { caFile: access.natsCa }),
+    }),
+  );
   try {
     const kv = await new Kvm(nc).open(`${prefix}_sessions`);
     const out = new Map<string, string>();

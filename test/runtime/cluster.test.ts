@@ -147,8 +147,8 @@ describe('runtime across node processes', () => {
         t.nats.publish(`sm.node.${id}`, encode({ not: 'an array' }));
         t.nats.publish(`sm.node.${id}`, encode([1, 'echo', 'x', { type: 'echo' }, 'bad subject!*', 1]));
         t.nats.publish(`sm.reply.${id}`, Uint8Array.from([0xc1, 0xff, 0x00]));
-        t.nats.publish('sm.node.hb', Uint8Array.from([0x92, 0x01]));
-        t.nats.publish('sm.node.hb', encode({ t: 'hb', id: 'evil node id with spaces', roles: [], kinds: [], startedAt: 1 }));
+        t.nats.publish('sm.hb._', Uint8Array.from([0x92, 0x01]));
+        t.nats.publish('sm.hb._', encode({ t: 'hb', id: 'evil node id with spaces', roles: [], kinds: [], startedAt: 1 }));
       }
       for (const [corr, env] of cases.slice(0, 7)) t.nats.publish('sm.node.a', encode(env));
       await waitFor('every hostile ask to be answered', () => [1, 2, 3, 4, 5, 6, 7].every((c) => replies.has(c)));

@@ -207,7 +207,7 @@ describe('self-fencing', () => {
 describe('membership after a stall', () => {
   /** Just enough of a NATS connection: one subscription whose callback the test drives. */
   function fakeConnection(): { nc: NatsConnection; deliver: (value: unknown) => void } {
-    let callback: ((err: Error | null, msg: { data: Uint8Array; reply?: string }) => void) | undefined;
+    let callback: ((err: Error | null, msg: { data: Uint8Array; subject: string }) => void) | undefined;
     const nc = {
       subscribe: (_subject: string, opts: { callback: typeof callback }) => {
         callback = opts.callback;
@@ -218,7 +218,7 @@ describe('membership after a stall', () => {
       flush: () => Promise.resolve(),
       isClosed: () => false,
     } as unknown as NatsConnection;
-    return { nc, deliver: (value) => callback?.(null, { data: encode(value) }) };
+    return { nc, deliver: (value) => callback?.(null, { data: encode(value), subject: 'sm.hb._' }) };
   }
 
   it('membership - a node that did not run for longer than downAfterMs does not call the others down on resume', async () => {
@@ -226,7 +226,7 @@ describe('membership after a stall', () => {
     const { nc, deliver } = fakeConnection();
     const m = new Membership({
       nc,
-      subject: 'sm.node.hb',
+      subjectBase: 'sm.hb',
       self: { nodeId: 'me', roles: [], kinds: [], meta: {}, startedAt: 1 },
       heartbeatMs: 100,
       downAfterMs: 1_000,

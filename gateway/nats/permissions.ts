@@ -1,0 +1,138 @@
+/**
+ * The NATS permission matrix: which subjects each Syncmesh role may publish and subscribe to.
+ * docs/security.md ("NATS accounts and permissions") is this file in prose; server-config.ts turns
+ * it into nats-server `authorization` users.
+ *
+ * Principles:
+ * - Everything not allowed is refused (an allow list per direction), and the JetStream API calls that
+ *   would destroy or reshape data (stream delete, update, purge of anything but the delivered
+ *   notices, account and server APIs) are denied explicitly on top, for every role.
+ * - Streams and buckets have one owner role set each (STREAMS below): only those roles may publish to
+ *   the stream's subjects or call the JetStream API for it (create, info, get, delete message, consumers).
+ * - Membership: a node announces itself on `<prefix>.hb.<its role set>` (runtime/membership.ts), and
+ *   each user may publish only on its own role's subject, so only the socket user can announce a
+ *   socket node to the distributor.
+ * - Replies: each role receives its request replies (JetStream API answers) under its own inbox
+ *   prefix `_INBOX.<role set>` (connect-options.ts), so no role can read another's replies.
+ *
+ * What this cannot express (node ids are not part of the NATS user): every role may publish to and
+ * subscribe to every node's envelope and reply subjects (`<prefix>.node.*`, `<prefix>.reply.*`): the
+ * actor runtime's mesh is shared by the cluster's own processes. See docs/security.md.
+ */
+import { roleToken } from '../../runtime/mod.js';
+import { DEFAULT_STORE_LIMITS, storeLayout, storeStreamConfigs } from '../../actors/store/mod.js';
+
+/** The roles that get a NATS user of their own. */
+export const NATS_ROLES = ['storage', 'push', 'socket', 'gateway'] as const;
+export type NatsRole = (typeof NATS_ROLES)[number];
+
+/** Allow and deny lists of one direction. */
+export interface SubjectRules {
+  readonly allow: readonly string[];
+  readonly deny: readonly string[];
+}
+
+/** A user's permissions, in nats-server's terms. */
+export interface Permissions {
+  readonly publish: SubjectRules;
+  readonly subscribe: SubjectRules;
+}
+
+/** A stream (or KV bucket's stream) and who owns it. */
+export interface OwnedStream {
+  readonly stream: string;
+  /** Subjects the stream captures: its owners publish there. */
+  readonly subjects: readonly string[];
+  readonly owners: readonly NatsRole[];
+  /** Its owners remove messages by subject with a filtered purge (the delivered notices). */
+  readonly purgedBySubject?: boolean;
+}
+
+/** Every stream and bucket of a cluster under `prefix`, with its owners. */
+export function ownedStreams(prefix: string): OwnedStream[] {
+  const layout = storeLayout(prefix);
+  const store: OwnedStream[] = storeStreamConfigs(layout, { replicas: 1, limits: DEFAULT_STORE_LIMITS, commandTtlMs: undefined }).map((c) => ({
+    stream: c.name,
+    subjects: c.subjects ?? [],
+    owners: ['storage'],
+  }));
+  const bucket = (name: string, owners: readonly NatsRole[]): OwnedStream => ({ stream: `KV_${prefix}_${name}`, subjects: [`$KV.${prefix}_${name}.>`], owners });
+  return [
+    ...store,
+    // Runtime: leases of virtual actors and persisted snapshots, for the roles hosting such kinds.
+    bucket('leases', ['storage', 'push']),
+    bucket('snapshots', ['storage', 'push']),
+    // The socket nodes' session fence, and used tickets (single use across the cluster).
+    bucket('sessions', ['socket']),
+    bucket('tickets', ['socket']),
+    // Cluster-wide settings: the first node of any role writes them, every node reads them.
+    bucket('cluster', NATS_ROLES),
+  ];
+}
+
+/** JetStream API subjects an owner of `stream` uses. */
+function streamApi(s: OwnedStream): string[] {
+  const n = s.stream;
+  return [
+    `$JS.API.STREAM.INFO.${n}`,
+    `$JS.API.STREAM.CREATE.${n}`,
+    `$JS.API.STREAM.MSG.GET.${n}`,
+    // KV buckets delete keys by publishing a marker; only plain streams have messages removed by sequence.
+    ...(n.startsWith('KV_') ? [] : [`$JS.API.STREAM.MSG.DELETE.${n}`]),
+    `$JS.API.DIRECT.GET.${n}`,
+    `$JS.API.DIRECT.GET.${n}.>`,
+    `$JS.API.CONSUMER.CREATE.${n}`,
+    `$JS.API.CONSUMER.CREATE.${n}.>`,
+    `$JS.API.CONSUMER.DURABLE.CREATE.${n}.*`,
+    `$JS.API.CONSUMER.INFO.${n}.*`,
+    `$JS.API.CONSUMER.DELETE.${n}.*`,
+    `$JS.API.CONSUMER.MSG.NEXT.${n}.*`,
+    `$JS.ACK.${n}.>`,
+    ...(s.purgedBySubject ? [`$JS.API.STREAM.PURGE.${n}`] : []),
+  ];
+}
+
+/** Denied to everyone, whatever an allow list says. */
+function alwaysDenied(prefix: string): string[] {
+  const purge = ownedStreams(prefix)
+    .filter((s) => !s.purgedBySubject)
+    .map((s) => `$JS.API.STREAM.PURGE.${s.stream}`);
+  return ['$JS.API.STREAM.DELETE.>', '$JS.API.STREAM.UPDATE.>', '$JS.API.STREAM.RESTORE.>', '$JS.API.ACCOUNT.>', '$JS.API.META.>', '$JS.API.SERVER.>', '$SYS.>', ...purge];
+}
+
+function unique(xs: Iterable<string>): string[] {
+  return [...new Set(xs)];
+}
+
+/**
+ * The permissions of a NATS user for a process with `roles` (usually one role; a process with
+ * several roles gets the union). Throws for an unknown role.
+ */
+export function permissionsFor(roles: readonly NatsRole[], prefix = 'sm'): Permissions {
+  if (roles.length === 0) throw new TypeError('permissionsFor needs at least one role');
+  for (const r of roles) if (!(NATS_ROLES as readonly string[]).includes(r)) throw new TypeError(`unknown role ${JSON.stringify(r)}; roles are ${NATS_ROLES.join(', ')}`);
+  const has = (r: NatsRole): boolean => roles.includes(r);
+  const token = roleToken(roles);
+  const pub: string[] = [`${prefix}.node.*`, `${prefix}.reply.*`, `${prefix}.hb.${token}`, '$JS.API.INFO'];
+  const sub: string[] = [`${prefix}.node.*`, `${prefix}.reply.*`, `${prefix}.hb.*`, `_INBOX.${token}.>`];
+  for (const s of ownedStreams(prefix)) {
+    if (!s.owners.some(has)) continue;
+    pub.push(...s.subjects, ...streamApi(s));
+  }
+  // The storage looks for streams of its first layout to say their data is not read any more.
+  if (has('storage')) pub.push(...storeLayout(prefix).legacyStreams.map((n) => `$JS.API.STREAM.INFO.${n}`));
+  if (has('push') || has('socket')) pub.push(`${prefix}.push.>`); // pushes; socket nodes publish fence controls there
+  if (has('socket')) {
+    sub.push(`${prefix}.push.>`);
+    // The storage epoch in `welcome` (gateway/socket/store-epoch.ts): the data stream's creation time, no contents.
+    const data = storeLayout(prefix).dataStream;
+    pub.push(`$JS.API.STREAM.INFO.${data}`);
+    sub.push(`$JS.EVENT.ADVISORY.STREAM.CREATED.${data}`);
+  }
+  // Explicit, though no allow list grants them: a role without storage never sees records or commands.
+  const subDeny = has('storage') ? [] : [...storeStreamConfigs(storeLayout(prefix), { replicas: 1, limits: DEFAULT_STORE_LIMITS, commandTtlMs: undefined }).flatMap((c) => c.subjects ?? []), '_INBOX.storage.>'];
+  return {
+    publish: { allow: unique(pub), deny: alwaysDenied(prefix) },
+    subscribe: { allow: unique(sub), deny: subDeny },
+  };
+}

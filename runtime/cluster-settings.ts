@@ -1,0 +1,114 @@
+/**
+ * Settings that belong to the whole cluster, not to one node: today the JetStream replica count of
+ * every stream and bucket. They live in the KV bucket `<prefix>_cluster`, key `settings`, written
+ * once, by the first node that starts, with a compare-and-set create (two first nodes cannot both
+ * win). Every later node reads them from there, so a socket node started without `--replicas`
+ * creates the session fence with the same replicas as the storage node created the data streams.
+ *
+ * A node started with an explicit replica count that differs from the stored one refuses to start
+ * and says which node wrote the settings and how to fix it. Without an explicit count, the first
+ * node of a cluster picks 3 when its NATS server is part of a cluster (its INFO names one) and 1 on
+ * a lone server.
+ */
+import { jetstreamManager, JetStreamApiError } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { Kvm } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { decode, encode, toSafeInteger } from './codec.js';
+import { StreamMismatchError, StreamSetupError } from './errors.js';
+import { ensureBucket, isTransientJsError, settle } from './streams.js';
+
+/** The cluster-wide settings. */
+export interface ClusterSettings {
+  /** JetStream replicas of every stream and KV bucket (1-5). */
+  readonly replicas: number;
+  /** Who wrote them first, and when (ms since the epoch): for messages that explain a mismatch. */
+  readonly writtenBy: string;
+  readonly writtenAt: number;
+}
+
+export interface ClusterSettingsOptions {
+  /** Subject prefix of the cluster (default `sm`): the bucket is `<prefix>_cluster`. */
+  readonly prefix?: string;
+  /** Replicas this node was told to use; absent: whatever the cluster says (or the default). */
+  readonly replicas?: number;
+  /** Names this node in the stored settings (a node id or role list). */
+  readonly writer: string;
+}
+
+const KEY = 'settings';
+const STREAM_NOT_FOUND = 10059;
+
+/** The replica count a first node picks when not told: 3 on a clustered NATS server, else 1. */
+export function defaultReplicas(nc: NatsConnection): number {
+  return nc.info?.cluster ? 3 : 1;
+}
+
+function read(value: Uint8Array): ClusterSettings | undefined {
+  try {
+    const v = decode(value) as Record<string, unknown>;
+    const replicas = toSafeInteger(v['replicas']);
+    if (replicas === undefined || replicas < 1 || replicas > 5) return undefined;
+    return { replicas, writtenBy: String(v['writtenBy'] ?? '?'), writtenAt: toSafeInteger(v['writtenAt']) ?? 0 };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The cluster's settings: read from `<prefix>_cluster`, or written there now by this node. Rejects
+ * with StreamMismatchError when `options.replicas` disagrees with the stored settings, and with
+ * StreamSetupError when JetStream cannot be reached or the stored value is unreadable.
+ */
+export async function loadClusterSettings(nc: NatsConnection, options: ClusterSettingsOptions): Promise<ClusterSettings> {
+  const prefix = options.prefix ?? 'sm';
+  const asked = options.replicas;
+  if (asked !== undefined && !(Number.isInteger(asked) && asked >= 1 && asked <= 5)) {
+    throw new StreamSetupError(`replicas must be a whole number from 1 to 5, got ${asked}`);
+  }
+  const bucket = `${prefix}_cluster`;
+  const kv = await openOrCreate(nc, bucket, asked ?? defaultReplicas(nc));
+  let entry = await settle(() => kv.get(KEY));
+  if (entry === null || entry.operation !== 'PUT') {
+    const mine: ClusterSettings = { replicas: asked ?? defaultReplicas(nc), writtenBy: options.writer, writtenAt: Date.now() };
+    try {
+      await settle(() => kv.create(KEY, encode(mine)));
+      return mine;
+    } catch (err) {
+      if (isTransientJsError(err)) throw new StreamSetupError(`could not write the cluster settings to ${bucket}: ${(err as Error).message}; is the NATS cluster up?`, { cause: err });
+      // Another first node won the race: its settings are the cluster's.
+      entry = await settle(() => kv.get(KEY));
+    }
+  }
+  const stored = entry && entry.operation === 'PUT' ? read(entry.value) : undefined;
+  if (stored === undefined) {
+    throw new StreamSetupError(
+      `the cluster settings in KV bucket ${bucket} (key ${KEY}) are missing or unreadable; an operator writes them again with \`nats kv put ${bucket} ${KEY}\` ` +
+        'or removes the bucket so the next node writes them (docs/deployment.md)',
+    );
+  }
+  if (asked !== undefined && asked !== stored.replicas) {
+    throw new StreamMismatchError(
+      `this node was started with --replicas ${asked}, but the cluster's settings (KV ${bucket}, written by ${stored.writtenBy} at ` +
+        `${new Date(stored.writtenAt).toISOString()}) say replicas ${stored.replicas}. Start it with --replicas ${stored.replicas}, or without --replicas; ` +
+        `to change the cluster's replicas, see docs/deployment.md ("Changing the replica count").`,
+      bucket,
+      [`replicas: found ${stored.replicas}, expected ${asked}`],
+    );
+  }
+  return stored;
+}
+
+/** The settings bucket: opened when it exists (with whatever replicas it has), else created. */
+async function openOrCreate(nc: NatsConnection, bucket: string, replicas: number): Promise<KV> {
+  try {
+    const jsm = await jetstreamManager(nc, { checkAPI: false });
+    await settle(() => jsm.streams.info(`KV_${bucket}`));
+    return await new Kvm(nc).open(bucket, { allow_direct: true });
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === STREAM_NOT_FOUND)) {
+      throw new StreamSetupError(`could not read the cluster settings bucket ${bucket}: ${(err as Error).message}; is JetStream enabled, and may this NATS user use it?`, { cause: err });
+    }
+  }
+  return ensureBucket(nc, { bucket, replicas, description: 'Syncmesh cluster-wide settings (replicas), written once by the first node' });
+}

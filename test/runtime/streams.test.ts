@@ -1,0 +1,54 @@
+/**
+ * One definition and one helper for every stream and bucket (runtime/streams.ts) and cluster-wide
+ * settings (runtime/cluster-settings.ts), against a real nats-server: created with the wanted
+ * settings, checked (never changed) when they exist, a difference named field by field; the replica
+ * count written once and agreed on by every later node.
+ */
+import { describe, expect, it } from 'vitest';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { ensureBucket, ensureStream, loadClusterSettings, StreamMismatchError } from '../../runtime/mod.js';
+import { natsSetup } from '../kit/nats.js';
+
+describe('streams - ensureStream / ensureBucket and cluster settings', () => {
+  it('streams - a bucket is created with Direct Get stated, reopened when equal, and a difference is named, not applied', async () => {
+    await using env = await natsSetup();
+    const kv = await ensureBucket(env.nc, { bucket: 't_fence', replicas: 1, history: 1 });
+    await kv.put('k', new Uint8Array([1]));
+    const jsm = await jetstreamManager(env.nc);
+    const info = await jsm.streams.info('KV_t_fence');
+    expect(info.config.allow_direct).toBe(true);
+    expect(info.config.num_replicas).toBe(1);
+    // Same settings from another node: opened as is.
+    const again = await ensureBucket(env.nc, { bucket: 't_fence', replicas: 1, history: 1 });
+    expect([...((await again.get('k'))?.value ?? [])]).toEqual([1]);
+    // Other settings: refused, each difference named with the way to fix it; the stream is untouched.
+    const err = await ensureBucket(env.nc, { bucket: 't_fence', replicas: 1, history: 5 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StreamMismatchError);
+    expect((err as StreamMismatchError).differences).toEqual(['max_msgs_per_subject: found 1, expected 5']);
+    expect((err as Error).message).toMatch(/KV_t_fence.*nats stream edit KV_t_fence/s);
+    expect((await jsm.streams.info('KV_t_fence')).config.max_msgs_per_subject).toBe(1);
+    // A stream with other subjects likewise.
+    await ensureStream(jsm, { name: 'T', subjects: ['t.>'], max_msgs_per_subject: 1 });
+    const e2 = await ensureStream(jsm, { name: 'T', subjects: ['t.>', 'u.>'], max_msgs_per_subject: 1 }).catch((e: unknown) => e);
+    expect((e2 as StreamMismatchError).differences).toEqual(['subjects: found ["t.>"], expected ["t.>","u.>"]']);
+  });
+
+  it('streams - replicas are written once by the first node; a node asking for others is refused; racing first nodes agree', async () => {
+    await using env = await natsSetup();
+    // A lone server: the default is 1. Five nodes start at once, none told: all get the same, one wrote it.
+    const conns = await Promise.all(Array.from({ length: 5 }, () => connect({ servers: env.ns.url })));
+    try {
+      const all = await Promise.all(conns.map((nc, i) => loadClusterSettings(nc, { writer: `n${i}` })));
+      expect(new Set(all.map((s) => s.replicas))).toEqual(new Set([1]));
+      expect(new Set(all.map((s) => `${s.writtenBy}@${s.writtenAt}`)).size).toBe(1);
+    } finally {
+      for (const nc of conns) await nc.close();
+    }
+    // Told the same: fine. Told another count: refused, naming the writer and the fix.
+    expect((await loadClusterSettings(env.nc, { writer: 'late', replicas: 1 })).replicas).toBe(1);
+    const err = await loadClusterSettings(env.nc, { writer: 'storage-9', replicas: 3 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StreamMismatchError);
+    expect((err as Error).message).toMatch(/--replicas 3.*say replicas 1.*Start it with --replicas 1, or without --replicas/s);
+  });
+});
