@@ -60,6 +60,8 @@ export interface BucketDefinition {
   readonly replicas: number;
   /** Values kept per key (default 1). */
   readonly history?: number;
+  /** Entries older than this are removed (bucket-wide: nats-server 2.9 has no per-key TTL). Absent: kept. */
+  readonly maxAgeMs?: number;
   readonly description?: string;
 }
 
@@ -147,6 +149,7 @@ export function bucketStream(b: BucketDefinition): StreamDefinition {
     storage: StorageType.File,
     num_replicas: b.replicas,
     max_msgs_per_subject: b.history ?? 1,
+    ...(b.maxAgeMs !== undefined && { max_age: b.maxAgeMs * 1_000_000 }),
     discard: DiscardPolicy.New,
     allow_rollup_hdrs: true,
     allow_direct: true,

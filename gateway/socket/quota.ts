@@ -13,10 +13,11 @@
  * contend only with each other).
  */
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { decode, encode } from '../../protocol/mod.js';
 import { FenceError } from './errors.js';
+import { ensureBucket, StreamMismatchError } from '../../runtime/mod.js';
 
 /** deviceKey -> [node, admission]: `admission` tells a device's connections on one node apart. */
 type Entries = Record<string, [node: string, admission: number]>;
@@ -57,9 +58,10 @@ export class UserSessions {
   static async open(nc: NatsConnection, prefix: string, replicas: number): Promise<UserSessions> {
     const bucket = `${prefix}_user_sessions`;
     try {
-      const kv = await new Kvm(nc).create(bucket, { history: 1, replicas });
+      const kv = await ensureBucket(nc, { bucket, replicas, history: 1, description: 'Syncmesh live connections per user (the connection quota)' });
       return new UserSessions(kv, await jetstreamManager(nc), bucket);
     } catch (err) {
+      if (err instanceof StreamMismatchError) throw err;
       throw new FenceError(`could not open the user sessions bucket ${bucket}: is JetStream enabled on the NATS servers?`, { cause: err });
     }
   }

@@ -13,11 +13,12 @@
  * a round trip, and two upgrades racing with one ticket on one node never both reach JetStream.
  */
 import { randomBytes } from 'node:crypto';
-import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { TicketError, type TicketClaims } from '../ticket.js';
 import { SocketStartError } from './errors.js';
+import { ensureBucket, StreamMismatchError } from '../../runtime/mod.js';
 
 /** Clock skew allowed between the distributor that signs a ticket and the socket node that checks it. */
 export const TICKET_CLOCK_SKEW_MS = 5_000;
@@ -61,15 +62,12 @@ export class UsedTickets {
     const name = `${prefix}_tickets`;
     const maxAgeMs = maxTtlMs + 2 * TICKET_CLOCK_SKEW_MS;
     try {
-      const kv = await new Kvm(nc).create(name, { history: 1, replicas, ttl: maxAgeMs });
-      const status = await kv.status();
-      if (status.ttl < maxAgeMs) {
-        const jsm = await jetstreamManager(nc);
-        const info = await jsm.streams.info(status.streamInfo.config.name);
-        await jsm.streams.update(info.config.name, { ...info.config, max_age: maxAgeMs * 1_000_000 });
-      }
+      // Created with the same settings by whichever node comes first; a node configured with another ticket
+      // lifetime finds a different max_age and refuses to start, naming both (runtime ensureBucket).
+      const kv = await ensureBucket(nc, { bucket: name, replicas, history: 1, maxAgeMs, description: 'Syncmesh used tickets: single use, cluster-wide' });
       return new UsedTickets(kv, nodeId);
     } catch (cause) {
+      if (cause instanceof StreamMismatchError) throw cause;
       throw new SocketStartError(`could not open the used-ticket bucket ${name}: is JetStream enabled on the NATS servers?`, { cause });
     }
   }

@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { defineActor, startNode, type TerminatedMessage } from '../../runtime/mod.js';
 import { socketServerRef } from '../../actors/socket-server/mod.js';
 import { CloseCode } from '../../protocol/mod.js';
-import { localCluster } from '../kit/cluster.js';
+import { connectAs, localCluster } from '../kit/cluster.js';
 import { devicesOn, openDevice, until, welcomeNode } from '../kit/moving-device.js';
 
 function isAlive(pid: number): boolean {
@@ -31,7 +31,7 @@ describe('e2e - the socket server as an actor', () => {
     const devices = await devicesOn(cluster.url, userId, 'socket-1', 4);
 
     // Another node: a watcher actor in the test process.
-    const nc = await connect({ servers: cluster.state.nats });
+    const nc = await connectAs(cluster.state, 'gateway');
     const heard: TerminatedMessage[] = [];
     const watcherKind = defineActor({
       kind: 'test-watcher',
@@ -40,7 +40,7 @@ describe('e2e - the socket server as an actor', () => {
       }),
       options: { placement: 'explicit' },
     });
-    const consoleNode = await startNode({ nats: nc, nodeId: `console-${process.pid}`, kinds: [watcherKind], logger: pino({ level: 'error' }) });
+    const consoleNode = await startNode({ nats: nc, nodeId: `console-${process.pid}`, roles: ['gateway'], kinds: [watcherKind], logger: pino({ level: 'error' }) });
     try {
       const watcher = await consoleNode.spawn('test-watcher', 'w');
       const server = socketServerRef('socket-1');

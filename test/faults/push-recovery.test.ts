@@ -19,7 +19,7 @@ import { createCloudStore } from '../../actors/store/mod.js';
 import { actorKey } from '../../runtime/internal.js';
 import { decode } from '../../protocol/mod.js';
 import type { Device, Frame } from '../kit/device.js';
-import { localCluster } from '../kit/cluster.js';
+import { connectAs, localCluster } from '../kit/cluster.js';
 import { devicesOn, until, waitAsync } from '../kit/moving-device.js';
 import { roleNode } from '../kit/role-node.js';
 import { tcpProxy } from '../kit/tcp-proxy.js';
@@ -128,11 +128,11 @@ describe('faults - push recovery (R9)', () => {
 
   it('faults - a storage node that dies between a JetStream write and its push: every connected device converges', async () => {
     await using cluster = await localCluster({ socketNodes: 2 });
-    await using standby = await roleNode({ dataDir: cluster.dataDir, nats: cluster.state.nats, nodeId: 'storage-2', roles: ['storage', 'push'] });
+    await using standby = await roleNode({ dataDir: cluster.dataDir, nats: cluster.state.nats, nodeId: 'storage-2', roles: ['storage'] });
     const userId = `r9b-${Date.now()}`;
     const placed = [...(await devicesOn(cluster.url, userId, 'socket-1', 2, 'a')), ...(await devicesOn(cluster.url, userId, 'socket-2', 1, 'b'))];
     const followers = placed.map((p) => new Follower(p.device));
-    const nc = await connect({ servers: cluster.state.nats });
+    const nc = await connectAs(cluster.state, 'storage');
     try {
       for (const f of followers) await f.pull();
       // The user's store actor is active: find the storage node that holds it.

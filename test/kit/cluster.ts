@@ -10,6 +10,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { natsConnectionOptions } from '../../gateway/nats/mod.js';
 import { childEnv, SYNCMESH_JS } from './syncmesh.js';
 
 export interface ClusterState {
@@ -86,4 +89,20 @@ export async function localCluster(options: { socketNodes?: number; dataDir?: st
       if (ownDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A NATS connection to a running local cluster as one role's NATS user (the cluster runs with NATS
+ * security on: anonymous connections are refused). The caller closes it.
+ */
+export async function connectAs(state: ClusterState, role: 'storage' | 'push' | 'socket' | 'gateway'): Promise<NatsConnection> {
+  const nkeyFile = state.natsSeeds?.[role];
+  if (nkeyFile === undefined) throw new Error(`cluster.json names no NATS key for role ${role}`);
+  return connect(await natsConnectionOptions({ servers: state.nats.split(','), roles: [role], nkeyFile }));
+}
+
+/** The environment a role process started beside the local cluster needs to reach its NATS as `role`. */
+export function roleNatsEnv(state: ClusterState, role: string): Record<string, string> {
+  const nkeyFile = state.natsSeeds?.[role];
+  return { SYNCMESH_NATS: state.nats, ...(nkeyFile !== undefined && { SYNCMESH_NATS_NKEY: nkeyFile }) };
 }

@@ -22,10 +22,13 @@ export interface RoleNode {
 
 export async function roleNode(options: { dataDir: string; nats: string; nodeId: string; roles: string[]; args?: string[] }): Promise<RoleNode> {
   const secrets = JSON.parse(await readFile(join(options.dataDir, 'secrets.json'), 'utf8')) as { ticketSecret: string; jwtSecret: string };
+  // The local cluster runs with NATS security on: a one-role node connects as that role's NATS user.
+  const state = JSON.parse(await readFile(join(options.dataDir, 'cluster.json'), 'utf8')) as { natsSeeds?: Record<string, string> };
+  const nkeyFile = options.roles.length === 1 ? state.natsSeeds?.[options.roles[0]!] : undefined;
   const args = [NODE_JS, '--roles', options.roles.join(','), '--node-id', options.nodeId, '--nats', options.nats, ...(options.args ?? [])];
   const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SYNCMESH_TICKET_SECRET: secrets.ticketSecret, SYNCMESH_JWT_SECRET: secrets.jwtSecret, SYNCMESH_LOG_LEVEL: process.env['SYNCMESH_LOG_LEVEL'] ?? 'info' },
+    env: { ...process.env, SYNCMESH_TICKET_SECRET: secrets.ticketSecret, SYNCMESH_JWT_SECRET: secrets.jwtSecret, ...(nkeyFile !== undefined && { SYNCMESH_NATS_NKEY: nkeyFile }), SYNCMESH_LOG_LEVEL: process.env['SYNCMESH_LOG_LEVEL'] ?? 'info' },
   });
   let stderr = '';
   // Its log beside the cluster's (<data-dir>/logs/<node>.log), for a failing test to be read.

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { connectRequest, devToken, Device } from '../kit/device.js';
-import { localCluster } from '../kit/cluster.js';
+import { localCluster, roleNatsEnv } from '../kit/cluster.js';
 import { syncmeshNode } from '../kit/syncmesh.js';
 import { waitFor } from '../kit/wait.js';
 
@@ -26,7 +26,7 @@ describe('membership - a socket node joins a live cluster', { timeout: 120_000 }
 
       const secrets = JSON.parse(await readFile(join(cluster.dataDir, 'secrets.json'), 'utf8')) as { ticketSecret: string };
       await using joined = await syncmeshNode(['--roles', 'socket', '--node-id', 'socket-joined', '--socket-host', '127.0.0.1', '--metrics-port', '0'], {
-        env: { SYNCMESH_NATS: cluster.state.nats, SYNCMESH_TICKET_SECRET: secrets.ticketSecret },
+        env: { ...roleNatsEnv(cluster.state, 'socket'), SYNCMESH_TICKET_SECRET: secrets.ticketSecret },
       });
       const readyAt = Date.now();
       // New connections (fresh device ids) reach the new node: the first allocated there is opened on it.

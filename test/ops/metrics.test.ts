@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRequest, devToken, Device } from '../kit/device.js';
-import { localCluster, type LocalCluster } from '../kit/cluster.js';
+import { localCluster, roleNatsEnv, type LocalCluster } from '../kit/cluster.js';
 import { metricSum, metricValue, syncmeshNode } from '../kit/syncmesh.js';
 import { waitFor } from '../kit/wait.js';
 
@@ -140,7 +140,7 @@ describe('metrics - every node of a running cluster', { timeout: 120_000 }, () =
   it('health - a socket node answers /readyz 503 "draining" from SIGTERM until it leaves', async () => {
     const secrets = JSON.parse(await readFile(join(cluster.dataDir, 'secrets.json'), 'utf8')) as { ticketSecret: string };
     await using extra = await syncmeshNode(['--roles', 'socket', '--node-id', 'socket-extra', '--socket-host', '127.0.0.1', '--metrics-port', '0', '--drain-spread-ms', '10000'], {
-      env: { SYNCMESH_NATS: cluster.state.nats, SYNCMESH_TICKET_SECRET: secrets.ticketSecret },
+      env: { ...roleNatsEnv(cluster.state, 'socket'), SYNCMESH_TICKET_SECRET: secrets.ticketSecret },
     });
     expect((await fetch(extra.info.readyz!)).status).toBe(200);
     // A device on it keeps it draining until the server closes it (drain grace).
