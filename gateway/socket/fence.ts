@@ -72,6 +72,8 @@ function isWrongSequence(err: unknown): boolean {
 export interface SweepResult {
   readonly keys: number;
   readonly reclaimed: number;
+  /** Keys of nodes that are gone but younger than the minimum age: left for a later sweep. */
+  readonly young: number;
 }
 
 export class SessionFence {
@@ -151,6 +153,7 @@ export class SessionFence {
   async sweep(isLive: (node: string) => boolean, minAgeMs: number, now = Date.now()): Promise<SweepResult> {
     let keys = 0;
     let reclaimed = 0;
+    let young = 0;
     try {
       const names: string[] = [];
       for await (const k of await this.#kv.keys()) names.push(k);
@@ -161,13 +164,17 @@ export class SessionFence {
         const v = decode(e.value) as { node?: unknown; at?: unknown };
         const node = typeof v.node === 'string' ? v.node : '';
         const at = typeof v.at === 'number' ? v.at : 0;
-        if (isLive(node) || now - at < minAgeMs) continue;
+        if (isLive(node)) continue;
+        if (now - at < minAgeMs) {
+          young++;
+          continue;
+        }
         await this.release(key, e.revision);
         reclaimed++;
       }
     } catch (err) {
       throw new FenceError('could not sweep the session fence for keys of nodes that are gone', { cause: err });
     }
-    return { keys, reclaimed };
+    return { keys, reclaimed, young };
   }
 }

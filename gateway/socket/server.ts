@@ -558,7 +558,12 @@ class SocketServer implements ConnectionHost, SocketServerPort {
       .then(
         (r) => {
           this.#stats.fenceReclaimed += r.reclaimed;
-          this.node.logger.info({ keys: r.keys, reclaimed: r.reclaimed }, 'session fence swept after a socket node went down');
+          this.node.logger.info({ keys: r.keys, reclaimed: r.reclaimed, young: r.young }, 'session fence swept after a socket node went down');
+          // Claims too young to judge (their node may just not be known yet) are looked at again once old enough.
+          if (r.young > 0 && this.#phase === 'listening') {
+            const t = setTimeout(() => this.#sweepIfFirst(), SWEEP_MIN_AGE_MS);
+            t.unref();
+          }
         },
         (err: unknown) => this.node.logger.warn({ err }, 'session fence sweep failed; it runs again when the next socket node goes down'),
       )

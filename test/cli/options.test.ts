@@ -16,7 +16,7 @@ const parseNode = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseOptions(
 describe('options - flags and environment', () => {
   it('options - defaults, flags (both spellings), variables; a flag wins over its variable; an empty variable is unset', () => {
     const d = parseNode(['--roles', 'socket']);
-    expect(d).toMatchObject({ roles: ['socket'], nats: ['nats://127.0.0.1:4222'], prefix: 'sm', replicas: 1, 'http-port': 8080, dev: false, 'log-level': 'info' });
+    expect(d).toMatchObject({ roles: ['socket'], nats: ['nats://127.0.0.1:4222'], prefix: 'sm', replicas: undefined, 'http-port': 8080, dev: false, 'log-level': 'info' });
     expect(d['node-id']).toBeUndefined();
     expect(parseNode(['--roles=gateway,socket', '--http-port=0', '--dev']).roles).toEqual(['gateway', 'socket']);
     const env = { SYNCMESH_ROLES: 'storage', SYNCMESH_NATS: 'nats://a:1, nats://b:2', SYNCMESH_REPLICAS: '3', SYNCMESH_DEV: 'yes', SYNCMESH_NODE_ID: 'env', SYNCMESH_METRICS_PORT: '' };

@@ -82,7 +82,7 @@ describe('metrics - every node of a running cluster', { timeout: 120_000 }, () =
     }
     expect(refused, 'a connect request refused by the per-user rate limit').toBe(true);
 
-    // Storage + push node.
+    // Storage node, and the push server (its own process).
     const storage = await scrape(processOf('storage-1').metrics!);
     expect(metricValue(storage, 'syncmesh_store_commits_total', 'outcome="ok"')).toBeGreaterThanOrEqual(3);
     expect(metricValue(storage, 'syncmesh_store_conflicts_total')).toBeGreaterThanOrEqual(1);
@@ -92,7 +92,8 @@ describe('metrics - every node of a running cluster', { timeout: 120_000 }, () =
     expect(metricValue(storage, 'syncmesh_store_commit_seconds_count')).toBeGreaterThanOrEqual(3);
     expect(metricValue(storage, 'syncmesh_store_commit_seconds_bucket', 'le="+Inf"')).toBeGreaterThanOrEqual(3);
     expect(metricValue(storage, 'syncmesh_store_pull_seconds_count')).toBeGreaterThanOrEqual(1);
-    expect(metricValue(storage, 'syncmesh_push_published_total')).toBeGreaterThanOrEqual(3);
+    const push = await scrape(processOf('push-1').metrics!);
+    expect(metricValue(push, 'syncmesh_push_published_total')).toBeGreaterThanOrEqual(3);
     expect(metricValue(storage, 'syncmesh_runtime_active_actors', 'kind="store"')).toBeGreaterThanOrEqual(1);
     expect(storage).toMatch(/^syncmesh_runtime_mailbox_depth\{kind="store",node="storage-1"\} \d+$/m);
     expect(storage, 'a node shows the metrics of its own roles only').not.toContain('syncmesh_socket_connections');

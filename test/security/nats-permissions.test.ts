@@ -130,6 +130,8 @@ describe('security - NATS users and permissions of the local cluster', () => {
       const nc = role === 'storage' ? storage : await as(role);
       for (const stream of ['sm-records', 'sm-index', 'sm-devcmds', 'KV_sm_sessions', 'KV_sm_leases', 'KV_sm_cluster']) {
         expect(await apiCall(nc, `$JS.API.STREAM.DELETE.${stream}`), `${role} deletes ${stream}`).toMatch(/Permissions Violation/i);
+        // The socket nodes remove their own fence entries with a purge of one key's subject up to a sequence.
+        if (role === 'socket' && stream === 'KV_sm_sessions') continue;
         expect(await apiCall(nc, `$JS.API.STREAM.PURGE.${stream}`), `${role} purges ${stream}`).toMatch(/Permissions Violation/i);
       }
       expect(await apiCall(nc, '$JS.API.STREAM.UPDATE.sm-records', { name: 'sm-records', subjects: ['>'] }), `${role} updates sm-records`).toMatch(/Permissions Violation/i);

@@ -78,8 +78,12 @@ describe('socket - push plane', () => {
       phone.send({ t: 'ack', commandId });
       expect(await laptop.take((f) => f['t'] === 'delivered')).toEqual({ t: 'delivered', commandId });
 
-      // Offline target: the command waits and comes right after welcome on connect.
+      // Offline target: the command waits and comes right after welcome on connect. Commands go only to
+      // devices the user has: the tablet connects once (and leaves) before it is sent one.
+      const first = await sn.client('alice', 'tablet');
+      await closeAll([first]);
       const later = await laptop.request({ t: 'send', id: 2, toDevice: 'tablet', body: 'later' });
+      expect(later).toMatchObject({ t: 'sent', id: 2 });
       const tablet = await sn.client('alice', 'tablet');
       clients.push(tablet);
       const pending = await tablet.take((f) => f['t'] === 'command');
