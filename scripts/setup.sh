@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what Syncmesh needs on a fresh Debian/Ubuntu machine: nats-server (apt, when missing),
+# Installs what Syncmesh needs on a fresh Debian/Ubuntu machine: nats-server (apt, when missing), redis-server,
+# openssl and iproute2 for the tests and the bench (apt, when missing),
 # Chromium for the browser tests (apt, when missing; --no-browser skips it), and the npm dependencies,
 # then builds.
 # Elsewhere (macOS, no root) it stops and names the exact command to run.
@@ -50,6 +51,19 @@ MSG
     exit 1
   fi
   echo "nats-server: $(nats-server --version)" >&2
+fi
+
+# Tools the tests and the bench use: redis-server (the Socket.IO peer of the load bench), openssl (test
+# certificates for TLS), ip from iproute2 (network-namespace test of socket nodes on separate addresses).
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+if [ "${#missing[@]}" -gt 0 ]; then
+  if ! apt_install "${missing[@]}"; then
+    echo "setup: the tests need ${missing[*]}: sudo apt-get install -y ${missing[*]} (or your system's packages of the same names)." >&2
+    exit 1
+  fi
 fi
 
 if [ "$with_browser" = 1 ]; then
