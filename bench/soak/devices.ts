@@ -10,7 +10,7 @@
  * at the end by a fresh device's pull.
  */
 import WebSocket from 'ws';
-import { createSyncClient, OfflineError, type SyncClient, type WebSocketConstructor } from '../../client/mod.js';
+import { createSyncClient, OfflineError, type SyncClient } from '../../client/mod.js';
 
 /** The collection the soak writes to. */
 export const SOAK_COLLECTION = 'soak';
@@ -102,7 +102,7 @@ export class SoakDevices {
       userId: this.#userId(user),
       deviceId,
       token: this.#tokens[user]!,
-      WebSocket: PlainWebSocket as unknown as WebSocketConstructor,
+      WebSocket: PlainWebSocket,
       collections: [SOAK_COLLECTION],
     });
     client.on('change', (e) => {
