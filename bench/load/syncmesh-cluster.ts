@@ -40,6 +40,8 @@ export interface BenchCluster {
   readonly gatewayUrl: string;
   readonly logDir: string;
   readonly sockets: readonly NodeProcess[];
+  /** The other node processes: the storage + push node and the gateway (for RSS sampling). */
+  readonly nodes: readonly NodeProcess[];
   /** Starts a socket node and waits until the distributor offers it. */
   addSocketNode(execArgv?: readonly string[]): Promise<NodeProcess>;
   /** Waits until the distributor sees `n` live socket nodes. */
@@ -139,6 +141,7 @@ export async function startBenchCluster(log: Logger, opts: { profileExecArgv?: r
       gatewayUrl,
       logDir,
       sockets,
+      nodes,
       addSocketNode: async (execArgv = opts.profileExecArgv ?? []) => {
         const name = `socket-${sockets.length + 1}`;
         const node = await spawnNode(name, ['--roles', 'socket', '--socket-host', '127.0.0.1', '--socket-port', '0', '--drain-spread-ms', '1000'], env, logDir, execArgv);
