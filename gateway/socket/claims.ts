@@ -11,6 +11,10 @@ import type { Hub } from './hub.js';
 
 const SETTLE_WAIT_MS = 2_000;
 
+/** How often, and how far apart, a fence read that failed during a re-check is tried again. */
+const RECHECK_ATTEMPTS = 10;
+const RECHECK_DELAY_MS = 1_000;
+
 export class SessionClaims {
   readonly #fence: SessionFence;
   readonly #node: ActorNode;
@@ -65,15 +69,38 @@ export class SessionClaims {
    * current: after a NATS reconnect or a stall, fence controls published meanwhile may never arrive.
    */
   revalidate(hub: Hub): void {
-    for (const conn of hub.snapshot()) {
-      if (conn.epoch === 0) continue; // still claiming: its claim decides
-      this.#fence.holder(conn.connectionId).then(
-        (holder) => {
-          if (holder === undefined || holder.epoch !== conn.epoch) conn.deliver({ type: 'replaced' });
-        },
-        (err: unknown) => this.#node.logger.debug({ err, connectionId: conn.connectionId }, 'could not re-check a session fence'),
-      );
-    }
+    this.#recheck(hub.snapshot().filter((conn) => conn.epoch !== 0), 0); // epoch 0: still claiming, its claim decides
+  }
+
+  /**
+   * Re-reads the fence for `conns`. A read that fails (right after a pause the NATS link may still be the
+   * dead one) is tried again a second later, up to RECHECK_ATTEMPTS times: a session that lost its id
+   * while this node was away must not stay live because one read fell into that gap.
+   */
+  #recheck(conns: readonly Connection[], attempt: number): void {
+    if (conns.length === 0) return;
+    const failed: Connection[] = [];
+    void Promise.all(
+      conns.map((conn) =>
+        this.#fence.holder(conn.connectionId).then(
+          (holder) => {
+            if (holder === undefined || holder.epoch !== conn.epoch) conn.deliver({ type: 'replaced' });
+          },
+          (err: unknown) => {
+            if (!conn.closing) failed.push(conn);
+            this.#node.logger.debug({ err, connectionId: conn.connectionId, attempt }, 'could not re-check a session fence');
+          },
+        ),
+      ),
+    ).then(() => {
+      if (failed.length === 0) return;
+      if (attempt + 1 >= RECHECK_ATTEMPTS) {
+        this.#node.logger.warn({ sessions: failed.length }, 'could not re-check the session fence of some sessions; the next NATS reconnect re-checks them');
+        return;
+      }
+      const t = setTimeout(() => this.#recheck(failed, attempt + 1), RECHECK_DELAY_MS);
+      t.unref();
+    });
   }
 
   /** Waits (a bounded time) for releases in flight. */
