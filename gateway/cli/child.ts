@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
+import type { RunningInfo } from './roles.js';
 
 export interface ChildSpec {
   name: string;
@@ -15,16 +16,8 @@ export interface ChildSpec {
   logFile: string;
 }
 
-export interface ReadyInfo {
-  node: string;
-  roles: string[];
-  http?: string;
-  socket?: string;
-  socketListen?: string;
-  metrics?: string;
-  healthz?: string;
-  readyz?: string;
-}
+/** What a role process prints in its `ready` line: the node's RunningInfo (roles.ts). */
+export type ReadyInfo = RunningInfo;
 
 /** Settings that pass from the launcher to its nodes unchanged; the launcher sets every other SYNCMESH_* itself. */
 const PASSED_THROUGH = new Set(['SYNCMESH_LOG_LEVEL']);
