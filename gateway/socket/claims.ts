@@ -6,7 +6,7 @@
 import { pushSubjects } from '../../protocol/cluster/mod.js';
 import type { ActorNode } from '../../runtime/mod.js';
 import type { Connection } from './connection.js';
-import { encodeFenceControl, type SessionFence } from './fence.js';
+import { encodeFenceControl, SUPERSEDED, type SessionFence } from './fence.js';
 import type { Hub } from './hub.js';
 
 const SETTLE_WAIT_MS = 2_000;
@@ -30,12 +30,18 @@ export class SessionClaims {
   /**
    * Claims `conn`'s connection id; its session then gets `fenced`, `replaced` (a newer claim was seen
    * meanwhile) or `fence.failed`. A won claim is announced on the connection's push subject so that
-   * older sessions, on any node (this one too), close.
+   * older sessions, on any node (this one too), close. A claim that finds the id held by a session
+   * opened later than this one (this node was paused or cut off meanwhile) gives way: `replaced`.
    */
   claim(conn: Connection): void {
     const node = this.#node;
-    this.#fence.claim(conn.connectionId, node.id).then(
+    this.#fence.claim(conn.connectionId, node.id, conn.openedAt).then(
       (epoch) => {
+        if (epoch === SUPERSEDED) {
+          node.logger.info({ connectionId: conn.connectionId }, 'session fence: a session of this device opened later holds its id; closing this one as replaced');
+          conn.deliver({ type: 'replaced' });
+          return;
+        }
         if (conn.closing) {
           this.release(conn.connectionId, epoch);
           return;

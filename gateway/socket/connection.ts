@@ -69,8 +69,10 @@ export class Connection implements SessionPort, TokenBucket {
     readonly connectionId: string,
     readonly userId: string,
     readonly deviceId: string,
-    now: number,
+    /** When the socket opened (ms): orders sessions of one id in the fence (fence.ts claim()). */
+    readonly openedAt: number,
   ) {
+    const now = openedAt;
     this.tokens = host.options.limits.burst;
     this.refilledAt = now;
   }

@@ -2,8 +2,10 @@
  * The session fence: exactly one live session per connection id in the cluster.
  *
  * A JetStream KV bucket `<prefix>_sessions` holds, per connection id, the session that owns it:
- * value {node, at}. Opening a session claims the key with a compare-and-set write (expected last
- * revision = the revision just read); a lost race re-reads and claims again, so the last opener wins.
+ * value {node, at} (`at`: when the session opened). Opening a session claims the key with a
+ * compare-and-set write (expected last revision = the revision just read); a lost race re-reads and
+ * claims again, so the last opener wins. "Last" is by open time, not by write: a claim that finds a
+ * session opened later than its own (beyond clock skew) gives way instead of writing.
  * The revision of the winning write is the session's **epoch**: revisions of a stream only grow, so
  * epochs keep their order across deletes and across keys, with no counter to keep.
  *
@@ -53,6 +55,16 @@ export function encodeFenceControl(userId: string, epoch: number, node: string):
   return encode(control);
 }
 
+/** When the session in a fence entry opened (its `at`), 0 when unreadable. */
+function openedAtOf(value: Uint8Array): number {
+  try {
+    const at = (decode(value) as { at?: unknown }).at;
+    return typeof at === 'number' ? at : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** Who holds a connection id. */
 export interface FenceHolder {
   readonly node: string;
@@ -60,6 +72,16 @@ export interface FenceHolder {
 }
 
 const CLAIM_ATTEMPTS = 8;
+
+/**
+ * How much later (by the holder's clock) the current holder's session must have opened than ours for
+ * our claim to give way. Socket nodes' clocks differ by milliseconds under NTP; a second is a wide
+ * margin, and a claim delayed that long (a stall, a NATS link that buffered the claim) is stale.
+ */
+export const CLAIM_SKEW_TOLERANCE_MS = 1_000;
+
+/** Our claim gave way: the id is held by a session that opened later than ours (see claim()). */
+export const SUPERSEDED = 0;
 
 function isWrongSequence(err: unknown): boolean {
   return (
@@ -103,13 +125,21 @@ export class SessionFence {
     }
   }
 
-  /** Claims `connectionId` for a session on `node`; resolves with the claim's epoch. */
-  async claim(connectionId: string, node: string): Promise<number> {
-    const value = encode({ node, at: Date.now() });
+  /**
+   * Claims `connectionId` for a session on `node` opened at `openedAt` (ms, this node's clock); resolves
+   * with the claim's epoch, or {@link SUPERSEDED} (0, never an epoch) when the id is held by a session
+   * that opened more than CLAIM_SKEW_TOLERANCE_MS after ours. The newest *open* wins, not the last write:
+   * a claim that was held up (its node paused with SIGSTOP, or its NATS link down with the claim
+   * buffered) must not take the id back from the session its device opened since, which would leave
+   * that device closed with `replaced` by a session whose client has left.
+   */
+  async claim(connectionId: string, node: string, openedAt: number): Promise<number> {
+    const value = encode({ node, at: openedAt });
     let lastErr: unknown;
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
       try {
         const current = await this.#kv.get(connectionId);
+        if (current !== null && current.operation === 'PUT' && openedAtOf(current.value) > openedAt + CLAIM_SKEW_TOLERANCE_MS) return SUPERSEDED;
         // Expected last revision: the current entry's (a delete marker included), 0 when none.
         return await this.#kv.put(connectionId, value, { previousSeq: current?.revision ?? 0 });
       } catch (err) {

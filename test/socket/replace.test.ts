@@ -97,6 +97,31 @@ describe('socket - one live session per connection id', () => {
     }
   });
 
+  it('socket - the newest open wins, not the last write: a claim held up past a later session of its device gives way', async () => {
+    await using ns = await natsServer();
+    await using sn = await socketNode(ns.url);
+    const kv = await new Kvm(sn.nc).open('sm_sessions');
+    const late = connectionId('alice', 'laptop');
+    const early = connectionId('alice', 'phone');
+    // As if another node's session of each device were already in the fence: for the laptop, one that
+    // opened after the one we are about to open (our claim is the stale one, e.g. this node was paused
+    // with the claim in flight); for the phone, one that opened long before (ours is newer).
+    const laterRev = await kv.put(late, encode({ node: 'elsewhere', at: Date.now() + 60_000 }));
+    await kv.put(early, encode({ node: 'elsewhere', at: Date.now() - 60_000 }));
+    const stale = await sn.client('alice', 'laptop');
+    const fresh = await sn.client('alice', 'phone');
+    try {
+      expect((await stale.closed).code).toBe(CloseCode.replaced);
+      const kept = await kv.get(late);
+      expect(kept?.revision, 'the later session keeps its claim').toBe(laterRev);
+      expect((decode(kept!.value) as { node: string }).node).toBe('elsewhere');
+      await until(async () => (decode((await kv.get(early))!.value) as { node: string }).node === sn.node.id, 'the newer session to take the phone id');
+      expect(fresh.isOpen).toBe(true);
+    } finally {
+      await closeAll([stale, fresh]);
+    }
+  });
+
   it('socket - a closed session removes its fence key, leaving no marker behind', async () => {
     await using ns = await natsServer();
     await using sn = await socketNode(ns.url);

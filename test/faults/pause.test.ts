@@ -1,16 +1,11 @@
 /**
- * REPRODUCTION OF AN OPEN BUG (issue 8, R8 for the session fence): a socket node paused (SIGSTOP) past its
- * membership timeout, whose devices moved to another node, resumes (SIGCONT); its old sessions must close
- * with 4100. On an idle machine they stay open in about half the runs: the node logs its stall and
- * re-checks every session claim, yet does not close them. Kept out of `npm test` until fixed; run it with
- * `npm run repro`. Move it back to test/faults/pause.test.ts with the fix.
- */
-/**
  * The session fence's R8 case for socket nodes: a socket node paused (SIGSTOP) past its membership
  * timeout, whose clients reconnect elsewhere meanwhile, then resumed (SIGCONT), must not keep a second
  * live session for any connection id that moved. On resume it notices the stall, re-checks every
  * session's claim in the fence, and closes (`replaced`, 4100) those another node took over; the fence
- * controls buffered for it while it was frozen say the same.
+ * controls buffered for it while it was frozen say the same. A session whose claim was still in flight
+ * when the node froze gives way too: the fence orders sessions by when they opened (fence.ts claim()),
+ * so the stale claim does not take the id back from the device's newer session.
  */
 import { describe, expect, it } from 'vitest';
 import { CloseCode } from '../../protocol/mod.js';
