@@ -40,7 +40,7 @@ export async function startNode(options: NodeOptions): Promise<ActorNode> {
   if (own) {
     const servers = options.nats as string | string[];
     try {
-      nc = await connect({ servers, name: `syncmesh-${id}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+      nc = await connect({ servers, name: `syncmesh-${id}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true });
     } catch (err) {
       throw new UnavailableError(`could not connect to NATS at ${String(servers)}: ${(err as Error).message}. Is nats-server running there?`, { cause: err });
     }

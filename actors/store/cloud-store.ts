@@ -19,6 +19,7 @@ import { DEFAULT_STORE_LIMITS, type StoreLimits } from './limits.js';
 import { pull, type PullInput } from './pull.js';
 import { streamReader } from './reader.js';
 import { ensureStream, storeStreamConfigs, warnAboutLegacyStreams } from './streams.js';
+import { StreamRoom } from './room.js';
 import { UserStates } from './user-state.js';
 
 export interface CloudStoreOptions {
@@ -124,6 +125,11 @@ export async function createCloudStore(options: CloudStoreOptions): Promise<Clou
     limits,
     logger,
     ...io,
+    rooms: {
+      records: new StreamRoom(jsm, layout.recordStream),
+      index: new StreamRoom(jsm, layout.indexStream),
+      commands: new StreamRoom(jsm, layout.commandStream),
+    },
     records: streamReader(nc, layout.recordStream, { direct, ...io }),
     commands: streamReader(nc, layout.commandStream, { direct, ...io }),
     states: new UserStates(layout, index, options.cachedUsers ?? 10_000),

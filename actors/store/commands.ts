@@ -40,6 +40,7 @@ import { encodeDevice, encodeUser, type DeviceIndex } from './index-codec.js';
 import type { StoredMessage } from './reader.js';
 import type { UserState } from './user-state.js';
 import { encodeLimited, requireName } from './validate.js';
+import { storedSize } from './room.js';
 import { append, writeIndex } from './writes.js';
 
 /** What send() reads from a SendRequest. */
@@ -150,7 +151,10 @@ export async function send(ctx: StoreContext, input: SendInput): Promise<SendRes
     }
     const n = randomBytes(8).toString('hex');
     const stored: StoredCommand = { n, fromDevice, fromConnectionId: input.fromConnectionId, body: input.body, createdAt: Date.now() };
-    const seq = await append(ctx, 'the command', layout.commands(userId, toDevice), encode(stored));
+    const subject = layout.command(userId, toDevice, n);
+    const payload = encode(stored);
+    await ctx.rooms.commands.take(storedSize(subject, payload.length), 'the command');
+    const seq = await append(ctx, 'the command', subject, payload);
     try {
       await saveDevice(ctx, s, toDevice, dev, { ...dev, commands: [...dev.commands, { seq, nonce: n }] });
     } catch (err) {

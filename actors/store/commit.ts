@@ -29,7 +29,9 @@ import { register } from './commands.js';
 import { discard, type StoreContext } from './context.js';
 import { BadRequestError, QuotaExceededError, StaleWriteError, StoreUnavailableError, TooLargeError } from './errors.js';
 import { collectionIndex, encodeCollection, encodeUser, keyHash, type CollectionIndex, type KeyEntry, type TxRecord } from './index-codec.js';
+import { versionToken } from './layout.js';
 import { recordOf, TOMBSTONE } from './records.js';
+import { storedSize } from './room.js';
 import type { UserState } from './user-state.js';
 import { encodeLimited, requireName, requireRev } from './validate.js';
 import { append, writeIndex } from './writes.js';
@@ -213,7 +215,12 @@ async function commitIn(ctx: StoreContext, s: UserState, collection: string, txi
   await registerCollection(ctx, s, collection);
 
   // (2) the new versions. Appended back to back on one connection: JetStream applies them in order.
-  const settled = await Promise.allSettled(writes.map((w) => append(ctx, `key ${JSON.stringify(w.key)}`, layout.record(s.userId, collection, w.key), w.payload)));
+  const subjects = writes.map((w) => layout.recordVersion(s.userId, collection, w.key, versionToken()));
+  await ctx.rooms.records.take(
+    writes.reduce((sum, w, i) => sum + storedSize(subjects[i]!, w.payload.length), 0),
+    `the ${writes.length === 1 ? 'value' : `${writes.length} values`} of this commit`,
+  );
+  const settled = await Promise.allSettled(writes.map((w, i) => append(ctx, `key ${JSON.stringify(w.key)}`, subjects[i]!, w.payload)));
   const written = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {

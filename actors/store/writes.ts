@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
 import { QuotaExceededError, StaleWriteError, StoreUnavailableError } from './errors.js';
 import { retryTransient } from './retry.js';
+import { INDEX_HEADER_BYTES, storedSize, type StreamRoom } from './room.js';
 
 const WRONG_LAST_SEQUENCE = 10071;
 /** A stream limit refused the write (the description names it: maximum bytes, messages...). */
@@ -28,6 +29,14 @@ export interface WriteContext {
   readonly js: JetStreamClient;
   readonly timeoutMs: number;
   readonly retryForMs: number;
+  /** Room left in each stream (room.ts): writes stop short of a stream's byte limit. */
+  readonly rooms: StoreRooms;
+}
+
+export interface StoreRooms {
+  readonly records: StreamRoom;
+  readonly index: StreamRoom;
+  readonly commands: StreamRoom;
 }
 
 /** True when `err` says the stream or JetStream is full. */
@@ -52,7 +61,7 @@ export function writeFailure(what: string, err: unknown): Error {
   return new StoreUnavailableError(`writing ${what} failed: ${(err as Error).message}; retry later`, { cause: err });
 }
 
-/** Appends a message (a record version, a command); resolves with its stream sequence. */
+/** Appends a message (a record version, a command); resolves with its stream sequence. The caller took its room. */
 export async function append(ctx: WriteContext, what: string, subject: string, payload: Uint8Array): Promise<number> {
   try {
     const ack = await retryTransient(ctx.retryForMs, () => ctx.js.publish(subject, payload, { timeout: ctx.timeoutMs }));
@@ -69,6 +78,7 @@ export async function append(ctx: WriteContext, what: string, subject: string, p
  */
 export async function writeIndex(ctx: WriteContext, what: string, subject: string, payload: Uint8Array, expected: number): Promise<number> {
   const msgID = `ix-${randomBytes(12).toString('hex')}`;
+  await ctx.rooms.index.take(storedSize(subject, payload.length, INDEX_HEADER_BYTES), what);
   try {
     const ack = await retryTransient(ctx.retryForMs, () =>
       ctx.js.publish(subject, payload, { timeout: ctx.timeoutMs, msgID, expect: { lastSubjectSequence: expected } }),

@@ -31,11 +31,11 @@ afterAll(async () => {
 
 const byKey = (records: Record_[]): Record<string, Record_> => Object.fromEntries(records.map((r) => [r.key, r]));
 
-/** Every message of the record stream on `subject`, straight from JetStream. */
-async function versions(subject: string): Promise<number> {
+/** Every stored version of a key (each on a subject of its own under `root`), straight from JetStream. */
+async function versions(root: string): Promise<number> {
   const jsm = await jetstreamManager(env.nc);
-  const info = await jsm.streams.info(layout.recordStream, { subjects_filter: subject });
-  return info.state.subjects?.[subject] ?? 0;
+  const info = await jsm.streams.info(layout.recordStream, { subjects_filter: `${root}.>` });
+  return Object.values(info.state.subjects ?? {}).reduce((sum, n) => sum + n, 0);
 }
 
 describe('store - fenced writes', () => {
@@ -69,8 +69,10 @@ describe('store - fenced writes', () => {
     const done = await env.store.commit({ userId: u, collection: 'c', changes: [{ key: 'k', value: 'committed' }] });
     // What a writer that died after writing the record and before the index leaves behind.
     const js = jetstream(env.nc);
-    await js.publish(layout.record(u, 'c', 'k'), encode('never committed'));
-    await js.publish(layout.record(u, 'c', 'ghost'), encode('never committed'));
+    await js.publish(layout.recordVersion(u, 'c', 'k', 'orphan1'), encode('never committed'));
+    await js.publish(layout.recordVersion(u, 'c', 'ghost', 'orphan2'), encode('never committed'));
+    // ... and what a writer of the first layout (no version token) left: read the same way.
+    await js.publish(layout.record(u, 'c', 'legacy'), encode('never committed'));
     for (const s of [env.store, other]) {
       s.forget(u);
       const pulled = await s.pull({ userId: u, collection: 'c', since: 0 });

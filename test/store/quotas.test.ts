@@ -86,5 +86,19 @@ describe('store - quotas', () => {
     // A multi-key commit that does not fit is refused whole: none of its keys becomes visible.
     await refused(store.commit({ userId: u, collection: 'c', changes: [{ key: 'p', value: 'p' }, { key: 'q', value }] }), /storage is full/);
     expect(await keys(store, u, 'c')).toEqual([...written].sort());
+    // Tiny writes into the last bytes must not make JetStream drop the oldest records to fit them
+    // (nats-server 2.9 counts only the payload against max_bytes before it stores, then evicts: room.ts).
+    const small: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      const ok = await store.commit({ userId: u, collection: 'small', changes: [{ key: `s${i}`, value: 's' }] }).then(
+        () => true,
+        (err: unknown) => (err instanceof QuotaExceededError ? false : Promise.reject(err)),
+      );
+      if (!ok) break;
+      small.push(`s${i}`);
+    }
+    store.forget(u);
+    expect(await keys(store, u, 'c'), 'no record was evicted to make room').toEqual([...written].sort());
+    expect(await keys(store, u, 'small')).toEqual([...small].sort());
   });
 });
