@@ -7,7 +7,7 @@
  * no queueing and no timer. Messages wait in the mailbox only while the actor activates, restarts
  * or stops, or while it is busy (a message sent to it from inside its own handler).
  */
-import { createActor, type Actor, type AnyStateMachine, type Snapshot } from 'xstate';
+import { createActor, type Actor, type AnyActorRef, type AnyStateMachine, type Snapshot } from 'xstate';
 import type { Logger } from 'pino';
 import { CellLifecycle, CellStatus, statusName, type TerminationReason } from './cell-lifecycle.js';
 import type { Clock, TimerHandle } from './clock.js';
@@ -26,6 +26,14 @@ export interface CellHost {
   readonly publicNode: ActorNode;
   readonly logger: Logger;
   readonly clock: Clock;
+  /**
+   * The parent of every actor this node starts, so that they share one XState actor system. A root
+   * XState actor builds a system of its own (scheduler, registry, inspection: some 25 closures and
+   * their contexts, about 2 KB); a node holding 15k sessions would build 15k of them (TARGETS P4). The
+   * parent receives nothing it acts on: done and error events relayed to it are ignored, and each
+   * cell observes its own actor.
+   */
+  readonly actorParent: AnyActorRef;
   /** A message the mailbox refused or dropped (fails its ask with mailbox_full, counts the drop). */
   onOverflow(cell: Cell, message: ActorMessage): void;
   /** A processed message changed a persisted actor's snapshot: schedule a write. */
@@ -52,6 +60,19 @@ class CellContext {
 }
 
 const cellOfActor = new WeakMap<object, Cell>();
+
+/**
+ * Stops an actor started with a parent (CellHost.actorParent). XState refuses `stop()` on a non-root
+ * actor ("A non-root actor cannot be stopped directly"); `_stop()` is what a parent's `stopChild` runs:
+ * it stops the actor through its own mailbox and removes it from the shared system's registry. Checked
+ * against xstate 5.33 (package.json pins the major); test/runtime/shared-system.test.ts fails if it
+ * changes.
+ */
+function stopChildActor(actor: Actor<AnyStateMachine>): void {
+  const internal = actor as unknown as { _stop?: () => void };
+  if (typeof internal._stop === 'function') internal._stop();
+  else actor.stop();
+}
 
 function processOne(cell: Cell, message: ActorMessage): void {
   cell.process(message);
@@ -122,6 +143,7 @@ export class Cell {
     if (!this.life.run()) return false;
     const actor = createActor(this.spec.machine, {
       input: { kind: this.spec.kind, id: this.id, node: this.host.id, args: this.args },
+      parent: this.host.actorParent,
       ...(snapshot ? { snapshot } : {}),
     });
     this.actor = actor;
@@ -216,7 +238,7 @@ export class Cell {
     this.restartTimer = undefined;
     const a = this.actor;
     this.actor = undefined;
-    if (a !== undefined) a.stop();
+    if (a !== undefined) stopChildActor(a);
   }
 
   /** Takes every queued message out, oldest first. */

@@ -4,7 +4,7 @@
  * wire stay in node.ts and are reached through {@link Router}.
  */
 import type { Logger } from 'pino';
-import type { Snapshot } from 'xstate';
+import { createActor, fromTransition, type AnyActorRef, type Snapshot } from 'xstate';
 import { Cell, CellStatus, type CellHost, type TerminationReason } from './cell.js';
 import type { Clock, TimerHandle } from './clock.js';
 import type { KindSpec } from './define.js';
@@ -86,6 +86,17 @@ export class LocalActors implements CellHost {
   }
   get clock(): Clock {
     return this.r.clock;
+  }
+
+  #parent: AnyActorRef | undefined;
+  get actorParent(): AnyActorRef {
+    if (this.#parent === undefined) {
+      // Transition logic, not a machine: a machine errors on a child's relayed error event it has no
+      // transition for, and this parent must ignore everything (each cell supervises its own actor).
+      this.#parent = createActor(fromTransition((state: null) => state, null), { id: `syncmesh-node-${this.r.id}` });
+      this.#parent.start();
+    }
+    return this.#parent;
   }
 
   onOverflow(cell: Cell, message: ActorMessage): void {

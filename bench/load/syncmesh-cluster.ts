@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import { startNatsServer, type NatsServer } from '../../runtime/mod.js';
 import { SignJWT } from 'jose';
 import { BenchWorkerError } from '../errors.js';
+import { SOCKET_NODE_FLAGS } from '../../gateway/cli/mod.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** dist/bench/load -> repository root. */
@@ -144,7 +145,7 @@ export async function startBenchCluster(log: Logger, opts: { profileExecArgv?: r
       nodes,
       addSocketNode: async (execArgv = opts.profileExecArgv ?? []) => {
         const name = `socket-${sockets.length + 1}`;
-        const node = await spawnNode(name, ['--roles', 'socket', '--socket-host', '127.0.0.1', '--socket-port', '0', '--drain-spread-ms', '1000'], env, logDir, execArgv);
+        const node = await spawnNode(name, ['--roles', 'socket', '--socket-host', '127.0.0.1', '--socket-port', '0', '--drain-spread-ms', '1000'], env, logDir, [...SOCKET_NODE_FLAGS, ...execArgv]);
         sockets.push(node);
         log.info(`cluster: ${name} ready at ${node.info.socket} (pid ${node.pid})`);
         return node;

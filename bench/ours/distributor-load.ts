@@ -159,7 +159,7 @@ export interface AllocationFigure {
  */
 export async function measureAllocations(o: { mode: 'table' | 'actor'; connections: number; seconds: number; users: number }): Promise<AllocationFigure> {
   const { mode, connections, seconds, users } = o;
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', mode], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...(process.env.P6_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.P6_PROF_DIR] : []), fileURLToPath(import.meta.url), '--serve', mode], { stdio: ['pipe', 'pipe', 'inherit'] });
   try {
     const lines = createInterface({ input: child.stdout! });
     let onCpu: ((micros: number) => void) | undefined;

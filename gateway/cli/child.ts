@@ -12,6 +12,8 @@ export interface ChildSpec {
   name: string;
   script: string;
   args: string[];
+  /** Node.js flags before the script (node-flags.ts). */
+  nodeFlags?: readonly string[];
   env: Record<string, string>;
   logFile: string;
 }
@@ -53,7 +55,7 @@ export class RoleProcess {
 
   /** Starts the process and resolves with what it printed in its `ready` line. */
   start(timeoutMs = 30_000): Promise<ReadyInfo> {
-    const child = spawn(process.execPath, [this.spec.script, ...this.spec.args], {
+    const child = spawn(process.execPath, [...(this.spec.nodeFlags ?? []), this.spec.script, ...this.spec.args], {
       // stdin is a pipe the child watches: if this process dies, however, the child leaves too.
       stdio: ['pipe', 'pipe', 'pipe'],
       // Its own process group: a Ctrl-C in the terminal reaches only the launcher, which stops the roles in order.

@@ -22,6 +22,7 @@ import { isEntryPoint, registerCommand, runProgram, type Command } from './progr
 import { loadOrCreateSecrets } from './secrets.js';
 import { isLoopbackHost } from '../distributor/mod.js';
 import { watchProcess } from './watchdog.js';
+import { SOCKET_NODE_FLAGS } from './node-flags.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..', '..');
@@ -77,7 +78,14 @@ async function runCluster(flags: OptionValues<typeof CLUSTER_OPTIONS>): Promise<
   };
   const mk = (name: string, role: NatsRole, args: string[]): RoleProcess =>
     new RoleProcess(
-      { name, script, args: ['node', '--node-id', name, '--metrics-port', '0', '--roles', role, ...args], env: { ...env, SYNCMESH_NATS_NKEY: seedOf(role) }, logFile: join(logDir, `${name}.log`) },
+      {
+        name,
+        script,
+        args: ['node', '--node-id', name, '--metrics-port', '0', '--roles', role, ...args],
+        ...(role === 'socket' && { nodeFlags: SOCKET_NODE_FLAGS }),
+        env: { ...env, SYNCMESH_NATS_NKEY: seedOf(role) },
+        logFile: join(logDir, `${name}.log`),
+      },
       logger,
     );
   const storage = mk('storage-1', 'storage', []);

@@ -3,6 +3,7 @@
  * `npx tsc -p tsconfig.json`), cleaned up by construction.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { SOCKET_NODE_FLAGS } from '../../gateway/cli/mod.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { basename, dirname, join } from 'node:path';
@@ -46,7 +47,7 @@ export async function childSocketNode(natsUrl: string, options: ChildSocketNodeO
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npx tsc -p tsconfig.json\` first (npm test does)`);
   const args = [natsUrl, ...(options.store === false ? ['--no-store'] : []), ...(options.nodeId !== undefined ? ['--node-id', options.nodeId] : [])];
   const env = { ...process.env, ...(options.limits !== undefined && { SOCKET_TEST_LIMITS: JSON.stringify(options.limits) }) };
-  const child = fork(MAIN, args, { execArgv: options.gc ? ['--expose-gc'] : [], stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env });
+  const child = fork(MAIN, args, { execArgv: [...SOCKET_NODE_FLAGS, ...(options.gc ? ['--expose-gc'] : [])], stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const ready = await new Promise<{ nodeId: string; url: string }>((resolve, reject) => {
     let out = '';

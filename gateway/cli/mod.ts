@@ -1,0 +1,5 @@
+/**
+ * What other folders use of the command line programs (the programs themselves are
+ * dist/gateway/cli/syncmesh.js and node.js).
+ */
+export { SOCKET_NODE_FLAGS } from './node-flags.js';

@@ -1,0 +1,91 @@
+/**
+ * Every actor a node starts shares one XState actor system (CellHost.actorParent): a root actor would
+ * build a system of its own per actor, about 2 KB each (TARGETS P4, a session per connection). This
+ * checks that they share it, that stopping an actor removes it from the shared registry (no leak as
+ * sessions come and go), and that a failing actor is still restarted by its supervision.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { setup } from 'xstate';
+
+/** An XState actor system, by identity (its type is not exported by xstate's entry point). */
+type AnyActorSystem = object;
+import { natsServer } from '../kit/nats.js';
+import { defineActor, reply, type ActorMessage, type ActorNode } from '../../runtime/mod.js';
+import { testNode, waitFor } from './kit.js';
+
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+/** The systems the probe actors ran in, and how many actors each system holds registered. */
+const systems = new Set<AnyActorSystem>();
+const registered = new Map<AnyActorSystem, number>();
+
+/** Counts registrations of `system` from now on (its registry is internal to XState: wrap its hooks). */
+function countRegistrations(system: AnyActorSystem): void {
+  if (registered.has(system)) return;
+  registered.set(system, 0);
+  const hooks = system as unknown as { _register: (id: string, a: unknown) => unknown; _unregister: (a: unknown) => unknown };
+  const register = hooks._register.bind(system);
+  const unregister = hooks._unregister.bind(system);
+  hooks._register = (id, a) => {
+    registered.set(system, registered.get(system)! + 1);
+    return register(id, a);
+  };
+  hooks._unregister = (a) => {
+    registered.set(system, registered.get(system)! - 1);
+    return unregister(a);
+  };
+}
+
+const probe = defineActor({
+  kind: 'probe',
+  machine: setup({ types: { events: {} as ActorMessage } }).createMachine({
+    on: {
+      where: { actions: ({ self, event }) => reply(event, systems.add(self.system).size) },
+      boom: {
+        actions: () => {
+          throw new Error('probe failed on purpose');
+        },
+      },
+      ping: { actions: ({ event }) => reply(event, 'pong') },
+    },
+  }),
+  options: { placement: 'explicit', supervision: { maxRestarts: 3, withinMs: 10_000, backoffMs: 10, maxBackoffMs: 50 } },
+});
+
+async function node(): Promise<ActorNode> {
+  const ns = await natsServer();
+  cleanup.push(() => ns[Symbol.asyncDispose]());
+  const n = await testNode(ns.url, 'shared', [probe]);
+  cleanup.push(() => n.close());
+  return n;
+}
+
+describe('runtime - one XState system per node', () => {
+  it('runtime - actors of a node share one XState system, and a stopped actor leaves its registry', async () => {
+    const n = await node();
+    const first = await n.spawn('probe', 'p0');
+    await n.ask(first, { type: 'where' });
+    const system = [...systems][0]!;
+    countRegistrations(system);
+    const refs = [];
+    for (let i = 1; i <= 50; i++) refs.push(await n.spawn('probe', `p${i}`));
+    for (const ref of refs) expect(await n.ask(ref, { type: 'where' })).toBe(1);
+    expect(registered.get(system)).toBe(50);
+    for (const ref of refs) await n.stop(ref);
+    await waitFor('the stopped actors to leave the shared registry', () => registered.get(system) === 0 || undefined);
+    expect(await n.ask(first, { type: 'ping' })).toBe('pong');
+  });
+
+  it('runtime - an actor that throws is restarted by its supervision, beside actors that keep running', async () => {
+    const n = await node();
+    const flaky = await n.spawn('probe', 'flaky');
+    const calm = await n.spawn('probe', 'calm');
+    n.tell(flaky, { type: 'boom' });
+    await waitFor('the failed actor to be restarted', () => (n.metrics().restarts >= 1 ? true : undefined));
+    expect(await n.ask(flaky, { type: 'ping' })).toBe('pong');
+    expect(await n.ask(calm, { type: 'ping' })).toBe('pong');
+  });
+});
