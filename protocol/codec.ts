@@ -29,6 +29,19 @@ export function decode(bytes: Uint8Array): unknown {
 }
 
 /**
+ * A copy of `text` that shares no memory with the message it was decoded from. msgpackr (with its
+ * native string extraction) decodes the strings of a message as slices of one string holding all of
+ * them, and V8 keeps a slice of 13 or more characters as a pointer into that string: a decoded id kept
+ * for minutes (a txid in a cached index, a map key) would keep the whole message's text alive with it.
+ * Call this on decoded strings that are kept after the message is handled. Exact for any string
+ * (UTF-16 code units are copied one by one, lone surrogates included); no Buffer, so browsers can use it.
+ */
+export function ownString(text: string): string {
+  // join() builds a new flat string; shorter strings are copies already (V8 slices 13+ characters).
+  return text.length < 13 ? text : text.split('').join('');
+}
+
+/**
  * Returns `value` as a safe integer number when it is an integer (number or BigInt) within
  * ±(2^53-1), else `undefined`. Used for ids, revisions and cursors sent by peers.
  */

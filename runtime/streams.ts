@@ -67,6 +67,12 @@ export interface BucketDefinition {
 
 /** Settings left out of the comparison: they do not change behaviour, or the server fills them in. */
 const NOT_COMPARED = new Set(['name', 'description', 'metadata']);
+/**
+ * Settings where an existing stream may have more than asked for: a longer `duplicate_window` still
+ * catches every retry the writer makes (it only holds message ids in memory longer), so a stream
+ * created with an older, longer window keeps working; a shorter one would let a retry through.
+ */
+const AT_LEAST = new Set(['duplicate_window']);
 
 function norm(v: unknown): unknown {
   if (Array.isArray(v)) return [...v].map(String).sort().join(',');
@@ -80,6 +86,7 @@ export function streamDifferences(wanted: StreamDefinition, found: StreamConfig)
   const f = found as unknown as Record<string, unknown>;
   for (const [k, v] of Object.entries(wanted)) {
     if (NOT_COMPARED.has(k) || v === undefined) continue;
+    if (AT_LEAST.has(k) && typeof norm(v) === 'number' && typeof norm(f[k]) === 'number' && (norm(f[k]) as number) >= (norm(v) as number)) continue;
     if (norm(v) !== norm(f[k])) out.push(`${k}: found ${JSON.stringify(f[k] ?? null)}, expected ${JSON.stringify(v)}`);
   }
   return out;

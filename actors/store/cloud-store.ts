@@ -18,7 +18,7 @@ import { storeLayout } from './layout.js';
 import { DEFAULT_STORE_LIMITS, type StoreLimits } from './limits.js';
 import { pull, type PullInput } from './pull.js';
 import { streamReader } from './reader.js';
-import { ensureStream, storeStreamConfigs, warnAboutLegacyStreams } from './streams.js';
+import { ensureStream, INDEX_DUPLICATE_WINDOW_MS, storeStreamConfigs, warnAboutLegacyStreams } from './streams.js';
 import { StreamRoom } from './room.js';
 import { UserStates } from './user-state.js';
 
@@ -94,6 +94,10 @@ export async function createCloudStore(options: CloudStoreOptions): Promise<Clou
   const retryForMs = options.retryForMs ?? 8_000;
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) {
     throw new StoreSetupError(`replicas must be an integer from 1 to 5, got ${replicas}`);
+  }
+  // A retried index write must still be recognised as a duplicate of its first attempt (writes.ts).
+  if (retryForMs + timeoutMs >= INDEX_DUPLICATE_WINDOW_MS) {
+    throw new StoreSetupError(`retryForMs + timeoutMs (${retryForMs + timeoutMs} ms) must stay under the index stream's duplicate window of ${INDEX_DUPLICATE_WINDOW_MS} ms`);
   }
   let layout;
   try {

@@ -24,6 +24,7 @@
  * - `txid`: a commit carrying the txid of one of the collection's last `txidWindow` commits answers
  *   that commit's `rev`, with the current state of the keys that conflicted then, and applies nothing.
  */
+import { ownString } from '../../protocol/mod.js';
 import type { Change, CommitResult, Record_ } from '../messages.js';
 import { register } from './commands.js';
 import { discard, type StoreContext } from './context.js';
@@ -232,7 +233,9 @@ async function commitIn(ctx: StoreContext, s: UserState, collection: string, txi
   const entries = [...index.entries.filter((e) => !replaced.has(e.hash)), ...fresh];
   const rev = fresh.length > 0 ? fresh.at(-1)!.rev : Math.max(index.rev, ...conflicted.map((c) => c.rev));
   let txids = index.txids;
-  if (txid !== undefined) txids = [...txids, { txid, rev, conflicts: conflicts.map((c) => c.key) }].slice(-limits.txidWindow);
+  // Own copies: the cached index keeps them for the next txidWindow commits of the collection, and a
+  // decoded string would keep the whole request's text alive that long (protocol ownString).
+  if (txid !== undefined) txids = [...txids, { txid: ownString(txid), rev, conflicts: conflicts.map((c) => ownString(c.key)) }].slice(-limits.txidWindow);
 
   // (3) the fence: written only if nobody wrote this index since we read it.
   let seq: number;

@@ -9,7 +9,13 @@
  * write) are deleted by the writer or stay as unreferenced garbage. Nothing expires.
  *
  * Index: file storage, `max_msgs_per_subject: 1`: each subject holds one index, its latest state, and
- * its last sequence is what the next write of it must expect (compare-and-set, see index.ts).
+ * its last sequence is what the next write of it must expect (compare-and-set, see index.ts). Its
+ * index writes carry a message id per attempt (writes.ts), which nats-server keeps in memory for the
+ * stream's `duplicate_window`: {@link INDEX_DUPLICATE_WINDOW_MS}, long enough for every retry of one
+ * write (retryForMs + one timeout, 10 s by default), not the 2-minute default, which held the ids of
+ * 2 minutes of commits. An index stream created earlier with the 2-minute window is accepted as it is
+ * (a longer window is correct, it only holds more ids); `nats stream edit <prefix>-index --dupe-window 30s`
+ * brings it down.
  *
  * Commands: file storage, one message per command. Kept until acknowledged: no expiry unless
  * `commandTtlMs` is set (then JetStream drops older ones, and device indexes skip them).
@@ -33,6 +39,9 @@ export interface StreamSettings {
 
 type Config = Partial<StreamConfig> & { name: string };
 
+/** How long nats-server remembers the message id of an index write: longer than any retry of it (cloud-store.ts checks). */
+export const INDEX_DUPLICATE_WINDOW_MS = 30_000;
+
 export function recordStreamConfig(layout: StoreLayout, s: StreamSettings): Config {
   return {
     name: layout.recordStream,
@@ -54,6 +63,7 @@ export function indexStreamConfig(layout: StoreLayout, s: StreamSettings): Confi
     storage: StorageType.File,
     num_replicas: s.replicas,
     max_msgs_per_subject: 1,
+    duplicate_window: INDEX_DUPLICATE_WINDOW_MS * 1_000_000,
     max_bytes: s.limits.indexStreamBytes,
     discard: DiscardPolicy.New,
     allow_direct: s.replicas === 1,

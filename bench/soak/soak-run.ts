@@ -20,6 +20,8 @@ export interface SoakOptions {
   readonly socketNodes: number;
   /** The R6 bound: a process whose RSS grows more than this after warm-up fails the run. */
   readonly maxGrowthPct: number;
+  /** Extra Node flags for the storage and socket nodes (e.g. --heapsnapshot-signal=SIGUSR2 to take heap snapshots by hand). */
+  readonly nodeFlags?: readonly string[];
 }
 
 export interface SoakResult {
@@ -56,7 +58,7 @@ function verdictOf(growth: readonly ProcessGrowth[], verify: VerifyResult, maxGr
 /** Runs the soak; `signal` ends the churn and commit phase early (the run is then still checked and reported). */
 export async function runSoak(opts: SoakOptions, log: Logger, signal?: AbortSignal): Promise<SoakResult> {
   const startedAt = new Date().toISOString();
-  const cluster = await startBenchCluster(log);
+  const cluster = await startBenchCluster(log, opts.nodeFlags?.length ? { profileExecArgv: opts.nodeFlags } : {});
   let devices: SoakDevices | undefined;
   try {
     for (let i = 0; i < opts.socketNodes; i++) await cluster.addSocketNode();
@@ -66,6 +68,7 @@ export async function runSoak(opts: SoakOptions, log: Logger, signal?: AbortSign
       ...cluster.nodes.map((n) => ({ name: n.name, pid: n.pid })),
       { name: 'nats-server', pid: cluster.nats.pid },
     ];
+    log.info(`soak: pids ${processes.map((p) => `${p.name}=${p.pid}`).join(' ')}; nats monitoring ${cluster.nats.monitorUrl}`);
     const users = Math.max(1, Math.ceil(opts.clients / opts.devicesPerUser));
     const tokens = await Promise.all(Array.from({ length: users }, (_, u) => cluster.token(`soak-u${u}`)));
     const devs = new SoakDevices(cluster.gatewayUrl, tokens, opts.devicesPerUser);

@@ -25,6 +25,8 @@ and fails when one grows more than --max-growth-pct after warm-up or an acknowle
   --sample-s N         seconds between RSS samples (default 5)
   --socket-nodes N     socket nodes (default 2)
   --max-growth-pct N   allowed RSS growth after warm-up (default 5: R6)
+  --node-flags "F..."  extra Node flags for the storage and socket nodes, space-separated
+                       (e.g. "--heapsnapshot-signal=SIGUSR2": kill -USR2 <pid> writes a heap snapshot)
   --out FILE           JSON result (default .tmp/soak-<time>.json)
   --help`;
 
@@ -37,7 +39,7 @@ function num(values: Record<string, string | boolean | undefined>, name: string,
 }
 
 function parse(argv: string[]): { opts: SoakOptions; out: string } | undefined {
-  const names = ['minutes', 'clients', 'devices-per-user', 'churn-per-sec', 'commits-per-sec', 'warmup-s', 'sample-s', 'socket-nodes', 'max-growth-pct', 'out'] as const;
+  const names = ['minutes', 'clients', 'devices-per-user', 'churn-per-sec', 'commits-per-sec', 'warmup-s', 'sample-s', 'socket-nodes', 'max-growth-pct', 'node-flags', 'out'] as const;
   const { values } = parseArgs({ args: argv, options: { ...Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])), help: { type: 'boolean' } }, strict: true });
   if (values.help) return undefined;
   const v = values as Record<string, string | boolean | undefined>;
@@ -51,6 +53,7 @@ function parse(argv: string[]): { opts: SoakOptions; out: string } | undefined {
     sampleS: num(v, 'sample-s', 5, 0.5),
     socketNodes: Math.floor(num(v, 'socket-nodes', 2, 1)),
     maxGrowthPct: num(v, 'max-growth-pct', 5, 0),
+    nodeFlags: typeof v['node-flags'] === 'string' ? v['node-flags'].split(/\s+/).filter((f) => f !== '') : [],
   };
   if (opts.warmupS >= opts.minutes * 60) throw new BenchUsageError(`--warmup-s ${opts.warmupS} leaves nothing to measure in ${opts.minutes} min: make it shorter than the run`);
   const out = typeof v['out'] === 'string' ? v['out'] : `.tmp/soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;

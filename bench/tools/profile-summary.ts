@@ -3,6 +3,8 @@
  *
  *   node dist/bench/tools/profile-summary.js DIR/CPU.*.cpuprofile     self time by function and by file
  *   node dist/bench/tools/profile-summary.js DIR/Heap.*.heapsnapshot  retained-by-type: self size by constructor
+ *   node dist/bench/tools/profile-summary.js A.heapsnapshot B.heapsnapshot
+ *       what grew from A to B: count and self size by constructor, strings by shape (digits and hex as #)
  */
 import { readFile } from 'node:fs/promises';
 
@@ -41,7 +43,14 @@ async function cpu(file: string): Promise<void> {
   process.stdout.write(`${file}: ${ms(total)} sampled\n\nself time by function:\n${top(byFn, total, 30, ms)}\n\nself time by file or package:\n${top(byFile, total, 25, ms)}\n`);
 }
 
-async function heap(file: string): Promise<void> {
+interface HeapTally {
+  total: number;
+  size: Map<string, number>;
+  count: Map<string, number>;
+}
+
+/** Self size and count of a snapshot's nodes by constructor; with `shapes`, strings by shape too. */
+async function tally(file: string, shapes: boolean): Promise<HeapTally> {
   const s = JSON.parse(await readFile(file, 'utf8')) as { snapshot: { meta: { node_fields: string[]; node_types: [string[]] } }; nodes: number[]; strings: string[] };
   const f = s.snapshot.meta.node_fields;
   const width = f.length;
@@ -49,28 +58,50 @@ async function heap(file: string): Promise<void> {
   const iName = f.indexOf('name');
   const iSize = f.indexOf('self_size');
   const types = s.snapshot.meta.node_types[0];
-  const bySize = new Map<string, number>();
-  const byCount = new Map<string, number>();
-  let total = 0;
+  const t: HeapTally = { total: 0, size: new Map(), count: new Map() };
   for (let i = 0; i < s.nodes.length; i += width) {
     const type = types[s.nodes[i + iType]!] ?? '?';
-    const name = type === 'object' || type === 'closure' ? `${type} ${s.strings[s.nodes[i + iName]!]}` : `(${type})`;
+    const text = s.strings[s.nodes[i + iName]!] ?? '';
+    const name =
+      type === 'object' || type === 'closure'
+        ? `${type} ${text}`
+        : shapes && (type === 'string' || type === 'concatenated string' || type === 'sliced string')
+          ? `(string) ${text.slice(0, 48).replace(/[0-9a-f]{6,}/g, '#').replace(/[0-9]+/g, '#')}`
+          : `(${type})`;
     const size = s.nodes[i + iSize]!;
-    bySize.set(name, (bySize.get(name) ?? 0) + size);
-    byCount.set(name, (byCount.get(name) ?? 0) + 1);
-    total += size;
+    t.size.set(name, (t.size.get(name) ?? 0) + size);
+    t.count.set(name, (t.count.get(name) ?? 0) + 1);
+    t.total += size;
   }
-  const kb = (b: number): string => `${(b / 1024).toFixed(0)} KB`;
-  const lines = [...bySize].sort((a, b) => b[1] - a[1]).slice(0, 40).map(([k, v]) => `${((100 * v) / total).toFixed(1).padStart(5)}%  ${kb(v).padStart(10)}  ${String(byCount.get(k)).padStart(8)}x  ${k}`);
-  process.stdout.write(`${file}: ${kb(total)} of heap objects\n\nself size by constructor (share, size, count):\n${lines.join('\n')}\n`);
+  return t;
 }
 
-const file = process.argv[2];
+const kb = (b: number): string => `${(b / 1024).toFixed(0)} KB`;
+
+async function heap(file: string): Promise<void> {
+  const t = await tally(file, false);
+  const lines = [...t.size].sort((a, b) => b[1] - a[1]).slice(0, 40).map(([k, v]) => `${((100 * v) / t.total).toFixed(1).padStart(5)}%  ${kb(v).padStart(10)}  ${String(t.count.get(k)).padStart(8)}x  ${k}`);
+  process.stdout.write(`${file}: ${kb(t.total)} of heap objects\n\nself size by constructor (share, size, count):\n${lines.join('\n')}\n`);
+}
+
+async function heapDiff(a: string, b: string): Promise<void> {
+  const [ta, tb] = [await tally(a, true), await tally(b, true)];
+  const names = new Set([...ta.count.keys(), ...tb.count.keys()]);
+  const rows = [...names].map((k) => ({ k, dc: (tb.count.get(k) ?? 0) - (ta.count.get(k) ?? 0), ds: (tb.size.get(k) ?? 0) - (ta.size.get(k) ?? 0) }));
+  const fmt = (r: { k: string; dc: number; ds: number }): string => `${`${r.ds >= 0 ? '+' : ''}${kb(r.ds)}`.padStart(10)}  ${`${r.dc >= 0 ? '+' : ''}${r.dc}`.padStart(8)}x  ${String(tb.count.get(r.k) ?? 0).padStart(8)} now  ${r.k}`;
+  process.stdout.write(
+    `${a} -> ${b}: ${kb(ta.total)} -> ${kb(tb.total)} of heap objects\n\n` +
+      `grew most by count:\n${[...rows].sort((x, y) => y.dc - x.dc).slice(0, 40).map(fmt).join('\n')}\n\n` +
+      `grew most by size:\n${[...rows].sort((x, y) => y.ds - x.ds).slice(0, 25).map(fmt).join('\n')}\n`,
+  );
+}
+
+const [file, second] = process.argv.slice(2);
 if (!file) {
-  process.stderr.write('usage: node dist/bench/tools/profile-summary.js FILE.cpuprofile|FILE.heapsnapshot\n');
+  process.stderr.write('usage: node dist/bench/tools/profile-summary.js FILE.cpuprofile|FILE.heapsnapshot [LATER.heapsnapshot]\n');
   process.exit(2);
 }
-(file.endsWith('.heapsnapshot') ? heap(file) : cpu(file)).catch((err: unknown) => {
+(second ? heapDiff(file, second) : file.endsWith('.heapsnapshot') ? heap(file) : cpu(file)).catch((err: unknown) => {
   process.stderr.write(`profile-summary: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

@@ -51,4 +51,20 @@ describe('streams - ensureStream / ensureBucket and cluster settings', () => {
     expect(err).toBeInstanceOf(StreamMismatchError);
     expect((err as Error).message).toMatch(/--replicas 3.*say replicas 1.*Start it with --replicas 1, or without --replicas/s);
   });
+  it('streams - an existing duplicate_window at least the wanted one is accepted (the store index stream before 30 s); a shorter one is refused', async () => {
+    await using env = await natsSetup();
+    const jsm = await jetstreamManager(env.nc);
+    const s30 = 30_000_000_000;
+    // Created without a window: the server's 2-minute default, as index streams of earlier versions.
+    await ensureStream(jsm, { name: 'OLD', subjects: ['old.>'] });
+    expect((await jsm.streams.info('OLD')).config.duplicate_window).toBe(120_000_000_000);
+    await expect(ensureStream(jsm, { name: 'OLD', subjects: ['old.>'], duplicate_window: s30 })).resolves.toBeDefined();
+    // A new stream gets the window asked for.
+    await ensureStream(jsm, { name: 'NEW', subjects: ['new.>'], duplicate_window: s30 });
+    expect((await jsm.streams.info('NEW')).config.duplicate_window).toBe(s30);
+    // Shorter than asked: a retry could pass as a new write, so it is named.
+    await ensureStream(jsm, { name: 'SHORT', subjects: ['short.>'], duplicate_window: 5_000_000_000 });
+    const err = await ensureStream(jsm, { name: 'SHORT', subjects: ['short.>'], duplicate_window: s30 }).catch((e: unknown) => e);
+    expect((err as StreamMismatchError).differences).toEqual([`duplicate_window: found 5000000000, expected ${s30}`]);
+  });
 });

@@ -3,7 +3,8 @@
  * One server per file; each test works in users of its own.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BadRequestError, TooLargeError, type CloudStore } from '../../actors/store/mod.js';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { BadRequestError, createCloudStore, INDEX_DUPLICATE_WINDOW_MS, StoreSetupError, TooLargeError, type CloudStore } from '../../actors/store/mod.js';
 import type { Record_ } from '../../actors/messages.js';
 import { storeEnv, type StoreEnv } from './kit.js';
 
@@ -262,5 +263,16 @@ describe('store - limits and bad input', () => {
     const all = byKey(await pullAll(id, name));
     expect((all[name]!.value as string).length).toBe(200 * 1024);
     expect(all['nil']).toEqual({ key: 'nil', rev: all['nil']!.rev, value: null });
+  });
+});
+
+describe('store - index stream duplicate window', () => {
+  it('store - the index stream remembers write ids for 30 s, longer than a write retries; a longer retry budget is refused', async () => {
+    const info = await (await jetstreamManager(env.nc)).streams.info('sm-index');
+    expect(info.config.duplicate_window).toBe(INDEX_DUPLICATE_WINDOW_MS * 1_000_000);
+    expect(INDEX_DUPLICATE_WINDOW_MS).toBe(30_000);
+    const err = await createCloudStore({ nc: env.nc, retryForMs: 28_000, timeoutMs: 2_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreSetupError);
+    expect((err as Error).message).toMatch(/duplicate window of 30000 ms/);
   });
 });
