@@ -2,9 +2,12 @@
  * Tickets: short-lived credentials the distributor issues and a socket server checks at the HTTP upgrade.
  *
  * Format: base64url(payload) + "." + base64url(HMAC-SHA256(secret, "sm-ticket-v1." + base64url(payload)))
- * where payload is the JSON object {v:1, cid, uid, did, node, exp, jti}. A ticket is bound to one connection id and
- * one socket node, expires at `exp` (ms since the epoch), and carries a random `jti` so the socket node can refuse a
- * replay. Every distributor and socket node shares the secret.
+ * where payload is the JSON object {v:1, cid, uid, did, node, run, exp, jti}. A ticket is bound to one connection id
+ * and one run of one socket node (`run`: the random id the node announces for its current process, see
+ * protocol/cluster/membership.ts), expires at `exp` (ms since the epoch), and carries a random `jti` so the node can
+ * refuse a replay. Because a ticket is good for one run of one node only, the node's in-process replay memory
+ * (TicketReplayGuard) makes it single use: after a restart the node has a new run and refuses every older ticket.
+ * Every distributor and socket node shares the secret.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
@@ -15,6 +18,8 @@ export interface TicketClaims {
   readonly did: string;
   /** Socket node id the ticket is for. */
   readonly node: string;
+  /** The run of that node the ticket is for (absent from a distributor of an earlier version). */
+  readonly run?: string;
   /** Expiry, ms since the epoch. */
   readonly exp: number;
   /** Unique ticket id (replay protection). */
@@ -35,7 +40,7 @@ export class TicketError extends Error {
 
 const DOMAIN = 'sm-ticket-v1.';
 const MAX_TICKET_LENGTH = 2048;
-/** Ticket ids are used as JetStream KV keys (gateway/socket/used-tickets.ts): base64url only. */
+/** Ticket ids: base64url only. */
 const JTI = /^[A-Za-z0-9_-]{8,64}$/;
 
 function mac(secret: string | Uint8Array, body: string): Buffer {
@@ -52,9 +57,10 @@ export function signTicket(secret: string | Uint8Array, claims: Omit<TicketClaim
 /**
  * Verifies a ticket for socket node `node` at time `now`. Throws TicketError naming the problem.
  * `maxTtlMs`: refuse a ticket that expires further out than this (the socket node's replay memory).
- * Replay protection is the caller's (TicketReplayGuard here, gateway/socket/used-tickets.ts cluster-wide).
+ * `run`: the node's current run; a ticket of another run (or none) is refused as `foreign`. Replay protection is the
+ * caller's (TicketReplayGuard).
  */
-export function verifyTicket(secret: string | Uint8Array, ticket: string, node: string, now: number, maxTtlMs?: number): TicketClaims {
+export function verifyTicket(secret: string | Uint8Array, ticket: string, node: string, now: number, maxTtlMs?: number, run?: string): TicketClaims {
   if (!ticket || ticket.length > MAX_TICKET_LENGTH) throw new TicketError('malformed', 'missing or over-long ticket');
   const dot = ticket.indexOf('.');
   if (dot <= 0 || dot !== ticket.lastIndexOf('.')) throw new TicketError('malformed', 'ticket is not body.signature');
@@ -80,12 +86,20 @@ export function verifyTicket(secret: string | Uint8Array, ticket: string, node: 
     throw new TicketError('malformed', 'ticket lifetime is longer than this socket node accepts; give every node the same --ticket-ttl-ms');
   }
   if (claims.node !== node) throw new TicketError('foreign', 'ticket was issued for another socket server');
-  return { cid, uid, did, node: claims.node, exp, jti };
+  if (run !== undefined && claims.run !== run) {
+    throw new TicketError(
+      'foreign',
+      typeof claims.run === 'string'
+        ? 'ticket was issued for an earlier run of this socket server (it restarted); ask the distributor for a new one'
+        : 'ticket names no run of this socket server: the distributor that issued it is older than this node; upgrade the gateways, then ask for a new ticket',
+    );
+  }
+  return { cid, uid, did, node: claims.node, ...(typeof claims.run === 'string' && { run: claims.run }), exp, jti };
 }
 
 /**
- * Remembers used ticket ids until they expire, in this process only: the first, free check of a
- * socket node (the durable, cluster-wide one is gateway/socket/used-tickets.ts).
+ * Remembers used ticket ids until they expire, in this process: with tickets bound to one run of one node,
+ * that is all the replay memory single use needs (a restarted node refuses tickets of its earlier run).
  */
 export class TicketReplayGuard {
   readonly #seen = new Map<string, number>();
@@ -96,11 +110,6 @@ export class TicketReplayGuard {
     if (now - this.#lastSweep > 1_000) this.#sweep(now);
     if (this.#seen.has(claims.jti)) throw new TicketError('replayed', 'ticket was already used; ask the distributor for a new one');
     this.#seen.set(claims.jti, claims.exp);
-  }
-
-  /** Forgets `jti` (its cluster-wide record could not be written: the ticket was not used after all). */
-  forget(jti: string): void {
-    this.#seen.delete(jti);
   }
 
   get size(): number {

@@ -21,6 +21,8 @@ export interface SocketServer {
   readonly url: string;
   /** Rendezvous weight (the member's `capacity`). */
   readonly weight: number;
+  /** The node's current run, put in its tickets (protocol/cluster/membership.ts). */
+  readonly run?: string;
 }
 
 /** The socket server a member announces, or undefined when it is not (or not yet, or no longer) one. */
@@ -31,7 +33,7 @@ export function socketServerOf(member: MemberInfo): SocketServer | undefined {
 }
 
 function sameServer(a: SocketServer, b: SocketServer): boolean {
-  return a.host === b.host && a.port === b.port && a.url === b.url && a.weight === b.weight;
+  return a.host === b.host && a.port === b.port && a.url === b.url && a.weight === b.weight && a.run === b.run;
 }
 
 /** An immutable set of live socket servers with the allocation function over it. */

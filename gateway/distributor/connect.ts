@@ -102,6 +102,6 @@ export async function handleConnect(deps: ConnectDeps, input: ConnectInput): Pro
     });
   }
   const expiresAt = deps.now() + deps.ticketTtlMs;
-  const ticket = signTicket(deps.ticketSecret, { cid, uid: userId, did: deviceId, node: server.id, exp: expiresAt, jti: nextJti() });
+  const ticket = signTicket(deps.ticketSecret, { cid, uid: userId, did: deviceId, node: server.id, ...(server.run !== undefined && { run: server.run }), exp: expiresAt, jti: nextJti() });
   return { connectionId: cid, node: server.id, socket: { host: server.host, port: server.port, url: server.url }, ticket, expiresAt };
 }

@@ -62,11 +62,10 @@ export function ownedStreams(prefix: string): OwnedStream[] {
     // Runtime: leases of virtual actors and persisted snapshots, for the roles hosting such kinds.
     bucket('leases', ['storage', 'push']),
     bucket('snapshots', ['storage', 'push']),
-    // The socket nodes' session fence, and used tickets (single use across the cluster).
+    // The socket nodes' session fence and connections per user.
     // Fence and connection-quota entries are removed with a purge of their key's subject up to a sequence.
     { ...bucket('sessions', ['socket']), purgedBySubject: true },
     { ...bucket('user_sessions', ['socket']), purgedBySubject: true },
-    bucket('tickets', ['socket']),
     // Cluster-wide settings: the first node of any role writes them, every node reads them.
     bucket('cluster', NATS_ROLES),
   ];

@@ -48,7 +48,7 @@ export interface SocketServerOptions {
   ticketSecret: string | Uint8Array;
   /**
    * Ticket lifetime the distributors use (default 30_000 ms). Tickets expiring further out (plus 5 s of
-   * clock skew) are refused, and used ticket ids are kept cluster-wide that long (used-tickets.ts).
+   * clock skew) are refused, and used ticket ids are kept in memory that long (gateway/ticket.ts).
    */
   ticketTtlMs?: number;
   /** Subject prefix of the cluster (default `sm`). */

@@ -14,6 +14,7 @@
  * HTTP answers besides the upgrade: `GET /healthz` -> 200 {"status":"ok", node, connections} (503
  * {"status":"draining"} while draining); anything else -> 404.
  */
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as uWS from 'uWebSockets.js';
 import { CloseCode, ErrorCode, RESYNC_FRAME_BYTES, decode, errorFrame } from '../../protocol/mod.js';
@@ -21,7 +22,7 @@ import { SOCKET_ROLE, parseConnectionId, socketMeta } from '../../protocol/clust
 import { SESSION_KIND, frameId } from '../../actors/session/mod.js';
 import { SOCKET_SERVER_KIND, socketServerRef, type SocketServerPhase, type SocketServerPort } from '../../actors/socket-server/mod.js';
 import type { ActorNode, ActorRef, TerminatedMessage } from '../../runtime/mod.js';
-import { TicketError, TicketReplayGuard } from '../ticket.js';
+import { TicketReplayGuard } from '../ticket.js';
 import { Connection, type ConnectionHost, type SocketData } from './connection.js';
 import { spreadOver, type Spread } from './drain.js';
 import { SocketConfigError, SocketStartError } from './errors.js';
@@ -34,8 +35,7 @@ import { UserSessions } from './quota.js';
 import { RecoveryWatch } from './recovery.js';
 import { admit, Admit } from './rate-limit.js';
 import { StoreEpoch } from './store-epoch.js';
-import { admitTicket, refusalBody } from './upgrade.js';
-import { TICKET_CLOCK_SKEW_MS, TicketStoreError, UsedTickets } from './used-tickets.js';
+import { admitTicket, refusalBody, TICKET_CLOCK_SKEW_MS } from './upgrade.js';
 
 /** Counters and gauges of one socket server. */
 export interface SocketServerStats {
@@ -78,6 +78,11 @@ export interface SocketServerHandle {
    * else `ws://publicHost:port/ws`, or `wss://` when this server serves TLS.
    */
   readonly url: string;
+  /**
+   * This process's run of the node (random, announced in membership as `socketRun`): tickets name it,
+   * and a ticket of another run is refused, so no ticket outlives a restart (gateway/ticket.ts).
+   */
+  readonly run: string;
   /**
    * Announces `draining` (the distributor stops sending clients here), sends every client
    * {t:"drain", retryAfterMs} at moments spread uniformly over drainSpreadMs, and closes each with
@@ -125,7 +130,8 @@ class SocketServer implements ConnectionHost, SocketServerPort {
   readonly #epoch: StoreEpoch;
   readonly #recovery: RecoveryWatch;
   readonly #guard = new TicketReplayGuard();
-  readonly #usedTickets: UsedTickets;
+  /** This process's run of the node: announced, put in tickets by the distributor, required at the upgrade. */
+  readonly run = randomBytes(8).toString('hex');
   /** Mirrors the actor's state (written only by enter(), from the machine). */
   #phase: SocketServerPhase = 'starting';
   #listen: uWS.us_listen_socket | undefined;
@@ -157,11 +163,10 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     slowConsumerBufferedMax: 0,
   };
 
-  constructor(node: ActorNode, options: ResolvedOptions, fence: SessionFence, quota: UserSessions, epoch: StoreEpoch, usedTickets: UsedTickets) {
+  constructor(node: ActorNode, options: ResolvedOptions, fence: SessionFence, quota: UserSessions, epoch: StoreEpoch) {
     this.node = node;
     this.#quota = quota;
     this.options = options;
-    this.#usedTickets = usedTickets;
     this.ref = socketServerRef(node.id);
     this.#epoch = epoch;
     this.#fence = fence;
@@ -249,7 +254,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
       if (e.type === 'down' && e.reason === 'timeout' && e.member.roles.includes(SOCKET_ROLE)) this.#sweepIfFirst();
     });
     this.node.announce({
-      meta: socketMeta({ host: this.options.publicHost, port: this.#announcedPort(), url: this.url, capacity: this.options.capacity }),
+      meta: socketMeta({ host: this.options.publicHost, port: this.#announcedPort(), url: this.url, capacity: this.options.capacity, run: this.run }),
     });
     this.node.logger.info({ url: this.url, capacity: this.options.capacity }, 'socket server listening');
   }
@@ -370,41 +375,16 @@ class SocketServer implements ConnectionHost, SocketServerPort {
       return;
     }
     const now = Date.now();
-    const verdict = admitTicket(req.getQuery('ticket'), this.options.ticketSecret, this.node.id, this.#guard, now, this.options.ticketTtlMs + TICKET_CLOCK_SKEW_MS);
+    const verdict = admitTicket(req.getQuery('ticket'), this.options.ticketSecret, this.node.id, this.#guard, now, this.options.ticketTtlMs + TICKET_CLOCK_SKEW_MS, this.run);
     if (!verdict.ok) {
       this.#refuse(res, verdict.problem, verdict.message);
       return;
     }
-    // Answered later (after the cluster-wide replay check): uWS needs onAborted.
-    let aborted = false;
-    res.onAborted(() => (aborted = true));
+    // Synchronous, inside the upgrade handler: a ticket is good for this run of this node only, so this
+    // process's replay memory is the whole check (gateway/ticket.ts) and nothing is awaited.
     const { claims } = verdict;
-    this.#usedTickets.use(claims).then(
-      () => {
-        if (aborted) return;
-        if (this.#phase !== 'listening') {
-          this.#unavailable(res, `this socket server is ${this.#phase}: reconnect through the distributor`);
-          return;
-        }
-        const data: SocketData = { c: new Connection(this, claims.cid, claims.uid, claims.did, Date.now()) };
-        // Not corked, unlike uWS's async-upgrade example: with this uWebSockets.js build, res.upgrade
-        // inside res.cork after an await cut the new WebSocket (close 1006 from inside the upgrade) in
-        // about half the runs of test/socket/upgrade.test.ts, and never uncorked (0 of 8). The cost:
-        // uWS prints a warning about a write outside a cork on stderr for each upgrade (known issue,
-        // docs/security.md "Tickets"; to fix by finding why the corked upgrade is cut).
-        res.upgrade(data, key, protocol, extensions, context);
-      },
-      (err: unknown) => {
-        if (err instanceof TicketStoreError) this.#guard.forget(claims.jti);
-        if (aborted) return;
-        if (err instanceof TicketError) {
-          this.#refuse(res, err.problem, err.message);
-        } else {
-          this.node.logger.warn({ err }, 'could not record a ticket as used; refusing the upgrade');
-          this.#unavailable(res, 'cannot check the ticket against replays right now: retry through the distributor');
-        }
-      },
-    );
+    const data: SocketData = { c: new Connection(this, claims.cid, claims.uid, claims.did, now) };
+    res.upgrade(data, key, protocol, extensions, context);
   }
 
   /** HTTP 401 with the refusal body (upgrade.ts). */
@@ -623,10 +603,9 @@ export async function startSocketServer(node: ActorNode, options: SocketServerOp
     if (self !== undefined && !self.kinds.includes(kind)) throw new SocketConfigError(`node ${node.id} does not host the "${kind}" kind: pass ${factory} in its kinds`);
   }
   const fence = await SessionFence.open(node.nats, resolved.prefix, resolved.replicas);
-  const usedTickets = await UsedTickets.open(node.nats, resolved.prefix, resolved.replicas, resolved.ticketTtlMs, node.id);
   const quota = await UserSessions.open(node.nats, resolved.prefix, resolved.replicas);
   const epoch = await StoreEpoch.start(node.nats, resolved.prefix, node.logger);
-  const server = new SocketServer(node, resolved, fence, quota, epoch, usedTickets);
+  const server = new SocketServer(node, resolved, fence, quota, epoch);
   try {
     await node.spawn(SOCKET_SERVER_KIND, node.id, { node: node.id }, server);
     await server.listening;
@@ -647,6 +626,7 @@ export async function startSocketServer(node: ActorNode, options: SocketServerOp
     get url() {
       return server.url;
     },
+    run: server.run,
     stopped: server.stopped,
     drain: () => tellAndWait('drain'),
     close: () => tellAndWait('close'),

@@ -1,11 +1,13 @@
 /**
- * The ticket check at the HTTP upgrade, in two steps. admitTicket (synchronous, no I/O): signature,
- * claims, expiry, node, lifetime, and this process's replay memory. Then the server records the ticket
- * as used cluster-wide (used-tickets.ts, one JetStream round trip) before it upgrades. A refused
+ * The ticket check at the HTTP upgrade, synchronous and without I/O: signature, claims, expiry, node and
+ * run, lifetime, and this process's replay memory (enough for single use: gateway/ticket.ts). A refused
  * ticket gets HTTP 401 with a short JSON body naming the problem; no WebSocket is opened.
  */
 import { connectionId as computeConnectionId, isConnectionId } from '../../protocol/cluster/mod.js';
 import { TicketError, verifyTicket, type TicketClaims, type TicketReplayGuard } from '../ticket.js';
+
+/** Clock skew allowed between the distributor that signs a ticket and the socket node that checks it. */
+export const TICKET_CLOCK_SKEW_MS = 5_000;
 
 /** Why a ticket was refused, as the 401 body names it. */
 export type RefusalProblem = 'missing' | 'malformed' | 'forged' | 'expired' | 'foreign' | 'replayed';
@@ -16,7 +18,7 @@ export type Admission =
 
 /**
  * Checks `ticket` for this node at `now`; a good ticket is used up in `guard` (this process). A ticket
- * expiring more than `maxTtlMs` from now is refused (the cluster-wide memory of used tickets lasts that long).
+ * expiring more than `maxTtlMs` from now is refused (this process's memory of used tickets lasts that long).
  */
 export function admitTicket(
   ticket: string | undefined,
@@ -25,12 +27,13 @@ export function admitTicket(
   guard: TicketReplayGuard,
   now: number,
   maxTtlMs?: number,
+  run?: string,
 ): Admission {
   if (ticket === undefined || ticket === '') {
     return { ok: false, problem: 'missing', message: 'no ticket: open socket.url with ?ticket=<ticket> from POST /v1/connect' };
   }
   try {
-    const claims = verifyTicket(secret, ticket, nodeId, now, maxTtlMs);
+    const claims = verifyTicket(secret, ticket, nodeId, now, maxTtlMs, run);
     // Signed by a distributor, but the push plane routes by the connection id's user key: make sure
     // it belongs to the ticket's user before trusting it.
     if (!isConnectionId(claims.cid) || claims.cid !== computeConnectionId(claims.uid, claims.did)) {

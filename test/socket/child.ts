@@ -49,7 +49,7 @@ export async function childSocketNode(natsUrl: string, options: ChildSocketNodeO
   const env = { ...process.env, ...(options.limits !== undefined && { SOCKET_TEST_LIMITS: JSON.stringify(options.limits) }) };
   const child = fork(MAIN, args, { execArgv: [...SOCKET_NODE_FLAGS, ...(options.gc ? ['--expose-gc'] : [])], stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const ready = await new Promise<{ nodeId: string; url: string }>((resolve, reject) => {
+  const ready = await new Promise<{ nodeId: string; url: string; run: string }>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error('child socket node did not print ready within 20 s')), 20_000);
     child.stdout!.on('data', (d: Buffer) => {
@@ -57,7 +57,7 @@ export async function childSocketNode(natsUrl: string, options: ChildSocketNodeO
       const m = /^ready (.*)$/m.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve(JSON.parse(m[1]!) as { nodeId: string; url: string });
+        resolve(JSON.parse(m[1]!) as { nodeId: string; url: string; run: string });
       }
     });
     child.once('exit', (code) => {
@@ -66,7 +66,7 @@ export async function childSocketNode(natsUrl: string, options: ChildSocketNodeO
     });
   });
   const ticket = (userId: string, deviceId: string): string =>
-    signTicket(SECRET, { cid: connectionId(userId, deviceId), uid: userId, did: deviceId, node: ready.nodeId, exp: Date.now() + 30_000 });
+    signTicket(SECRET, { cid: connectionId(userId, deviceId), uid: userId, did: deviceId, node: ready.nodeId, run: ready.run, exp: Date.now() + 30_000 });
   const terminate = async (): Promise<number | null> => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);

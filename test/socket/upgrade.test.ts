@@ -31,7 +31,7 @@ describe('socket - upgrade and welcome', () => {
         expect(JSON.parse(body)).toMatchObject({ error: { code: 'unauthorized', problem } });
       }
       // A ticket whose connection id does not belong to its user is refused too (push routing trusts it).
-      const mismatched = signTicket(SECRET, { cid: connectionId('mallory', 'x'), uid: 'alice', did: 'laptop', node: sn.node.id, exp: Date.now() + 30_000 });
+      const mismatched = signTicket(SECRET, { cid: connectionId('mallory', 'x'), uid: 'alice', did: 'laptop', node: sn.node.id, run: sn.server.run, exp: Date.now() + 30_000 });
       const m = await tryOpen(url, mismatched);
       expect(isRefusal(m) && m.status).toBe(401);
 
