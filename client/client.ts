@@ -17,7 +17,7 @@ import { isTerminalCode, CloseCode } from '../protocol/mod.js';
 import { createBackoff, type Backoff } from './backoff.js';
 import { memoryCache, type Cache, type CachedRecord } from './cache.js';
 import { toSafeInteger } from './codec.js';
-import { CollectionSync } from './collections.js';
+import { CollectionSync, parseRecords } from './collections.js';
 import { CommandInbox, DeliveredFilter } from './commands.js';
 import {
   AuthError, CacheStorageError, ConnectionLostError, DistributorError, ListenerError, OfflineError, ProtocolError, RequestTimeoutError,
@@ -33,7 +33,7 @@ import {
   type SocketCloseInfo, type WebSocketConstructor,
 } from './transport.js';
 import type {
-  ChangeEvent, ChangeInput, ClientLogger, CommitResult, ConnectionStatus, StatusEvent, SyncClient, SyncClientEvents,
+  ChangeEvent, ChangeInput, ClientLogger, CommitResult, ConflictRecord, ConnectionStatus, StatusEvent, SyncClient, SyncClientEvents,
   SyncClientOptions, WriteOptions,
 } from './types.js';
 
@@ -568,7 +568,7 @@ class SyncClientImpl implements SyncClient {
         if (typeof frame.collection === 'string' && frame.collection.length > 0) {
           const collection = frame.collection;
           this.#collections.remember(collection);
-          this.#collections.onSyncFrame(collection, toSafeInteger(frame.rev)).catch((err: unknown) => this.#pullFailed(collection, err));
+          this.#collections.onSyncFrame(collection, toSafeInteger(frame.rev), inlineChanges(frame)).catch((err: unknown) => this.#pullFailed(collection, err));
         }
         return;
       case 'resync':
@@ -686,4 +686,12 @@ function describeClose(info: SocketCloseInfo): string {
  */
 export function createSyncClient(options: SyncClientOptions): SyncClient {
   return new SyncClientImpl(options);
+}
+
+/** The records a `sync` frame carries (protocol SyncFrame `from`, `changes`), or undefined when it carries none or they are malformed. */
+function inlineChanges(frame: Frame): { from: number; changes: ConflictRecord[] } | undefined {
+  if (frame.changes === undefined) return undefined;
+  const from = toSafeInteger(frame.from);
+  const changes = parseRecords(frame.changes);
+  return from === undefined || changes === undefined ? undefined : { from, changes };
 }

@@ -37,6 +37,8 @@ export class CollectionSync {
   readonly #localWrites = new Map<string, number>();
   /** Counts resets: a pull answer to a request built before the last reset is dropped. */
   #generation = 0;
+  /** The cache is loaded (`ready` resolved): inline changes of a sync may be applied at once. */
+  #loaded = false;
 
   /** `ready` resolves once the cache is loaded; nothing is pulled or applied before. */
   constructor(cache: Cache, tracker: RequestTracker, events: CollectionEvents, log: ClientLogger, ready: Promise<void>) {
@@ -45,6 +47,10 @@ export class CollectionSync {
     this.#events = events;
     this.#log = log;
     this.#ready = ready;
+    ready.then(
+      () => (this.#loaded = true),
+      () => undefined,
+    );
   }
 
   /** Collections pulled on every (re)connect: those named so far and those in the cache. */
@@ -74,9 +80,20 @@ export class CollectionSync {
     for (const { collection, key } of dropped) this.#events.change({ collection, key, deleted: true, rev: 0, origin: 'remote' });
   }
 
-  /** The server says `collection` reached `rev`: pull unless the cursor is there already. */
-  onSyncFrame(collection: string, rev: number | undefined): Promise<void> {
-    if (rev !== undefined && rev <= this.#cache.cursor(collection) && !this.#pulls.has(collection)) return Promise.resolve();
+  /**
+   * The server says `collection` reached `rev`: pull unless the cursor is there already. A sync that
+   * carries its commit's records (`inline`: the collection's rev just before the commit, and every
+   * record it wrote) is applied at once, with no pull, when the cursor is exactly at that rev and no
+   * pull of the collection is under way: nothing else can lie between the two revs.
+   */
+  onSyncFrame(collection: string, rev: number | undefined, inline?: { from: number; changes: ConflictRecord[] }): Promise<void> {
+    const cursor = this.#cache.cursor(collection);
+    if (rev !== undefined && rev <= cursor && !this.#pulls.has(collection)) return Promise.resolve();
+    if (rev !== undefined && inline !== undefined && this.#loaded && inline.from === cursor && !this.#pulls.has(collection)) {
+      this.#known.add(collection);
+      this.#apply(collection, inline.changes, 'remote', rev);
+      return Promise.resolve();
+    }
     return this.sync(collection);
   }
 

@@ -63,8 +63,17 @@ export interface CommittedFrame { t: 'committed'; id: RequestId; rev: number; co
 export interface ChangesFrame { t: 'changes'; id: RequestId; collection: string; rev: number; changes: RecordFrame[]; more: boolean }
 export interface SentFrame { t: 'sent'; id: RequestId; commandId: string }
 export interface ErrorFrame { t: 'error'; id?: RequestId; code: ErrorCode; message: string }
-/** The patent's command information: pull `collection` from your cursor. */
-export interface SyncFrame { t: 'sync'; collection: string; rev: number }
+/**
+ * The patent's command information: pull `collection` from your cursor. (extension) A small commit's
+ * sync carries what it wrote: `changes` are all of the commit's records and `from` the collection's rev
+ * just before it, so a client whose cursor is exactly `from` applies them and moves its cursor to `rev`
+ * without pulling; any other client pulls as usual.
+ */
+export interface SyncFrame { t: 'sync'; collection: string; rev: number; from?: number; changes?: RecordFrame[] }
+
+/** Commits whose records total at most this many encoded value bytes (and changes) carry them in their sync. */
+export const INLINE_SYNC_MAX_BYTES = 8 * 1024;
+export const INLINE_SYNC_MAX_CHANGES = 32;
 /**
  * (extension) Pull every collection you follow from your cursors: the server may have missed pushes for
  * this connection (its node lost and regained its NATS link, or a storage node failed after a write).
@@ -95,9 +104,12 @@ export function drainFrame(retryAfterMs: number): Uint8Array {
   return encode({ t: 'drain', retryAfterMs });
 }
 
-/** `{t:"sync", collection, rev}` as a map (it travels inside a push envelope before it is encoded). */
-export function syncFrame(collection: string, rev: number): SyncFrame {
-  return { t: 'sync', collection, rev };
+/**
+ * `{t:"sync", collection, rev}` as a map (it travels inside a push envelope before it is encoded), with
+ * `from` and `changes` when the commit's records ride along (see SyncFrame).
+ */
+export function syncFrame(collection: string, rev: number, inline?: { from: number; changes: RecordFrame[] }): SyncFrame {
+  return inline === undefined ? { t: 'sync', collection, rev } : { t: 'sync', collection, rev, from: inline.from, changes: inline.changes };
 }
 
 /** `{t:"resync"}`, encoded once: it never changes. */

@@ -14,6 +14,8 @@ export {
   welcomeFrame,
   drainFrame,
   syncFrame,
+  INLINE_SYNC_MAX_BYTES,
+  INLINE_SYNC_MAX_CHANGES,
   RESYNC_FRAME_BYTES,
 } from './frames.js';
 export { DistributorPath } from './http.js';

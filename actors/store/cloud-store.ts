@@ -11,7 +11,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { pino, type Logger } from 'pino';
 import type { ClearDeliveredResult, CommitResult, PendingResult, PullResult, SendResult } from '../messages.js';
 import { ack, clearDelivered, pending, send, type AckInput, type AckOutcome, type ClearDeliveredInput, type PendingInput, type SendInput } from './commands.js';
-import { commit, type CommitInput } from './commit.js';
+import { commit, type CommitInput, type CommitOutcome } from './commit.js';
 import type { StoreContext } from './context.js';
 import { StoreSetupError, StoreUnavailableError } from './errors.js';
 import { storeLayout } from './layout.js';
@@ -57,7 +57,7 @@ export interface CloudStore {
   readonly prefix: string;
   readonly limits: StoreLimits;
   /** Writes changes to one collection; stale `base`s come back as conflicts. See commit.ts. */
-  commit(input: CommitInput): Promise<CommitResult>;
+  commit(input: CommitInput): Promise<CommitOutcome>;
   /** Keys of a collection changed after `since`, once each, latest state, paged. See pull.ts. */
   pull(input: PullInput): Promise<PullResult>;
   /** Keeps a command for `toDevice` (a known device of the user) until it acks. See commands.ts. */

@@ -26,6 +26,7 @@
  */
 import { ownString } from '../../protocol/mod.js';
 import type { Change, CommitResult, Record_ } from '../messages.js';
+import { INLINE_SYNC_MAX_BYTES, INLINE_SYNC_MAX_CHANGES } from '../../protocol/mod.js';
 import { register } from './commands.js';
 import { discard, type StoreContext } from './context.js';
 import { BadRequestError, QuotaExceededError, StaleWriteError, StoreUnavailableError, TooLargeError } from './errors.js';
@@ -53,7 +54,17 @@ interface Checked {
   readonly key: string;
   readonly hash: string;
   readonly payload: Uint8Array;
+  /** The value as sent (undefined for a delete), for the sync that carries small commits. */
+  readonly value: unknown;
   readonly base: number | undefined;
+}
+
+/**
+ * What commit() answers, and for the push the records it wrote, when they are few and small enough to
+ * ride in the sync (protocol SyncFrame `from` and `changes`).
+ */
+export interface CommitOutcome extends CommitResult {
+  readonly written?: { readonly from: number; readonly changes: Record_[] };
 }
 
 function checkChanges(ctx: StoreContext, input: CommitInput): { userId: string; collection: string; txid: string | undefined; changes: Checked[] } {
@@ -90,7 +101,7 @@ function checkChanges(ctx: StoreContext, input: CommitInput): { userId: string; 
       payload = encodeLimited(`the value of key ${JSON.stringify(key)}`, c.value, limits.maxValueBytes);
     }
     total += payload.length;
-    return { key, hash: keyHash(key), payload, base };
+    return { key, hash: keyHash(key), payload, value: c.deleted === true ? undefined : c.value, base };
   });
   if (total > limits.maxCommitBytes) {
     throw new TooLargeError(`the values of this commit are ${total} bytes encoded; the limit is ${limits.maxCommitBytes} bytes; split it`);
@@ -103,7 +114,7 @@ type Working = { stored: KeyEntry } | { pending: Uint8Array };
 
 interface Evaluation {
   /** Final state per changed key, in the order of each key's last applied change. */
-  readonly writes: { key: string; hash: string; payload: Uint8Array }[];
+  readonly writes: { key: string; hash: string; payload: Uint8Array; value: unknown }[];
   /** Keys whose change conflicted, with the stored entry to report (undefined: never existed). */
   readonly conflicts: { key: string; entry: KeyEntry | undefined }[];
 }
@@ -116,7 +127,7 @@ function evaluate(index: CollectionIndex, changes: readonly Checked[]): Evaluati
     const stored = index.byHash.get(hash);
     return stored === undefined ? undefined : { stored };
   };
-  const last = new Map<string, { key: string; hash: string; payload: Uint8Array }>();
+  const last = new Map<string, { key: string; hash: string; payload: Uint8Array; value: unknown }>();
   const conflicts: Evaluation['conflicts'] = [];
   for (const c of changes) {
     const cur = state(c.hash);
@@ -131,7 +142,7 @@ function evaluate(index: CollectionIndex, changes: readonly Checked[]): Evaluati
     }
     working.set(c.hash, { pending: c.payload });
     last.delete(c.hash);
-    last.set(c.hash, { key: c.key, hash: c.hash, payload: c.payload });
+    last.set(c.hash, { key: c.key, hash: c.hash, payload: c.payload, value: c.value });
   }
   return { writes: [...last.values()], conflicts };
 }
@@ -199,7 +210,7 @@ async function replay(ctx: StoreContext, index: CollectionIndex, tx: TxRecord): 
   return { rev: tx.rev, conflicts };
 }
 
-async function commitIn(ctx: StoreContext, s: UserState, collection: string, txid: string | undefined, changes: readonly Checked[]): Promise<CommitResult> {
+async function commitIn(ctx: StoreContext, s: UserState, collection: string, txid: string | undefined, changes: readonly Checked[]): Promise<CommitOutcome> {
   const { layout, limits } = ctx;
   const index = await s.collection(collection);
   if (txid !== undefined) {
@@ -250,11 +261,21 @@ async function commitIn(ctx: StoreContext, s: UserState, collection: string, txi
   // (4) replaced versions: no index names them any more.
   const replacedRevs = writes.flatMap((w) => index.byHash.get(w.hash)?.rev ?? []);
   discard(ctx, layout.recordStream, replacedRevs, 'replaced by a commit');
-  return { rev, conflicts: conflicted };
+  return { rev, conflicts: conflicted, ...inlineSync(index.rev, writes, written) };
+}
+
+/** The records a commit wrote, for its sync, when they are few and small (else the clients pull). */
+function inlineSync(from: number, writes: Evaluation['writes'], revs: readonly number[]): Pick<CommitOutcome, 'written'> {
+  if (writes.length === 0 || writes.length > INLINE_SYNC_MAX_CHANGES) return {};
+  if (writes.reduce((n, w) => n + w.payload.length, 0) > INLINE_SYNC_MAX_BYTES) return {};
+  const changes = writes
+    .map((w, i): Record_ => (w.payload.length === 0 ? { key: w.key, rev: revs[i]!, deleted: true } : { key: w.key, rev: revs[i]!, value: w.value }))
+    .sort((a, b) => a.rev - b.rev);
+  return { written: { from, changes } };
 }
 
 /** Applies the changes of `input`; see the contract above. */
-export async function commit(ctx: StoreContext, input: CommitInput): Promise<CommitResult> {
+export async function commit(ctx: StoreContext, input: CommitInput): Promise<CommitOutcome> {
   const { userId, collection, txid, changes } = checkChanges(ctx, input);
   const deviceId = typeof input.deviceId === 'string' && input.deviceId !== '' ? requireName('deviceId', input.deviceId, ctx.limits.maxIdBytes) : undefined;
   return ctx.states.write(userId, async (s) => {

@@ -20,7 +20,7 @@ export {
 
 export type { CloudStore, CloudStoreOptions } from './cloud-store.js';
 export type { StoreKindOptions, StoreObserver, StoreOutcome } from './store-actor.js';
-export type { CommitInput } from './commit.js';
+export type { CommitInput, CommitOutcome } from './commit.js';
 export type { PullInput } from './pull.js';
 export type { SendInput, AckInput, PendingInput, AckOutcome, ClearDeliveredInput } from './commands.js';
 export type { StoreLimits } from './limits.js';

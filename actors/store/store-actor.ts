@@ -31,7 +31,8 @@ import { actorContext, defineActor, reply, replyError } from '../../runtime/mod.
 import type { ActorInput, ActorKind, ActorNode } from '../../runtime/mod.js';
 import { connectionId, userKey } from '../../protocol/cluster/mod.js';
 import type { PushCondition } from '../../protocol/cluster/mod.js';
-import type { AckResult, PushRequest, StoreRequest } from '../messages.js';
+import type { AckResult, CommitResult, PushRequest, StoreRequest } from '../messages.js';
+import { syncFrame } from '../../protocol/mod.js';
 import { PUSH_KIND } from '../push/mod.js';
 import type { CloudStore } from './cloud-store.js';
 import { BadRequestError, RateLimitedError, StaleWriteError, StoreError, StoreErrorCodes, StoreUnavailableError, type StoreErrorCode } from './errors.js';
@@ -112,9 +113,11 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
         if (r.conflicts.length < event.changes.length) {
           const except = typeof event.connectionId === 'string' ? event.connectionId : undefined;
           const condition: PushCondition = except === undefined ? { kind: 'user', userId: event.userId } : { kind: 'user', userId: event.userId, exceptConnectionId: except };
-          push(node, logger, event.userId, condition, { t: 'sync', collection: event.collection, rev: r.rev });
+          // A small commit's records ride in its sync: a device that is up to date applies them without a pull.
+          push(node, logger, event.userId, condition, { ...syncFrame(event.collection, r.rev, r.written) });
         }
-        reply(event, r);
+        const answer: CommitResult = { rev: r.rev, conflicts: r.conflicts };
+        reply(event, answer);
         return r.conflicts.length;
       }
       case 'pull':

@@ -191,7 +191,7 @@ export async function oursStorageGrowth(ctx: SuiteContext): Promise<GrowthSessio
     const nc: NatsConnection = await connect({ servers: natsUrl, name: 'bench-p8' });
     cleanup.add('close the P8 connection', () => nc.close());
     // Long retry budget: storing 1M records on a loaded machine meets slow JetStream answers.
-    const warm = await createCloudStore({ nc, logger, prefix: P8_PREFIX, timeoutMs: 10_000, retryForMs: 30_000 });
+    const warm = await createCloudStore({ nc, logger, prefix: P8_PREFIX, timeoutMs: 10_000, retryForMs: 15_000 });
     cleanup.add('close the P8 store', () => warm.close());
     const cold = await createCloudStore({ nc, logger, prefix: P8_PREFIX, cachedUsers: 0 });
     cleanup.add('close the uncached P8 store', () => cold.close());

@@ -12,6 +12,7 @@ import type { ChangeEvent, CommandEvent, SyncClient } from '../../client/types.j
 import { localCluster, type LocalCluster } from '../kit/cluster.js';
 import { devToken } from '../kit/device.js';
 import { waitFor } from './fake-cluster.js';
+import { decode, INLINE_SYNC_MAX_BYTES } from '../../protocol/mod.js';
 
 let cluster: LocalCluster;
 beforeAll(async () => {
@@ -26,12 +27,20 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-/** A WebSocket class that keeps every socket a client opens, so a test can cut one as a network failure would. */
-function trackedWebSocket(into: WebSocket[]): WebSocketConstructor {
+/**
+ * A WebSocket class that keeps every socket a client opens, so a test can cut one as a network failure
+ * would, and the `t` of every frame the client sends.
+ */
+function trackedWebSocket(into: WebSocket[], sent: string[]): WebSocketConstructor {
   return class TrackedWebSocket extends WebSocket {
     constructor(url: string) {
       super(url);
       into.push(this);
+      const send = this.send.bind(this) as (...args: unknown[]) => void;
+      this.send = ((data: Uint8Array, ...rest: unknown[]) => {
+        sent.push(String((decode(data) as { t?: unknown }).t));
+        send(data, ...rest);
+      }) as WebSocket['send'];
     }
   };
 }
@@ -42,16 +51,19 @@ interface Device {
   commands: CommandEvent[];
   delivered: string[];
   readonly sockets: WebSocket[];
+  /** The `t` of every frame sent, in order. */
+  readonly sent: string[];
 }
 
 function device(userId: string, deviceId: string, opts: { cache?: Cache; autoAck?: boolean } = {}): Device {
   const sockets: WebSocket[] = [];
+  const sent: string[] = [];
   const client = createSyncClient({
     distributorUrl: cluster.url,
     userId,
     deviceId,
     getToken: () => devToken(cluster.url, userId),
-    WebSocket: trackedWebSocket(sockets),
+    WebSocket: trackedWebSocket(sockets, sent),
     collections: ['bookmarks'],
     ...(opts.cache ? { cache: opts.cache } : {}),
     ...(opts.autoAck ? { autoAck: true } : {}),
@@ -63,6 +75,7 @@ function device(userId: string, deviceId: string, opts: { cache?: Cache; autoAck
     commands: [],
     delivered: [],
     sockets,
+    sent,
   };
   client.on('change', (e) => d.changes.push(e));
   client.on('command', (e) => d.commands.push(e));
@@ -97,6 +110,28 @@ describe('client e2e (real cluster)', () => {
     });
     expect((laptop.client.get('bookmarks', 'b')!.value as { title: string }).title).toBe('B edited on the phone');
     expect(phone.changes.some((c) => c.key === 'a' && c.origin === 'remote')).toBe(true);
+  });
+
+  it('client e2e - a small commit reaches an up-to-date device inside its sync, with no pull; a big one is pulled', async () => {
+    const user = newUser();
+    const laptop = device(user, 'laptop');
+    const phone = device(user, 'phone');
+    await Promise.all([laptop.client.whenConnected(), phone.client.whenConnected()]);
+    await laptop.client.put('bookmarks', 'first', 1);
+    await waitFor('the phone to have the first record', () => phone.client.get('bookmarks', 'first'));
+    const pullsBefore = phone.sent.filter((t) => t === 'pull').length;
+
+    await laptop.client.put('bookmarks', 'small', { title: 'rides in the sync' });
+    await laptop.client.commit('bookmarks', [{ key: 'two', value: 2 }, { key: 'first', deleted: true }]);
+    await waitFor('the phone to see both commits', () => phone.client.get('bookmarks', 'two') && phone.changes.some((c) => c.key === 'first' && c.deleted));
+    expect(phone.client.get('bookmarks', 'small')!.value).toEqual({ title: 'rides in the sync' });
+    expect(phone.sent.filter((t) => t === 'pull').length, 'no pull for commits whose records came with their sync').toBe(pullsBefore);
+    expect(phone.changes.filter((c) => c.key === 'small' || c.key === 'two').every((c) => c.origin === 'remote')).toBe(true);
+
+    // Over INLINE_SYNC_MAX_BYTES: the sync names the rev only, and the phone pulls.
+    await laptop.client.put('bookmarks', 'big', 'x'.repeat(INLINE_SYNC_MAX_BYTES + 1));
+    await waitFor('the phone to pull the big record', () => phone.client.get('bookmarks', 'big'));
+    expect(phone.sent.filter((t) => t === 'pull').length).toBe(pullsBefore + 1);
   });
 
   it('client e2e - a stale write comes back as a conflict with the server state', async () => {

@@ -63,7 +63,8 @@ describe('store actor - asks and pushes', () => {
       expect(r.conflicts).toEqual([]);
       const push = await eventually('the sync push', () => got[0]);
       expect(push.subject).toBe(pushSubjects.user('sm', userId));
-      expect(push.envelope).toEqual({ userId, except: laptop, frame: { t: 'sync', collection: 'bookmarks', rev: r.rev } });
+      // A small commit's records ride in its sync (from: the collection's rev before it, 0 for a new one).
+      expect(push.envelope).toEqual({ userId, except: laptop, frame: { t: 'sync', collection: 'bookmarks', rev: r.rev, from: 0, changes: [{ key: 'k', rev: r.rev, value: { n: 2n ** 40n } }] } });
 
       const pulled = await ask<PullResult>({ type: 'pull', userId, collection: 'bookmarks', since: 0 });
       expect(pulled.changes).toHaveLength(1);
@@ -73,7 +74,11 @@ describe('store actor - asks and pushes', () => {
       await ask<CommitResult>({ type: 'commit', userId, deviceId: 'laptop', connectionId: laptop, collection: 'bookmarks', changes: [{ key: 'k', value: 0, base: 0 }] });
       const next = await ask<CommitResult>({ type: 'commit', userId, deviceId: 'phone', connectionId: connectionId(userId, 'phone'), collection: 'bookmarks', changes: [{ key: 'j', value: 1 }] });
       await eventually('the second sync push', () => got[1]);
-      expect(got[1]!.envelope).toEqual({ userId, except: connectionId(userId, 'phone'), frame: { t: 'sync', collection: 'bookmarks', rev: next.rev } });
+      expect(got[1]!.envelope).toEqual({
+        userId,
+        except: connectionId(userId, 'phone'),
+        frame: { t: 'sync', collection: 'bookmarks', rev: next.rev, from: r.rev, changes: [{ key: 'j', rev: next.rev, value: 1 }] },
+      });
     } finally {
       sub.unsubscribe();
     }
