@@ -32,6 +32,8 @@ export type CommitRequest = {
 export interface CommitResult {
   rev: number;
   conflicts: Record_[];
+  /** The collection's rev just before this commit, when it wrote something (protocol: `committed` `from`). */
+  from?: number;
 }
 
 export type PullRequest = {

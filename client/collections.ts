@@ -200,8 +200,11 @@ export class CollectionSync {
       applied.push(c.deleted === true ? { key, rev, deleted: true } : { key, value: roundTrip(c.value), rev, deleted: false });
     }
     const pullNeeded = applied.length > 1;
+    // The server's `from` (extension): when the commit followed the cursor directly, nothing else came in between.
+    const from = toSafeInteger(answer.from);
+    const follows = applied.length === 1 && from !== undefined && from === this.#cache.cursor(collection) && !this.#pulls.has(collection);
     if (pullNeeded) for (const r of applied) this.#localWrites.set(localKey(collection, r.key), rev);
-    else this.#apply(collection, applied, 'local');
+    else this.#apply(collection, applied, 'local', follows ? rev : undefined);
     this.#apply(collection, conflicts, 'remote');
     for (const c of conflicts) {
       const attempted = lastByKey.get(c.key);

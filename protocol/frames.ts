@@ -59,7 +59,12 @@ export const CLIENT_FRAME_TYPES: readonly ClientFrame['t'][] = Object.freeze(['c
 
 /** `epoch` (extension) names the storage generation: a client drops its cache when it changes. */
 export interface WelcomeFrame { t: 'welcome'; connectionId: string; node: string; epoch?: string }
-export interface CommittedFrame { t: 'committed'; id: RequestId; rev: number; conflicts: RecordFrame[] }
+/**
+ * (extension) `from`: the collection's rev just before this commit, when it wrote something (and its records
+ * were few and small: see SyncFrame). A client whose cursor was exactly `from` may move it to `rev` after
+ * a single-key commit: the commit was the only change in between.
+ */
+export interface CommittedFrame { t: 'committed'; id: RequestId; rev: number; conflicts: RecordFrame[]; from?: number }
 export interface ChangesFrame { t: 'changes'; id: RequestId; collection: string; rev: number; changes: RecordFrame[]; more: boolean }
 export interface SentFrame { t: 'sent'; id: RequestId; commandId: string }
 export interface ErrorFrame { t: 'error'; id?: RequestId; code: ErrorCode; message: string }

@@ -49,7 +49,7 @@ export function handleFrame(port: SessionPort, frame: unknown): void {
             ? { type: 'commit', userId, deviceId, connectionId, collection: req.collection, changes: req.changes }
             : { type: 'commit', userId, deviceId, connectionId, collection: req.collection, changes: req.changes, txid: req.txid },
         )
-        .then((r) => encode({ t: 'committed', id: req.id, rev: r.rev, conflicts: r.conflicts }));
+        .then((r) => encode(r.from === undefined ? { t: 'committed', id: req.id, rev: r.rev, conflicts: r.conflicts } : { t: 'committed', id: req.id, rev: r.rev, conflicts: r.conflicts, from: r.from }));
       break;
     case 'pull':
       answer = port

@@ -116,7 +116,7 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
           // A small commit's records ride in its sync: a device that is up to date applies them without a pull.
           push(node, logger, event.userId, condition, { ...syncFrame(event.collection, r.rev, r.written) });
         }
-        const answer: CommitResult = { rev: r.rev, conflicts: r.conflicts };
+        const answer: CommitResult = r.written === undefined ? { rev: r.rev, conflicts: r.conflicts } : { rev: r.rev, conflicts: r.conflicts, from: r.written.from };
         reply(event, answer);
         return r.conflicts.length;
       }

@@ -128,6 +128,18 @@ describe('client e2e (real cluster)', () => {
     expect(phone.sent.filter((t) => t === 'pull').length, 'no pull for commits whose records came with their sync').toBe(pullsBefore);
     expect(phone.changes.filter((c) => c.key === 'small' || c.key === 'two').every((c) => c.origin === 'remote')).toBe(true);
 
+    // Both ways: a device's own single-key commit moves its cursor (committed `from`), so the other's next
+    // commit still comes inline.
+    const laptopPulls = laptop.sent.filter((t) => t === 'pull').length;
+    await phone.client.put('bookmarks', 'from-phone', 1);
+    await waitFor('the laptop to see the phone write', () => laptop.client.get('bookmarks', 'from-phone'));
+    await laptop.client.put('bookmarks', 'from-laptop', 2);
+    await waitFor('the phone to see the laptop write', () => phone.client.get('bookmarks', 'from-laptop'));
+    await phone.client.put('bookmarks', 'from-phone-2', 3);
+    await waitFor('the laptop to see the second phone write', () => laptop.client.get('bookmarks', 'from-phone-2'));
+    expect(laptop.sent.filter((t) => t === 'pull').length, 'the laptop pulled nothing').toBe(laptopPulls);
+    expect(phone.sent.filter((t) => t === 'pull').length, 'the phone pulled nothing').toBe(pullsBefore);
+
     // Over INLINE_SYNC_MAX_BYTES: the sync names the rev only, and the phone pulls.
     await laptop.client.put('bookmarks', 'big', 'x'.repeat(INLINE_SYNC_MAX_BYTES + 1));
     await waitFor('the phone to pull the big record', () => phone.client.get('bookmarks', 'big'));
