@@ -137,14 +137,13 @@ export function storeLayout(prefix: string): StoreLayout {
   };
 }
 
-const VERSION_PREFIX = randomBytes(5).toString('hex');
+const VERSION_PREFIX = randomBytes(8).toString('hex');
 let versionCounter = 0;
 
 /**
- * A token unique to one write: this process's random 40-bit prefix and a counter, in a subject token
- * of 11 to 20 characters. Two processes share a prefix with probability 2^-40 per pair, and then only
- * a collision of both counters at once would make two versions share a subject (which costs a slower
- * delete, nothing else: reads are by sequence).
+ * A token unique to one write: this process's random 64-bit prefix and a counter, 17 to 27 characters,
+ * subject-safe. It names a record version's subject and an index write's message id (writes.ts): two
+ * processes share a prefix with probability 2^-64 per pair.
  */
 export function versionToken(): string {
   versionCounter = (versionCounter + 1) % Number.MAX_SAFE_INTEGER;
