@@ -52,7 +52,12 @@ describe('socket - push plane', () => {
     try {
       const committed = await laptop.request({ t: 'commit', id: 1, collection: 'tabs', changes: [{ key: 'k', value: 'v' }] });
       const rev = committed['rev'];
-      for (const c of [phone, tablet]) expect(await c.take((f) => f['t'] === 'sync')).toEqual({ t: 'sync', collection: 'tabs', rev });
+      // The committed answer and the sync name the collection's rev before the commit (0: new), and the
+      // sync carries the commit's record (protocol extension: no pull needed by an up-to-date device).
+      expect(committed['from']).toBe(0);
+      for (const c of [phone, tablet]) {
+        expect(await c.take((f) => f['t'] === 'sync')).toEqual({ t: 'sync', collection: 'tabs', rev, from: 0, changes: [{ key: 'k', rev, value: 'v' }] });
+      }
       // Marker through the all subject: bob and the laptop got nothing before it.
       n1.nc.publish(pushSubjects.all('sm'), encode({ frame: { t: 'sync', collection: 'marker', rev: 0 } }));
       for (const c of [laptop, bob]) await c.take((f) => f['collection'] === 'marker');
