@@ -87,6 +87,9 @@ export class Cell {
   /** Status, lease, activation and stop: moved only through the transition table (cell-lifecycle.ts). */
   readonly life: CellLifecycle;
   actor: Actor<AnyStateMachine> | undefined = undefined;
+  /** Hibernated (KindSpec.hibernateAfterMs): the actor's persisted snapshot, the actor stopped. */
+  hibernated: Snapshot<unknown> | undefined = undefined;
+  #subscription: { unsubscribe(): void } | undefined;
   mailbox: Mailbox<ActorMessage> | null = null;
   busy = false;
   /** The message being processed (to fail its ask if the machine throws). */
@@ -141,6 +144,14 @@ export class Cell {
    */
   start(snapshot: Snapshot<unknown> | undefined): boolean {
     if (!this.life.run()) return false;
+    this.busy = true; // entry actions may tell this actor: queue those behind start
+    this.#startActor(snapshot);
+    this.busy = false;
+    if (this.status === CellStatus.running) this.drain();
+    return true;
+  }
+
+  #startActor(snapshot: Snapshot<unknown> | undefined): Actor<AnyStateMachine> {
     const actor = createActor(this.spec.machine, {
       input: { kind: this.spec.kind, id: this.id, node: this.host.id, args: this.args },
       parent: this.host.actorParent,
@@ -148,15 +159,36 @@ export class Cell {
     });
     this.actor = actor;
     cellOfActor.set(actor, this);
-    actor.subscribe({
+    this.#subscription = actor.subscribe({
       error: (err: unknown) => this.onError(actor, err),
       complete: () => this.onComplete(actor),
     });
-    this.busy = true; // entry actions may tell this actor: queue those behind start
     actor.start();
-    this.busy = false;
-    if (this.status === CellStatus.running) this.drain();
+    return actor;
+  }
+
+  /**
+   * Stops the XState actor of an idle cell and keeps its persisted snapshot (hibernateAfterMs); the
+   * next message starts it again from there. False when it is not idle and healthy.
+   */
+  hibernate(): boolean {
+    const actor = this.actor;
+    if (actor === undefined || this.busy || this.status !== CellStatus.running || this.queued !== 0) return false;
+    if (actor.getSnapshot().status !== 'active') return false;
+    this.hibernated = actor.getPersistedSnapshot();
+    this.#subscription?.unsubscribe(); // not a completion: the cell lives on
+    this.#subscription = undefined;
+    this.actor = undefined;
+    stopChildActor(actor);
     return true;
+  }
+
+  /** The running actor, started again from its hibernation snapshot if needed. */
+  #awake(): Actor<AnyStateMachine> {
+    if (this.actor !== undefined) return this.actor;
+    const snapshot = this.hibernated;
+    this.hibernated = undefined;
+    return this.#startActor(snapshot);
   }
 
   /** Hands `message` to the actor now if it is idle, else queues it (bounded). */
@@ -210,7 +242,7 @@ export class Cell {
     this.busy = true;
     this.current = message;
     this.touched = true;
-    const actor = this.actor!;
+    const actor = this.#awake();
     if (this.spec.persist) {
       // XState keeps the snapshot object when a message changes nothing: write only on change.
       const before = actor.getSnapshot();
@@ -238,6 +270,8 @@ export class Cell {
     this.restartTimer = undefined;
     const a = this.actor;
     this.actor = undefined;
+    this.hibernated = undefined;
+    this.#subscription = undefined;
     if (a !== undefined) stopChildActor(a);
   }
 

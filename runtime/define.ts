@@ -21,6 +21,12 @@ export function defineActor<TMachine extends AnyStateMachine>(definition: {
   if (cap !== undefined && !(Number.isInteger(cap) && cap > 0)) {
     throw new RuntimeConfigError(`mailbox capacity of kind ${kind} must be a positive integer, got ${String(cap)}`);
   }
+  const hibernate = options.hibernateAfterMs;
+  if (hibernate !== undefined && hibernate !== 0) {
+    if (!(Number.isFinite(hibernate) && hibernate > 0)) throw new RuntimeConfigError(`hibernateAfterMs of kind ${kind} must be a positive number of milliseconds or 0, got ${String(hibernate)}`);
+    if ((options.placement ?? 'virtual') === 'virtual') throw new RuntimeConfigError(`kind ${kind}: hibernateAfterMs is for explicit kinds (virtual actors passivate: passivateAfterMs)`);
+    if (options.persist === true) throw new RuntimeConfigError(`kind ${kind}: hibernateAfterMs and persist do not go together (a persisted actor's snapshot lives in KV)`);
+  }
   if (options.remoteSpawn === false && (options.placement ?? 'virtual') === 'virtual') {
     throw new RuntimeConfigError(`kind ${kind}: remoteSpawn: false needs placement 'explicit' (virtual actors are started by their first message, not by spawn())`);
   }
@@ -33,6 +39,8 @@ export interface KindSpec {
   readonly machine: AnyStateMachine;
   readonly virtual: boolean;
   readonly passivateAfterMs: number;
+  /** Explicit kinds: idle time before the XState actor is hibernated (0: never). */
+  readonly hibernateAfterMs: number;
   readonly capacity: number;
   readonly overflow: MailboxOverflow;
   readonly persist: boolean;
@@ -51,6 +59,7 @@ export function kindSpec(k: ActorKind): KindSpec {
     machine: k.machine,
     virtual: (o.placement ?? 'virtual') === 'virtual',
     passivateAfterMs: o.passivateAfterMs ?? 60_000,
+    hibernateAfterMs: o.hibernateAfterMs ?? 0,
     capacity: o.mailbox?.capacity ?? 1024,
     overflow: o.mailbox?.overflow ?? 'reject',
     persist: o.persist === true,

@@ -29,6 +29,7 @@ export class Counters {
   mailboxDropped = 0;
   deadLetters = 0;
   activations = 0;
+  hibernations = 0;
 }
 
 /** What the lifecycle needs from the node. */
@@ -312,7 +313,10 @@ export class LocalActors implements CellHost {
 
   startSweep(): void {
     let min = Infinity;
-    for (const s of this.specs.values()) if (s.virtual && s.passivateAfterMs > 0) min = Math.min(min, s.passivateAfterMs);
+    for (const s of this.specs.values()) {
+      if (s.virtual && s.passivateAfterMs > 0) min = Math.min(min, s.passivateAfterMs);
+      if (!s.virtual && s.hibernateAfterMs > 0) min = Math.min(min, s.hibernateAfterMs);
+    }
     if (min === Infinity) return;
     const every = Math.max(20, Math.min(1_000, Math.floor(min / 4)));
     this.sweepTimer = this.r.clock.setInterval(() => this.sweep(), every);
@@ -323,40 +327,47 @@ export class LocalActors implements CellHost {
     this.sweepTimer = undefined;
   }
 
-  /** Passivates virtual actors idle for passivateAfterMs (`touched` is set per message, cleared here). */
+  /**
+   * Passivates virtual actors idle for passivateAfterMs, and hibernates explicit ones idle for
+   * hibernateAfterMs (`touched` is set per message, cleared here).
+   */
   private sweep(): void {
     const now = this.r.clock.now();
     for (const [kind, m] of this.cells) {
       const spec = this.specs.get(kind)!;
-      if (!spec.virtual || spec.passivateAfterMs <= 0) continue;
+      const after = spec.virtual ? spec.passivateAfterMs : spec.hibernateAfterMs;
+      if (after <= 0) continue;
       for (const c of m.values()) {
-        if (c.status !== CellStatus.running) continue;
+        if (c.status !== CellStatus.running || (!spec.virtual && c.actor === undefined)) continue;
         if (c.touched || c.busy || c.queued !== 0) {
           c.touched = false;
           c.idleSince = now;
-        } else if (now - c.idleSince >= spec.passivateAfterMs) {
-          void this.stopCell(c, 'passivated');
+        } else if (now - c.idleSince >= after) {
+          if (spec.virtual) void this.stopCell(c, 'passivated');
+          else if (c.hibernate()) this.r.counters.hibernations++;
         }
       }
     }
   }
 
   /** Gauges: running actors and queued messages. */
-  gauges(): { active: number; depth: number; byKind: Record<string, { active: number; mailboxDepth: number }> } {
+  gauges(): { active: number; depth: number; hibernated: number; byKind: Record<string, { active: number; mailboxDepth: number }> } {
     let active = 0;
     let depth = 0;
+    let hibernated = 0;
     const byKind: Record<string, { active: number; mailboxDepth: number }> = {};
     for (const [kind, m] of this.cells) {
       let kindActive = 0;
       let kindDepth = 0;
       for (const c of m.values()) {
         if (c.status === CellStatus.running) kindActive++;
+        if (c.hibernated !== undefined) hibernated++;
         kindDepth += c.queued;
       }
       byKind[kind] = { active: kindActive, mailboxDepth: kindDepth };
       active += kindActive;
       depth += kindDepth;
     }
-    return { active, depth, byKind };
+    return { active, depth, hibernated, byKind };
   }
 }

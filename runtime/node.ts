@@ -251,7 +251,7 @@ export class NodeImpl implements ActorNode, NodeLife {
   }
 
   metrics(): RuntimeMetrics {
-    const { active, depth, byKind } = this.actors.gauges();
+    const { active, depth, hibernated, byKind } = this.actors.gauges();
     const c = this.counters;
     const room = this.waiting.room;
     return {
@@ -266,6 +266,8 @@ export class NodeImpl implements ActorNode, NodeLife {
       mailboxDropped: c.mailboxDropped,
       deadLetters: c.deadLetters,
       activations: c.activations,
+      hibernations: c.hibernations,
+      hibernatedActors: hibernated,
       hostWaits: room.heldTotal,
       hostWaitRefused: room.refusedTotal,
       hostWaitExpired: room.expiredTotal,

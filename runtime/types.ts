@@ -51,6 +51,14 @@ export interface ActorKindOptions {
   placement?: 'virtual' | 'explicit';
   /** Virtual actors stop after this long without a message (default 60_000; 0 = never). */
   passivateAfterMs?: number;
+  /**
+   * Explicit kinds only: after this long without a message, the XState actor is stopped and only its
+   * persisted snapshot kept in memory (a few hundred bytes instead of a running actor's few KB); the
+   * next message starts it again from the snapshot, without running entry actions. The actor stays
+   * where it is, with its ref, mailbox and supervision. For machines with no delayed transitions
+   * (`after`) and no invoked or spawned children: those do not survive it. Default 0 (never).
+   */
+  hibernateAfterMs?: number;
   mailbox?: MailboxOptions;
   supervision?: SupervisionOptions;
   /** Persist the XState snapshot to JetStream KV after each processed message, and resume from it. */
@@ -135,6 +143,10 @@ export interface RuntimeMetrics {
   readonly deadLetters: number;
   /** Actors started on this node (virtual activations and spawns). */
   readonly activations: number;
+  /** Times an idle explicit actor was hibernated (ActorKindOptions.hibernateAfterMs). */
+  readonly hibernations: number;
+  /** Actors hibernated now: counted in activeActors, their XState actor stopped until the next message. */
+  readonly hibernatedActors: number;
   /** Messages to virtual actors that had to wait for a node hosting their kind (NodeOptions.hostWaitMs). */
   readonly hostWaits: number;
   /** Of those, refused because hostWaitCapacity messages already waited for the kind. */

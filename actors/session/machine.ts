@@ -24,7 +24,12 @@ import { deliverPending, handleFrame } from './requests.js';
 import { drainFrame, welcomeFrame } from '../../protocol/mod.js';
 
 export interface SessionContext {
-  readonly port: SessionPort;
+  /**
+   * The session's socket port, behind a function. XState walks the objects of a context (and copies
+   * it) when it persists and restores a snapshot, which the runtime does to hibernate an idle session;
+   * the port leads to the whole socket server, cycles included, and is a reference, never state.
+   */
+  readonly port: () => SessionPort;
 }
 
 function portOf(input: ActorInput<SessionPort>): SessionPort {
@@ -39,13 +44,13 @@ type ActionArgs = { context: SessionContext; event: SessionEvent };
  * without restarts, stop it) while its socket stays open. A bug here closes the connection instead
  * (`serverError`: the client reconnects) and is logged.
  */
-function guarded(name: string, fn: (args: ActionArgs) => void): (args: ActionArgs) => void {
-  return (args) => {
+function guarded(name: string, fn: (port: SessionPort, event: SessionEvent) => void): (args: ActionArgs) => void {
+  return ({ context, event }) => {
+    const port = context.port();
     try {
-      fn(args);
+      fn(port, event);
     } catch (err) {
-      const { port } = args.context;
-      port.logger.error({ err, connectionId: port.connectionId, action: name, event: args.event.type }, 'session action failed; closing the connection');
+      port.logger.error({ err, connectionId: port.connectionId, action: name, event: event.type }, 'session action failed; closing the connection');
       port.close('serverError');
     }
   };
@@ -61,31 +66,34 @@ export const sessionMachine = setup({
     input: {} as ActorInput<SessionPort>,
   },
   actions: {
-    welcome: guarded('welcome', ({ context: { port } }) => port.send(welcomeFrame(port.connectionId, port.nodeId, port.storeEpoch))),
-    claim: guarded('claim', ({ context: { port } }) => port.claim()),
-    handleFrame: guarded('handleFrame', ({ context: { port }, event }) => {
+    welcome: guarded('welcome', (port) => port.send(welcomeFrame(port.connectionId, port.nodeId, port.storeEpoch))),
+    claim: guarded('claim', (port) => port.claim()),
+    handleFrame: guarded('handleFrame', (port, event) => {
       if (event.type === 'frame') handleFrame(port, event.frame);
     }),
-    deliver: guarded('deliver', ({ context: { port }, event }) => {
+    deliver: guarded('deliver', (port, event) => {
       if (event.type === 'push') port.send(event.bytes);
     }),
-    deliverPending: guarded('deliverPending', ({ context: { port } }) => deliverPending(port)),
-    sendDrain: guarded('sendDrain', ({ context: { port }, event }) => {
+    deliverPending: guarded('deliverPending', (port) => deliverPending(port)),
+    sendDrain: guarded('sendDrain', (port, event) => {
       if (event.type !== 'drain') return;
       port.send(drainFrame(event.retryAfterMs));
       // Linger: requests that crossed the drain frame on the wire still get answers, and a client that
       // moves on time closes first, so the node never cuts a socket with data still on its way.
       port.closeWhenFlushed(event.retryAfterMs + DRAIN_LINGER_MS);
     }),
-    closeFailed: guarded('closeFailed', ({ context: { port }, event }) => {
+    closeFailed: guarded('closeFailed', (port, event) => {
       if (event.type === 'fence.failed') port.logger.warn({ connectionId: port.connectionId, reason: event.reason }, 'session fence failed; closing');
       port.close('serverError');
     }),
-    closeReplaced: guarded('closeReplaced', ({ context: { port } }) => port.close('replaced')),
+    closeReplaced: guarded('closeReplaced', (port) => port.close('replaced')),
   },
 }).createMachine({
   id: 'session',
-  context: ({ input }) => ({ port: portOf(input) }),
+  context: ({ input }) => {
+    const port = portOf(input);
+    return { port: () => port };
+  },
   initial: 'handshake',
   on: {
     frame: { actions: 'handleFrame' },

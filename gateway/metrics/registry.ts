@@ -33,6 +33,7 @@ const RUNTIME_COUNTERS: Record<string, { field: keyof RuntimeMetrics; help: stri
   syncmesh_runtime_mailbox_dropped_total: { field: 'mailboxDropped', help: 'Messages dropped by full mailboxes' },
   syncmesh_runtime_dead_letters_total: { field: 'deadLetters', help: 'Tells that reached no actor' },
   syncmesh_runtime_activations_total: { field: 'activations', help: 'Actors started on this node' },
+  syncmesh_runtime_hibernations_total: { field: 'hibernations', help: 'Idle actors hibernated (XState actor stopped, snapshot kept)' },
   syncmesh_runtime_host_waits_total: { field: 'hostWaits', help: 'Messages held until a node hosting their kind joined' },
   syncmesh_runtime_host_wait_refused_total: { field: 'hostWaitRefused', help: 'Messages refused because too many waited for a host' },
   syncmesh_runtime_host_wait_expired_total: { field: 'hostWaitExpired', help: 'Messages whose wait for a host ran out' },
@@ -40,6 +41,7 @@ const RUNTIME_COUNTERS: Record<string, { field: keyof RuntimeMetrics; help: stri
 const RUNTIME_GAUGES: Record<string, { field: keyof RuntimeMetrics; help: string }> = {
   syncmesh_runtime_members: { field: 'members', help: 'Live cluster members seen by this node' },
   syncmesh_runtime_waiting_for_host: { field: 'waitingForHost', help: 'Messages waiting for a node hosting their kind' },
+  syncmesh_runtime_hibernated_actors: { field: 'hibernatedActors', help: 'Actors hibernated now (their XState actor stopped until the next message)' },
 };
 
 const SOCKET_COUNTERS: Record<string, { field: keyof SocketServerStats; help: string }> = {

@@ -5,7 +5,7 @@
  * sessions come and go), and that a failing actor is still restarted by its supervision.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { setup } from 'xstate';
+import { assign, setup } from 'xstate';
 
 /** An XState actor system, by identity (its type is not exported by xstate's entry point). */
 type AnyActorSystem = object;
@@ -87,5 +87,53 @@ describe('runtime - one XState system per node', () => {
     await waitFor('the failed actor to be restarted', () => (n.metrics().restarts >= 1 ? true : undefined));
     expect(await n.ask(flaky, { type: 'ping' })).toBe('pong');
     expect(await n.ask(calm, { type: 'ping' })).toBe('pong');
+  });
+});
+
+describe('runtime - hibernation of idle explicit actors', () => {
+  const sleeper = defineActor({
+    kind: 'sleeper',
+    machine: setup({ types: { context: {} as { n: number }, events: {} as ActorMessage } }).createMachine({
+      context: { n: 0 },
+      initial: 'counting',
+      states: {
+        counting: {
+          entry: () => entries.push('counting'),
+          on: {
+            inc: { actions: assign({ n: ({ context }) => context.n + 1 }) },
+            get: { actions: ({ context, event }) => reply(event, context.n) },
+          },
+        },
+      },
+    }),
+    options: { placement: 'explicit', hibernateAfterMs: 60 },
+  });
+  const entries: string[] = [];
+
+  it('runtime - an idle actor is hibernated and wakes on its next message with its state, without running entry actions again', async () => {
+    const ns = await natsServer();
+    cleanup.push(() => ns[Symbol.asyncDispose]());
+    const n = await testNode(ns.url, 'sleepy', [sleeper]);
+    cleanup.push(() => n.close());
+    const ref = await n.spawn('sleeper', 's1');
+    for (let i = 0; i < 3; i++) n.tell(ref, { type: 'inc' });
+    expect(await n.ask(ref, { type: 'get' })).toBe(3);
+    await waitFor('the idle actor to hibernate', () => (n.metrics().hibernatedActors === 1 ? true : undefined));
+    expect(n.metrics().activeActors, 'still an actor of the node').toBe(1);
+    n.tell(ref, { type: 'inc' });
+    expect(await n.ask(ref, { type: 'get' })).toBe(4);
+    expect(n.metrics().hibernatedActors).toBe(0);
+    expect(entries).toEqual(['counting']);
+    await waitFor('it to hibernate again', () => (n.metrics().hibernatedActors === 1 ? true : undefined));
+    expect(n.metrics().hibernations).toBeGreaterThanOrEqual(2);
+    await n.stop(ref);
+    expect(n.metrics().activeActors).toBe(0);
+  });
+
+  it('runtime - hibernateAfterMs is refused on virtual and persisted kinds', () => {
+    const machine = setup({}).createMachine({});
+    expect(() => defineActor({ kind: 'v', machine, options: { hibernateAfterMs: 10 } })).toThrow(/explicit kinds/);
+    expect(() => defineActor({ kind: 'p', machine, options: { placement: 'explicit', persist: true, hibernateAfterMs: 10 } })).toThrow(/persist/);
+    expect(() => defineActor({ kind: 'x', machine, options: { placement: 'explicit', hibernateAfterMs: -1 } })).toThrow(/positive/);
   });
 });

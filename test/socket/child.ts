@@ -19,6 +19,10 @@ const MAIN = join(root, basename(root) === 'dist' ? '' : 'dist', 'test', 'socket
 export interface ChildStats {
   stats: SocketServerStats;
   memory: NodeJS.MemoryUsage;
+  /** Hibernated actors (idle sessions) on the node. */
+  hibernated: number;
+  /** Actors on the node (sessions and the socket server), hibernated ones included. */
+  actors: number;
 }
 
 export interface ChildSocketNode {

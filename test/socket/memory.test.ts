@@ -58,11 +58,13 @@ describe('socket - memory', () => {
       expect(heapPer).toBeLessThan(7 * KB);
       expect(rssPer).toBeLessThan(16 * KB);
 
+
       await closeAll(clients.splice(0));
       await until(async () => (await sn.stats()).stats.connections === 0, 'every connection closed', 30_000);
       const after = await settled(() => sn.stats());
       console.log(`socket heap after closing all: ${((after.memory.heapUsed - before.memory.heapUsed) / KB).toFixed(0)} KB above the baseline`);
       expect(after.stats.users).toBe(0);
+      expect(after.actors, 'every session actor stopped (the socket server is left)').toBe(before.actors);
       // Closing gives the sessions' memory back (a leak would keep most of it).
       expect(after.memory.heapUsed - before.memory.heapUsed).toBeLessThan(0.25 * (during.memory.heapUsed - before.memory.heapUsed));
     } finally {
