@@ -9,15 +9,12 @@ import { sessionMachine, type SessionMachine } from './machine.js';
 export const SESSION_KIND = 'session';
 
 /**
- * Hibernation of idle sessions (runtime hibernateAfterMs: the XState actor stopped, its snapshot kept)
- * is built and measured but off (0). With 10 s, test/socket/memory.test.ts gave 3.9 KB of heap per idle
- * connection instead of 6.0 KB, but after the 2,000 hibernated sessions closed the node still held
- * about 10 KB per session 20 s later: some 3,700 NATS requests in flight (fence-release purges and
- * connection-count updates, one JetStream API call each, with their Connection in their closures).
- * Not diagnosed yet (issue 7); the machine itself is ready for it (its context holds the port behind a
- * function, which XState's snapshot walks do not enter).
+ * A session with no frame or push for this long keeps only its XState snapshot until the next one
+ * (runtime hibernateAfterMs): test/socket/memory.test.ts, 2,000 idle connections, heap per connection
+ * 6.0 -> 4.0 KB. The machine has no delays or children, and its context holds the port behind a
+ * function, which XState's snapshot walks do not enter.
  */
-export const SESSION_HIBERNATE_AFTER_MS = 0;
+export const SESSION_HIBERNATE_AFTER_MS = 10_000;
 
 /**
  * Explicit placement: a session lives on the node holding its socket and is spawned there with the
@@ -34,7 +31,7 @@ export function sessionKind(): ActorKind<SessionMachine> {
       placement: 'explicit',
       remoteSpawn: false,
       passivateAfterMs: 0,
-      // Off: see SESSION_HIBERNATE_AFTER_MS.
+      // An idle session keeps only its snapshot (TARGETS P4).
       hibernateAfterMs: SESSION_HIBERNATE_AFTER_MS,
       mailbox: { capacity: 512, overflow: 'reject' },
       supervision: { maxRestarts: 0 },
