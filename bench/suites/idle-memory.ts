@@ -68,7 +68,8 @@ async function measurePeer(ctx: LoadContext, kind: 'uws' | 'ws' | 'sio', name: s
       },
       { concurrency: OPEN_CONCURRENCY, timeoutMs: OPEN_TIMEOUT_MS, total: n },
     );
-    await settle(SETTLE_MS);
+    // Read after the same idle time as Syncmesh's socket node (whose sessions hibernate meanwhile).
+    await settle(SETTLE_MS + SESSION_HIBERNATE_AFTER_MS + HIBERNATE_SWEEP_MS + SETTLE_MS);
     const after = await settledRss(server.pid);
     await ctx.fleet.close();
     if (opened.opened === 0) throw new Error(`no connection could be opened: ${opened.firstError ?? 'unknown error'}`);
@@ -158,7 +159,7 @@ export async function runIdleMemory(ctx: LoadContext): Promise<IdleMemoryOutcome
   const result: ScaleResult = {
     id: 'P4',
     title: 'idle connection memory on one socket node, session state included',
-    setting: `${n.toLocaleString('en-US')} idle connections per server process, opened from ${ctx.fleet.processes.length} load processes on as many 127.0.0.x addresses; RSS before and after (median of 5 readings)`,
+    setting: `${n.toLocaleString('en-US')} idle connections per server process, opened from ${ctx.fleet.processes.length} load processes on as many 127.0.0.x addresses; RSS before and after (median of 5 readings), every server read ${Math.round((2 * SETTLE_MS + SESSION_HIBERNATE_AFTER_MS + HIBERNATE_SWEEP_MS) / 1000)} s after its last connection opened (ours also at 3 s)`,
     target: '<= 3 KB RSS per connection on the socket node and <= 1 KB per connection in nats-server',
     columns: [
       { key: 'kb', label: 'KB/conn', digits: 2 },
