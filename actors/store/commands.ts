@@ -31,7 +31,7 @@
  * comes again.
  */
 import { randomBytes } from 'node:crypto';
-import { decode, encode } from '../../protocol/mod.js';
+import { decode, encode, ownString } from '../../protocol/mod.js';
 import { connectionId } from '../../protocol/cluster/mod.js';
 import type { ClearDeliveredResult, PendingCommand, PendingResult, SendResult } from '../messages.js';
 import { discard, type StoreContext } from './context.js';
@@ -121,7 +121,8 @@ export async function register(ctx: StoreContext, s: UserState, deviceId: string
       `this user already has ${user.devices.length} devices; the quota is ${ctx.limits.maxDevicesPerUser} devices per user. This device stays connected but cannot receive commands; use one of the known devices`,
     );
   }
-  const next = { collections: user.collections, devices: [...user.devices, deviceId] };
+  // A copy: the decoded id is a slice of the whole request's text, which the cached index would keep alive.
+  const next = { collections: user.collections, devices: [...user.devices, ownString(deviceId)] };
   const seq = await writeIndex(ctx, "the user's index", ctx.layout.userIndex(s.userId), encodeUser(next), user.seq);
   s.setUser({ ...next, seq });
 }

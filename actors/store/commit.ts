@@ -197,7 +197,7 @@ async function registerCollection(ctx: StoreContext, s: UserState, collection: s
   if (user.collections.length >= ctx.limits.maxCollectionsPerUser) {
     throw new QuotaExceededError(`this user already has ${user.collections.length} collections; the quota is ${ctx.limits.maxCollectionsPerUser} collections per user. Write to an existing collection`);
   }
-  const next = { collections: [...user.collections, collection], devices: user.devices };
+  const next = { collections: [...user.collections, ownString(collection)], devices: user.devices };
   const seq = await writeIndex(ctx, "the user's index", ctx.layout.userIndex(s.userId), encodeUser(next), user.seq);
   s.setUser({ ...next, seq });
 }
