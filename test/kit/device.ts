@@ -20,11 +20,11 @@ export async function devToken(url: string, userId: string): Promise<string> {
   return ((await res.json()) as { token: string }).token;
 }
 
-export async function connectRequest(url: string, token: string, userId: string, deviceId: string): Promise<ConnectAnswer> {
+export async function connectRequest(url: string, token: string, userId: string, deviceId: string, exclude?: readonly string[]): Promise<ConnectAnswer> {
   const res = await fetch(`${url}/v1/connect`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ userId, deviceId }),
+    body: JSON.stringify(exclude === undefined ? { userId, deviceId } : { userId, deviceId, exclude }),
   });
   if (!res.ok) throw new Error(`connect: HTTP ${res.status} ${await res.text()}`);
   return (await res.json()) as ConnectAnswer;
@@ -58,9 +58,24 @@ export class Device {
   }
 
   /** Dev token, connect request, WebSocket with the ticket; resolves after `welcome`. */
+  /**
+   * Connects as a client does: when the socket server named cannot be reached (killed, and the
+   * distributor has not seen it go yet), asks again excluding it (docs/protocol.md 2.2), a few times.
+   */
   static async open(url: string, userId: string, deviceId: string): Promise<Device> {
-    const answer = await connectRequest(url, await devToken(url, userId), userId, deviceId);
-    return Device.openWith(answer);
+    const token = await devToken(url, userId);
+    const failed: string[] = [];
+    for (let attempt = 0; ; attempt++) {
+      const answer = await connectRequest(url, token, userId, deviceId, failed.length > 0 ? failed : undefined);
+      try {
+        return await Device.openWith(answer);
+      } catch (err) {
+        const refused = err instanceof Error && (err.cause as { code?: unknown } | undefined)?.code === 'ECONNREFUSED';
+        const node = (answer as { node?: unknown }).node;
+        if (!refused || typeof node !== 'string' || attempt >= 3) throw err;
+        failed.push(node);
+      }
+    }
   }
 
   static async openWith(answer: ConnectAnswer): Promise<Device> {
@@ -68,7 +83,7 @@ export class Device {
     const dev = new Device(ws, answer);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
-      ws.once('error', reject);
+      ws.once('error', (err: Error) => reject(new Error(`could not open ${answer.socket.url} (node ${String((answer as { node?: unknown }).node)}): ${err.message}`, { cause: err })));
       ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: HTTP ${res.statusCode}`)));
     });
     await dev.next((f) => f.t === 'welcome');
