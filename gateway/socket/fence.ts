@@ -30,6 +30,7 @@ import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamM
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { decode, encode, toSafeInteger } from '../../protocol/mod.js';
+import { KeyPurge } from './key-purge.js';
 import { ensureBucket, StreamMismatchError } from '../../runtime/mod.js';
 import { FenceError } from './errors.js';
 
@@ -100,15 +101,11 @@ export interface SweepResult {
 
 export class SessionFence {
   readonly #kv: KV;
-  readonly #jsm: JetStreamManager;
-  readonly #stream: string;
-  readonly #subjectPrefix: string;
+  readonly #purge: KeyPurge;
 
   private constructor(kv: KV, jsm: JetStreamManager, bucket: string) {
     this.#kv = kv;
-    this.#jsm = jsm;
-    this.#stream = `KV_${bucket}`;
-    this.#subjectPrefix = `$KV.${bucket}.`;
+    this.#purge = new KeyPurge(jsm, bucket);
   }
 
   /** Opens (creating if needed) the bucket `<prefix>_sessions`. */
@@ -168,7 +165,7 @@ export class SessionFence {
    */
   async release(connectionId: string, epoch: number): Promise<void> {
     try {
-      await this.#jsm.streams.purge(this.#stream, { filter: this.#subjectPrefix + connectionId, seq: epoch + 1 });
+      await this.#purge.upTo(connectionId, epoch);
     } catch (err) {
       throw new FenceError(`could not release session ${connectionId} in the fence`, { cause: err });
     }

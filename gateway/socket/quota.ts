@@ -17,6 +17,7 @@ import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { decode, encode } from '../../protocol/mod.js';
 import { FenceError } from './errors.js';
+import { KeyPurge } from './key-purge.js';
 import { ensureBucket, StreamMismatchError } from '../../runtime/mod.js';
 
 /** deviceKey -> [node, admission]: `admission` tells a device's connections on one node apart. */
@@ -44,15 +45,11 @@ function entriesOf(value: Uint8Array | undefined): Entries {
 
 export class UserSessions {
   readonly #kv: KV;
-  readonly #jsm: JetStreamManager;
-  readonly #stream: string;
-  readonly #subjectPrefix: string;
+  readonly #purge: KeyPurge;
 
   private constructor(kv: KV, jsm: JetStreamManager, bucket: string) {
     this.#kv = kv;
-    this.#jsm = jsm;
-    this.#stream = `KV_${bucket}`;
-    this.#subjectPrefix = `$KV.${bucket}.`;
+    this.#purge = new KeyPurge(jsm, bucket);
   }
 
   static async open(nc: NatsConnection, prefix: string, replicas: number): Promise<UserSessions> {
@@ -101,7 +98,7 @@ export class UserSessions {
         if (mine === undefined || mine[0] !== node || mine[1] !== admission) return;
         delete entries[deviceKey];
         if (Object.keys(entries).length === 0) {
-          await this.#jsm.streams.purge(this.#stream, { filter: this.#subjectPrefix + userKey, seq: e.revision + 1 });
+          await this.#purge.upTo(userKey, e.revision);
           return;
         }
         await this.#kv.put(userKey, encode(entries), { previousSeq: e.revision });
