@@ -11,9 +11,13 @@
  *   that never existed).
  * - A commit is atomic: the changes become visible together, when the collection's index is written,
  *   or none does. Steps: (1) a new collection is added to the user's index (collections quota);
- *   (2) the final state of each changed key is appended to the record stream (one version per key,
- *   in the order of its last change); (3) the collection index naming the new versions is written,
+ *   (2) the final state of each changed key that does not fit inline (limits.inlineCollectionBytes)
+ *   is appended to the record stream (one version per key, in the order of its last change); (3) the
+ *   collection index naming the new versions, and holding the inline ones, is written,
  *   compare-and-set on the index's last sequence; (4) replaced versions are deleted in the background.
+ *   A commit of small values to a small collection is thus one JetStream write.
+ * - Revisions count per collection: the written keys take the next revisions after the collection's,
+ *   in the order of their last change.
  *   A crash or a lost fence between (2) and (3) leaves versions no index names: invisible, and the
  *   client's retry writes them again (with a `txid`, a retry of a commit that did land answers its
  *   result instead). See README.md "Fenced writes".
@@ -30,9 +34,9 @@ import { INLINE_SYNC_MAX_BYTES, INLINE_SYNC_MAX_CHANGES } from '../../protocol/m
 import { register } from './commands.js';
 import { discard, type StoreContext } from './context.js';
 import { BadRequestError, QuotaExceededError, StaleWriteError, StoreUnavailableError, TooLargeError } from './errors.js';
-import { collectionIndex, encodeCollection, encodeUser, keyHash, type CollectionIndex, type KeyEntry, type TxRecord } from './index-codec.js';
+import { collectionIndex, encodeCollection, encodeUser, inlineCost, keyHash, txidHash, type CollectionIndex, type InlineValue, type KeyEntry, type TxRecord } from './index-codec.js';
 import { versionToken } from './layout.js';
-import { recordOf, TOMBSTONE } from './records.js';
+import { entryRecords, TOMBSTONE } from './records.js';
 import { storedSize } from './room.js';
 import type { UserState } from './user-state.js';
 import { encodeLimited, requireName, requireRev } from './validate.js';
@@ -148,14 +152,11 @@ function evaluate(index: CollectionIndex, changes: readonly Checked[]): Evaluati
 }
 
 async function conflictRecords(ctx: StoreContext, conflicts: Evaluation['conflicts']): Promise<Record_[]> {
-  return Promise.all(
-    conflicts.map(async ({ key, entry }): Promise<Record_> => {
-      if (entry === undefined) return { key, rev: 0, deleted: true };
-      const m = await ctx.records.at(entry.rev);
-      if (!m) throw new StoreUnavailableError(`the record of key ${JSON.stringify(key)} at rev ${entry.rev} is missing; the index changed meanwhile, retry the commit`);
-      return recordOf(ctx.layout, m);
-    }),
-  );
+  const stored = conflicts.flatMap((c) => (c.entry === undefined ? [] : [c.entry]));
+  const records = await entryRecords(ctx.records, ctx.layout, stored);
+  if (records === null) throw new StoreUnavailableError('a record of a conflicting key is missing; the index changed meanwhile, retry the commit');
+  let next = 0;
+  return conflicts.map(({ key, entry }): Record_ => (entry === undefined ? { key, rev: 0, deleted: true } : records[next++]!));
 }
 
 /** Bytes of every collection of the user (loads the indexes not yet cached). */
@@ -214,7 +215,8 @@ async function commitIn(ctx: StoreContext, s: UserState, collection: string, txi
   const { layout, limits } = ctx;
   const index = await s.collection(collection);
   if (txid !== undefined) {
-    const done = index.txids.find((t) => t.txid === txid);
+    const hash = txidHash(txid);
+    const done = index.txids.find((t) => t.hash === hash);
     if (done) return replay(ctx, index, done);
   }
   const { writes, conflicts } = evaluate(index, changes);
@@ -226,27 +228,36 @@ async function commitIn(ctx: StoreContext, s: UserState, collection: string, txi
   await checkQuotas(ctx, s, index, writes);
   await registerCollection(ctx, s, collection);
 
-  // (2) the new versions. Appended back to back on one connection: JetStream applies them in order.
-  const subjects = writes.map((w) => layout.recordVersion(s.userId, collection, w.key, versionToken()));
-  await ctx.rooms.records.take(
-    writes.reduce((sum, w, i) => sum + storedSize(subjects[i]!, w.payload.length), 0),
-    `the ${writes.length === 1 ? 'value' : `${writes.length} values`} of this commit`,
-  );
-  const settled = await Promise.allSettled(writes.map((w, i) => append(ctx, `key ${JSON.stringify(w.key)}`, subjects[i]!, w.payload)));
+  // (2) the new versions that do not fit inline. Appended back to back on one connection: JetStream applies them in order.
+  const inline = placeInline(index, writes, limits.inlineCollectionBytes);
+  const external = writes.flatMap((w, i) => (inline[i] === undefined ? [w] : []));
+  const subjects = external.map((w) => layout.recordVersion(s.userId, collection, w.key, versionToken()));
+  if (external.length > 0) {
+    await ctx.rooms.records.take(
+      external.reduce((sum, w, i) => sum + storedSize(subjects[i]!, w.payload.length), 0),
+      `the ${external.length === 1 ? 'value' : `${external.length} values`} of this commit`,
+    );
+  }
+  const settled = await Promise.allSettled(external.map((w, i) => append(ctx, `key ${JSON.stringify(w.key)}`, subjects[i]!, w.payload)));
   const written = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
     discard(ctx, layout.recordStream, written, 'a commit failed before its index write');
     throw failed.reason;
   }
-  const fresh: KeyEntry[] = writes.map((w, i) => ({ hash: w.hash, rev: written[i]!, size: w.payload.length })).sort((a, b) => a.rev - b.rev);
+  let appended = 0;
+  const fresh: KeyEntry[] = writes.map((w, i): KeyEntry => {
+    const rev = index.rev + i + 1;
+    const value = inline[i];
+    return value !== undefined ? { hash: w.hash, rev, seq: 0, size: w.payload.length, inline: value } : { hash: w.hash, rev, seq: written[appended++]!, size: w.payload.length };
+  });
   const replaced = new Set(writes.map((w) => w.hash));
   const entries = [...index.entries.filter((e) => !replaced.has(e.hash)), ...fresh];
   const rev = fresh.length > 0 ? fresh.at(-1)!.rev : Math.max(index.rev, ...conflicted.map((c) => c.rev));
   let txids = index.txids;
-  // Own copies: the cached index keeps them for the next txidWindow commits of the collection, and a
-  // decoded string would keep the whole request's text alive that long (protocol ownString).
-  if (txid !== undefined) txids = [...txids, { txid: ownString(txid), rev, conflicts: conflicts.map((c) => ownString(c.key)) }].slice(-limits.txidWindow);
+  // Own copies of the conflict keys: the cached index keeps them for the next txidWindow commits of the
+  // collection, and a decoded string would keep the whole request's text alive that long (protocol ownString).
+  if (txid !== undefined) txids = [...txids, { hash: txidHash(txid), rev, conflicts: conflicts.map((c) => ownString(c.key)) }].slice(-limits.txidWindow);
 
   // (3) the fence: written only if nobody wrote this index since we read it.
   let seq: number;
@@ -258,19 +269,37 @@ async function commitIn(ctx: StoreContext, s: UserState, collection: string, txi
     throw err;
   }
   s.setCollection(collection, collectionIndex(seq, Math.max(rev, index.rev), entries, txids));
-  // (4) replaced versions: no index names them any more.
-  const replacedRevs = writes.flatMap((w) => index.byHash.get(w.hash)?.rev ?? []);
-  discard(ctx, layout.recordStream, replacedRevs, 'replaced by a commit');
-  return { rev, conflicts: conflicted, ...inlineSync(index.rev, writes, written) };
+  // (4) replaced versions in the record stream: no index names them any more.
+  const replacedSeqs = writes.flatMap((w) => index.byHash.get(w.hash)?.seq || []);
+  discard(ctx, layout.recordStream, replacedSeqs, 'replaced by a commit');
+  return { rev, conflicts: conflicted, ...inlineSync(index.rev, writes, fresh) };
+}
+
+/**
+ * Which writes keep their value inline (undefined: the record stream): in order, each that fits the
+ * collection's inline budget once the values it replaces are gone from it.
+ */
+function placeInline(index: CollectionIndex, writes: Evaluation['writes'], budget: number): (InlineValue | undefined)[] {
+  let used = index.inlineBytes;
+  for (const w of writes) {
+    const old = index.byHash.get(w.hash)?.inline;
+    if (old !== undefined) used -= inlineCost(old);
+  }
+  return writes.map((w) => {
+    const cost = Buffer.byteLength(w.key, 'utf8') + w.payload.length;
+    if (used + cost > budget) return undefined;
+    used += cost;
+    // Own copies: the cached index keeps them (an encoded value is a slice of the encoder's buffer).
+    return { key: ownString(w.key), payload: w.payload.slice() };
+  });
 }
 
 /** The records a commit wrote, for its sync, when they are few and small (else the clients pull). */
-function inlineSync(from: number, writes: Evaluation['writes'], revs: readonly number[]): Pick<CommitOutcome, 'written'> {
+function inlineSync(from: number, writes: Evaluation['writes'], fresh: readonly KeyEntry[]): Pick<CommitOutcome, 'written'> {
   if (writes.length === 0 || writes.length > INLINE_SYNC_MAX_CHANGES) return {};
   if (writes.reduce((n, w) => n + w.payload.length, 0) > INLINE_SYNC_MAX_BYTES) return {};
   const changes = writes
-    .map((w, i): Record_ => (w.payload.length === 0 ? { key: w.key, rev: revs[i]!, deleted: true } : { key: w.key, rev: revs[i]!, value: w.value }))
-    .sort((a, b) => a.rev - b.rev);
+    .map((w, i): Record_ => (w.payload.length === 0 ? { key: w.key, rev: fresh[i]!.rev, deleted: true } : { key: w.key, rev: fresh[i]!.rev, value: w.value }));
   return { written: { from, changes } };
 }
 

@@ -71,7 +71,10 @@ export function tokenName(token: string): string {
 export interface StoreLayout {
   readonly prefix: string;
   readonly recordStream: string;
-  /** The stream whose lifetime is the storage epoch of `welcome` (the record stream). */
+  /**
+   * The stream whose lifetime is the storage epoch of `welcome`: the index stream, which holds every
+   * collection's revision counter (and small values), so revisions mean something only within its lifetime.
+   */
   readonly dataStream: string;
   readonly indexStream: string;
   readonly commandStream: string;
@@ -120,7 +123,7 @@ export function storeLayout(prefix: string): StoreLayout {
   return {
     prefix,
     recordStream: `${prefix}-records`,
-    dataStream: `${prefix}-records`,
+    dataStream: `${prefix}-index`,
     indexStream: `${prefix}-index`,
     commandStream: `${prefix}-devcmds`,
     legacyStreams: [`${prefix}-data`, `${prefix}-commands`, `${prefix}-delivered`],

@@ -43,6 +43,12 @@ export interface StoreLimits {
   readonly maxDevicesPerUser: number;
   /** Commit txids remembered per collection: a commit resent with one of them answers its first result. */
   readonly txidWindow: number;
+  /**
+   * Bytes of keys and values a collection keeps inline in its index (README.md "Inline values"): a
+   * commit whose values fit is one JetStream write. Not a quota: a value that does not fit goes to the
+   * record stream. 1 keeps nothing inline.
+   */
+  readonly inlineCollectionBytes: number;
   /** max_bytes of the record stream (`<prefix>-records`); when full, writes answer quota_exceeded. */
   readonly recordStreamBytes: number;
   /** max_bytes of the index stream (`<prefix>-index`). */
@@ -71,6 +77,7 @@ export const DEFAULT_STORE_LIMITS: StoreLimits = {
   maxCollectionsPerUser: 100,
   maxDevicesPerUser: 100,
   txidWindow: 64,
+  inlineCollectionBytes: 4096,
   // 6 GiB in all: under the 10 GB JetStream store of the local cluster (nats-server.conf), so a
   // stream fills, and answers quota_exceeded, before JetStream as a whole does.
   recordStreamBytes: 4 * GiB,

@@ -2,9 +2,10 @@
  * Pull: every key of a collection changed after a revision, each once, in its latest state.
  *
  * The collection's index (index-codec.ts) lists each key's current revision, sorted by revision, so
- * the keys changed after `since` are the entries after it, each in its latest state. Their records are
- * read by sequence, all of a page at once. The cost is the user's own: one cached (or one
- * `last_by_subj`) index read and one read per change, whatever other users store (TARGETS.md P8).
+ * the keys changed after `since` are the entries after it, each in its latest state. Inline values
+ * come from the index itself; the other records are read by sequence, all of a page at once. The cost
+ * is the user's own: one cached (or one `last_by_subj`) index read and at most one read per change,
+ * whatever other users store (TARGETS.md P8).
  *
  * A page ends at `limit` changes (at most maxPageChanges) or maxPageBytes of values (a page holds at
  * least one change whatever its size); then `more: true`, and `rev` (the last change's revision) is
@@ -15,11 +16,11 @@
  * A commit landing while a pull reads can delete a version the pull's index named (it was replaced):
  * the pull then starts again from the newer index.
  */
-import type { PullResult, Record_ } from '../messages.js';
+import type { PullResult } from '../messages.js';
 import type { StoreContext } from './context.js';
 import { StoreUnavailableError } from './errors.js';
 import type { CollectionIndex, KeyEntry } from './index-codec.js';
-import { recordOf } from './records.js';
+import { entryRecords } from './records.js';
 import { optionalCount, requireName, requireRev } from './validate.js';
 
 /** What pull() reads from a PullRequest. */
@@ -69,9 +70,8 @@ export async function pull(ctx: StoreContext, input: PullInput): Promise<PullRes
       // After a miss, the cached index first (a commit of this node replaced it), then what is stored.
       const index = attempt < 2 ? await s.collection(collection) : await s.reloadCollection(collection);
       const { entries, more } = page(index, since, limit, limits.maxPageBytes);
-      const messages = await Promise.all(entries.map((e) => ctx.records.at(e.rev)));
-      if (messages.some((m) => m === null)) continue;
-      const changes: Record_[] = messages.map((m) => recordOf(layout, m!));
+      const changes = await entryRecords(ctx.records, layout, entries);
+      if (changes === null) continue;
       return { rev: changes.length > 0 ? changes.at(-1)!.rev : since, changes, more };
     }
     throw new StoreUnavailableError(`the index of collection ${JSON.stringify(collection)} names records that are gone; retry the pull (if it keeps failing, the index needs repair)`);

@@ -96,7 +96,7 @@ async function spawnNode(name: string, args: readonly string[], env: Record<stri
   };
 }
 
-/** `profileExecArgv`: Node flags for the storage node and every socket node (profiling). */
+/** `profileExecArgv`: Node flags for the storage node, the gateway and every socket node (profiling). */
 export async function startBenchCluster(log: Logger, opts: { profileExecArgv?: readonly string[] } = {}): Promise<BenchCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'syncmesh-bench-'));
   const logDir = join(dir, 'logs');
@@ -117,7 +117,7 @@ export async function startBenchCluster(log: Logger, opts: { profileExecArgv?: r
     log.info('cluster: starting the storage + push node and the gateway');
     const [storage, gateway] = await Promise.all([
       spawnNode('storage-1', ['--roles', 'storage,push'], env, logDir, opts.profileExecArgv ?? []),
-      spawnNode('gateway-1', ['--roles', 'gateway', '--http-host', '127.0.0.1', '--http-port', '0'], env, logDir, []),
+      spawnNode('gateway-1', ['--roles', 'gateway', '--http-host', '127.0.0.1', '--http-port', '0'], env, logDir, opts.profileExecArgv ?? []),
     ]);
     nodes.push(storage, gateway);
     const gatewayUrl = gateway.info.http;

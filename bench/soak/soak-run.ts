@@ -20,7 +20,7 @@ export interface SoakOptions {
   readonly socketNodes: number;
   /** The R6 bound: a process whose RSS grows more than this after warm-up fails the run. */
   readonly maxGrowthPct: number;
-  /** Extra Node flags for the storage and socket nodes (e.g. --heapsnapshot-signal=SIGUSR2 to take heap snapshots by hand). */
+  /** Extra Node flags for the storage, gateway and socket nodes (e.g. --heapsnapshot-signal=SIGUSR2 to take heap snapshots by hand). */
   readonly nodeFlags?: readonly string[];
 }
 

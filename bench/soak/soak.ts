@@ -25,7 +25,7 @@ and fails when one grows more than --max-growth-pct after warm-up or an acknowle
   --sample-s N         seconds between RSS samples (default 5)
   --socket-nodes N     socket nodes (default 2)
   --max-growth-pct N   allowed RSS growth after warm-up (default 5: R6)
-  --node-flags "F..."  extra Node flags for the storage and socket nodes, space-separated
+  --node-flags "F..."  extra Node flags for the storage, gateway and socket nodes, space-separated
                        (e.g. "--heapsnapshot-signal=SIGUSR2": kill -USR2 <pid> writes a heap snapshot)
   --out FILE           JSON result (default .tmp/soak-<time>.json)
   --help`;

@@ -261,7 +261,12 @@ class SocketServer implements ConnectionHost, SocketServerPort {
 
   openSession(connection: unknown, server: ActorRef): void {
     if (!(connection instanceof Connection) || connection.host !== this) return;
-    const conn = connection;
+    // Called from the server actor's transition: the session actor starts right after it, not inside it
+    // (an actor started within another's action runs its initial assign there, which XState flags).
+    queueMicrotask(() => this.#spawnSession(connection, server));
+  }
+
+  #spawnSession(conn: Connection, server: ActorRef): void {
     if (conn.closing) return;
     const id = `${conn.connectionId}.${(this.#serial++).toString(36)}`;
     this.node.spawn(SESSION_KIND, id, {}, conn).then(

@@ -10,10 +10,10 @@ import { createCloudStore } from '../../actors/store/mod.js';
 import { natsServer } from '../kit/nats.js';
 import { closeAll, socketNode, type Frame, type SocketNode } from './kit.js';
 
-/** The epoch the data stream `sm-records` has now, read straight from JetStream. */
+/** The epoch the index stream `sm-index` has now, read straight from JetStream. */
 async function streamEpoch(nc: NatsConnection): Promise<string> {
-  const info = await (await jetstreamManager(nc)).streams.info('sm-records');
-  return `sm-records@${info.created}`;
+  const info = await (await jetstreamManager(nc)).streams.info('sm-index');
+  return `sm-index@${info.created}`;
 }
 
 /** streamEpoch, retried until JetStream answers (it needs a moment after a restart). */
@@ -97,7 +97,7 @@ describe('socket - storage epoch', () => {
 
       // A wiped store, as far as clients can tell: the stream is deleted and created again.
       const jsm = await jetstreamManager(nc);
-      await jsm.streams.delete('sm-records');
+      await jsm.streams.delete('sm-index');
       const store = await createCloudStore({ nc });
       await store.close();
       const after = await welcomeEpochUntil(sn, (e) => e !== undefined && e !== before, 'a new epoch after the stream was recreated');

@@ -56,7 +56,7 @@ describe('socket - upgrade and welcome', () => {
     const c = await TestClient.open(sn.server.url, sn.ticket('alice', 'laptop'));
     try {
       const welcome = await c.take((f) => f['t'] === 'welcome');
-      expect(welcome).toEqual({ t: 'welcome', connectionId: connectionId('alice', 'laptop'), node: sn.node.id, epoch: expect.stringMatching(/^sm-records@/) });
+      expect(welcome).toEqual({ t: 'welcome', connectionId: connectionId('alice', 'laptop'), node: sn.node.id, epoch: expect.stringMatching(/^sm-index@/) });
       expect(c.frames[0]).toBe(welcome); // the first frame of the connection
     } finally {
       await closeAll([c]);
