@@ -42,6 +42,16 @@ export function ownString(text: string): string {
 }
 
 /**
+ * A copy of `bytes` in memory of its own. What encode() returns is a view into the encoder's shared
+ * 8 KiB buffer, and a decoded byte string a view into the message (and the read buffer it arrived in);
+ * `Buffer#slice` makes another view, not a copy. Call this on bytes that are kept after the message is
+ * handled (the storage's cached inline values), or each keeps a whole buffer alive.
+ */
+export function ownBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
+/**
  * Returns `value` as a safe integer number when it is an integer (number or BigInt) within
  * ±(2^53-1), else `undefined`. Used for ids, revisions and cursors sent by peers.
  */

@@ -28,7 +28,7 @@
  * - `txid`: a commit carrying the txid of one of the collection's last `txidWindow` commits answers
  *   that commit's `rev`, with the current state of the keys that conflicted then, and applies nothing.
  */
-import { ownString } from '../../protocol/mod.js';
+import { ownBytes, ownString } from '../../protocol/mod.js';
 import type { Change, CommitResult, Record_ } from '../messages.js';
 import { INLINE_SYNC_MAX_BYTES, INLINE_SYNC_MAX_CHANGES } from '../../protocol/mod.js';
 import { register } from './commands.js';
@@ -289,8 +289,8 @@ function placeInline(index: CollectionIndex, writes: Evaluation['writes'], budge
     const cost = Buffer.byteLength(w.key, 'utf8') + w.payload.length;
     if (used + cost > budget) return undefined;
     used += cost;
-    // Own copies: the cached index keeps them (an encoded value is a slice of the encoder's buffer).
-    return { key: ownString(w.key), payload: w.payload.slice() };
+    // Own copies: the cached index keeps them (protocol ownBytes, ownString).
+    return { key: ownString(w.key), payload: ownBytes(w.payload) };
   });
 }
 

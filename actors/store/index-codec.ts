@@ -27,7 +27,7 @@
  * write of it must expect that sequence.
  */
 import { createHash } from 'node:crypto';
-import { decode, encode, ownString, toSafeInteger } from '../../protocol/mod.js';
+import { decode, encode, ownBytes, ownString, toSafeInteger } from '../../protocol/mod.js';
 import { StoreUnavailableError } from './errors.js';
 
 const V1_ENTRY_BYTES = 28;
@@ -212,13 +212,13 @@ function decodeTxids(m: Record<string, unknown>): TxRecord[] {
   return out;
 }
 
-/** The inline values of a version 2 index by revision: own copies (a decoded slice keeps the whole message alive). */
+/** The inline values of a version 2 index by revision, as own copies (protocol ownBytes). */
 function decodeInline(raw: unknown): Map<number, InlineValue> {
   const list = raw === undefined ? [] : Array.isArray(raw) ? (raw as unknown[]) : corrupt('collection');
   const byRev = new Map<number, InlineValue>();
   for (const item of list) {
     if (!Array.isArray(item) || typeof item[1] !== 'string' || !(item[2] instanceof Uint8Array)) corrupt('collection');
-    byRev.set(int('collection', item[0]), { key: ownString(item[1]), payload: (item[2] as Uint8Array).slice() });
+    byRev.set(int('collection', item[0]), { key: ownString(item[1]), payload: ownBytes(item[2] as Uint8Array) });
   }
   return byRev;
 }

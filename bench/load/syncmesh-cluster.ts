@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import { startNatsServer, type NatsServer } from '../../runtime/mod.js';
 import { SignJWT } from 'jose';
 import { BenchWorkerError } from '../errors.js';
-import { SOCKET_NODE_FLAGS } from '../../gateway/cli/mod.js';
+import { nodeProcessEnv, SOCKET_NODE_FLAGS } from '../../gateway/cli/mod.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** dist/bench/load -> repository root. */
@@ -55,7 +55,7 @@ export interface BenchCluster {
 async function spawnNode(name: string, args: readonly string[], env: Record<string, string>, logDir: string, execArgv: readonly string[]): Promise<NodeProcess> {
   const child: ChildProcess = spawn(process.execPath, [...execArgv, NODE_JS, '--node-id', name, ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, ...env, SYNCMESH_EXIT_WITH_PARENT: '1', SYNCMESH_LOG_LEVEL: process.env['SYNCMESH_LOG_LEVEL'] ?? 'warn' },
+    env: { ...nodeProcessEnv(process.env), ...process.env, ...env, SYNCMESH_EXIT_WITH_PARENT: '1', SYNCMESH_LOG_LEVEL: process.env['SYNCMESH_LOG_LEVEL'] ?? 'warn' },
   });
   const log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
   child.stderr!.pipe(log);

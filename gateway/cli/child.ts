@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
+import { nodeProcessEnv } from './node-flags.js';
 import type { RunningInfo } from './roles.js';
 
 export interface ChildSpec {
@@ -60,7 +61,7 @@ export class RoleProcess {
       stdio: ['pipe', 'pipe', 'pipe'],
       // Its own process group: a Ctrl-C in the terminal reaches only the launcher, which stops the roles in order.
       detached: true,
-      env: { ...inheritedEnv(), ...this.spec.env, SYNCMESH_EXIT_WITH_PARENT: '1' },
+      env: { ...nodeProcessEnv(process.env), ...inheritedEnv(), ...this.spec.env, SYNCMESH_EXIT_WITH_PARENT: '1' },
     });
     this.#child = child;
     child.stderr!.pipe(this.#log, { end: false });

@@ -18,6 +18,10 @@ const DEVICES = 12;
 describe('membership - a socket node joins a live cluster', { timeout: 120_000 }, () => {
   it('membership - a socket node started under connected clients gets new connections within seconds; open connections stay put', async () => {
     await using cluster = await localCluster({ socketNodes: 1 });
+    // Every Node role process of `syncmesh cluster` runs with two malloc arenas (gateway/cli/node-flags.ts NODE_PROCESS_ENV).
+    const nodes = cluster.state.processes.filter((p) => p.roles.length > 0);
+    expect(nodes.length).toBeGreaterThanOrEqual(4);
+    for (const p of nodes) expect((await readFile(`/proc/${p.pid}/environ`, 'utf8')).split('\0'), p.name).toContain('MALLOC_ARENA_MAX=2');
     const devices: Device[] = [];
     try {
       for (let i = 0; i < DEVICES; i++) devices.push(await Device.open(cluster.url, `member-${i % 4}`, `dev-${i}`));
