@@ -16,11 +16,11 @@
  *   collection index naming the new versions, and holding the inline ones, is written,
  *   compare-and-set on the index's last sequence; (4) replaced versions are deleted in the background.
  *   A commit of small values to a small collection is thus one JetStream write.
- * - Revisions count per collection: the written keys take the next revisions after the collection's,
- *   in the order of their last change.
  *   A crash or a lost fence between (2) and (3) leaves versions no index names: invisible, and the
  *   client's retry writes them again (with a `txid`, a retry of a commit that did land answers its
  *   result instead). See README.md "Fenced writes".
+ * - Revisions count per collection: the written keys take the next revisions after the collection's,
+ *   in the order of their last change.
  * - Quotas (limits.ts): keys per collection, bytes per user, collections per user; a commit over one
  *   fails with quota_exceeded and writes nothing. A commit that shrinks usage always passes.
  * - `rev` is the highest revision written, or, when nothing was written, the collection's latest
@@ -214,8 +214,8 @@ async function replay(ctx: StoreContext, index: CollectionIndex, tx: TxRecord): 
 async function commitIn(ctx: StoreContext, s: UserState, collection: string, txid: string | undefined, changes: readonly Checked[]): Promise<CommitOutcome> {
   const { layout, limits } = ctx;
   const index = await s.collection(collection);
-  if (txid !== undefined) {
-    const hash = txidHash(txid);
+  const hash = txid === undefined ? undefined : txidHash(txid);
+  if (hash !== undefined) {
     const done = index.txids.find((t) => t.hash === hash);
     if (done) return replay(ctx, index, done);
   }
@@ -257,7 +257,7 @@ async function commitIn(ctx: StoreContext, s: UserState, collection: string, txi
   let txids = index.txids;
   // Own copies of the conflict keys: the cached index keeps them for the next txidWindow commits of the
   // collection, and a decoded string would keep the whole request's text alive that long (protocol ownString).
-  if (txid !== undefined) txids = [...txids, { hash: txidHash(txid), rev, conflicts: conflicts.map((c) => ownString(c.key)) }].slice(-limits.txidWindow);
+  if (hash !== undefined) txids = [...txids, { hash, rev, conflicts: conflicts.map((c) => ownString(c.key)) }].slice(-limits.txidWindow);
 
   // (3) the fence: written only if nobody wrote this index since we read it.
   let seq: number;
@@ -286,7 +286,7 @@ function placeInline(index: CollectionIndex, writes: Evaluation['writes'], budge
     if (old !== undefined) used -= inlineCost(old);
   }
   return writes.map((w) => {
-    const cost = Buffer.byteLength(w.key, 'utf8') + w.payload.length;
+    const cost = inlineCost(w);
     if (used + cost > budget) return undefined;
     used += cost;
     // Own copies: the cached index keeps them (protocol ownBytes, ownString).

@@ -10,8 +10,8 @@ import { decode } from '../../protocol/mod.js';
 import type { Record_ } from '../messages.js';
 import { StoreUnavailableError } from './errors.js';
 import type { StoreLayout } from './layout.js';
-import type { StoredMessage, StreamReader } from './reader.js';
-import type { InlineValue, KeyEntry } from './index-codec.js';
+import type { StreamReader } from './reader.js';
+import type { KeyEntry } from './index-codec.js';
 
 export const TOMBSTONE = new Uint8Array(0);
 
@@ -27,32 +27,21 @@ function recordFrom(key: string, rev: number, payload: Uint8Array, where: string
   return { key, rev, value };
 }
 
-/** The record a record message holds, at revision `rev` (its index entry's). */
-export function recordOf(layout: StoreLayout, m: StoredMessage, rev: number): Record_ {
-  return recordFrom(layout.keyOf(m.subject), rev, m.data, `record ${m.subject} (sequence ${m.seq})`);
-}
-
-/** The record of an index entry whose value is inline. */
-export function inlineRecord(entry: KeyEntry & { inline: InlineValue }): Record_ {
-  return recordFrom(entry.inline.key, entry.rev, entry.inline.payload, `the inline value at rev ${entry.rev}`);
-}
-
 /**
  * The records of `entries`: inline ones from the index, the others read by sequence, all at once.
  * Null when a record is gone (a commit replaced it meanwhile: read the index again).
  */
 export async function entryRecords(reader: StreamReader, layout: StoreLayout, entries: readonly KeyEntry[]): Promise<Record_[] | null> {
-  const messages = await Promise.all(entries.map((e) => (e.inline !== undefined ? undefined : reader.at(e.seq))));
+  const messages = await Promise.all(entries.map((e) => (e.inline === undefined ? reader.at(e.seq) : null)));
   const out: Record_[] = [];
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i]!;
+  for (const [i, e] of entries.entries()) {
     if (e.inline !== undefined) {
-      out.push(inlineRecord({ ...e, inline: e.inline }));
+      out.push(recordFrom(e.inline.key, e.rev, e.inline.payload, `the inline value at rev ${e.rev}`));
       continue;
     }
     const m = messages[i];
-    if (m === null || m === undefined) return null;
-    out.push(recordOf(layout, m, e.rev));
+    if (!m) return null;
+    out.push(recordFrom(layout.keyOf(m.subject), e.rev, m.data, `record ${m.subject} (sequence ${m.seq})`));
   }
   return out;
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { BadRequestError, createCloudStore, INDEX_DUPLICATE_WINDOW_MS, StoreSetupError, TooLargeError, type CloudStore } from '../../actors/store/mod.js';
 import type { Record_ } from '../../actors/messages.js';
-import { storeEnv, type StoreEnv } from './kit.js';
+import { pullPages, storeEnv, type StoreEnv } from './kit.js';
 
 let env: StoreEnv;
 /** The store the running suite uses: values inline in the index, or every value in the record stream. */
@@ -31,16 +31,8 @@ afterAll(async () => {
 
 const byKey = (records: Record_[]): Record<string, Record_> => Object.fromEntries(records.map((r) => [r.key, r]));
 
-/** Every page of a pull from `since`. */
-async function pullAll(userId: string, collection: string, since = 0): Promise<Record_[]> {
-  const out: Record_[] = [];
-  for (;;) {
-    const page = await store.pull({ userId, collection, since });
-    out.push(...page.changes);
-    if (!page.more) return out;
-    since = page.rev;
-  }
-}
+/** Every page of a pull from `since`, from the running suite's store. */
+const pullAll = (userId: string, collection: string, since = 0): Promise<Record_[]> => pullPages(store, userId, collection, since);
 
 /** Every behaviour below holds wherever the values live. */
 function behaviours(): void {

@@ -11,7 +11,7 @@ import { connect } from '@nats-io/transport-node';
 import { createCloudStore, storeLayout, type CloudStore } from '../../actors/store/mod.js';
 import type { Record_ } from '../../actors/messages.js';
 import { encode } from '../../protocol/mod.js';
-import { eventually, storeEnv, type StoreEnv } from './kit.js';
+import { eventually, pullPages, storeEnv, type StoreEnv } from './kit.js';
 
 let env: StoreEnv;
 let jsm: JetStreamManager;
@@ -33,16 +33,6 @@ async function streamState(name: string): Promise<{ messages: number; last: numb
   return { messages: s.messages, last: s.last_seq };
 }
 
-async function pullAll(store: CloudStore, userId: string, collection: string, since = 0): Promise<Record_[]> {
-  const out: Record_[] = [];
-  for (;;) {
-    const page = await store.pull({ userId, collection, since });
-    out.push(...page.changes);
-    if (!page.more) return out;
-    since = page.rev;
-  }
-}
-
 /** A value whose MessagePack encoding is `bytes` long (a string of bytes - 2 characters, up to 255). */
 const sized = (bytes: number): string => 'v'.repeat(bytes - 2);
 
@@ -61,7 +51,7 @@ describe('store - inline values', () => {
     }
     expect(await streamState('sm-records')).toEqual(records);
     expect((await streamState('sm-index')).last).toBe(index.last + 20);
-    const pulled = await pullAll(env.store, u, 'notes');
+    const pulled = await pullPages(env.store, u, 'notes');
     expect(pulled.map((r) => [r.key, r.value])).toEqual([
       ['k1', { i: 16 }],
       ['k2', { i: 17 }],
@@ -97,7 +87,7 @@ describe('store - inline values', () => {
       expected.delete('k8');
 
       const check = async (s: CloudStore): Promise<Record_[]> => {
-        const pulled = await pullAll(s, u, 'c');
+        const pulled = await pullPages(s, u, 'c');
         const revs = pulled.map((r) => r.rev);
         expect(revs).toEqual([...revs].sort((a, b) => a - b));
         expect(new Set(revs).size).toBe(revs.length);
@@ -108,7 +98,7 @@ describe('store - inline values', () => {
       const pulled = await check(store);
       // A cursor in the middle: exactly the keys changed after it.
       const mid = pulled[4]!.rev;
-      expect((await pullAll(store, u, 'c', mid)).map((r) => r.key)).toEqual(pulled.slice(5).map((r) => r.key));
+      expect((await pullPages(store, u, 'c', mid)).map((r) => r.key)).toEqual(pulled.slice(5).map((r) => r.key));
 
       // Another node serving the user after this one: everything comes from what is stored.
       const nc2 = await connect({ servers: env.ns.url });
@@ -143,12 +133,12 @@ describe('store - inline values', () => {
 
     const store = await createCloudStore({ nc: env.nc });
     try {
-      expect(await pullAll(store, u, 'old')).toEqual([{ key: 'a', rev: ack.seq, value }]);
+      expect(await pullPages(store, u, 'old')).toEqual([{ key: 'a', rev: ack.seq, value }]);
       // A txid the first layout remembered still answers its commit, applying nothing.
       expect(await store.commit({ userId: u, collection: 'old', txid: 'tx-of-v1', changes: [{ key: 'a', value: 'again' }] })).toEqual({ rev: ack.seq, conflicts: [] });
       const r = await store.commit({ userId: u, collection: 'old', changes: [{ key: 'b', value: 2 }, { key: 'a', value: 'new', base: ack.seq }] });
       expect(r).toMatchObject({ rev: ack.seq + 2, conflicts: [] });
-      expect(await pullAll(store, u, 'old', ack.seq)).toEqual([
+      expect(await pullPages(store, u, 'old', ack.seq)).toEqual([
         { key: 'b', rev: ack.seq + 1, value: 2 },
         { key: 'a', rev: ack.seq + 2, value: 'new' },
       ]);

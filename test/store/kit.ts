@@ -5,6 +5,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createCloudStore, type CloudStore, type CloudStoreOptions } from '../../actors/store/mod.js';
+import type { Record_ } from '../../actors/messages.js';
 import { natsServer, type NatsServer } from '../kit/nats.js';
 
 export interface StoreEnv {
@@ -53,5 +54,16 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     }
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`, { cause: last });
     await delay(25);
+  }
+}
+
+/** Every change of a collection after `since`, all pages of the pull. */
+export async function pullPages(store: CloudStore, userId: string, collection: string, since = 0): Promise<Record_[]> {
+  const out: Record_[] = [];
+  for (;;) {
+    const page = await store.pull({ userId, collection, since });
+    out.push(...page.changes);
+    if (!page.more) return out;
+    since = page.rev;
   }
 }
