@@ -49,6 +49,8 @@ export interface SocketServerStats {
   readonly resyncFrames: number;
   /** Keys of dead nodes' sessions removed from the session fence by this node. */
   readonly fenceReclaimed: number;
+  /** Sweeps of the session fence this node ran (each after a socket node was seen down). */
+  readonly fenceSweeps: number;
   readonly opened: number;
   /** Upgrades refused (bad ticket, draining, quota). */
   readonly refused: number;
@@ -116,6 +118,14 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: 
 /** A socket node that did not send heartbeats for this long may still come back: its fence keys are kept until then. */
 const SWEEP_MIN_AGE_MS = 5_000;
 
+/**
+ * How long after a socket node was seen down (3 s without heartbeats) its fence keys are swept, if it
+ * is still down then. A node whose NATS server died reconnects and heartbeats again within a few
+ * seconds; sweeping its keys meanwhile would leave its live sessions unfenced, and the re-check it runs
+ * at its reconnect may already be behind it.
+ */
+const SWEEP_DELAY_MS = 10_000;
+
 class SocketServer implements ConnectionHost, SocketServerPort {
   readonly node: ActorNode;
   readonly options: ResolvedOptions;
@@ -145,6 +155,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
   #whenEmpty: (() => void) | undefined;
   #offMembership: (() => void) | undefined;
   #sweeping = false;
+  #sweepTimer: NodeJS.Timeout | undefined;
   readonly #listening = deferred<void>();
   readonly #stopped = deferred<void>();
   #shutdown: Promise<void> | undefined;
@@ -160,6 +171,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     resyncs: 0,
     resyncFrames: 0,
     fenceReclaimed: 0,
+    fenceSweeps: 0,
     slowConsumerBufferedMax: 0,
   };
 
@@ -251,7 +263,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     this.#plane.start(this.#hub);
     this.#recovery.start();
     this.#offMembership = this.node.onMembership((e) => {
-      if (e.type === 'down' && e.reason === 'timeout' && e.member.roles.includes(SOCKET_ROLE)) this.#sweepIfFirst();
+      if (e.type === 'down' && e.reason === 'timeout' && e.member.roles.includes(SOCKET_ROLE)) this.#sweepLater(SWEEP_DELAY_MS);
     });
     this.node.announce({
       meta: socketMeta({ host: this.options.publicHost, port: this.#announcedPort(), url: this.url, capacity: this.options.capacity, run: this.run }),
@@ -351,6 +363,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     this.#drainSpread?.cancel();
     this.#resyncSpread?.cancel();
     if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer);
+    clearTimeout(this.#sweepTimer);
     if (this.#listen !== undefined) uWS.us_listen_socket_close(this.#listen);
     this.#listen = undefined;
     for (const c of this.#hub.snapshot()) c.closeWith(CloseCode.nodeClosed);
@@ -525,9 +538,21 @@ class SocketServer implements ConnectionHost, SocketServerPort {
 
   // --- fence cleaning -----------------------------------------------------------------------
 
+  /** One sweep is waited for at a time: a sweep reads the live members when it runs, so later downs join it. */
+  #sweepLater(ms: number): void {
+    if (this.#sweepTimer !== undefined) return;
+    this.#sweepTimer = setTimeout(() => {
+      this.#sweepTimer = undefined;
+      this.#sweepIfFirst();
+    }, ms);
+    this.#sweepTimer.unref();
+  }
+
   /**
    * A socket node died: its sessions' fence keys stay until reclaimed. One node sweeps (the live,
-   * non-draining socket node with the lowest id), the others leave it be.
+   * non-draining socket node with the lowest id), the others leave it be. It runs SWEEP_DELAY_MS after
+   * the node was seen down, against the members live then: a node that only missed heartbeats (its
+   * NATS server died and it reconnected elsewhere) is back by then and keeps its keys.
    */
   #sweepIfFirst(): void {
     const socketNodes = this.node
@@ -543,12 +568,10 @@ class SocketServer implements ConnectionHost, SocketServerPort {
       .then(
         (r) => {
           this.#stats.fenceReclaimed += r.reclaimed;
+          this.#stats.fenceSweeps++;
           this.node.logger.info({ keys: r.keys, reclaimed: r.reclaimed, young: r.young }, 'session fence swept after a socket node went down');
           // Claims too young to judge (their node may just not be known yet) are looked at again once old enough.
-          if (r.young > 0 && this.#phase === 'listening') {
-            const t = setTimeout(() => this.#sweepIfFirst(), SWEEP_MIN_AGE_MS);
-            t.unref();
-          }
+          if (r.young > 0 && this.#phase === 'listening') this.#sweepLater(SWEEP_MIN_AGE_MS);
         },
         (err: unknown) => this.node.logger.warn({ err }, 'session fence sweep failed; it runs again when the next socket node goes down'),
       )

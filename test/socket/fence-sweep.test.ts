@@ -35,4 +35,35 @@ describe('socket - session fence cleaning', () => {
       await closeAll(clients);
     }
   });
+
+  it('socket - a node seen down only for a moment (paused past the heartbeat timeout, then resumed) keeps its keys and sessions', async () => {
+    await using ns = await natsServer();
+    await using survivor = await socketNode(ns.url, { nodeId: '0000-survivor', store: 'none' });
+    await using paused = await childSocketNode(ns.url);
+    const kv = await new Kvm(survivor.nc).open('sm_sessions');
+    const clients: TestClient[] = [];
+    try {
+      const ids = ['a', 'b'].map((d) => connectionId('flap', d));
+      for (const d of ['a', 'b']) clients.push(await paused.client('flap', d));
+      await until(async () => (await Promise.all(ids.map((k) => kv.get(k)))).every((e) => e?.operation === 'PUT'), 'both sessions claimed');
+      const claimedAt = Date.now();
+      // Old enough for a sweep to take them (5 s) if it ran while the node looked down.
+      await until(() => Date.now() - claimedAt > 5_000, 'the claims to age', 10_000);
+      const isMember = (): boolean => survivor.node.members().some((m) => m.nodeId === paused.nodeId);
+      paused.process.kill('SIGSTOP');
+      try {
+        await until(() => !isMember(), 'the survivor to see the paused node down', 10_000);
+      } finally {
+        paused.process.kill('SIGCONT');
+      }
+      await until(isMember, 'the node to be seen live again', 10_000);
+      // The sweep still runs (10 s after the down) and finds the node live: nothing reclaimed.
+      await until(() => survivor.server.stats().fenceSweeps >= 1, 'the sweep after the down', 20_000);
+      expect(survivor.server.stats().fenceReclaimed).toBe(0);
+      expect((await Promise.all(ids.map((k) => kv.get(k)))).map((e) => e?.operation)).toEqual(['PUT', 'PUT']);
+      expect(clients.every((c) => c.isOpen)).toBe(true);
+    } finally {
+      await closeAll(clients);
+    }
+  });
 });
