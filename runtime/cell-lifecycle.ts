@@ -46,8 +46,16 @@ export function statusName(s: CellStatus): string {
   return NAMES[s];
 }
 
-/** An impossible move: a bug in the runtime, reported (never thrown into a NATS callback). */
-export type IllegalMove = (from: CellStatus, to: CellStatus) => void;
+/**
+ * What a lifecycle belongs to. One per cell, and kept per idle connection on a socket node (P4): so
+ * the label is computed only when an error needs it, and the owner is the cell itself, not a closure.
+ */
+export interface LifecycleOwner {
+  /** `actor <kind>/<id>`, for error messages. */
+  readonly label: string;
+  /** An impossible move: a bug in the runtime, reported (never thrown into a NATS callback). */
+  illegalMove(from: CellStatus, to: CellStatus): void;
+}
 
 export class CellLifecycle {
   private s: CellStatus;
@@ -62,8 +70,7 @@ export class CellLifecycle {
   stopping: Promise<void> | undefined = undefined;
 
   constructor(
-    private readonly label: string,
-    private readonly illegal: IllegalMove,
+    private readonly owner: LifecycleOwner,
     initial: typeof CellStatus.activating | typeof CellStatus.running = CellStatus.activating,
   ) {
     this.s = initial;
@@ -104,7 +111,7 @@ export class CellLifecycle {
    */
   leased(rev: number, epoch: number): void {
     if (this.s === CellStatus.stopped) return;
-    if (this.s !== CellStatus.activating) return this.illegal(this.s, CellStatus.activating);
+    if (this.s !== CellStatus.activating) return this.owner.illegalMove(this.s, CellStatus.activating);
     this.rev = rev;
     this.epoch = epoch;
   }
@@ -128,7 +135,7 @@ export class CellLifecycle {
   end(why: string): void {
     if (this.s === CellStatus.stopped) return;
     this.move(CellStatus.stopped);
-    this.abort(this.lost ? new LeaseLostError(`${this.label} lost its activation lease`) : new UnavailableError(`${this.label} stopped (${why})`));
+    this.abort(this.lost ? new LeaseLostError(`${this.owner.label} lost its activation lease`) : new UnavailableError(`${this.owner.label} stopped (${why})`));
   }
 
   /** The lease was released: nothing left to release. */
@@ -143,7 +150,7 @@ export class CellLifecycle {
   loseLease(): void {
     this.lost = true;
     this.rev = 0;
-    this.abort(new LeaseLostError(`${this.label} lost its activation lease: another node activated it`));
+    this.abort(new LeaseLostError(`${this.owner.label} lost its activation lease: another node activated it`));
   }
 
   private abort(reason: Error): void {
@@ -154,7 +161,7 @@ export class CellLifecycle {
 
   private move(to: CellStatus): boolean {
     if (!canMove(this.s, to)) {
-      if (this.s !== CellStatus.stopped) this.illegal(this.s, to); // moves after a stop are expected races
+      if (this.s !== CellStatus.stopped) this.owner.illegalMove(this.s, to); // moves after a stop are expected races
       return false;
     }
     this.s = to;

@@ -9,7 +9,7 @@
  */
 import { createActor, type Actor, type AnyActorRef, type AnyStateMachine, type Snapshot } from 'xstate';
 import type { Logger } from 'pino';
-import { CellLifecycle, CellStatus, statusName, type TerminationReason } from './cell-lifecycle.js';
+import { CellLifecycle, CellStatus, statusName, type LifecycleOwner, type TerminationReason } from './cell-lifecycle.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { WireCodes } from './errors.js';
 import type { KindSpec } from './define.js';
@@ -83,7 +83,7 @@ export function cellOf(actor: object): Cell | undefined {
   return cellOfActor.get(actor);
 }
 
-export class Cell {
+export class Cell implements LifecycleOwner {
   /** Status, lease, activation and stop: moved only through the transition table (cell-lifecycle.ts). */
   readonly life: CellLifecycle;
   actor: Actor<AnyStateMachine> | undefined = undefined;
@@ -109,9 +109,16 @@ export class Cell {
     readonly ref: ActorRef,
     readonly args: unknown,
   ) {
-    this.life = new CellLifecycle(`actor ${spec.kind}/${id}`, (from, to) =>
-      this.logger.error({ from: statusName(from), to: statusName(to) }, 'runtime bug: impossible actor lifecycle move refused'),
-    );
+    this.life = new CellLifecycle(this);
+  }
+
+  // LifecycleOwner
+  get label(): string {
+    return `actor ${this.spec.kind}/${this.id}`;
+  }
+
+  illegalMove(from: CellStatus, to: CellStatus): void {
+    this.logger.error({ from: statusName(from), to: statusName(to) }, 'runtime bug: impossible actor lifecycle move refused');
   }
 
   get status(): CellStatus {

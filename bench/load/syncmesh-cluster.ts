@@ -65,7 +65,10 @@ async function spawnNode(name: string, args: readonly string[], env: Record<stri
       if (line.startsWith('ready ')) {
         clearTimeout(timer);
         resolveInfo(JSON.parse(line.slice(6)) as NodeProcess['info']);
+        return;
       }
+      // Anything else on stdout (V8's --trace-gc given through --node-flags, for one) goes to the log too.
+      log.write(`${line}\n`);
     });
     child.once('exit', (code, signal) => {
       clearTimeout(timer);

@@ -77,7 +77,7 @@ describe('actor cell lifecycle', () => {
 
   it('lifecycle - impossible moves are refused and reported; a stopped cell never runs again', () => {
     const illegal: string[] = [];
-    const life = new CellLifecycle('actor k/1', (from, to) => illegal.push(`${from}->${to}`));
+    const life = new CellLifecycle({ label: 'actor k/1', illegalMove: (from, to) => illegal.push(`${from}->${to}`) });
     expect(life.beginStop()).toBe(false); // activating -> stopping is not a move
     expect(illegal).toEqual(['0->3']);
     life.leased(7, 2);
@@ -93,7 +93,7 @@ describe('actor cell lifecycle', () => {
   });
 
   it('lifecycle - the signal aborts with LeaseLostError when the lease is lost, before the stop ends', () => {
-    const life = new CellLifecycle('actor k/2', () => undefined);
+    const life = new CellLifecycle({ label: 'actor k/2', illegalMove: () => undefined });
     life.leased(3, 1);
     life.run();
     const signal = life.signal;
@@ -108,7 +108,7 @@ describe('actor cell lifecycle', () => {
   });
 
   it('lifecycle - a plain stop aborts the signal with UnavailableError, also when read after the stop', () => {
-    const life = new CellLifecycle('actor k/3', () => undefined, CellStatus.running);
+    const life = new CellLifecycle({ label: 'actor k/3', illegalMove: () => undefined }, CellStatus.running);
     life.beginStop();
     life.end('passivated');
     expect(life.signal.aborted).toBe(true);
