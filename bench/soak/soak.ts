@@ -19,9 +19,9 @@ and fails when one grows more than --max-growth-pct after warm-up or an acknowle
   --minutes N          length of the churn and commit phase (default 10)
   --clients N          devices kept connected (default 300)
   --devices-per-user N devices of each user (default 2: one commits, the others receive sync)
-  --churn-per-sec N    connections closed and reopened per second (default 5)
-  --commits-per-sec N  commits per second (default 20)
-  --warmup-s N         seconds before the RSS baseline (default 60)
+  --churn-per-sec N    connections closed and reopened per second (default 10)
+  --commits-per-sec N  commits per second (default 100)
+  --warmup-s N         seconds before the RSS baseline (default 120)
   --sample-s N         seconds between RSS samples (default 5)
   --socket-nodes N     socket nodes (default 2)
   --max-growth-pct N   allowed RSS growth after warm-up (default 5: R6)
@@ -29,6 +29,15 @@ and fails when one grows more than --max-growth-pct after warm-up or an acknowle
                        (e.g. "--heapsnapshot-signal=SIGUSR2": kill -USR2 <pid> writes a heap snapshot)
   --out FILE           JSON result (default .tmp/soak-<time>.json)
   --help`;
+
+/**
+ * The default load. Rates high enough that every process reaches its steady state well inside the
+ * warm-up: V8 sizes a heap by the allocation rate it sees, and at 20 commits/s the storage node's young
+ * generation was still growing toward its 2 x 16 MiB at minute 6 (its live heap flat at 16.7-17.0 MB
+ * after every full GC, --trace-gc), which a 10-minute run reads as growth. More operations per minute
+ * also make a leak per commit or per reconnect show sooner.
+ */
+const SOAK_DEFAULTS = { churnPerSec: 10, commitsPerSec: 100, warmupS: 120 } as const;
 
 function num(values: Record<string, string | boolean | undefined>, name: string, dflt: number, min: number): number {
   const raw = values[name];
@@ -47,9 +56,9 @@ function parse(argv: string[]): { opts: SoakOptions; out: string } | undefined {
     minutes: num(v, 'minutes', 10, 0.1),
     clients: Math.floor(num(v, 'clients', 300, 2)),
     devicesPerUser: Math.floor(num(v, 'devices-per-user', 2, 2)),
-    churnPerSec: num(v, 'churn-per-sec', 5, 0.1),
-    commitsPerSec: num(v, 'commits-per-sec', 20, 0.1),
-    warmupS: num(v, 'warmup-s', 60, 0),
+    churnPerSec: num(v, 'churn-per-sec', SOAK_DEFAULTS.churnPerSec, 0.1),
+    commitsPerSec: num(v, 'commits-per-sec', SOAK_DEFAULTS.commitsPerSec, 0.1),
+    warmupS: num(v, 'warmup-s', SOAK_DEFAULTS.warmupS, 0),
     sampleS: num(v, 'sample-s', 5, 0.5),
     socketNodes: Math.floor(num(v, 'socket-nodes', 2, 1)),
     maxGrowthPct: num(v, 'max-growth-pct', 5, 0),
