@@ -10,6 +10,7 @@ import { SoakDevices, type SoakCounters, type VerifyResult } from './devices.js'
 import { growthAfterWarmup, sampleRss, type ProcessGrowth, type RssSample, type SampledProcess } from './rss-sampler.js';
 
 export interface SoakOptions {
+  /** Minutes measured after the warm-up (the run lasts warmupS + minutes). */
   readonly minutes: number;
   readonly clients: number;
   readonly devicesPerUser: number;
@@ -75,10 +76,10 @@ export async function runSoak(opts: SoakOptions, log: Logger, signal?: AbortSign
     devices = devs;
     log.info(`soak: opening ${devs.size} devices (${users} users x ${opts.devicesPerUser})`);
     await devs.openAll(20, 30_000);
-    log.info(`soak: ${devs.connected} connected; churn ${opts.churnPerSec}/s, commits ${opts.commitsPerSec}/s for ${opts.minutes} min, warm-up ${opts.warmupS} s`);
+    log.info(`soak: ${devs.connected} connected; churn ${opts.churnPerSec}/s, commits ${opts.commitsPerSec}/s for ${opts.warmupS} s of warm-up, then ${opts.minutes} min measured`);
 
     const t0 = Date.now();
-    const durationMs = opts.minutes * 60_000;
+    const durationMs = opts.warmupS * 1000 + opts.minutes * 60_000;
     const samples: RssSample[] = [];
     let churning = 0;
     // Churn and commits on timers; a churn waits for its close and reopen, at most 50 at once so a slow
@@ -121,7 +122,7 @@ export async function runSoak(opts: SoakOptions, log: Logger, signal?: AbortSign
 export function summaryTable(r: SoakResult): string {
   const mb = (b: number): string => (b / MiB).toFixed(1).padStart(9);
   const lines = [
-    `soak: ${(r.durationMs / 60_000).toFixed(1)} min, ${r.options.clients} clients, warm-up ${r.options.warmupS} s, bound ${r.options.maxGrowthPct}%`,
+    `soak: ${(r.durationMs / 60_000).toFixed(1)} min (warm-up ${r.options.warmupS} s, then ${r.options.minutes} min measured), ${r.options.clients} clients, ${r.options.commitsPerSec} commits/s, ${r.options.churnPerSec} reconnects/s, bound ${r.options.maxGrowthPct}%`,
     `${'process'.padEnd(12)} ${'samples'.padStart(7)} ${'start MiB'.padStart(9)} ${'end MiB'.padStart(9)} ${'peak MiB'.padStart(9)} ${'growth'.padStart(8)}`,
     ...r.growth.map((g) => `${g.name.padEnd(12)} ${String(g.samples).padStart(7)} ${mb(g.startBytes)} ${mb(g.endBytes)} ${mb(g.peakBytes)} ${(Number.isNaN(g.growthPct) ? 'n/a' : `${g.growthPct.toFixed(1)}%`).padStart(8)}`),
     `connections opened ${r.counters.opened}, churned ${r.counters.churned}; commits sent ${r.counters.commitsSent}, acknowledged ${r.counters.commitsAcked}, abandoned by churn ${r.counters.commitsAbandoned}; changes received by other devices ${r.counters.received}`,

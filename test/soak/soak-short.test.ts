@@ -35,7 +35,7 @@ describe('soak - short run', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'syncmesh-soak-'));
     const out = join(dir, 'soak.json');
-    const args = ['--minutes', '0.75', '--warmup-s', '15', '--sample-s', '2', '--clients', '100', '--churn-per-sec', '5', '--commits-per-sec', '10', '--max-growth-pct', String(SHORT_RUN_BOUND_PCT), '--out', out];
+    const args = ['--minutes', '0.5', '--warmup-s', '15', '--sample-s', '2', '--clients', '100', '--churn-per-sec', '5', '--commits-per-sec', '10', '--max-growth-pct', String(SHORT_RUN_BOUND_PCT), '--out', out];
     run = await runSoak(args);
     result = JSON.parse(await readFile(out, 'utf8')) as SoakResult;
   }, 180_000);
