@@ -9,6 +9,7 @@ export { actorContext } from './context.js';
 export { installSignalHandlers } from './signals.js';
 export { pickByRendezvous, hash53 } from './placement.js';
 export { startNatsServer, startNatsCluster, natsServerBinary, freePort, NatsServerError } from './nats-launcher.js';
+export { watchProcess } from './watchdog.js';
 export { ensureStream, ensureBucket, bucketStream, streamDifferences } from './streams.js';
 export { loadClusterSettings, defaultReplicas } from './cluster-settings.js';
 export { roleToken } from './membership.js';
@@ -33,6 +34,7 @@ export type { ActorContext } from './context.js';
 export type { SignalOptions } from './signals.js';
 export type { WireCode } from './errors.js';
 export type { NatsServer, NatsServerOptions, NatsCluster, NatsClusterOptions } from './nats-launcher.js';
+export type { Watchdog } from './watchdog.js';
 export type { StreamDefinition, BucketDefinition } from './streams.js';
 export type { ClusterSettings, ClusterSettingsOptions } from './cluster-settings.js';
 export type {

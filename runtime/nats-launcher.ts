@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { watchProcess } from './watchdog.js';
 
 /** What to start. Every field is optional. */
 export interface NatsServerOptions {
@@ -37,7 +38,11 @@ export interface NatsServerOptions {
   configFile?: string;
   /** Where the server's log goes (default: a file in its work directory). */
   logFile?: string;
-  /** Run in its own process group, so a terminal's Ctrl-C reaches only the parent (which stops it last). */
+  /**
+   * Run in its own process group, so a terminal's Ctrl-C reaches only the parent (which stops it last).
+   * A server that is not detached is stopped when this process dies, even by kill -9 (runtime/watchdog.ts):
+   * a test runner that kills a worker leaves no server behind. A detached one is the caller's to watch.
+   */
   detached?: boolean;
   /** How long to wait for the server to accept connections (default 15 s). */
   startTimeoutMs?: number;
@@ -201,6 +206,10 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       c.once('spawn', () => resolve(c.pid ?? -1));
       c.once('error', (err) => reject(new NatsServerError(`could not start ${bin}: ${err.message}`, { cause: err })));
     });
+    if (!options.detached) {
+      const watchdog = watchProcess(spawned);
+      c.once('exit', () => watchdog.release());
+    }
     const deadline = Date.now() + (options.startTimeoutMs ?? 15_000);
     const ports = await waitForPorts(work, spawned, c, deadline, logFile);
     const natsUrl = ports.nats[0];

@@ -12,7 +12,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { startNatsServer, type NatsServer } from '../../runtime/mod.js';
+import { startNatsServer, watchProcess, type NatsServer } from '../../runtime/mod.js';
 import { authorizationBlock, loadOrCreateRoleCredentials, NATS_ROLES, type NatsRole } from '../nats/mod.js';
 import { RoleProcess } from './child.js';
 import { CLUSTER_OPTIONS } from './cluster-options.js';
@@ -21,7 +21,6 @@ import type { OptionValues } from './options.js';
 import { isEntryPoint, registerCommand, runProgram, type Command } from './program.js';
 import { loadOrCreateSecrets } from './secrets.js';
 import { isLoopbackHost } from '../distributor/mod.js';
-import { watchProcess } from './watchdog.js';
 import { SOCKET_NODE_FLAGS } from './node-flags.js';
 
 const here = dirname(fileURLToPath(import.meta.url));

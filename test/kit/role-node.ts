@@ -27,8 +27,9 @@ export async function roleNode(options: { dataDir: string; nats: string; nodeId:
   const nkeyFile = options.roles.length === 1 ? state.natsSeeds?.[options.roles[0]!] : undefined;
   const args = [NODE_JS, '--roles', options.roles.join(','), '--node-id', options.nodeId, '--nats', options.nats, ...(options.args ?? [])];
   const child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SYNCMESH_TICKET_SECRET: secrets.ticketSecret, SYNCMESH_JWT_SECRET: secrets.jwtSecret, ...(nkeyFile !== undefined && { SYNCMESH_NATS_NKEY: nkeyFile }), SYNCMESH_LOG_LEVEL: process.env['SYNCMESH_LOG_LEVEL'] ?? 'info' },
+    // stdin a pipe, SYNCMESH_EXIT_WITH_PARENT: the node leaves when this test process dies.
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, SYNCMESH_EXIT_WITH_PARENT: '1', SYNCMESH_TICKET_SECRET: secrets.ticketSecret, SYNCMESH_JWT_SECRET: secrets.jwtSecret, ...(nkeyFile !== undefined && { SYNCMESH_NATS_NKEY: nkeyFile }), SYNCMESH_LOG_LEVEL: process.env['SYNCMESH_LOG_LEVEL'] ?? 'info' },
   });
   let stderr = '';
   // Its log beside the cluster's (<data-dir>/logs/<node>.log), for a failing test to be read.

@@ -132,8 +132,10 @@ export async function secureCluster(options: { socketNodes?: number } = {}): Pro
 
 async function startRole(name: string, role: NatsRole, args: string[], env: Record<string, string>, logFile: string): Promise<RoleNode> {
   const child: ChildProcess = spawn(process.execPath, [NODE_JS, '--node-id', name, '--roles', role, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
+    // stdin a pipe, SYNCMESH_EXIT_WITH_PARENT: the node leaves when this test process dies (a timed-out
+    // test whose worker is killed leaves no node behind).
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, ...env, SYNCMESH_EXIT_WITH_PARENT: '1' },
   });
   const log = createWriteStream(logFile);
   child.stderr!.pipe(log);
