@@ -13,15 +13,7 @@ import { socketServerRef } from '../../actors/socket-server/mod.js';
 import { CloseCode } from '../../protocol/mod.js';
 import { connectAs, localCluster } from '../kit/cluster.js';
 import { devicesOn, openDevice, until, welcomeNode } from '../kit/moving-device.js';
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { isAlive } from '../kit/pid.js';
 
 describe('e2e - the socket server as an actor', () => {
   it('e2e - a socket server told to drain by a message from another node drains, its clients move, it stops and its watcher hears it', async () => {

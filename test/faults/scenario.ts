@@ -15,6 +15,7 @@ import { currentSocket, describeLastStatus, healthzUrl, startFleet, type Fleet, 
 import { divergence, lostCommits, type UserState } from '../kit/ledger-checks.js';
 import { fenceHolders, freshPull, socketHealth, watchSessionCounts, type SessionCountWatch } from '../kit/server-view.js';
 import type { LocalCluster } from '../kit/cluster.js';
+import { isAlive } from '../kit/pid.js';
 import { until } from '../kit/wait.js';
 import { COUNTERS, SHARED, startLoad, type Load, type LoadOptions } from '../kit/workload.js';
 
@@ -76,15 +77,6 @@ function knownHealthzUrls(socketNodes: Scenario['socketNodes'], fleet: Fleet): s
   const urls = new Set(socketNodes.map((s) => healthzUrl(s.socket)));
   for (const d of fleet.devices) for (const s of d.sockets) urls.add(healthzUrl(s.url));
   return [...urls];
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Waits for `pred` on every device; on timeout names the devices that fail it and their status. */

@@ -10,17 +10,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { until } from '../kit/wait.js';
+import { isAlive } from '../kit/pid.js';
 
 const RUNTIME = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'runtime', 'mod.js')).href;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A Node process that starts a nats-server (detached or not), prints its pid and waits. */
 async function launcher(detached: boolean): Promise<{ parent: ReturnType<typeof spawn>; serverPid: number }> {
@@ -46,13 +38,13 @@ describe('runtime - nats-server launcher', () => {
     const plain = await launcher(false);
     const detached = await launcher(true);
     try {
-      expect(alive(plain.serverPid) && alive(detached.serverPid)).toBe(true);
+      expect(isAlive(plain.serverPid) && isAlive(detached.serverPid)).toBe(true);
       plain.parent.kill('SIGKILL');
       detached.parent.kill('SIGKILL');
-      await until(() => !alive(plain.serverPid), 'the server of the killed launcher to stop', 10_000);
-      expect(alive(detached.serverPid), 'a detached server is its owner to stop').toBe(true);
+      await until(() => !isAlive(plain.serverPid), 'the server of the killed launcher to stop', 10_000);
+      expect(isAlive(detached.serverPid), 'a detached server is its owner to stop').toBe(true);
     } finally {
-      for (const pid of [plain.serverPid, detached.serverPid]) if (alive(pid)) process.kill(pid, 'SIGTERM');
+      for (const pid of [plain.serverPid, detached.serverPid]) if (isAlive(pid)) process.kill(pid, 'SIGTERM');
     }
   });
 });
