@@ -42,6 +42,11 @@ export type PullRequest = {
   collection: string;
   since: number;
   limit?: number;
+  /**
+   * The pulling device: a device the store does not know yet is registered first (quietly, within the
+   * devices quota), so every commit after this pull pushes to it.
+   */
+  deviceId?: string;
 };
 export interface PullResult {
   rev: number;
@@ -105,7 +110,16 @@ export interface ClearDeliveredResult {
   cleared: boolean;
 }
 
-export type StoreRequest = CommitRequest | PullRequest | SendRequest | AckRequest | PendingRequest | ClearDeliveredRequest;
+/** The devices the store knows of a user (the push server's look-up for `user` and `users` conditions). */
+export type DevicesRequest = {
+  type: 'devices';
+  userId: string;
+};
+export interface DevicesResult {
+  deviceIds: string[];
+}
+
+export type StoreRequest = CommitRequest | PullRequest | SendRequest | AckRequest | PendingRequest | ClearDeliveredRequest | DevicesRequest;
 
 /** tell(push:<id>) message: the condition and the command (a server frame such as `sync`). */
 export type PushRequest = {

@@ -18,6 +18,8 @@ export type {
   PendingResult,
   ClearDeliveredRequest,
   ClearDeliveredResult,
+  DevicesRequest,
+  DevicesResult,
   StoreRequest,
   PushRequest,
 } from './messages.js';

@@ -9,7 +9,7 @@
  * nothing changed), so an allocation in flight never sees a half-applied change.
  */
 import type { MemberInfo, MembershipEvent } from '../../runtime/mod.js';
-import { SOCKET_ROLE, readSocketMeta } from '../../protocol/cluster/mod.js';
+import { PUSH_SLOTS, SOCKET_ROLE, pushSlot, readSocketMeta } from '../../protocol/cluster/mod.js';
 import { pickPrepared, prepareCandidates, type PreparedCandidate } from './rendezvous.js';
 
 /** A socket server clients can be sent to. */
@@ -42,6 +42,8 @@ export class SocketTable {
 
   readonly #servers: ReadonlyMap<string, SocketServer>;
   readonly #prepared: readonly PreparedCandidate<SocketServer>[];
+  /** The winner of each push slot, filled as slots are asked for (the table never changes). */
+  readonly #bySlot: (SocketServer | undefined)[] = [];
 
   private constructor(servers: ReadonlyMap<string, SocketServer>) {
     this.#servers = servers;
@@ -85,18 +87,29 @@ export class SocketTable {
   }
 
   /**
-   * The socket server for `connectionId` (weighted rendezvous), or undefined when there is none.
-   * While the table does not change, the same id always gets the same server. `exclude` (node ids
-   * the client failed to reach, PROTOCOL extension) removes servers from the candidates unless that
-   * would remove them all.
+   * The socket server for `connectionId`: weighted rendezvous over the servers, keyed by the id's push
+   * slot (protocol/cluster/push.ts), so the connections of one slot share a server and a socket node's
+   * NATS interest is per slot. Or undefined when there is none. While the table does not change, the
+   * same id always gets the same server. `exclude` (node ids the client failed to reach, PROTOCOL
+   * extension) removes servers from the candidates unless that would remove them all.
    */
   pick(connectionId: string, exclude?: readonly string[]): SocketServer | undefined {
-    if (exclude === undefined || exclude.length === 0) return pickPrepared(connectionId, this.#prepared);
-    // The same rendezvous over the servers minus the excluded ones: a pure function of (table, id,
-    // exclude set), so every distributor answers alike, and ids that exclude nothing live keep their
+    const slot = pushSlot(connectionId);
+    if (exclude === undefined || exclude.length === 0) {
+      const i = Number.parseInt(slot, 16);
+      if (!(i >= 0 && i < PUSH_SLOTS)) return pickPrepared(slot, this.#prepared);
+      let server = this.#bySlot[i];
+      if (server === undefined) {
+        server = pickPrepared(slot, this.#prepared);
+        this.#bySlot[i] = server;
+      }
+      return server;
+    }
+    // The same rendezvous over the servers minus the excluded ones: a pure function of (table, slot,
+    // exclude set), so every distributor answers alike, and slots that exclude nothing live keep their
     // server. Excluding every server would leave a client nowhere to go: the exclusion is then
     // ignored (the client's view of what is down is a hint, membership is the authority).
     const remaining = this.#prepared.filter((p) => !exclude.includes(p.candidate.id));
-    return pickPrepared(connectionId, remaining.length > 0 ? remaining : this.#prepared);
+    return pickPrepared(slot, remaining.length > 0 ? remaining : this.#prepared);
   }
 }

@@ -53,7 +53,7 @@ export function handleFrame(port: SessionPort, frame: unknown): void {
       break;
     case 'pull':
       answer = port
-        .ask<PullResult>({ type: 'pull', userId, collection: req.collection, since: req.since })
+        .ask<PullResult>({ type: 'pull', userId, deviceId, collection: req.collection, since: req.since })
         .then((r) => encode({ t: 'changes', id: req.id, collection: req.collection, rev: r.rev, changes: r.changes, more: r.more }));
       break;
     case 'send':

@@ -16,11 +16,12 @@ import type { StoreContext } from './context.js';
 import { StoreSetupError, StoreUnavailableError } from './errors.js';
 import { storeLayout } from './layout.js';
 import { DEFAULT_STORE_LIMITS, type StoreLimits } from './limits.js';
+import { knownDevices } from './devices.js';
 import { pull, type PullInput } from './pull.js';
 import { streamReader } from './reader.js';
 import { ensureStream, INDEX_DUPLICATE_WINDOW_MS, storeStreamConfigs, warnAboutLegacyStreams } from './streams.js';
 import { StreamRoom } from './room.js';
-import { UserStates } from './user-state.js';
+import { UserStates, type NewDevice } from './user-state.js';
 
 export interface CloudStoreOptions {
   /** The connection to use; the store does not close it. */
@@ -74,6 +75,13 @@ export interface CloudStore {
   ack(input: AckInput): Promise<AckOutcome>;
   /** Removes the device's delivered notices up to `through`, once they were sent to it. */
   clearDelivered(input: ClearDeliveredInput): Promise<ClearDeliveredResult>;
+  /** The devices the store knows of a user: where a push to every device of the user goes. See devices.ts. */
+  devices(userId: string): Promise<string[]>;
+  /**
+   * The devices of `userId` that became known since the last call, each with the revisions of the
+   * collections cached at that moment: the store actor sends each a `sync` per collection (devices.ts).
+   */
+  takeNewDevices(userId: string): NewDevice[];
   /**
    * Drops what this node has cached of the user: the next request reads the user's indexes from
    * JetStream. The store actor calls it when it activates, since another node may have served the user.
@@ -159,6 +167,8 @@ export async function createCloudStore(options: CloudStoreOptions): Promise<Clou
     pending: (input) => track(() => pending(ctx, input)),
     ack: (input) => track(() => ack(ctx, input)),
     clearDelivered: (input) => track(() => clearDelivered(ctx, input)),
+    devices: (userId) => track(() => knownDevices(ctx, userId)),
+    takeNewDevices: (userId) => ctx.states.takeNewDevices(userId),
     forget: (userId) => ctx.states.forget(userId),
     close: async () => {
       closed = true;

@@ -125,6 +125,7 @@ export async function register(ctx: StoreContext, s: UserState, deviceId: string
   const next = { collections: user.collections, devices: [...user.devices, ownString(deviceId)] };
   const seq = await writeIndex(ctx, "the user's index", ctx.layout.userIndex(s.userId), encodeUser(next), user.seq);
   s.setUser({ ...next, seq });
+  s.noteNewDevice({ deviceId: next.devices.at(-1)!, revs: await s.cachedRevs() });
 }
 
 export async function send(ctx: StoreContext, input: SendInput): Promise<SendResult> {

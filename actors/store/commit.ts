@@ -69,6 +69,8 @@ interface Checked {
  */
 export interface CommitOutcome extends CommitResult {
   readonly written?: { readonly from: number; readonly changes: Record_[] };
+  /** The user's known devices when the commit was applied: its `sync` goes to each (devices.ts). */
+  readonly devices: readonly string[];
 }
 
 function checkChanges(ctx: StoreContext, input: CommitInput): { userId: string; collection: string; txid: string | undefined; changes: Checked[] } {
@@ -211,7 +213,7 @@ async function replay(ctx: StoreContext, index: CollectionIndex, tx: TxRecord): 
   return { rev: tx.rev, conflicts };
 }
 
-async function commitIn(ctx: StoreContext, s: UserState, collection: string, txid: string | undefined, changes: readonly Checked[]): Promise<CommitOutcome> {
+async function commitIn(ctx: StoreContext, s: UserState, collection: string, txid: string | undefined, changes: readonly Checked[]): Promise<Omit<CommitOutcome, 'devices'>> {
   const { layout, limits } = ctx;
   const index = await s.collection(collection);
   const hash = txid === undefined ? undefined : txidHash(txid);
@@ -309,6 +311,7 @@ export async function commit(ctx: StoreContext, input: CommitInput): Promise<Com
   const deviceId = typeof input.deviceId === 'string' && input.deviceId !== '' ? requireName('deviceId', input.deviceId, ctx.limits.maxIdBytes) : undefined;
   return ctx.states.write(userId, async (s) => {
     if (deviceId !== undefined) await register(ctx, s, deviceId, true);
-    return commitIn(ctx, s, collection, txid, changes);
+    const outcome = await commitIn(ctx, s, collection, txid, changes);
+    return { ...outcome, devices: (await s.user()).devices };
   });
 }

@@ -20,6 +20,7 @@ import type { PullResult } from '../messages.js';
 import type { StoreContext } from './context.js';
 import { StoreUnavailableError } from './errors.js';
 import type { CollectionIndex, KeyEntry } from './index-codec.js';
+import { ensureKnown } from './devices.js';
 import { entryRecords } from './records.js';
 import { optionalCount, requireName, requireRev } from './validate.js';
 
@@ -29,6 +30,8 @@ export interface PullInput {
   readonly collection: string;
   readonly since: number;
   readonly limit?: number;
+  /** The pulling device: registered first when the store does not know it (devices.ts). */
+  readonly deviceId?: string;
 }
 
 const ATTEMPTS = 3;
@@ -64,6 +67,9 @@ export async function pull(ctx: StoreContext, input: PullInput): Promise<PullRes
   const collection = requireName('collection', input.collection, limits.maxCollectionBytes);
   const since = requireRev('since', input.since);
   const limit = Math.min(optionalCount('limit', input.limit) ?? limits.maxPageChanges, limits.maxPageChanges);
+  const deviceId = typeof input.deviceId === 'string' && input.deviceId !== '' ? requireName('deviceId', input.deviceId, limits.maxIdBytes) : undefined;
+  // Before the read: a commit after it then pushes to this device (devices.ts).
+  if (deviceId !== undefined) await ensureKnown(ctx, userId, deviceId);
 
   return ctx.states.with(userId, async (s) => {
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {

@@ -31,7 +31,7 @@ import { actorContext, defineActor, reply, replyError } from '../../runtime/mod.
 import type { ActorInput, ActorKind, ActorNode } from '../../runtime/mod.js';
 import { connectionId, userKey } from '../../protocol/cluster/mod.js';
 import type { PushCondition } from '../../protocol/cluster/mod.js';
-import type { AckResult, CommitResult, PushRequest, StoreRequest } from '../messages.js';
+import type { AckResult, CommitResult, DevicesResult, PushRequest, StoreRequest } from '../messages.js';
 import { syncFrame } from '../../protocol/mod.js';
 import { PUSH_KIND } from '../push/mod.js';
 import type { CloudStore } from './cloud-store.js';
@@ -105,14 +105,36 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
     }
   };
 
+  /**
+   * Tells each device that just became known the revisions of the collections cached when it did: a
+   * commit between its `welcome` and its registration did not list it (devices.ts).
+   */
+  const syncNewDevices = (node: ActorNode, logger: Logger, userId: string): void => {
+    for (const d of store.takeNewDevices(userId)) {
+      const target: PushCondition = { kind: 'connection', connectionId: connectionId(userId, d.deviceId), userId };
+      for (const { collection, rev } of d.revs) push(node, logger, userId, target, { t: 'sync', collection, rev });
+    }
+  };
+
   /** Serves `event`; resolves with the number of conflicts (commits) or 0. */
   const perform = async (event: StoreRequest, node: ActorNode, logger: Logger): Promise<number> => {
+    try {
+      return await performRequest(event, node, logger);
+    } finally {
+      if (event.type === 'commit' || event.type === 'pull' || event.type === 'pending' || event.type === 'send') syncNewDevices(node, logger, event.userId);
+    }
+  };
+
+  const performRequest = async (event: StoreRequest, node: ActorNode, logger: Logger): Promise<number> => {
     switch (event.type) {
       case 'commit': {
         const r = await store.commit(event);
         if (r.conflicts.length < event.changes.length) {
           const except = typeof event.connectionId === 'string' ? event.connectionId : undefined;
-          const condition: PushCondition = except === undefined ? { kind: 'user', userId: event.userId } : { kind: 'user', userId: event.userId, exceptConnectionId: except };
+          // One message per known device of the user (protocol/cluster/push.ts): the list is the commit's own.
+          const deviceIds = [...r.devices];
+          const condition: PushCondition =
+            except === undefined ? { kind: 'devices', userId: event.userId, deviceIds } : { kind: 'devices', userId: event.userId, deviceIds, exceptConnectionId: except };
           // A small commit's records ride in its sync: a device that is up to date applies them without a pull.
           push(node, logger, event.userId, condition, { ...syncFrame(event.collection, r.rev, r.written) });
         }
@@ -145,6 +167,11 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
       case 'clearDelivered':
         reply(event, await store.clearDelivered(event));
         return 0;
+      case 'devices': {
+        const result: DevicesResult = { deviceIds: await store.devices(event.userId) };
+        reply(event, result);
+        return 0;
+      }
     }
   };
 
@@ -212,6 +239,7 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
       ack: { actions: 'serve' },
       pending: { actions: 'serve' },
       clearDelivered: { actions: 'serve' },
+      devices: { actions: 'serve' },
       '*': { actions: 'refuse' },
     },
   });

@@ -31,6 +31,24 @@ import {
   type UserIndex,
 } from './index-codec.js';
 
+/** A collection and its highest revision. */
+export interface CollectionRev {
+  readonly collection: string;
+  readonly rev: number;
+}
+
+/**
+ * A device that just became known, with the revisions of the collections the store had cached then:
+ * a commit made between the device's `welcome` and its registration did not list it, so the store
+ * actor sends it a `sync` for each (devices.ts).
+ */
+export interface NewDevice {
+  readonly deviceId: string;
+  readonly revs: readonly CollectionRev[];
+}
+
+const NO_DEVICES: NewDevice[] = [];
+
 /** One user's cached indexes. Getters load on a miss; setters record what was just written. */
 export class UserState {
   busy = 0;
@@ -38,6 +56,7 @@ export class UserState {
   #user: Promise<UserIndex> | undefined;
   readonly #collections = new Map<string, Promise<CollectionIndex>>();
   readonly #devices = new Map<string, Promise<DeviceIndex>>();
+  #fresh: NewDevice[] = [];
 
   constructor(
     readonly userId: string,
@@ -108,6 +127,33 @@ export class UserState {
     this.#devices.set(deviceId, Promise.resolve(d));
   }
 
+  /** The revisions of the collections cached here (loaded or written lately), those above 0. */
+  async cachedRevs(): Promise<CollectionRev[]> {
+    const out: CollectionRev[] = [];
+    for (const [collection, p] of [...this.#collections]) {
+      try {
+        const c = await p;
+        if (c.rev > 0) out.push({ collection, rev: c.rev });
+      } catch {
+        // A failed load: nothing known of it here.
+      }
+    }
+    return out;
+  }
+
+  /** Notes a device that just became known, for the store actor to tell (takeNewDevices). */
+  noteNewDevice(d: NewDevice): void {
+    this.#fresh.push(d);
+  }
+
+  /** The devices noted since the last call. */
+  takeNewDevices(): NewDevice[] {
+    if (this.#fresh.length === 0) return NO_DEVICES;
+    const out = this.#fresh;
+    this.#fresh = [];
+    return out;
+  }
+
   /** Drops everything cached (after a failed or uncertain write): the next read loads from JetStream. */
   drop(): void {
     this.#user = undefined;
@@ -158,6 +204,11 @@ export class UserStates {
         }
       }),
     );
+  }
+
+  /** The devices of `userId` that became known since the last call (UserState.takeNewDevices). */
+  takeNewDevices(userId: string): NewDevice[] {
+    return this.#users.get(userId)?.takeNewDevices() ?? NO_DEVICES;
   }
 
   /** Forgets what is cached of `userId` (its store just activated here). */

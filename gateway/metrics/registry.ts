@@ -57,6 +57,7 @@ const SOCKET_COUNTERS: Record<string, { field: keyof SocketServerStats; help: st
 const SOCKET_GAUGES: Record<string, { field: keyof SocketServerStats; help: string }> = {
   syncmesh_socket_connections: { field: 'connections', help: 'Open WebSocket connections' },
   syncmesh_socket_users: { field: 'users', help: 'Distinct users with connections on this node' },
+  syncmesh_socket_push_slots: { field: 'pushSlots', help: 'Push slots this node subscribes to (one NATS subscription each)' },
 };
 
 /** Kind name of the session actors (actors/session), one per connection. */

@@ -1,76 +1,86 @@
 /**
- * The connections this node holds, indexed by user key, and the push subscription each user needs.
+ * The connections this node holds, indexed by user key, and the push subscription each push slot
+ * needs (protocol/cluster/push.ts).
  *
- * A socket node subscribes to a user's push subjects while it holds at least one connection of that
- * user: the first connection subscribes, the last one leaving unsubscribes (ref-counted by the
- * length of the user's connection list). One user rarely has more than a few connections, so a small
- * array per user beats a second index by connection id.
+ * A socket node subscribes to a push slot's subject while it holds at least one connection of that
+ * slot: the first connection subscribes, the last one leaving unsubscribes (ref-counted). The
+ * distributor places connections by slot, so a node holds about 4,096 / N slots of an N-node
+ * cluster (all of them on a lone node) plus the few connections left from before a membership
+ * change: NATS interest grows with slots, not with users. One user rarely has more than a few
+ * connections, so a small array per user beats a second index by connection id.
  */
 import type { Subscription } from '@nats-io/nats-core';
+import { pushSlot } from '../../protocol/cluster/mod.js';
 import type { Connection } from './connection.js';
 
-interface UserEntry {
-  readonly conns: Connection[];
+interface SlotEntry {
+  count: number;
   readonly sub: Subscription;
 }
 
 export class Hub {
-  readonly #users = new Map<string, UserEntry>();
-  readonly #subscribe: (userKey: string) => Subscription;
+  readonly #users = new Map<string, Connection[]>();
+  readonly #slots = new Map<string, SlotEntry>();
+  readonly #subscribe: (slot: string) => Subscription;
   #size = 0;
 
-  /** `subscribe` opens the push subscription of a user key (called on its first connection). */
-  constructor(subscribe: (userKey: string) => Subscription) {
+  /** `subscribe` opens the push subscription of a slot (called on its first connection here). */
+  constructor(subscribe: (slot: string) => Subscription) {
     this.#subscribe = subscribe;
   }
 
   add(conn: Connection): void {
     const key = conn.userKey;
-    let entry = this.#users.get(key);
-    if (entry === undefined) {
-      entry = { conns: [], sub: this.#subscribe(key) };
-      this.#users.set(key, entry);
-    }
-    entry.conns.push(conn);
+    const conns = this.#users.get(key);
+    if (conns === undefined) this.#users.set(key, [conn]);
+    else conns.push(conn);
+    const slot = pushSlot(conn.connectionId);
+    const entry = this.#slots.get(slot);
+    if (entry === undefined) this.#slots.set(slot, { count: 1, sub: this.#subscribe(slot) });
+    else entry.count++;
     this.#size++;
   }
 
   /** Removes `conn`; returns false when it was not here. */
   remove(conn: Connection): boolean {
     const key = conn.userKey;
-    const entry = this.#users.get(key);
-    if (entry === undefined) return false;
-    const i = entry.conns.indexOf(conn);
+    const conns = this.#users.get(key);
+    if (conns === undefined) return false;
+    const i = conns.indexOf(conn);
     if (i < 0) return false;
-    entry.conns.splice(i, 1);
+    conns.splice(i, 1);
+    if (conns.length === 0) this.#users.delete(key);
     this.#size--;
-    if (entry.conns.length === 0) {
+    const slot = pushSlot(conn.connectionId);
+    const entry = this.#slots.get(slot);
+    if (entry !== undefined && --entry.count === 0) {
       entry.sub.unsubscribe();
-      this.#users.delete(key);
+      this.#slots.delete(slot);
     }
     return true;
   }
 
   /** The connections of a user key (empty when none). */
   forUser(userKey: string): readonly Connection[] {
-    return this.#users.get(userKey)?.conns ?? EMPTY;
+    return this.#users.get(userKey) ?? EMPTY;
   }
 
   /** Every connection, as a snapshot array (safe to close while iterating). */
   snapshot(): Connection[] {
     const out: Connection[] = [];
-    for (const e of this.#users.values()) out.push(...e.conns);
+    for (const conns of this.#users.values()) out.push(...conns);
     return out;
   }
 
   /** Calls `fn` for every connection (do not add or remove inside). */
   forEach(fn: (conn: Connection) => void): void {
-    for (const e of this.#users.values()) for (const c of e.conns) fn(c);
+    for (const conns of this.#users.values()) for (const c of conns) fn(c);
   }
 
-  /** Drops every user subscription (the connections are closed by the caller). */
+  /** Drops every slot subscription (the connections are closed by the caller). */
   unsubscribeAll(): void {
-    for (const e of this.#users.values()) e.sub.unsubscribe();
+    for (const e of this.#slots.values()) e.sub.unsubscribe();
+    this.#slots.clear();
   }
 
   get size(): number {
@@ -79,6 +89,11 @@ export class Hub {
 
   get users(): number {
     return this.#users.size;
+  }
+
+  /** Push slots subscribed to (one NATS subscription each). */
+  get slots(): number {
+    return this.#slots.size;
   }
 }
 

@@ -1,16 +1,17 @@
 /**
  * The push plane of a socket node: NATS subscriptions in, session events out.
  *
- * Subjects (actors/identity.ts): `<prefix>.push.<userKey>.<deviceKey>` (one connection),
- * `<prefix>.push.<userKey>.all` (every connection of a user, minus `except`) and `<prefix>.push.all`.
- * The node subscribes once to `<prefix>.push.all` and once per user it holds (`<prefix>.push.<userKey>.>`,
- * see Hub). Every subscription shares one callback; the subject says which connections match.
+ * Subjects (protocol/cluster/push.ts): `<prefix>.push.<slot>.<userKey>.<deviceKey>` (one connection)
+ * and `<prefix>.push.all`. The node subscribes once to `<prefix>.push.all` and once per push slot it
+ * holds connections of (`<prefix>.push.<slot>.>`, see Hub). Every subscription shares one callback; the
+ * subject says which connection it is for, and a slot's messages for connections held elsewhere are
+ * dropped after one map look-up, before decoding.
  *
- * Rules, checked for every connection (PushEnvelope in actors/messages.ts): a user or device push is
- * delivered only to sessions whose userId equals the envelope's `userId` (an 80-bit user-key collision
- * costs a message, never a leak), never to `except`, and a device subject only to that connection id.
- * A push without `userId` is delivered only from `<prefix>.push.all`. Fence controls (fence.ts) arrive
- * on device subjects and become `replaced` events for older sessions.
+ * Rules, checked for every connection (PushEnvelope): a device push is delivered only to the session
+ * of that connection id whose userId equals the envelope's `userId` (an 80-bit user-key collision costs
+ * a message, never a leak), never to `except`. A push without `userId` is delivered only from
+ * `<prefix>.push.all`. Fence controls (fence.ts) arrive on device subjects and become `replaced`
+ * events for older sessions.
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
@@ -58,9 +59,9 @@ export class PushPlane {
     this.#allSub = this.#nc.subscribe(pushSubjects.all(this.#prefix), { callback: this.#callback });
   }
 
-  /** The subscription for one user key (Hub calls it on the user's first connection). */
-  subscribeUser(userKey: string): Subscription {
-    return this.#nc.subscribe(pushSubjects.userInterest(this.#prefix, userKey), { callback: this.#callback });
+  /** The subscription for one push slot (Hub calls it on the slot's first connection here). */
+  subscribeSlot(slot: string): Subscription {
+    return this.#nc.subscribe(pushSubjects.slotInterest(this.#prefix, slot), { callback: this.#callback });
   }
 
   stop(): void {
@@ -93,23 +94,13 @@ export class PushPlane {
   /** Delivers one push message to the matching connections; returns its envelope when it was one. */
   #route(hub: Hub, msg: Msg): Record<string, unknown> | undefined {
     const subject = msg.subject;
-    let env: unknown;
-    try {
-      env = decode(msg.data);
-    } catch {
-      this.#bad('not MessagePack', subject);
-      return;
-    }
-    if (!isMap(env)) {
-      this.#bad('not a map', subject);
-      return;
-    }
     const rest = subject.slice(this.#base.length);
-    const userId = env['userId'];
-    const except = typeof env['except'] === 'string' ? env['except'] : undefined;
-    const dot = rest.indexOf('.');
-    if (dot < 0) {
+    if (rest === 'all') {
       // <prefix>.push.all: every connection (of one user when the envelope names one).
+      const env = this.#envelope(msg);
+      if (env === undefined) return;
+      const userId = env['userId'];
+      const except = typeof env['except'] === 'string' ? env['except'] : undefined;
       const bytes = this.#frameBytes(env, subject);
       if (bytes === undefined) return;
       hub.forEach((c) => {
@@ -117,37 +108,54 @@ export class PushPlane {
       });
       return env;
     }
-    if (typeof userId !== 'string') {
-      this.#bad('user push without userId', subject);
+    // <slot>.<userKey>.<deviceKey>
+    const parts = rest.split('.');
+    if (parts.length !== 3) {
+      this.#bad('not a push subject', subject);
       return;
     }
-    const userKey = rest.slice(0, dot);
-    const tail = rest.slice(dot + 1);
+    const [, userKey, deviceKey] = parts as [string, string, string];
     const conns = hub.forUser(userKey);
-    if (conns.length === 0) return;
-    if (tail === 'all') {
-      let bytes: Uint8Array | undefined;
-      for (const c of conns) {
-        if (c.userId !== userId || c.connectionId === except) continue;
-        bytes ??= this.#frameBytes(env, subject);
-        if (bytes === undefined) return;
-        this.#push(c, bytes);
-      }
-      return env;
+    if (conns.length === 0) return; // a connection of this slot held elsewhere, or gone
+    const connectionId = `${userKey}-${deviceKey}`;
+    let target: Connection | undefined;
+    for (const c of conns) if (c.connectionId === connectionId) target = c;
+    if (target === undefined) return;
+    const env = this.#envelope(msg);
+    if (env === undefined) return;
+    const userId = env['userId'];
+    if (typeof userId !== 'string') {
+      this.#bad('device push without userId', subject);
+      return;
     }
-    const connectionId = `${userKey}-${tail}`;
     const control = readFenceControl(env);
     if (control !== undefined) {
       for (const c of conns) if (c.connectionId === connectionId && c.userId === control.userId) this.#fence(c, control.epoch);
       return;
     }
-    if (connectionId === except) return;
+    if (connectionId === env['except']) return;
     let bytes: Uint8Array | undefined;
     for (const c of conns) {
       if (c.connectionId !== connectionId || c.userId !== userId) continue;
       bytes ??= this.#frameBytes(env, subject);
       if (bytes === undefined) return;
       this.#push(c, bytes);
+    }
+    return env;
+  }
+
+  /** The decoded envelope of `msg`, or undefined (counted and logged) when it is not a map. */
+  #envelope(msg: Msg): Record<string, unknown> | undefined {
+    let env: unknown;
+    try {
+      env = decode(msg.data);
+    } catch {
+      this.#bad('not MessagePack', msg.subject);
+      return;
+    }
+    if (!isMap(env)) {
+      this.#bad('not a map', msg.subject);
+      return;
     }
     return env;
   }

@@ -41,6 +41,8 @@ import { admitTicket, refusalBody, TICKET_CLOCK_SKEW_MS } from './upgrade.js';
 export interface SocketServerStats {
   readonly connections: number;
   readonly users: number;
+  /** Push slots this node subscribes to (one NATS subscription each; protocol/cluster/push.ts). */
+  readonly pushSlots: number;
   readonly draining: boolean;
   /** The socket-server actor's state. */
   readonly phase: SocketServerPhase;
@@ -184,7 +186,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     this.#fence = fence;
     this.#claims = new SessionClaims(fence, node, options.prefix);
     this.#plane = new PushPlane(node.nats, options.prefix, node.logger, options.observer);
-    this.#hub = new Hub((userKey) => this.#plane.subscribeUser(userKey));
+    this.#hub = new Hub((slot) => this.#plane.subscribeSlot(slot));
     this.#recovery = new RecoveryWatch(node, this.ref, { storageKinds: [options.storeKind, options.pushKind], stallMs: options.stallMs });
     // Nobody may wait on these: keep an unobserved rejection from being reported as unhandled.
     this.#listening.promise.catch(() => undefined);
@@ -583,6 +585,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
       ...this.#stats,
       connections: this.#hub.size,
       users: this.#hub.users,
+      pushSlots: this.#hub.slots,
       draining: this.#phase === 'draining',
       phase: this.#phase,
       pushesDelivered: this.#plane.counters.delivered,

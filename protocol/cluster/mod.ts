@@ -3,7 +3,7 @@
  * identifiers, the push plane's condition, envelope and subjects, and socket-node membership keys.
  */
 export { connectionId, userKey, deviceKey, isConnectionId, parseConnectionId, USER_KEY_LENGTH, DEVICE_KEY_LENGTH } from './identity.js';
-export { pushSubjects } from './push.js';
+export { pushSubjects, pushSlot, PUSH_SLOT_HEX, PUSH_SLOTS } from './push.js';
 export { SOCKET_ROLE, SocketMetaKey, socketMeta, readSocketMeta } from './membership.js';
 
 export type { PushCondition, PushEnvelope } from './push.js';

@@ -13,7 +13,7 @@ import {
   isTerminalCode,
   welcomeFrame,
 } from '../../protocol/mod.js';
-import { SOCKET_ROLE, connectionId, pushSubjects, readSocketMeta, socketMeta } from '../../protocol/cluster/mod.js';
+import { PUSH_SLOTS, PUSH_SLOT_HEX, SOCKET_ROLE, connectionId, pushSlot, pushSubjects, readSocketMeta, socketMeta } from '../../protocol/cluster/mod.js';
 import { parseClientFrame } from '../../actors/session/mod.js';
 import { SERVER_ERROR_CODES } from '../../client/mod.js';
 import { StoreErrorCodes } from '../../actors/store/mod.js';
@@ -79,8 +79,12 @@ describe('protocol - the contract is written once', () => {
 
   it('protocol - push subjects derive from the connection id alone', () => {
     const id = connectionId('ann', 'laptop');
-    expect(pushSubjects.connection('sm', id)).toBe(`sm.push.${id.replace('-', '.')}`);
-    expect(pushSubjects.userInterest('sm', id.slice(0, 20))).toBe(`sm.push.${id.slice(0, 20)}.>`);
+    const [u, d] = id.split('-') as [string, string];
+    expect(pushSlot(id)).toBe(d.slice(0, PUSH_SLOT_HEX));
+    expect(pushSubjects.connection('sm', id)).toBe(`sm.push.${d.slice(0, 3)}.${u}.${d}`);
+    expect(pushSubjects.device('sm', 'ann', 'laptop')).toBe(pushSubjects.connection('sm', id));
+    expect(pushSubjects.slotInterest('sm', pushSlot(id))).toBe(`sm.push.${d.slice(0, 3)}.>`);
+    expect(PUSH_SLOTS).toBe(4096);
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { natsServer } from '../kit/nats.js';
 import { encode } from '../../protocol/mod.js';
-import { connectionId, pushSubjects } from '../../protocol/cluster/mod.js';
+import { connectionId, pushSlot, pushSubjects } from '../../protocol/cluster/mod.js';
 import type { PushEnvelope } from '../../protocol/cluster/mod.js';
 import { closeAll, socketNode, until, type Frame, type TestClient } from './kit.js';
 
@@ -15,17 +15,19 @@ describe('socket - push plane', () => {
     const all = [laptop, phone, bob];
     try {
       const publish = (subject: string, env: PushEnvelope | Uint8Array): void => sn.nc.publish(subject, env instanceof Uint8Array ? env : encode(env));
-      const aliceAll = pushSubjects.user('sm', 'alice');
-      // To alice's connections except the phone.
-      publish(aliceAll, { userId: 'alice', except: connectionId('alice', 'phone'), frame: { t: 'sync', collection: 'c', rev: 1 } });
-      // To alice's phone only.
-      publish(pushSubjects.connection('sm', connectionId('alice', 'phone')), { userId: 'alice', frame: { t: 'sync', collection: 'c', rev: 2 } });
-      // Forged: bob's id on alice's subjects, alice's id without a user, garbage: nobody gets these.
-      publish(aliceAll, { userId: 'bob', frame: { t: 'sync', collection: 'leak', rev: 3 } });
-      publish(pushSubjects.connection('sm', connectionId('alice', 'laptop')), { userId: 'bob', frame: { t: 'sync', collection: 'leak', rev: 4 } });
-      publish(aliceAll, { frame: { t: 'sync', collection: 'leak', rev: 5 } } as PushEnvelope);
-      publish(aliceAll, Uint8Array.from([0xc1]));
-      publish(aliceAll, { userId: 'alice', frame: { collection: 'no-t' } });
+      const aliceLaptop = pushSubjects.device('sm', 'alice', 'laptop');
+      const alicePhone = pushSubjects.device('sm', 'alice', 'phone');
+      // To alice's laptop, and to her phone.
+      publish(aliceLaptop, { userId: 'alice', frame: { t: 'sync', collection: 'c', rev: 1 } });
+      publish(alicePhone, { userId: 'alice', frame: { t: 'sync', collection: 'c', rev: 2 } });
+      // To the phone except the phone: nobody.
+      publish(alicePhone, { userId: 'alice', except: connectionId('alice', 'phone'), frame: { t: 'sync', collection: 'c', rev: 7 } });
+      // Forged: bob's id on alice's subjects, alice's subject without a user, garbage: nobody gets these.
+      publish(alicePhone, { userId: 'bob', frame: { t: 'sync', collection: 'leak', rev: 3 } });
+      publish(aliceLaptop, { userId: 'bob', frame: { t: 'sync', collection: 'leak', rev: 4 } });
+      publish(aliceLaptop, { frame: { t: 'sync', collection: 'leak', rev: 5 } } as PushEnvelope);
+      publish(aliceLaptop, Uint8Array.from([0xc1]));
+      publish(aliceLaptop, { userId: 'alice', frame: { collection: 'no-t' } });
       // To everyone: the marker that the pushes before it were processed.
       publish(pushSubjects.all('sm'), { frame: { t: 'sync', collection: 'marker', rev: 6 } });
 
@@ -50,6 +52,8 @@ describe('socket - push plane', () => {
     const bob = await n2.client('bob', 'phone');
     const all = [laptop, phone, tablet, bob];
     try {
+      // Each device pulls at connect, as the client library does: the store knows it from then on.
+      for (const c of [phone, tablet, bob]) await c.request({ t: 'pull', id: 9, collection: 'tabs', since: 0 });
       const committed = await laptop.request({ t: 'commit', id: 1, collection: 'tabs', changes: [{ key: 'k', value: 'v' }] });
       const rev = committed['rev'];
       // The committed answer and the sync name the collection's rev before the commit (0: new), and the
@@ -116,24 +120,35 @@ describe('socket - push plane', () => {
     }
   });
 
-  it('socket - subscribes once per user on the node and unsubscribes with the user\'s last connection', async () => {
+  it('socket - subscribes once per push slot on the node and unsubscribes with the slot\'s last connection', async () => {
     await using ns = await natsServer();
     await using sn = await socketNode(ns.url);
-    const a1 = await sn.client('alice', 'laptop');
-    const a2 = await sn.client('alice', 'phone');
-    const b1 = await sn.client('bob', 'laptop');
+    // Two of alice's devices in one slot (about 4,096 tries), bob's in another.
+    const aliceFirst = 'd0';
+    const slotA = pushSlot(connectionId('alice', aliceFirst));
+    const aliceSecond = findDevice('alice', (s, d) => s === slotA && d !== aliceFirst);
+    const bobDevice = findDevice('bob', (s) => s !== slotA);
+    const a1 = await sn.client('alice', aliceFirst);
+    const a2 = await sn.client('alice', aliceSecond);
+    const b1 = await sn.client('bob', bobDevice);
     try {
-      expect(sn.server.stats()).toMatchObject({ connections: 3, users: 2 });
+      expect(sn.server.stats()).toMatchObject({ connections: 3, users: 2, pushSlots: 2 });
       a1.close();
       await until(() => sn.server.stats().connections === 2, 'one connection fewer');
-      expect(sn.server.stats().users).toBe(2);
+      expect(sn.server.stats().pushSlots).toBe(2);
       a2.close();
-      await until(() => sn.server.stats().users === 1, 'alice unsubscribed');
-      // Alice's subject reaches nobody on this node now; bob still gets his.
-      sn.nc.publish(pushSubjects.user('sm', 'bob'), encode({ userId: 'bob', frame: { t: 'sync', collection: 'b', rev: 1 } }));
+      await until(() => sn.server.stats().pushSlots === 1, 'alice\'s slot unsubscribed');
+      expect(sn.server.stats().users).toBe(1);
+      // Bob's device still gets its pushes.
+      sn.nc.publish(pushSubjects.device('sm', 'bob', bobDevice), encode({ userId: 'bob', frame: { t: 'sync', collection: 'b', rev: 1 } }));
       await b1.take((f) => f['t'] === 'sync');
     } finally {
       await closeAll([a1, a2, b1]);
     }
   });
 });
+
+/** The first device `d<i>` of `user` whose connection id's push slot passes `ok`. */
+function findDevice(user: string, ok: (slot: string, device: string) => boolean): string {
+  for (let i = 0; ; i++) if (ok(pushSlot(connectionId(user, `d${i}`)), `d${i}`)) return `d${i}`;
+}

@@ -109,7 +109,7 @@ describe('store - idempotent commits (txid)', () => {
     const first = await env.store.commit({ userId: u, collection: 'c', txid: 't-1', changes: [{ key: 'a', value: 1 }, { key: 'b', value: 1 }] });
     const again = await env.store.commit({ userId: u, collection: 'c', txid: 't-1', changes: [{ key: 'a', value: 1 }, { key: 'b', value: 1 }] });
     // The answer is the first one's; only the first carries its records for the sync (nothing was written again).
-    const answer = { rev: first.rev, conflicts: first.conflicts };
+    const answer = { rev: first.rev, conflicts: first.conflicts, devices: [] };
     expect(first.written?.changes.map((c) => c.key)).toEqual(['a', 'b']);
     expect(again).toEqual(answer);
     // Also on another node (the txids live in the stored index, not in memory).
@@ -122,7 +122,7 @@ describe('store - idempotent commits (txid)', () => {
     env.store.forget(u);
     const c = await env.store.commit({ userId: u, collection: 'c', txid: 't-2', changes: [{ key: 'a', value: 2, base: pulled.rev + 100 }, { key: 'z', value: 'z' }] });
     expect(c.conflicts).toEqual([{ key: 'a', rev: pulled.changes[0]!.rev, value: 1 }]);
-    expect(await env.store.commit({ userId: u, collection: 'c', txid: 't-2', changes: [] })).toEqual({ rev: c.rev, conflicts: c.conflicts });
+    expect(await env.store.commit({ userId: u, collection: 'c', txid: 't-2', changes: [] })).toEqual({ rev: c.rev, conflicts: c.conflicts, devices: [] });
     // Another collection does not share txids.
     const elsewhere = await env.store.commit({ userId: u, collection: 'd', txid: 't-1', changes: [{ key: 'a', value: 'd' }] });
     expect(elsewhere.written?.changes).toEqual([{ key: 'a', rev: elsewhere.rev, value: 'd' }]);

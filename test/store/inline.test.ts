@@ -135,7 +135,7 @@ describe('store - inline values', () => {
     try {
       expect(await pullPages(store, u, 'old')).toEqual([{ key: 'a', rev: ack.seq, value }]);
       // A txid the first layout remembered still answers its commit, applying nothing.
-      expect(await store.commit({ userId: u, collection: 'old', txid: 'tx-of-v1', changes: [{ key: 'a', value: 'again' }] })).toEqual({ rev: ack.seq, conflicts: [] });
+      expect(await store.commit({ userId: u, collection: 'old', txid: 'tx-of-v1', changes: [{ key: 'a', value: 'again' }] })).toEqual({ rev: ack.seq, conflicts: [], devices: [] });
       const r = await store.commit({ userId: u, collection: 'old', changes: [{ key: 'b', value: 2 }, { key: 'a', value: 'new', base: ack.seq }] });
       expect(r).toMatchObject({ rev: ack.seq + 2, conflicts: [] });
       expect(await pullPages(store, u, 'old', ack.seq)).toEqual([
