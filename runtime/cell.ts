@@ -16,7 +16,7 @@ import type { KindSpec } from './define.js';
 import { actorKey } from './leases.js';
 import { Mailbox } from './mailbox.js';
 import { handleAsk, markForReply, ReplyTo, replyToOf, type ReplySink } from './reply.js';
-import type { ActorMessage, ActorNode, ActorRef } from './types.js';
+import type { ActorInput, ActorMessage, ActorNode, ActorRef } from './types.js';
 
 export { CellStatus, type TerminationReason } from './cell-lifecycle.js';
 
@@ -87,8 +87,11 @@ export class Cell implements LifecycleOwner {
   /** Status, lease, activation and stop: moved only through the transition table (cell-lifecycle.ts). */
   readonly life: CellLifecycle;
   actor: Actor<AnyStateMachine> | undefined = undefined;
-  /** Hibernated (KindSpec.hibernateAfterMs): the actor's persisted snapshot, the actor stopped. */
-  hibernated: Snapshot<unknown> | undefined = undefined;
+  /**
+   * Hibernated (KindSpec.hibernateAfterMs): the actor's persisted snapshot (packed by the kind's
+   * hibernation codec, if it has one), the actor stopped.
+   */
+  hibernated: unknown = undefined;
   #subscription: { unsubscribe(): void } | undefined;
   mailbox: Mailbox<ActorMessage> | null = null;
   busy = false;
@@ -158,9 +161,14 @@ export class Cell implements LifecycleOwner {
     return true;
   }
 
+  /** The machine's input (ActorInput). */
+  #input(): ActorInput {
+    return { kind: this.spec.kind, id: this.id, node: this.host.id, args: this.args };
+  }
+
   #startActor(snapshot: Snapshot<unknown> | undefined): Actor<AnyStateMachine> {
     const actor = createActor(this.spec.machine, {
-      input: { kind: this.spec.kind, id: this.id, node: this.host.id, args: this.args },
+      input: this.#input(),
       parent: this.host.actorParent,
       ...(snapshot ? { snapshot } : {}),
     });
@@ -182,7 +190,9 @@ export class Cell implements LifecycleOwner {
     const actor = this.actor;
     if (actor === undefined || this.busy || this.status !== CellStatus.running || this.queued !== 0) return false;
     if (actor.getSnapshot().status !== 'active') return false;
-    this.hibernated = actor.getPersistedSnapshot();
+    const persisted = actor.getPersistedSnapshot();
+    const codec = this.spec.hibernation;
+    this.hibernated = codec === undefined ? persisted : (codec.pack(persisted) ?? persisted);
     this.#subscription?.unsubscribe(); // not a completion: the cell lives on
     this.#subscription = undefined;
     this.actor = undefined;
@@ -193,9 +203,11 @@ export class Cell implements LifecycleOwner {
   /** The running actor, started again from its hibernation snapshot if needed. */
   #awake(): Actor<AnyStateMachine> {
     if (this.actor !== undefined) return this.actor;
-    const snapshot = this.hibernated;
+    const packed = this.hibernated;
     this.hibernated = undefined;
-    return this.#startActor(snapshot);
+    const codec = this.spec.hibernation;
+    if (packed === undefined || codec === undefined) return this.#startActor(packed as Snapshot<unknown> | undefined);
+    return this.#startActor(codec.unpack(packed, this.#input()));
   }
 
   /** Hands `message` to the actor now if it is idle, else queues it (bounded). */

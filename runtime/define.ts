@@ -5,7 +5,7 @@
 import type { AnyStateMachine } from 'xstate';
 import { RuntimeConfigError } from './errors.js';
 import { KIND_PATTERN } from './envelope.js';
-import type { ActorKind, ActorKindOptions, MailboxOverflow } from './types.js';
+import type { ActorKind, ActorKindOptions, HibernationCodec, MailboxOverflow } from './types.js';
 
 /** Defines an actor kind. Throws RuntimeConfigError on a bad name or option. */
 export function defineActor<TMachine extends AnyStateMachine>(definition: {
@@ -27,6 +27,10 @@ export function defineActor<TMachine extends AnyStateMachine>(definition: {
     if ((options.placement ?? 'virtual') === 'virtual') throw new RuntimeConfigError(`kind ${kind}: hibernateAfterMs is for explicit kinds (virtual actors passivate: passivateAfterMs)`);
     if (options.persist === true) throw new RuntimeConfigError(`kind ${kind}: hibernateAfterMs and persist do not go together (a persisted actor's snapshot lives in KV)`);
   }
+  const codec = options.hibernation;
+  if (codec !== undefined && (typeof codec.pack !== 'function' || typeof codec.unpack !== 'function')) {
+    throw new RuntimeConfigError(`kind ${kind}: hibernation needs pack and unpack functions`);
+  }
   if (options.remoteSpawn === false && (options.placement ?? 'virtual') === 'virtual') {
     throw new RuntimeConfigError(`kind ${kind}: remoteSpawn: false needs placement 'explicit' (virtual actors are started by their first message, not by spawn())`);
   }
@@ -41,6 +45,8 @@ export interface KindSpec {
   readonly passivateAfterMs: number;
   /** Explicit kinds: idle time before the XState actor is hibernated (0: never). */
   readonly hibernateAfterMs: number;
+  /** How a hibernated actor's snapshot is kept (undefined: as it is). */
+  readonly hibernation: HibernationCodec | undefined;
   readonly capacity: number;
   readonly overflow: MailboxOverflow;
   readonly persist: boolean;
@@ -60,6 +66,7 @@ export function kindSpec(k: ActorKind): KindSpec {
     virtual: (o.placement ?? 'virtual') === 'virtual',
     passivateAfterMs: o.passivateAfterMs ?? 60_000,
     hibernateAfterMs: o.hibernateAfterMs ?? 0,
+    hibernation: o.hibernation,
     capacity: o.mailbox?.capacity ?? 1024,
     overflow: o.mailbox?.overflow ?? 'reject',
     persist: o.persist === true,

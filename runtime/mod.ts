@@ -41,6 +41,7 @@ export type {
   ActorInput,
   ActorKind,
   ActorKindOptions,
+  HibernationCodec,
   ActorMessage,
   ActorNode,
   ActorRef,

@@ -2,7 +2,7 @@
  * Public types of the Syncmesh actor runtime. The implementation lives beside this file; what is
  * public is listed by name in runtime/mod.ts.
  */
-import type { AnyStateMachine } from 'xstate';
+import type { AnyStateMachine, Snapshot } from 'xstate';
 import type { Logger } from 'pino';
 import type { NatsConnection } from '@nats-io/nats-core';
 
@@ -46,6 +46,16 @@ export interface SupervisionOptions {
   maxBackoffMs?: number;
 }
 
+/**
+ * Packs the persisted snapshot of an actor being hibernated into something smaller, and rebuilds it
+ * when the actor wakes. `unpack(pack(s), input)` must restore what `s` restores. `pack` may return its
+ * argument when it cannot pack it (unpack then gets the snapshot back); it must not return undefined.
+ */
+export interface HibernationCodec {
+  pack(snapshot: Snapshot<unknown>): unknown;
+  unpack(packed: unknown, input: ActorInput): Snapshot<unknown>;
+}
+
 export interface ActorKindOptions {
   /** `virtual` (default): placed by hash, activated on first message. `explicit`: started with spawn(). */
   placement?: 'virtual' | 'explicit';
@@ -59,6 +69,12 @@ export interface ActorKindOptions {
    * (`after`) and no invoked or spawned children: those do not survive it. Default 0 (never).
    */
   hibernateAfterMs?: number;
+  /**
+   * With hibernateAfterMs: how a hibernated actor's snapshot is kept (default: XState's persisted
+   * snapshot as it is, a handful of objects). A kind whose context is rebuilt from its input can keep
+   * far less: the session keeps only its state's name.
+   */
+  hibernation?: HibernationCodec;
   mailbox?: MailboxOptions;
   supervision?: SupervisionOptions;
   /** Persist the XState snapshot to JetStream KV after each processed message, and resume from it. */

@@ -4,7 +4,7 @@
  */
 import { defineActor } from '../../runtime/mod.js';
 import type { ActorKind } from '../../runtime/mod.js';
-import { sessionMachine, type SessionMachine } from './machine.js';
+import { sessionHibernation, sessionMachine, type SessionMachine } from './machine.js';
 
 export const SESSION_KIND = 'session';
 
@@ -33,6 +33,8 @@ export function sessionKind(): ActorKind<SessionMachine> {
       passivateAfterMs: 0,
       // An idle session keeps only its snapshot (TARGETS P4).
       hibernateAfterMs: SESSION_HIBERNATE_AFTER_MS,
+      // ... and of the snapshot, only the state's name: the context is the port, rebuilt on waking.
+      hibernation: sessionHibernation,
       mailbox: { capacity: 512, overflow: 'reject' },
       supervision: { maxRestarts: 0 },
     },

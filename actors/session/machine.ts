@@ -18,7 +18,8 @@
  * memory is the XState actor plus one pointer.
  */
 import { setup } from 'xstate';
-import type { ActorInput } from '../../runtime/mod.js';
+import type { Snapshot } from 'xstate';
+import type { ActorInput, HibernationCodec } from '../../runtime/mod.js';
 import type { SessionEvent, SessionPort } from './port.js';
 import { deliverPending, handleFrame } from './requests.js';
 import { drainFrame, welcomeFrame } from '../../protocol/mod.js';
@@ -30,6 +31,35 @@ export interface SessionContext {
    * the port leads to the whole socket server, cycles included, and is a reference, never state.
    */
   readonly port: () => SessionPort;
+}
+
+/** The context of a session on `port` (the same at the start and when it wakes from hibernation). */
+function sessionContext(port: SessionPort): SessionContext {
+  return { port: () => port };
+}
+
+/**
+ * What a hibernated session keeps (runtime HibernationCodec): the name of its state, nothing else. The
+ * context is the port, rebuilt from the actor's input; a session has no children and no history. A
+ * snapshot of another shape (none is expected) is kept as it is.
+ */
+export const sessionHibernation: HibernationCodec = {
+  pack(snapshot) {
+    const s = snapshot as { status?: unknown; value?: unknown; historyValue?: object; children?: object };
+    const plain = s.status === 'active' && typeof s.value === 'string' && isEmpty(s.historyValue) && isEmpty(s.children);
+    return plain ? s.value : snapshot;
+  },
+  unpack(packed, input) {
+    if (typeof packed !== 'string') return packed as Snapshot<unknown>;
+    const persisted = { status: 'active', value: packed, historyValue: {}, context: sessionContext(portOf(input as ActorInput<SessionPort>)), children: {} };
+    return persisted as unknown as Snapshot<unknown>;
+  },
+};
+
+function isEmpty(o: object | undefined): boolean {
+  if (o === undefined) return true;
+  for (const _ in o) return false;
+  return true;
 }
 
 function portOf(input: ActorInput<SessionPort>): SessionPort {
@@ -90,10 +120,7 @@ export const sessionMachine = setup({
   },
 }).createMachine({
   id: 'session',
-  context: ({ input }) => {
-    const port = portOf(input);
-    return { port: () => port };
-  },
+  context: ({ input }) => sessionContext(portOf(input)),
   initial: 'handshake',
   on: {
     frame: { actions: 'handleFrame' },

@@ -10,7 +10,7 @@ import { assign, setup } from 'xstate';
 /** An XState actor system, by identity (its type is not exported by xstate's entry point). */
 type AnyActorSystem = object;
 import { natsServer } from '../kit/nats.js';
-import { defineActor, reply, type ActorMessage, type ActorNode } from '../../runtime/mod.js';
+import { defineActor, reply, type ActorMessage, type ActorNode, type HibernationCodec } from '../../runtime/mod.js';
 import { testNode, waitFor } from './kit.js';
 
 const cleanup: (() => Promise<void>)[] = [];
@@ -128,6 +128,46 @@ describe('runtime - hibernation of idle explicit actors', () => {
     expect(n.metrics().hibernations).toBeGreaterThanOrEqual(2);
     await n.stop(ref);
     expect(n.metrics().activeActors).toBe(0);
+  });
+
+  it('runtime - a kind\'s hibernation codec keeps what pack returns and wakes the actor from what unpack rebuilds', async () => {
+    const packed: unknown[] = [];
+    const inputs: unknown[] = [];
+    const counting = sleeper.machine;
+    const compact = defineActor({
+      kind: 'compact',
+      machine: counting,
+      options: {
+        placement: 'explicit',
+        hibernateAfterMs: 60,
+        hibernation: {
+          // Keeps only the count; the rest of the snapshot is the same for every actor of the kind.
+          pack: (snapshot) => {
+            const n = (snapshot as unknown as { context: { n: number } }).context.n;
+            packed.push(n);
+            return n;
+          },
+          unpack: (n, input) => {
+            inputs.push(input.id);
+            return { status: 'active', value: 'counting', historyValue: {}, context: { n }, children: {} } as unknown as ReturnType<HibernationCodec['unpack']>;
+          },
+        },
+      },
+    });
+    const ns = await natsServer();
+    cleanup.push(() => ns[Symbol.asyncDispose]());
+    const n = await testNode(ns.url, 'compact', [compact]);
+    cleanup.push(() => n.close());
+    const ref = await n.spawn('compact', 'c1');
+    for (let i = 0; i < 5; i++) n.tell(ref, { type: 'inc' });
+    expect(await n.ask(ref, { type: 'get' })).toBe(5);
+    await waitFor('the idle actor to hibernate', () => (n.metrics().hibernatedActors === 1 ? true : undefined));
+    expect(packed).toEqual([5]);
+    n.tell(ref, { type: 'inc' });
+    expect(await n.ask(ref, { type: 'get' })).toBe(6);
+    expect(inputs).toEqual(['c1']);
+    expect(() => defineActor({ kind: 'bad', machine: counting, options: { placement: 'explicit', hibernateAfterMs: 10, hibernation: { pack: 1 } as unknown as HibernationCodec } })).toThrow(/pack and unpack/);
+    await n.stop(ref);
   });
 
   it('runtime - hibernateAfterMs is refused on virtual and persisted kinds', () => {
