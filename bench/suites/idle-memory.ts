@@ -120,6 +120,7 @@ export async function runIdleMemory(ctx: LoadContext): Promise<IdleMemoryOutcome
     await ctx.fleet.close();
     await settle(SETTLE_MS);
     const [nodeBefore, natsBefore] = await Promise.all([settledRss(node.pid), settledRss(ctx.cluster.nats.pid)]);
+    const natsStateBefore = await natsState(ctx.cluster.nats.monitorUrl);
     const spec = await syncmeshUsers(ctx, 'p4', n);
     opened = await ctx.fleet.open('P4 syncmesh', spec, { concurrency: OPEN_CONCURRENCY, timeoutMs: OPEN_TIMEOUT_MS, total: n });
     await settle(SETTLE_MS);
@@ -129,14 +130,23 @@ export async function runIdleMemory(ctx: LoadContext): Promise<IdleMemoryOutcome
     natsKb = (natsAfter - natsBefore) / opened.opened / KB;
     const failed = opened.failed > 0 ? `; ${opened.failed} failed (${opened.firstError ?? ''})` : '';
     rows.push({ name: 'ours: socket node, just opened', values: { kb: oursKb, rate: opened.perSec, n: opened.opened }, note: `RSS ${(nodeBefore / 2 ** 20).toFixed(0)} -> ${(nodeAfter / 2 ** 20).toFixed(0)} MB${failed}` });
-    rows.push({ name: 'ours: nats-server', values: { kb: natsKb }, note: `RSS ${(natsBefore / 2 ** 20).toFixed(0)} -> ${(natsAfter / 2 ** 20).toFixed(0)} MB` });
-    // Idle sessions hibernate (actors/session/kind.ts): read again once they have. The check uses this
-    // figure: it is what an idle connection costs; the one above is a connection just opened.
+    rows.push({ name: 'ours: nats-server, just opened', values: { kb: natsKb }, note: `RSS ${(natsBefore / 2 ** 20).toFixed(0)} -> ${(natsAfter / 2 ** 20).toFixed(0)} MB` });
+    // Idle sessions hibernate (actors/session/kind.ts): read again once they have. The checks use these
+    // figures: they are what an idle connection costs; the ones above are a connection just opened
+    // (nats-server then still holds the KV writes of the burst in its block caches).
     await settle(SESSION_HIBERNATE_AFTER_MS + HIBERNATE_SWEEP_MS + SETTLE_MS);
-    const nodeIdle = await settledRss(node.pid);
+    const [nodeIdle, natsIdle] = await Promise.all([settledRss(node.pid), settledRss(ctx.cluster.nats.pid)]);
     const idleKb = (nodeIdle - nodeBefore) / opened.opened / KB;
     rows.splice(rows.length - 1, 0, { name: 'ours: socket node, idle 15 s', values: { kb: idleKb }, note: `sessions hibernated; RSS ${(nodeIdle / 2 ** 20).toFixed(0)} MB` });
     oursKb = idleKb;
+    natsKb = (natsIdle - natsBefore) / opened.opened / KB;
+    const natsStateAfter = await natsState(ctx.cluster.nats.monitorUrl);
+    const per = (k: keyof NatsState): string => ((natsStateAfter[k] - natsStateBefore[k]) / opened!.opened).toFixed(2);
+    rows.push({
+      name: 'ours: nats-server, idle 15 s',
+      values: { kb: natsKb },
+      note: `RSS ${(natsIdle / 2 ** 20).toFixed(0)} MB; per connection ${per('subscriptions')} subscriptions, ${per('subjects')} JetStream subjects`,
+    });
     if (ctx.options.profileDir) {
       ctx.log.info('P4: heap snapshot of the socket node (SIGUSR2)');
       process.kill(node.pid, 'SIGUSR2');
@@ -159,7 +169,7 @@ export async function runIdleMemory(ctx: LoadContext): Promise<IdleMemoryOutcome
   const result: ScaleResult = {
     id: 'P4',
     title: 'idle connection memory on one socket node, session state included',
-    setting: `${n.toLocaleString('en-US')} idle connections per server process, opened from ${ctx.fleet.processes.length} load processes on as many 127.0.0.x addresses; RSS before and after (median of 5 readings), every server read ${Math.round((2 * SETTLE_MS + SESSION_HIBERNATE_AFTER_MS + HIBERNATE_SWEEP_MS) / 1000)} s after its last connection opened (ours also at 3 s)`,
+    setting: `${n.toLocaleString('en-US')} idle connections per server process, opened from ${ctx.fleet.processes.length} load processes on as many 127.0.0.x addresses; RSS before and after (median of 5 readings), every server read ${Math.round((2 * SETTLE_MS + SESSION_HIBERNATE_AFTER_MS + HIBERNATE_SWEEP_MS) / 1000)} s after its last connection opened (ours and nats-server also at 3 s)`,
     target: '<= 3 KB RSS per connection on the socket node and <= 1 KB per connection in nats-server',
     columns: [
       { key: 'kb', label: 'KB/conn', digits: 2 },
@@ -174,4 +184,27 @@ export async function runIdleMemory(ctx: LoadContext): Promise<IdleMemoryOutcome
     ...(n < 15_000 && { notes: [`measured at ${n} connections; TARGETS.md sets 15,000`] }),
   };
   return { result, node, opened, uwsAcceptPerSec: uws?.acceptPerSec };
+}
+
+interface NatsState {
+  subscriptions: number;
+  subjects: number;
+}
+
+/**
+ * nats-server's subscriptions (/varz) and JetStream subjects (/jsz?streams=true: the streams' stored
+ * subjects, i.e. KV keys and index entries), read from its monitoring endpoint; zeros when unreadable.
+ */
+async function natsState(monitorUrl: string): Promise<NatsState> {
+  try {
+    const varz = (await (await fetch(`${monitorUrl}/varz`)).json()) as { subscriptions?: number };
+    const jsz = (await (await fetch(`${monitorUrl}/jsz?streams=true`)).json()) as {
+      account_details?: { stream_detail?: { state?: { num_subjects?: number } }[] }[];
+    };
+    let subjects = 0;
+    for (const a of jsz.account_details ?? []) for (const st of a.stream_detail ?? []) subjects += st.state?.num_subjects ?? 0;
+    return { subscriptions: varz.subscriptions ?? 0, subjects };
+  } catch {
+    return { subscriptions: 0, subjects: 0 };
+  }
 }
