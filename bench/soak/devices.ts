@@ -54,24 +54,30 @@ export interface VerifyResult {
   checkedKeys: number;
   /** Keys whose pulled value is older than the last acknowledged write (or missing). */
   lost: number;
+  /** Users whose keys could not be read back (the verifying client failed): the soak fails on them too. */
+  unverified: number;
   examples: string[];
 }
 
 export class SoakDevices {
   readonly counters: SoakCounters = { opened: 0, churned: 0, commitsSent: 0, commitsAcked: 0, commitsAbandoned: 0, received: 0, errors: {} };
   readonly #slots: Slot[] = [];
-  readonly #tokens: readonly string[];
+  readonly #getToken: (userId: string) => Promise<string>;
   readonly #distributorUrl: string;
   /** user -> key -> last acknowledged seq. */
   readonly #acked = new Map<number, Map<string, number>>();
   readonly #inFlight = new Set<Promise<unknown>>();
 
-  constructor(distributorUrl: string, tokens: readonly string[], devicesPerUser: number) {
+  /**
+   * `getToken` signs a user token, as an application's backend does: clients ask for one at each
+   * connect, so a soak longer than a token's lifetime (an hour) keeps connecting.
+   */
+  constructor(distributorUrl: string, getToken: (userId: string) => Promise<string>, users: number, devicesPerUser: number) {
     this.#distributorUrl = distributorUrl;
-    this.#tokens = tokens;
-    tokens.forEach((_, user) => {
+    this.#getToken = getToken;
+    for (let user = 0; user < users; user++) {
       for (let d = 0; d < devicesPerUser; d++) this.#slots.push({ user, deviceId: `d${d}`, client: undefined, seq: 0 });
-    });
+    }
   }
 
   get size(): number {
@@ -101,7 +107,7 @@ export class SoakDevices {
       distributorUrl: this.#distributorUrl,
       userId: this.#userId(user),
       deviceId,
-      token: this.#tokens[user]!,
+      getToken: () => this.#getToken(this.#userId(user)),
       WebSocket: PlainWebSocket,
       collections: [SOAK_COLLECTION],
     });
@@ -181,7 +187,7 @@ export class SoakDevices {
    * acknowledged one (a later write may have landed unacknowledged; an older value means a lost commit).
    */
   async verify(concurrency: number, timeoutMs: number): Promise<VerifyResult> {
-    const result: VerifyResult = { checkedKeys: 0, lost: 0, examples: [] };
+    const result: VerifyResult = { checkedKeys: 0, lost: 0, unverified: 0, examples: [] };
     const users = [...this.#acked.keys()];
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -199,6 +205,10 @@ export class SoakDevices {
               if (result.examples.length < 10) result.examples.push(`${this.#userId(user)}/${key}: acknowledged seq ${seq}, pulled ${seen ?? 'nothing'}`);
             }
           }
+        } catch (err) {
+          // One user's failed read must not throw away the whole run's samples: counted, the soak fails.
+          result.unverified++;
+          if (result.examples.length < 10) result.examples.push(`${this.#userId(user)}: could not read back (${err instanceof Error ? err.message : String(err)})`);
         } finally {
           await client.close();
         }

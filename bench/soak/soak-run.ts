@@ -51,6 +51,7 @@ function verdictOf(growth: readonly ProcessGrowth[], verify: VerifyResult, maxGr
   const unsampled = growth.find((g) => Number.isNaN(g.growthPct));
   if (unsampled) return `soak: FAIL (${unsampled.name} has ${unsampled.samples} samples after warm-up, too few to judge: run longer or sample more often)`;
   if (verify.lost > 0) return `soak: FAIL (${verify.lost} acknowledged commits lost)`;
+  if (verify.unverified > 0) return `soak: FAIL (${verify.unverified} users' keys could not be read back; see the examples)`;
   const worst = [...growth].sort((a, b) => b.growthPct - a.growthPct)[0];
   if (worst && worst.growthPct > maxGrowthPct) return `soak: FAIL (${worst.name} grew ${worst.growthPct.toFixed(1)}% > ${maxGrowthPct}%)`;
   return 'soak: PASS';
@@ -71,8 +72,7 @@ export async function runSoak(opts: SoakOptions, log: Logger, signal?: AbortSign
     ];
     log.info(`soak: pids ${processes.map((p) => `${p.name}=${p.pid}`).join(' ')}; nats monitoring ${cluster.nats.monitorUrl}`);
     const users = Math.max(1, Math.ceil(opts.clients / opts.devicesPerUser));
-    const tokens = await Promise.all(Array.from({ length: users }, (_, u) => cluster.token(`soak-u${u}`)));
-    const devs = new SoakDevices(cluster.gatewayUrl, tokens, opts.devicesPerUser);
+    const devs = new SoakDevices(cluster.gatewayUrl, (userId) => cluster.token(userId), users, opts.devicesPerUser);
     devices = devs;
     log.info(`soak: opening ${devs.size} devices (${users} users x ${opts.devicesPerUser})`);
     await devs.openAll(20, 30_000);
@@ -127,7 +127,7 @@ export function summaryTable(r: SoakResult): string {
     ...r.growth.map((g) => `${g.name.padEnd(12)} ${String(g.samples).padStart(7)} ${mb(g.startBytes)} ${mb(g.endBytes)} ${mb(g.peakBytes)} ${(Number.isNaN(g.growthPct) ? 'n/a' : `${g.growthPct.toFixed(1)}%`).padStart(8)}`),
     `connections opened ${r.counters.opened}, churned ${r.counters.churned}; commits sent ${r.counters.commitsSent}, acknowledged ${r.counters.commitsAcked}, abandoned by churn ${r.counters.commitsAbandoned}; changes received by other devices ${r.counters.received}`,
     `errors: ${Object.keys(r.counters.errors).length === 0 ? 'none' : JSON.stringify(r.counters.errors)}`,
-    `acknowledged keys checked ${r.verify.checkedKeys}, lost ${r.verify.lost}${r.verify.examples.length ? ` (${r.verify.examples.join('; ')})` : ''}`,
+    `acknowledged keys checked ${r.verify.checkedKeys}, lost ${r.verify.lost}, users not read back ${r.verify.unverified}${r.verify.examples.length ? ` (${r.verify.examples.join('; ')})` : ''}`,
     r.verdict,
   ];
   return lines.join('\n');
