@@ -52,6 +52,8 @@ export interface LoadOptions {
   readonly quick: boolean;
   /** P4 and P7: connections on the one socket node that is measured, then killed. */
   readonly connections: number;
+  /** P4: when the checked reading of every server is taken, in ms after its last connection opened (at least 18 s). */
+  readonly idleReadMs: number;
   /** P5: connected clients (two devices per user). */
   readonly clients: number;
   /** P5: commits (and Socket.IO emits) per second. */
@@ -83,6 +85,8 @@ export const USAGE = `Usage: npm run bench -- [options]    (or: node dist/bench/
   --clients N           P5 connected clients (full 10000)
   --rate N              P5 commits per second (1000)
   --load-ms N           P5 measured time of the push load (full 60000, quick 20000)
+  --idle-read-s N       P4: the checked memory reading, N s after each server's last
+                        open (default 60, at least 18: also always read at 18 s)
   --profile-dir DIR     socket nodes run with --cpu-prof (written to DIR when they stop)
                         and write a heap snapshot to DIR after P4
   --out DIR             where the figures (bench-<mode>.json) and chart (bench-<mode>.svg)
@@ -121,6 +125,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         clients: { type: 'string' },
         rate: { type: 'string' },
         'load-ms': { type: 'string' },
+        'idle-read-s': { type: 'string' },
         'profile-dir': { type: 'string' },
         out: { type: 'string' },
         help: { type: 'boolean', default: false },
@@ -157,12 +162,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   };
 }
 
-function loadOptions(v: { quick?: boolean; connections?: string; clients?: string; rate?: string; 'load-ms'?: string; 'profile-dir'?: string }): LoadOptions {
+function loadOptions(v: { quick?: boolean; connections?: string; clients?: string; rate?: string; 'load-ms'?: string; 'idle-read-s'?: string; 'profile-dir'?: string }): LoadOptions {
   const quick = v.quick ?? false;
   const loadMs = positiveInt('load-ms', v['load-ms'], quick ? 20_000 : 60_000, 500);
   return {
     quick,
     connections: positiveInt('connections', v.connections, quick ? 2_000 : 15_000, 2),
+    idleReadMs: positiveInt('idle-read-s', v['idle-read-s'], 60, 18) * 1000,
     clients: positiveInt('clients', v.clients, quick ? 2_000 : 10_000, 4),
     ratePerSec: positiveInt('rate', v.rate, 1_000, 1),
     loadMs,

@@ -23,12 +23,11 @@ const SETTLE_MS = 3_000;
 /** The runtime's sweep runs at most every second: a session hibernates within this much after its idle time. */
 const HIBERNATE_SWEEP_MS = 2_000;
 /**
- * Every server is read twice: 18 s after its last connection opened (sessions hibernated) and this long
- * after it. The checks use the later reading: an idle connection is held for minutes or hours, and
+ * Every server is read twice: EARLY_READ_MS after its last connection opened (sessions hibernated) and
+ * `--idle-read-s` (LoadOptions.idleReadMs, default 60 s) after it. The checks use the later reading: an idle connection is held for minutes or hours, and
  * whether V8 (or Go) has handed the burst's memory back 18 s later varies from run to run (3-13 KB per
  * connection on the socket node in session 6's runs at 18 s).
  */
-const IDLE_READ_MS = 60_000;
 const EARLY_READ_MS = 2 * SETTLE_MS + SESSION_HIBERNATE_AFTER_MS + HIBERNATE_SWEEP_MS;
 
 /** Connections each load process opens and closes before the baseline reading, on every server alike. */
@@ -37,7 +36,7 @@ const WARM_PER_PROCESS = 20;
 export interface PeerMemory {
   readonly name: string;
   readonly kbPerConn?: number;
-  /** Read 18 s after the last open (kbPerConn: IDLE_READ_MS after). */
+  /** Read 18 s after the last open (kbPerConn: LoadOptions.idleReadMs after). */
   readonly kbPerConnEarly?: number;
   readonly acceptPerSec?: number;
   readonly opened?: number;
@@ -82,7 +81,7 @@ async function measurePeer(ctx: LoadContext, kind: 'uws' | 'ws' | 'sio', name: s
     // Read after the same idle time as Syncmesh's socket node (whose sessions hibernate meanwhile).
     await settle(SETTLE_MS + SESSION_HIBERNATE_AFTER_MS + HIBERNATE_SWEEP_MS + SETTLE_MS);
     const early = await settledRss(server.pid);
-    await settle(IDLE_READ_MS - EARLY_READ_MS);
+    await settle(Math.max(0, ctx.options.idleReadMs - EARLY_READ_MS));
     const after = await settledRss(server.pid);
     await ctx.fleet.close();
     if (opened.opened === 0) throw new Error(`no connection could be opened: ${opened.firstError ?? 'unknown error'}`);
@@ -109,6 +108,7 @@ async function waitSnapshot(dir: string, timeoutMs: number): Promise<string | un
 
 export async function runIdleMemory(ctx: LoadContext): Promise<IdleMemoryOutcome> {
   const n = ctx.options.connections;
+  const idleS = Math.round(ctx.options.idleReadMs / 1000);
   const peers: PeerMemory[] = [];
   for (const [kind, name] of [
     ['uws', 'bare uWebSockets.js'],
@@ -149,7 +149,7 @@ export async function runIdleMemory(ctx: LoadContext): Promise<IdleMemoryOutcome
     // (nats-server then still holds the KV writes of the burst in its block caches).
     await settle(SESSION_HIBERNATE_AFTER_MS + HIBERNATE_SWEEP_MS + SETTLE_MS);
     const [nodeEarly, natsEarly] = await Promise.all([settledRss(node.pid), settledRss(ctx.cluster.nats.pid)]);
-    await settle(IDLE_READ_MS - EARLY_READ_MS);
+    await settle(Math.max(0, ctx.options.idleReadMs - EARLY_READ_MS));
     const [nodeIdle, natsIdle] = await Promise.all([settledRss(node.pid), settledRss(ctx.cluster.nats.pid)]);
     const perConn = (after: number, before: number): number => (after - before) / opened!.opened / KB;
     const natsStateAfter = await natsState(ctx.cluster.nats.monitorUrl);
@@ -160,12 +160,12 @@ export async function runIdleMemory(ctx: LoadContext): Promise<IdleMemoryOutcome
       rows.length - 1,
       0,
       { name: 'ours: socket node, idle 18 s', values: { kb: perConn(nodeEarly, nodeBefore) }, note: `sessions hibernated; RSS ${(nodeEarly / 2 ** 20).toFixed(0)} MB` },
-      { name: 'ours: socket node, idle 60 s', values: { kb: oursKb }, note: `RSS ${(nodeIdle / 2 ** 20).toFixed(0)} MB` },
+      { name: `ours: socket node, idle ${idleS} s`, values: { kb: oursKb }, note: `RSS ${(nodeIdle / 2 ** 20).toFixed(0)} MB` },
     );
     rows.push(
       { name: 'ours: nats-server, idle 18 s', values: { kb: perConn(natsEarly, natsBefore) }, note: `RSS ${(natsEarly / 2 ** 20).toFixed(0)} MB` },
       {
-        name: 'ours: nats-server, idle 60 s',
+        name: `ours: nats-server, idle ${idleS} s`,
         values: { kb: natsKb },
         note: `RSS ${(natsIdle / 2 ** 20).toFixed(0)} MB; per connection ${per('subscriptions')} subscriptions, ${per('subjects')} JetStream subjects`,
       },
@@ -186,14 +186,14 @@ export async function runIdleMemory(ctx: LoadContext): Promise<IdleMemoryOutcome
       continue;
     }
     const r = ratio(oursKb, p.kbPerConn);
-    const early = p.kbPerConnEarly === undefined ? '' : `idle 60 s; at 18 s ${p.kbPerConnEarly.toFixed(2)} KB`;
+    const early = p.kbPerConnEarly === undefined ? '' : `idle ${idleS} s; at 18 s ${p.kbPerConnEarly.toFixed(2)} KB`;
     rows.push({ name: p.name, values: { kb: p.kbPerConn!, rate: p.acceptPerSec!, n: p.opened! }, note: [early, r === undefined ? '' : `ours/peer ${r.toFixed(2)}x`].filter((x) => x !== '').join('; ') });
   }
   const uws = peers.find((p) => p.name === 'bare uWebSockets.js');
   const result: ScaleResult = {
     id: 'P4',
     title: 'idle connection memory on one socket node, session state included',
-    setting: `${n.toLocaleString('en-US')} idle connections per server process, opened from ${ctx.fleet.processes.length} load processes on as many 127.0.0.x addresses; RSS before and after (median of 5 readings), every server read ${Math.round(EARLY_READ_MS / 1000)} s and ${Math.round(IDLE_READ_MS / 1000)} s after its last connection opened (ours and nats-server also at 3 s); the checks use the ${Math.round(IDLE_READ_MS / 1000)}-s readings`,
+    setting: `${n.toLocaleString('en-US')} idle connections per server process, opened from ${ctx.fleet.processes.length} load processes on as many 127.0.0.x addresses; RSS before and after (median of 5 readings), every server read ${Math.round(EARLY_READ_MS / 1000)} s and ${Math.round(ctx.options.idleReadMs / 1000)} s after its last connection opened (ours and nats-server also at 3 s); the checks use the ${Math.round(ctx.options.idleReadMs / 1000)}-s readings`,
     target: '<= 3 KB RSS per connection on the socket node and <= 1 KB per connection in nats-server',
     columns: [
       { key: 'kb', label: 'KB/conn', digits: 2 },
