@@ -118,7 +118,7 @@ export async function register(ctx: StoreContext, s: UserState, deviceId: string
   if (user.devices.length >= ctx.limits.maxDevicesPerUser) {
     if (quiet) return;
     throw new QuotaExceededError(
-      `this user already has ${user.devices.length} devices; the quota is ${ctx.limits.maxDevicesPerUser} devices per user. This device stays connected but cannot receive commands; use one of the known devices`,
+      `this user already has ${user.devices.length} devices; the quota is ${ctx.limits.maxDevicesPerUser} devices per user. This device stays connected but receives no commands and no pushes (it still reads everything with pull); use one of the known devices`,
     );
   }
   // A copy: the decoded id is a slice of the whole request's text, which the cached index would keep alive.
