@@ -10,7 +10,7 @@
  * epochs keep their order across deletes and across keys, with no counter to keep.
  *
  * The winner then publishes a control envelope on the connection's push subject
- * (`<prefix>.push.<userKey>.<deviceKey>`, see actors/identity.ts): {userId, control:{kind:"fence",
+ * (`<prefix>.push.<slot>.<userKey>.<deviceKey>`, see protocol/cluster/push.ts): {userId, control:{kind:"fence",
  * epoch, node}}. Every socket node holding an older session of that id (epoch lower) closes it with
  * close code `replaced`; a session still claiming remembers the highest epoch it saw and closes itself
  * if its own claim turns out lower. A node that lost NATS for a while may have missed controls, so on
