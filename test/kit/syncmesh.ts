@@ -9,19 +9,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { RunningInfo } from '../../gateway/cli/mod.js';
 
 export const SYNCMESH_JS = resolve('dist/gateway/cli/syncmesh.js');
 
-export interface ReadyInfo {
-  node: string;
-  roles: string[];
-  http?: string;
-  socket?: string;
-  socketListen?: string;
-  metrics?: string;
-  healthz?: string;
-  readyz?: string;
-}
+/** What a node prints in its `ready` line (gateway/cli/roles.ts). */
+export type ReadyInfo = RunningInfo;
 
 export interface SyncmeshProcess {
   readonly info: ReadyInfo;

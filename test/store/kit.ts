@@ -2,11 +2,11 @@
  * Helpers of the storage tests: a nats-server with a CloudStore on it, cleaned up by construction,
  * and a wait-for-condition with a deadline.
  */
-import { setTimeout as delay } from 'node:timers/promises';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createCloudStore, type CloudStore, type CloudStoreOptions } from '../../actors/store/mod.js';
 import type { Record_ } from '../../actors/messages.js';
 import { natsServer, type NatsServer } from '../kit/nats.js';
+import { waitFor } from '../kit/wait.js';
 
 export interface StoreEnv {
   ns: NatsServer;
@@ -41,20 +41,9 @@ export async function storeEnv(options: Omit<CloudStoreOptions, 'nc'> = {}): Pro
   }
 }
 
-/** Resolves once `check` returns a value other than undefined (or stops throwing); rejects after `timeoutMs`. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`, { cause: last });
-    await delay(25);
-  }
+/** Resolves once `check` returns a value other than undefined (or stops throwing); rejects after `timeoutMs` (test/kit/wait.ts). */
+export function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+  return waitFor(what, async () => check(), timeoutMs, 25);
 }
 
 /** Every change of a collection after `since`, all pages of the pull. */
