@@ -1,7 +1,7 @@
 /**
  * The push server: public entry point. Everything another package may use is listed here by name.
  */
-export { publishPush, resolveUsers, needsDevices, MAX_PUSH_USERS, MAX_PUSH_DEVICES } from './publish.js';
+export { publishPush, resolveUsers, MAX_PUSH_USERS, MAX_PUSH_DEVICES } from './publish.js';
 export { pushKind, PUSH_KIND } from './push-actor.js';
 export { BadPushError } from './errors.js';
 

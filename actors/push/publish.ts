@@ -27,7 +27,7 @@ export const MAX_PUSH_DEVICES = 1_000;
 /** A condition publishPush takes as it is: `user` and `users` are resolved to `devices` first. */
 export type ResolvedCondition = Exclude<PushCondition, { kind: 'user' } | { kind: 'users' }>;
 
-function requireUserId(field: string, v: unknown): string {
+function requireId(field: string, v: unknown): string {
   if (typeof v !== 'string' || v.length === 0) throw new BadPushError(`${field} must be a non-empty string`);
   return v;
 }
@@ -56,7 +56,7 @@ export async function resolveUsers(
   devicesOf: (userId: string) => Promise<readonly string[]>,
 ): Promise<ResolvedCondition[]> {
   if (condition.kind === 'user') {
-    const userId = requireUserId('condition.userId', condition.userId);
+    const userId = requireId('condition.userId', condition.userId);
     const except = requireExcept(condition.exceptConnectionId);
     const deviceIds = [...(await devicesOf(userId))];
     return [except === undefined ? { kind: 'devices', userId, deviceIds } : { kind: 'devices', userId, deviceIds, exceptConnectionId: except }];
@@ -65,7 +65,7 @@ export async function resolveUsers(
   if (condition.userIds.length > MAX_PUSH_USERS) {
     throw new BadPushError(`condition.userIds names ${condition.userIds.length} users; the limit is ${MAX_PUSH_USERS}, split the push`);
   }
-  const ids = [...new Set(condition.userIds.map((u, i) => requireUserId(`condition.userIds[${i}]`, u)))];
+  const ids = [...new Set(condition.userIds.map((u, i) => requireId(`condition.userIds[${i}]`, u)))];
   const out: ResolvedCondition[] = [];
   // A bounded number of look-ups in flight: a push to 10,000 users must not ask 10,000 stores at once.
   const LOOKUPS_IN_FLIGHT = 32;
@@ -92,20 +92,20 @@ export function publishPush(nc: NatsConnection, prefix: string, condition: PushC
   switch (c?.kind) {
     case 'connection': {
       if (typeof c.connectionId !== 'string' || !isConnectionId(c.connectionId)) throw new BadPushError('condition.connectionId is not a connection id');
-      const userId = requireUserId('condition.userId', c.userId);
+      const userId = requireId('condition.userId', c.userId);
       // The connection id's user part must be this user's: a push never crosses users.
       if (parseConnectionId(c.connectionId).userKey !== userKey(userId)) throw new BadPushError('condition.connectionId belongs to another user than condition.userId');
       send(pushSubjects.connection(prefix, c.connectionId), { userId, frame: command });
       return 1;
     }
     case 'devices': {
-      const userId = requireUserId('condition.userId', c.userId);
+      const userId = requireId('condition.userId', c.userId);
       const except = requireExcept(c.exceptConnectionId);
       if (!Array.isArray(c.deviceIds)) throw new BadPushError('condition.deviceIds must be an array');
       if (c.deviceIds.length > MAX_PUSH_DEVICES) throw new BadPushError(`condition.deviceIds names ${c.deviceIds.length} devices; the limit is ${MAX_PUSH_DEVICES}`);
       const ids = new Set<string>();
       c.deviceIds.forEach((d, i) => {
-        const id = connectionId(userId, requireUserId(`condition.deviceIds[${i}]`, d));
+        const id = connectionId(userId, requireId(`condition.deviceIds[${i}]`, d));
         if (id !== except) ids.add(id);
       });
       // One encoding for every device: the envelope names the user, not the device.

@@ -51,7 +51,7 @@ export function pushKind(options: PushKindOptions = {}): ActorKind {
     actions: {
       publish: ({ event, self }) => {
         const { node, logger } = actorContext(self);
-        const dropped = (err: unknown): void => { 
+        const dropped = (err: unknown): void => {
           observer?.dropped();
           // A tell has nobody to answer: a malformed request (a bug in the sender) is logged and dropped.
           logger.warn({ err, condition: event.condition }, 'dropped a push request');

@@ -39,7 +39,7 @@ import { versionToken } from './layout.js';
 import { entryRecords, TOMBSTONE } from './records.js';
 import { storedSize } from './room.js';
 import type { UserState } from './user-state.js';
-import { encodeLimited, requireName, requireRev } from './validate.js';
+import { encodeLimited, optionalName, requireName, requireRev } from './validate.js';
 import { append, writeIndex } from './writes.js';
 
 /** What commit() reads from a CommitRequest. */
@@ -308,7 +308,7 @@ function inlineSync(from: number, writes: Evaluation['writes'], fresh: readonly 
 /** Applies the changes of `input`; see the contract above. */
 export async function commit(ctx: StoreContext, input: CommitInput): Promise<CommitOutcome> {
   const { userId, collection, txid, changes } = checkChanges(ctx, input);
-  const deviceId = typeof input.deviceId === 'string' && input.deviceId !== '' ? requireName('deviceId', input.deviceId, ctx.limits.maxIdBytes) : undefined;
+  const deviceId = optionalName('deviceId', input.deviceId, ctx.limits.maxIdBytes);
   return ctx.states.write(userId, async (s) => {
     if (deviceId !== undefined) await register(ctx, s, deviceId, true);
     const outcome = await commitIn(ctx, s, collection, txid, changes);

@@ -22,7 +22,7 @@ import { StoreUnavailableError } from './errors.js';
 import type { CollectionIndex, KeyEntry } from './index-codec.js';
 import { ensureKnown } from './devices.js';
 import { entryRecords } from './records.js';
-import { optionalCount, requireName, requireRev } from './validate.js';
+import { optionalCount, optionalName, requireName, requireRev } from './validate.js';
 
 /** What pull() reads from a PullRequest. */
 export interface PullInput {
@@ -67,7 +67,7 @@ export async function pull(ctx: StoreContext, input: PullInput): Promise<PullRes
   const collection = requireName('collection', input.collection, limits.maxCollectionBytes);
   const since = requireRev('since', input.since);
   const limit = Math.min(optionalCount('limit', input.limit) ?? limits.maxPageChanges, limits.maxPageChanges);
-  const deviceId = typeof input.deviceId === 'string' && input.deviceId !== '' ? requireName('deviceId', input.deviceId, limits.maxIdBytes) : undefined;
+  const deviceId = optionalName('deviceId', input.deviceId, limits.maxIdBytes);
   // Before the read: a commit after it then pushes to this device (devices.ts).
   if (deviceId !== undefined) await ensureKnown(ctx, userId, deviceId);
 

@@ -36,6 +36,11 @@ export function optionalCount(field: string, value: unknown): number | undefined
   return n;
 }
 
+/** An optional name (a device id a request may carry): undefined when absent or empty, else as requireName. */
+export function optionalName(field: string, value: unknown, maxBytes: number): string | undefined {
+  return typeof value === 'string' && value !== '' ? requireName(field, value, maxBytes) : undefined;
+}
+
 /** `value` encoded as MessagePack, at most `maxBytes` long. */
 export function encodeLimited(what: string, value: unknown, maxBytes: number): Uint8Array {
   let bytes: Uint8Array;

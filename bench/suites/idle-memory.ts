@@ -24,9 +24,10 @@ const SETTLE_MS = 3_000;
 const HIBERNATE_SWEEP_MS = 2_000;
 /**
  * Every server is read twice: EARLY_READ_MS after its last connection opened (sessions hibernated) and
- * `--idle-read-s` (LoadOptions.idleReadMs, default 60 s) after it. The checks use the later reading: an idle connection is held for minutes or hours, and
- * whether V8 (or Go) has handed the burst's memory back 18 s later varies from run to run (3-13 KB per
- * connection on the socket node in session 6's runs at 18 s).
+ * `--idle-read-s` (LoadOptions.idleReadMs, default 60 s) after it. The checks use the later reading:
+ * an idle connection is held for minutes or hours, and whether V8 (or Go) has handed the burst's
+ * memory back 18 s later varies from run to run (3-13 KB per connection on the socket node in session
+ * 6's runs at 18 s).
  */
 const EARLY_READ_MS = 2 * SETTLE_MS + SESSION_HIBERNATE_AFTER_MS + HIBERNATE_SWEEP_MS;
 

@@ -118,9 +118,7 @@ export class PushPlane {
     const conns = hub.forUser(userKey);
     if (conns.length === 0) return; // a connection of this slot held elsewhere, or gone
     const connectionId = `${userKey}-${deviceKey}`;
-    let target: Connection | undefined;
-    for (const c of conns) if (c.connectionId === connectionId) target = c;
-    if (target === undefined) return;
+    if (!conns.some((c) => c.connectionId === connectionId)) return; // before decoding anything
     const env = this.#envelope(msg);
     if (env === undefined) return;
     const userId = env['userId'];

@@ -65,7 +65,7 @@ export const pushSubjects = {
   /** One connection. */
   connection: (prefix: string, connId: string): string => {
     const { userKey: u, deviceKey: d } = parseConnectionId(connId);
-    return `${prefix}.push.${d.slice(0, PUSH_SLOT_HEX)}.${u}.${d}`;
+    return `${prefix}.push.${pushSlot(connId)}.${u}.${d}`;
   },
   /** The connection of (`userId`, `deviceId`). */
   device: (prefix: string, userId: string, deviceId: string): string => pushSubjects.connection(prefix, connectionIdOf(userId, deviceId)),
