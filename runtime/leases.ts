@@ -8,12 +8,19 @@
  *   holder is live     -> not acquired: the caller forwards the message to the holder
  *
  * Two nodes racing for one key cannot both win: only one create/update at a given revision
- * succeeds, the other re-reads and sees the winner. The value is {node, epoch}; the epoch grows on
- * every takeover and fences snapshot writes. nats-server 2.9 has no per-key TTL, so a lease of a
- * dead node is reclaimed through membership (down after downAfterMs), not by expiry.
+ * succeeds, the other re-reads and sees the winner. The value is {node, epoch}. The epoch is the
+ * revision of the write that took the lease: revisions of a stream only grow, so every activation of
+ * every actor has an epoch of its own, also after its key was removed (it fences snapshot writes).
+ * nats-server 2.9 has no per-key TTL, so a lease of a dead node is reclaimed through membership (down
+ * after downAfterMs), not by expiry.
+ *
+ * Releasing (passivation, stop) removes the lease's own message by its revision (key-removal.ts): a
+ * takeover made meanwhile survives, and nothing stays behind. (A KV delete would leave a marker per
+ * actor ever activated: a bucket, and nats-server memory, growing with every user ever seen.)
  */
 import type { KV } from '@nats-io/kv';
-import { decode, encode, toSafeInteger } from './codec.js';
+import { decode, encode } from './codec.js';
+import type { KeyRemoval } from './key-removal.js';
 import { UnavailableError } from './errors.js';
 
 export type LeaseResult = { ok: true; rev: number; epoch: number } | { ok: false; holder: string };
@@ -29,11 +36,11 @@ export function isCasConflict(err: unknown): boolean {
   return code === 10071 || /wrong last sequence/i.test(String((err as Error)?.message ?? ''));
 }
 
-function readLease(value: Uint8Array): { node: string; epoch: number } | undefined {
+/** The holder of a lease entry: its node, and the entry's revision as the epoch. */
+function readLease(value: Uint8Array, revision: number): { node: string; epoch: number } | undefined {
   try {
-    const v = decode(value) as { node?: unknown; epoch?: unknown };
-    const epoch = toSafeInteger(v?.epoch);
-    return typeof v?.node === 'string' && epoch !== undefined ? { node: v.node, epoch } : undefined;
+    const v = decode(value) as { node?: unknown };
+    return typeof v?.node === 'string' ? { node: v.node, epoch: revision } : undefined;
   } catch {
     return undefined;
   }
@@ -43,18 +50,18 @@ export class LeaseStore {
   constructor(
     private readonly kv: KV,
     private readonly self: string,
+    private readonly removal: KeyRemoval,
   ) {}
 
   async acquire(key: string, isLive: (node: string) => boolean): Promise<LeaseResult> {
     for (let attempt = 0; attempt < 8; attempt++) {
       const e = await this.kv.get(key);
-      const held = e && e.operation === 'PUT' ? readLease(e.value) : undefined;
+      const held = e && e.operation === 'PUT' ? readLease(e.value, e.revision) : undefined;
       if (held && held.node !== this.self && isLive(held.node)) return { ok: false, holder: held.node };
-      const epoch = (held?.epoch ?? e?.revision ?? 0) + 1;
-      const value = encode({ node: this.self, epoch });
+      const value = encode({ node: this.self });
       try {
         const rev = e && e.operation === 'PUT' ? await this.kv.update(key, value, e.revision) : await this.kv.create(key, value);
-        return { ok: true, rev, epoch };
+        return { ok: true, rev, epoch: rev };
       } catch (err) {
         if (!isCasConflict(err) && !/exists/i.test(String((err as Error)?.message))) throw err;
         // Lost a race: read again and decide again.
@@ -66,15 +73,11 @@ export class LeaseStore {
   /** Who holds `key` now (undefined: nobody). */
   async holder(key: string): Promise<{ node: string; epoch: number } | undefined> {
     const e = await this.kv.get(key);
-    return e && e.operation === 'PUT' ? readLease(e.value) : undefined;
+    return e && e.operation === 'PUT' ? readLease(e.value, e.revision) : undefined;
   }
 
   /** Releases a lease we hold at revision `rev`; a lease taken over since is left alone. */
   async release(key: string, rev: number): Promise<void> {
-    try {
-      await this.kv.delete(key, { previousSeq: rev });
-    } catch (err) {
-      if (!isCasConflict(err)) throw err;
-    }
+    await this.removal.remove(rev);
   }
 }

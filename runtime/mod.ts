@@ -11,6 +11,7 @@ export { pickByRendezvous, hash53 } from './placement.js';
 export { startNatsServer, startNatsCluster, natsServerBinary, freePort, NatsServerError } from './nats-launcher.js';
 export { watchProcess } from './watchdog.js';
 export { ensureStream, ensureBucket, bucketStream, streamDifferences } from './streams.js';
+export { KeyRemoval } from './key-removal.js';
 export { loadClusterSettings, defaultReplicas } from './cluster-settings.js';
 export { roleToken } from './membership.js';
 export {

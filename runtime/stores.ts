@@ -6,6 +6,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { KV } from '@nats-io/kv';
 import { StreamMismatchError, UnavailableError } from './errors.js';
 import { ensureBucket } from './streams.js';
+import { KeyRemoval } from './key-removal.js';
 import { LeaseStore } from './leases.js';
 import type { LocalActors } from './local-actors.js';
 import { SnapshotStore } from './snapshots.js';
@@ -26,7 +27,8 @@ export async function openStores(nats: NatsConnection, prefix: string, replicas:
       );
     }
   };
-  const leases = specs.some((s) => s.virtual) ? new LeaseStore(await open(`${prefix}_leases`), nodeId) : undefined;
+  const leaseBucket = `${prefix}_leases`;
+  const leases = specs.some((s) => s.virtual) ? new LeaseStore(await open(leaseBucket), nodeId, new KeyRemoval(nats, leaseBucket)) : undefined;
   actors.leases = leases;
   if (specs.some((s) => s.persist)) {
     actors.snapshots = new SnapshotStore(await open(`${prefix}_snapshots`), {

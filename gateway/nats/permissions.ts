@@ -5,8 +5,8 @@
  *
  * Principles:
  * - Everything not allowed is refused (an allow list per direction), and the JetStream API calls that
- *   would destroy or reshape data (stream delete, update, purge of anything but the delivered
- *   notices, account and server APIs) are denied explicitly on top, for every role.
+ *   would destroy or reshape data (stream delete, update, purge, account and server APIs) are denied
+ *   explicitly on top, for every role.
  * - Streams and buckets have one owner role set each (STREAMS below): only those roles may publish to
  *   the stream's subjects or call the JetStream API for it (create, info, get, delete message, consumers).
  * - Membership: a node announces itself on `<prefix>.hb.<its role set>` (runtime/membership.ts), and
@@ -44,8 +44,8 @@ export interface OwnedStream {
   /** Subjects the stream captures: its owners publish there. */
   readonly subjects: readonly string[];
   readonly owners: readonly NatsRole[];
-  /** Its owners remove messages by subject with a filtered purge (the delivered notices). */
-  readonly purgedBySubject?: boolean;
+  /** A KV bucket whose owners remove single entries by sequence (runtime KeyRemoval: released leases, count entries). */
+  readonly removedBySequence?: boolean;
 }
 
 /** Every stream and bucket of a cluster under `prefix`, with its owners. */
@@ -60,12 +60,12 @@ export function ownedStreams(prefix: string): OwnedStream[] {
   return [
     ...store,
     // Runtime: leases of virtual actors and persisted snapshots, for the roles hosting such kinds.
-    bucket('leases', ['storage', 'push']),
+    // Leases are released by deleting the lease's own message (by its revision).
+    { ...bucket('leases', ['storage', 'push']), removedBySequence: true },
     bucket('snapshots', ['storage', 'push']),
-    // The socket nodes' session fence and connections per user.
-    // Fence and connection-quota entries are removed with a purge of their key's subject up to a sequence.
-    { ...bucket('sessions', ['socket']), purgedBySubject: true },
-    { ...bucket('user_sessions', ['socket']), purgedBySubject: true },
+    // The socket nodes' connections per user (the session fence stores nothing: gateway/socket/fence.ts).
+    // Connection-quota entries are removed by deleting the entry's own message (by its revision).
+    { ...bucket('user_sessions', ['socket']), removedBySequence: true },
     // Cluster-wide settings: the first node of any role writes them, every node reads them.
     bucket('cluster', NATS_ROLES),
   ];
@@ -78,8 +78,8 @@ function streamApi(s: OwnedStream): string[] {
     `$JS.API.STREAM.INFO.${n}`,
     `$JS.API.STREAM.CREATE.${n}`,
     `$JS.API.STREAM.MSG.GET.${n}`,
-    // KV buckets delete keys by publishing a marker; only plain streams have messages removed by sequence.
-    ...(n.startsWith('KV_') ? [] : [`$JS.API.STREAM.MSG.DELETE.${n}`]),
+    // KV buckets delete keys by publishing a marker, except those whose entries are removed by sequence.
+    ...(n.startsWith('KV_') && !s.removedBySequence ? [] : [`$JS.API.STREAM.MSG.DELETE.${n}`]),
     `$JS.API.DIRECT.GET.${n}`,
     `$JS.API.DIRECT.GET.${n}.>`,
     `$JS.API.CONSUMER.CREATE.${n}`,
@@ -89,16 +89,12 @@ function streamApi(s: OwnedStream): string[] {
     `$JS.API.CONSUMER.DELETE.${n}.*`,
     `$JS.API.CONSUMER.MSG.NEXT.${n}.*`,
     `$JS.ACK.${n}.>`,
-    ...(s.purgedBySubject ? [`$JS.API.STREAM.PURGE.${n}`] : []),
   ];
 }
 
 /** Denied to everyone, whatever an allow list says. */
-function alwaysDenied(prefix: string): string[] {
-  const purge = ownedStreams(prefix)
-    .filter((s) => !s.purgedBySubject)
-    .map((s) => `$JS.API.STREAM.PURGE.${s.stream}`);
-  return ['$JS.API.STREAM.DELETE.>', '$JS.API.STREAM.UPDATE.>', '$JS.API.STREAM.RESTORE.>', '$JS.API.ACCOUNT.>', '$JS.API.META.>', '$JS.API.SERVER.>', '$SYS.>', ...purge];
+function alwaysDenied(): string[] {
+  return ['$JS.API.STREAM.DELETE.>', '$JS.API.STREAM.UPDATE.>', '$JS.API.STREAM.PURGE.>', '$JS.API.STREAM.RESTORE.>', '$JS.API.ACCOUNT.>', '$JS.API.META.>', '$JS.API.SERVER.>', '$SYS.>'];
 }
 
 function unique(xs: Iterable<string>): string[] {
@@ -133,7 +129,7 @@ export function permissionsFor(roles: readonly NatsRole[], prefix = 'sm'): Permi
   // Explicit, though no allow list grants them: a role without storage never sees records or commands.
   const subDeny = has('storage') ? [] : [...storeStreamConfigs(storeLayout(prefix), { replicas: 1, limits: DEFAULT_STORE_LIMITS, commandTtlMs: undefined }).flatMap((c) => c.subjects ?? []), '_INBOX.storage.>'];
   return {
-    publish: { allow: unique(pub), deny: alwaysDenied(prefix) },
+    publish: { allow: unique(pub), deny: alwaysDenied() },
     subscribe: { allow: unique(sub), deny: subDeny },
   };
 }

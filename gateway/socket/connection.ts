@@ -46,6 +46,10 @@ const CLOSING = 1;
 const CLOSE_WHEN_FLUSHED = 2;
 /** Counted in the user's live connections (quota.ts): uncounted when it closes. */
 const COUNTED = 4;
+/** Claimed in the session fence (claims.ts): announced, and answering older announcements. */
+const CLAIMED = 8;
+/** A newer session of this connection id announced itself before this one was claimed. */
+const SUPERSEDED = 16;
 
 export class Connection implements SessionPort, TokenBucket {
   ws: WebSocket<SocketData> | undefined = undefined;
@@ -53,9 +57,6 @@ export class Connection implements SessionPort, TokenBucket {
   ref: ActorRef | undefined = undefined;
   /** Events that arrived before the session actor ran (rare: spawn is quick). */
   early: SessionEvent[] | undefined = undefined;
-  /** Fence epoch of this session (0 until claimed) and the highest epoch seen in controls meanwhile. */
-  epoch = 0;
-  seenEpoch = 0;
   tokens: number;
   refilledAt: number;
   rejected = 0;
@@ -69,10 +70,11 @@ export class Connection implements SessionPort, TokenBucket {
     readonly connectionId: string,
     readonly userId: string,
     readonly deviceId: string,
-    /** When the socket opened (ms): orders sessions of one id in the fence (fence.ts claim()). */
-    readonly openedAt: number,
+    /** When the socket opened (ms). */
+    now: number,
+    /** The session's fence epoch (fence.ts FenceClock): orders the sessions of one connection id. */
+    readonly epoch: number,
   ) {
-    const now = openedAt;
     this.tokens = host.options.limits.burst;
     this.refilledAt = now;
   }
@@ -101,6 +103,24 @@ export class Connection implements SessionPort, TokenBucket {
   /** Counted in the user's live connections (quota.ts). */
   get counted(): boolean {
     return (this.#flags & COUNTED) !== 0;
+  }
+
+  /** Claimed in the session fence (claims.ts). */
+  get claimed(): boolean {
+    return (this.#flags & CLAIMED) !== 0;
+  }
+
+  markClaimed(): void {
+    this.#flags |= CLAIMED;
+  }
+
+  /** A newer session of this id announced itself before this one was claimed: it closes at its claim. */
+  get superseded(): boolean {
+    return (this.#flags & SUPERSEDED) !== 0;
+  }
+
+  markSuperseded(): void {
+    this.#flags |= SUPERSEDED;
   }
 
   /** Counted under `admission` (unique per connection on this node). */

@@ -10,13 +10,14 @@
  * Rules, checked for every connection (PushEnvelope): a device push is delivered only to the session
  * of that connection id whose userId equals the envelope's `userId` (an 80-bit user-key collision costs
  * a message, never a leak), never to `except`. A push without `userId` is delivered only from
- * `<prefix>.push.all`. Fence controls (fence.ts) arrive on device subjects and become `replaced`
- * events for older sessions.
+ * `<prefix>.push.all`. Fence controls (fence.ts) arrive on device subjects and go to the session
+ * claims (claims.ts): a newer claim replaces the session, an older one is answered.
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { pushSubjects } from '../../protocol/cluster/mod.js';
 import { decode, encode } from '../../protocol/mod.js';
+import type { SessionClaims } from './claims.js';
 import type { Connection } from './connection.js';
 import { readFenceControl } from './fence.js';
 import type { Hub } from './hub.js';
@@ -45,7 +46,10 @@ export class PushPlane {
 
   readonly #observer: SocketObserver | undefined;
 
-  constructor(nc: NatsConnection, prefix: string, logger: Logger, observer?: SocketObserver) {
+  readonly #claims: SessionClaims;
+
+  constructor(nc: NatsConnection, prefix: string, logger: Logger, claims: SessionClaims, observer?: SocketObserver) {
+    this.#claims = claims;
     this.#observer = observer;
     this.#nc = nc;
     this.#prefix = prefix;
@@ -128,7 +132,7 @@ export class PushPlane {
     }
     const control = readFenceControl(env);
     if (control !== undefined) {
-      for (const c of conns) if (c.connectionId === connectionId && c.userId === control.userId) this.#fence(c, control.epoch);
+      for (const c of conns) if (c.connectionId === connectionId && c.userId === control.userId) this.#claims.control(c, control);
       return;
     }
     if (connectionId === env['except']) return;
@@ -156,16 +160,6 @@ export class PushPlane {
       return;
     }
     return env;
-  }
-
-  /** A newer claim of `c`'s connection id was made with `epoch`. */
-  #fence(c: Connection, epoch: number): void {
-    if (c.epoch === 0) {
-      // Still claiming: decided when our own epoch is known (SessionClaims.claim compares).
-      if (epoch > c.seenEpoch) c.seenEpoch = epoch;
-    } else if (epoch > c.epoch) {
-      c.deliver({ type: 'replaced' });
-    }
   }
 
   #frameBytes(env: Record<string, unknown>, subject: string): Uint8Array | undefined {

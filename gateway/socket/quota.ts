@@ -7,18 +7,17 @@
  * reconnecting, here or on another node, is never refused: it replaces its older session). Closing
  * removes the entry if it is still this node's. Entries of nodes that are not live members are dropped
  * at every update, so a node that died leaves nothing behind for long; a key whose last entry went is
- * purged (up to its own revision, so an update made meanwhile survives).
+ * removed by its revision (runtime KeyRemoval: an update made meanwhile survives, no marker stays).
  *
  * Cost: one KV read and one write at each upgrade and at each close, per user key (one user's devices
  * contend only with each other).
  */
-import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { decode, encode } from '../../protocol/mod.js';
 import { FenceError } from './errors.js';
-import { KeyPurge } from './key-purge.js';
-import { ensureBucket, StreamMismatchError } from '../../runtime/mod.js';
+import { ensureBucket, KeyRemoval, StreamMismatchError } from '../../runtime/mod.js';
 
 /** deviceKey -> [node, admission]: `admission` tells a device's connections on one node apart. */
 type Entries = Record<string, [node: string, admission: number]>;
@@ -45,18 +44,18 @@ function entriesOf(value: Uint8Array | undefined): Entries {
 
 export class UserSessions {
   readonly #kv: KV;
-  readonly #purge: KeyPurge;
+  readonly #removal: KeyRemoval;
 
-  private constructor(kv: KV, jsm: JetStreamManager, bucket: string) {
+  private constructor(kv: KV, nc: NatsConnection, bucket: string) {
     this.#kv = kv;
-    this.#purge = new KeyPurge(jsm, bucket);
+    this.#removal = new KeyRemoval(nc, bucket);
   }
 
   static async open(nc: NatsConnection, prefix: string, replicas: number): Promise<UserSessions> {
     const bucket = `${prefix}_user_sessions`;
     try {
       const kv = await ensureBucket(nc, { bucket, replicas, history: 1, description: 'Syncmesh live connections per user (the connection quota)' });
-      return new UserSessions(kv, await jetstreamManager(nc), bucket);
+      return new UserSessions(kv, nc, bucket);
     } catch (err) {
       if (err instanceof StreamMismatchError) throw err;
       throw new FenceError(`could not open the user sessions bucket ${bucket}: is JetStream enabled on the NATS servers?`, { cause: err });
@@ -98,7 +97,7 @@ export class UserSessions {
         if (mine === undefined || mine[0] !== node || mine[1] !== admission) return;
         delete entries[deviceKey];
         if (Object.keys(entries).length === 0) {
-          await this.#purge.upTo(userKey, e.revision);
+          await this.#removal.remove(e.revision);
           return;
         }
         await this.#kv.put(userKey, encode(entries), { previousSeq: e.revision });

@@ -26,7 +26,7 @@ import { TicketReplayGuard } from '../ticket.js';
 import { Connection, type ConnectionHost, type SocketData } from './connection.js';
 import { spreadOver, type Spread } from './drain.js';
 import { SocketConfigError, SocketStartError } from './errors.js';
-import { SessionFence } from './fence.js';
+import { FenceClock } from './fence.js';
 import { SessionClaims } from './claims.js';
 import { Hub } from './hub.js';
 import { resolveOptions, type ResolvedOptions, type SocketServerOptions, type TlsFiles } from './options.js';
@@ -49,10 +49,6 @@ export interface SocketServerStats {
   /** Times every client was told to resync (missed pushes), and resync frames sent. */
   readonly resyncs: number;
   readonly resyncFrames: number;
-  /** Keys of dead nodes' sessions removed from the session fence by this node. */
-  readonly fenceReclaimed: number;
-  /** Sweeps of the session fence this node ran (each after a socket node was seen down). */
-  readonly fenceSweeps: number;
   readonly opened: number;
   /** Upgrades refused (bad ticket, draining, quota). */
   readonly refused: number;
@@ -117,24 +113,13 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: 
   return { promise, resolve, reject };
 }
 
-/** A socket node that did not send heartbeats for this long may still come back: its fence keys are kept until then. */
-const SWEEP_MIN_AGE_MS = 5_000;
-
-/**
- * How long after a socket node was seen down (3 s without heartbeats) its fence keys are swept, if it
- * is still down then. A node whose NATS server died reconnects and heartbeats again within a few
- * seconds; sweeping its keys meanwhile would leave its live sessions unfenced, and the re-check it runs
- * at its reconnect may already be behind it.
- */
-const SWEEP_DELAY_MS = 10_000;
-
 class SocketServer implements ConnectionHost, SocketServerPort {
   readonly node: ActorNode;
   readonly options: ResolvedOptions;
   /** The socket-server actor this listener belongs to. */
   readonly ref: ActorRef;
   readonly #app: uWS.TemplatedApp;
-  readonly #fence: SessionFence;
+  readonly #fenceClock = new FenceClock();
   readonly #quota: UserSessions;
   readonly #claims: SessionClaims;
   readonly #plane: PushPlane;
@@ -155,9 +140,6 @@ class SocketServer implements ConnectionHost, SocketServerPort {
   #resyncSpread: Spread | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
   #whenEmpty: (() => void) | undefined;
-  #offMembership: (() => void) | undefined;
-  #sweeping = false;
-  #sweepTimer: NodeJS.Timeout | undefined;
   readonly #listening = deferred<void>();
   readonly #stopped = deferred<void>();
   #shutdown: Promise<void> | undefined;
@@ -172,20 +154,17 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     quotaRefused: 0,
     resyncs: 0,
     resyncFrames: 0,
-    fenceReclaimed: 0,
-    fenceSweeps: 0,
     slowConsumerBufferedMax: 0,
   };
 
-  constructor(node: ActorNode, options: ResolvedOptions, fence: SessionFence, quota: UserSessions, epoch: StoreEpoch) {
+  constructor(node: ActorNode, options: ResolvedOptions, quota: UserSessions, epoch: StoreEpoch) {
     this.node = node;
     this.#quota = quota;
     this.options = options;
     this.ref = socketServerRef(node.id);
     this.#epoch = epoch;
-    this.#fence = fence;
-    this.#claims = new SessionClaims(fence, node, options.prefix);
-    this.#plane = new PushPlane(node.nats, options.prefix, node.logger, options.observer);
+    this.#claims = new SessionClaims(node, options.prefix);
+    this.#plane = new PushPlane(node.nats, options.prefix, node.logger, this.#claims, options.observer);
     this.#hub = new Hub((slot) => this.#plane.subscribeSlot(slot));
     this.#recovery = new RecoveryWatch(node, this.ref, { storageKinds: [options.storeKind, options.pushKind], stallMs: options.stallMs });
     // Nobody may wait on these: keep an unobserved rejection from being reported as unhandled.
@@ -264,9 +243,6 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     this.#port = uWS.us_socket_local_port(socket as unknown as uWS.us_socket);
     this.#plane.start(this.#hub);
     this.#recovery.start();
-    this.#offMembership = this.node.onMembership((e) => {
-      if (e.type === 'down' && e.reason === 'timeout' && e.member.roles.includes(SOCKET_ROLE)) this.#sweepLater(SWEEP_DELAY_MS);
-    });
     this.node.announce({
       meta: socketMeta({ host: this.options.publicHost, port: this.#announcedPort(), url: this.url, capacity: this.options.capacity, run: this.run }),
     });
@@ -333,8 +309,8 @@ class SocketServer implements ConnectionHost, SocketServerPort {
   }
 
   revalidate(reason: string): void {
-    this.node.logger.info({ reason, connections: this.#hub.size }, 'fence controls may have been missed: re-checking every session claim');
-    this.#claims.revalidate(this.#hub);
+    this.node.logger.info({ reason, connections: this.#hub.size }, 'fence controls may have been missed: announcing every session again');
+    this.#claims.reannounce(this.#hub);
   }
 
   async drain(spreadMs: number | undefined): Promise<void> {
@@ -365,17 +341,16 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     this.#drainSpread?.cancel();
     this.#resyncSpread?.cancel();
     if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer);
-    clearTimeout(this.#sweepTimer);
     if (this.#listen !== undefined) uWS.us_listen_socket_close(this.#listen);
     this.#listen = undefined;
     for (const c of this.#hub.snapshot()) c.closeWith(CloseCode.nodeClosed);
     this.#whenEmpty?.();
     this.#recovery.stop();
-    this.#offMembership?.();
     this.#plane.stop();
     this.#hub.unsubscribeAll();
     this.#epoch.stop();
-    this.#shutdown = this.#claims.stop().then(() => this.#stopped.resolve());
+    this.#claims.stop();
+    this.#shutdown = Promise.resolve().then(() => this.#stopped.resolve());
   }
 
   // --- uWS handlers -------------------------------------------------------------------------
@@ -403,7 +378,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     // Synchronous, inside the upgrade handler: a ticket is good for this run of this node only, so this
     // process's replay memory is the whole check (gateway/ticket.ts) and nothing is awaited.
     const { claims } = verdict;
-    const data: SocketData = { c: new Connection(this, claims.cid, claims.uid, claims.did, now) };
+    const data: SocketData = { c: new Connection(this, claims.cid, claims.uid, claims.did, now, this.#fenceClock.next(now)) };
     res.upgrade(data, key, protocol, extensions, context);
   }
 
@@ -515,7 +490,6 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     // Not from inside this handler: it may run within the session's own transition (it closed the
     // socket); a session that reached its final state is stopped by the runtime already.
     if (ref !== undefined) queueMicrotask(() => this.node.stop(ref).catch(() => undefined));
-    if (conn.epoch > 0) this.#claims.release(conn.connectionId, conn.epoch);
     if (conn.counted) this.#uncount(conn);
     if (code === CloseCode.replaced) this.#stats.replaced++;
     if (this.#hub.size === 0) this.#whenEmpty?.();
@@ -536,48 +510,6 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     // backlog so a client that is only slow learns why (4001), and uWS drops the socket after its
     // closing timeout if the client never reads again. The backlog is capped by maxBackpressure.
     conn.closeWith(CloseCode.slowConsumer);
-  }
-
-  // --- fence cleaning -----------------------------------------------------------------------
-
-  /** One sweep is waited for at a time: a sweep reads the live members when it runs, so later downs join it. */
-  #sweepLater(ms: number): void {
-    if (this.#sweepTimer !== undefined) return;
-    this.#sweepTimer = setTimeout(() => {
-      this.#sweepTimer = undefined;
-      this.#sweepIfFirst();
-    }, ms);
-    this.#sweepTimer.unref();
-  }
-
-  /**
-   * A socket node died: its sessions' fence keys stay until reclaimed. One node sweeps (the live,
-   * non-draining socket node with the lowest id), the others leave it be. It runs SWEEP_DELAY_MS after
-   * the node was seen down, against the members live then: a node that only missed heartbeats (its
-   * NATS server died and it reconnected elsewhere) is back by then and keeps its keys.
-   */
-  #sweepIfFirst(): void {
-    const socketNodes = this.node
-      .members()
-      .filter((m) => m.roles.includes(SOCKET_ROLE) && m.kinds.includes(SOCKET_SERVER_KIND) && !m.draining)
-      .map((m) => m.nodeId)
-      .sort();
-    if (socketNodes[0] !== this.node.id || this.#sweeping || this.#phase !== 'listening') return;
-    this.#sweeping = true;
-    const live = new Set(this.node.members().map((m) => m.nodeId));
-    this.#fence
-      .sweep((n) => live.has(n), SWEEP_MIN_AGE_MS)
-      .then(
-        (r) => {
-          this.#stats.fenceReclaimed += r.reclaimed;
-          this.#stats.fenceSweeps++;
-          this.node.logger.info({ keys: r.keys, reclaimed: r.reclaimed, young: r.young }, 'session fence swept after a socket node went down');
-          // Claims too young to judge (their node may just not be known yet) are looked at again once old enough.
-          if (r.young > 0 && this.#phase === 'listening') this.#sweepLater(SWEEP_MIN_AGE_MS);
-        },
-        (err: unknown) => this.node.logger.warn({ err }, 'session fence sweep failed; it runs again when the next socket node goes down'),
-      )
-      .finally(() => (this.#sweeping = false));
   }
 
   stats(): SocketServerStats {
@@ -633,10 +565,9 @@ export async function startSocketServer(node: ActorNode, options: SocketServerOp
   for (const [kind, factory] of [[SESSION_KIND, 'sessionKind() (actors/session)'], [SOCKET_SERVER_KIND, 'socketServerKind() (actors/socket-server)']] as const) {
     if (self !== undefined && !self.kinds.includes(kind)) throw new SocketConfigError(`node ${node.id} does not host the "${kind}" kind: pass ${factory} in its kinds`);
   }
-  const fence = await SessionFence.open(node.nats, resolved.prefix, resolved.replicas);
   const quota = await UserSessions.open(node.nats, resolved.prefix, resolved.replicas);
   const epoch = await StoreEpoch.start(node.nats, resolved.prefix, node.logger);
-  const server = new SocketServer(node, resolved, fence, quota, epoch);
+  const server = new SocketServer(node, resolved, quota, epoch);
   try {
     await node.spawn(SOCKET_SERVER_KIND, node.id, { node: node.id }, server);
     await server.listening;

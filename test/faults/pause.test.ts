@@ -1,11 +1,11 @@
 /**
  * The session fence's R8 case for socket nodes: a socket node paused (SIGSTOP) past its membership
  * timeout, whose clients reconnect elsewhere meanwhile, then resumed (SIGCONT), must not keep a second
- * live session for any connection id that moved. On resume it notices the stall, re-checks every
- * session's claim in the fence, and closes (`replaced`, 4100) those another node took over; the fence
- * controls buffered for it while it was frozen say the same. A session whose claim was still in flight
- * when the node froze gives way too: the fence orders sessions by when they opened (fence.ts claim()),
- * so the stale claim does not take the id back from the device's newer session.
+ * live session for any connection id that moved. On resume it notices the stall and announces every
+ * session again; the newer holders answer, and it closes (`replaced`, 4100) those another node took
+ * over. The fence controls buffered for it while it was frozen say the same. The fence orders sessions
+ * by when they opened (gateway/socket/fence.ts), so a late announcement does not take an id back from
+ * the device's newer session.
  */
 import { describe, expect, it } from 'vitest';
 import { CloseCode } from '../../protocol/mod.js';
@@ -42,8 +42,8 @@ describe('faults - a paused socket node (SIGSTOP, SIGCONT)', () => {
           opened.push(d);
           expect(welcomeNode(d)).toBe('socket-2');
         }
-        const ids = opened.map((d) => d.connectionId);
-        await waitAsync(async () => [...(await fenceHolders(cluster.state, ids)).values()].filter((n) => n === 'socket-2').length === ids.length, 'socket-2 to hold every moved id in the fence');
+        const sessions = opened.map((d) => ({ connectionId: d.connectionId, userId }));
+        await waitAsync(async () => [...(await fenceHolders(cluster.state, sessions)).values()].filter((n) => n === 'socket-2').length === sessions.length, 'socket-2 to hold every moved id in the fence');
       } finally {
         process.kill(victim.pid, 'SIGCONT');
       }
@@ -55,7 +55,7 @@ describe('faults - a paused socket node (SIGSTOP, SIGCONT)', () => {
       const victimHealth = healthzUrl(victim.socket!);
       await waitAsync(async () => (await socketHealth(victimHealth))?.connections === 0, 'the resumed node to hold none of the moved sessions', 15_000);
       for (const d of opened) expect(d.closed, 'the sessions on socket-2 live on').toBeUndefined();
-      const holders = await fenceHolders(cluster.state, opened.map((d) => d.connectionId));
+      const holders = await fenceHolders(cluster.state, opened.map((d) => ({ connectionId: d.connectionId, userId })));
       expect([...holders.values()]).toEqual(opened.map(() => 'socket-2'));
       console.info(`pause: socket-1 SIGSTOPped past its membership timeout, ${moving.length} devices moved; after SIGCONT its old sessions closed (4100) within ${closedMs} ms`);
     } finally {

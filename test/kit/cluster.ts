@@ -67,7 +67,11 @@ export async function localCluster(options: { socketNodes?: number; dataDir?: st
     url = await ready;
   } catch (err) {
     child.kill('SIGTERM');
+    // The failing node's log goes with the data dir: keep its end in the error.
+    const log = /see (\S+\.log)/.exec(stderr)?.[1];
+    const tail = log === undefined ? '' : await readFile(log, 'utf8').then((t) => t.split('\n').slice(-30).join('\n'), () => '');
     if (ownDir) await rm(dataDir, { recursive: true, force: true });
+    if (tail !== '') throw new Error(`${(err as Error).message}\nend of ${log}:\n${tail}`, { cause: err });
     throw err;
   }
   const state = JSON.parse(await readFile(join(dataDir, 'cluster.json'), 'utf8')) as ClusterState;

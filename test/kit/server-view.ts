@@ -2,13 +2,15 @@
  * Test kit: what the cluster itself holds, read from outside, to check clients against it.
  *   - freshPull: a collection as a brand-new device of the user pulls it (raw protocol, from since 0);
  *   - socketHealth: a socket node's GET /healthz (node id, open connections), or undefined when down;
- *   - fenceHolders: which node holds each connection id in the session fence (KV `<prefix>_sessions`);
+ *   - fenceHolders: which nodes hold each connection id, asked through the session fence itself (a
+ *     probe's old claim is answered by every holder, gateway/socket/claims.ts);
  *   - watchSessionCounts: samples every known socket node's connection count while a test runs.
  */
-import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { natsConnectionOptions } from '../../gateway/nats/mod.js';
-import { decode, toSafeInteger } from '../../protocol/mod.js';
+import { pushSubjects } from '../../protocol/cluster/mod.js';
+import { toSafeInteger } from '../../protocol/mod.js';
+import { decodeFenceControl, encodeFenceControl } from '../../gateway/socket/fence.js';
 import { Device, type Frame } from './device.js';
 
 export interface ServerRecord {
@@ -71,8 +73,19 @@ export interface NatsAccess {
   readonly natsCa?: string;
 }
 
-/** The node holding each connection id in the session fence; absent ids are held by nobody. */
-export async function fenceHolders(access: NatsAccess, connectionIds: readonly string[], prefix = 'sm'): Promise<Map<string, string>> {
+/** A session to look up in the fence: its connection id and the user it belongs to. */
+export interface FenceSession {
+  readonly connectionId: string;
+  readonly userId: string;
+}
+
+/**
+ * The nodes holding each session's connection id (sorted, comma-joined: more than one is two live
+ * sessions), found as the fence finds them: this probe announces the oldest possible claim (epoch 1) on
+ * each id's push subject, and every node holding a session of that id answers with its own claim.
+ * Ids nobody answers for within `waitMs` are absent from the map.
+ */
+export async function fenceHolders(access: NatsAccess, sessions: readonly FenceSession[], prefix = 'sm', waitMs = 3_000): Promise<Map<string, string>> {
   const seed = access.natsSeeds?.['socket'];
   const nc = await connect(
     await natsConnectionOptions({
@@ -82,16 +95,28 @@ export async function fenceHolders(access: NatsAccess, connectionIds: readonly s
       ...(access.natsCa !== undefined && { caFile: access.natsCa }),
     }),
   );
+  const probe = `fence-probe-${process.pid}`;
+  const answers = new Map<string, Set<string>>();
   try {
-    const kv = await new Kvm(nc).open(`${prefix}_sessions`);
-    const out = new Map<string, string>();
-    for (const id of connectionIds) {
-      const e = await kv.get(id);
-      if (e === null || e.operation !== 'PUT') continue;
-      const v = decode(e.value) as { node?: unknown };
-      out.set(id, String(v.node));
+    for (const { connectionId } of sessions) {
+      nc.subscribe(pushSubjects.connection(prefix, connectionId), {
+        callback: (_err, msg) => {
+          const c = decodeFenceControl(msg.data);
+          if (c === undefined || c.node === probe) return;
+          let nodes = answers.get(connectionId);
+          if (nodes === undefined) answers.set(connectionId, (nodes = new Set()));
+          nodes.add(c.node);
+        },
+      });
     }
-    return out;
+    await nc.flush();
+    for (const { connectionId, userId } of sessions) nc.publish(pushSubjects.connection(prefix, connectionId), encodeFenceControl(userId, 1, probe));
+    await nc.flush();
+    // Every holder answers at once; a short settle after the last first answer catches a second holder.
+    const deadline = Date.now() + waitMs;
+    while (Date.now() < deadline && answers.size < sessions.length) await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, 200));
+    return new Map([...answers].map(([id, nodes]) => [id, [...nodes].sort().join(',')]));
   } finally {
     await nc.close();
   }

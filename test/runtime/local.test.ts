@@ -67,12 +67,15 @@ describe('runtime in one process', () => {
     expect(a.metrics().mailboxDropped).toBe(5);
   });
 
-  it('passivation - an idle virtual actor stops, its watchers hear `passivated`, and it comes back', async () => {
+  it('passivation - an idle virtual actor stops, its watchers hear `passivated`, its lease leaves nothing behind, and it comes back', async () => {
     const ns = await server();
     const a = await node(ns.url, 'a', [brief, watcher]);
+    const leases = await new Kvm(a.nats).open('sm_leases');
     const w = await a.spawn('watcher', 'w');
     const target: ActorRef = { kind: 'brief', id: 'p1' };
     expect(await a.ask(target, { type: 'ping' })).toBe('a');
+    const first = await leases.get(actorKey('brief', 'p1'));
+    expect(first?.operation).toBe('PUT');
     const activations = a.metrics().activations;
     await a.ask(w, { type: 'watch', target });
     await waitFor('passivation', async () => {
@@ -80,8 +83,14 @@ describe('runtime in one process', () => {
       return got.some((g) => g.reason === 'passivated');
     });
     expect(a.metrics().activeActors).toBe(1); // the watcher
+    // Released by removing the lease's own message: no entry and no delete marker stay.
+    await waitFor('the lease removed', async () => (await leases.get(actorKey('brief', 'p1'))) === null);
+    expect((await leases.status()).values).toBe(0);
     expect(await a.ask(target, { type: 'ping' })).toBe('a');
     expect(a.metrics().activations).toBe(activations + 1);
+    // The new activation's epoch (its lease's revision) is above the first one's.
+    const second = await leases.get(actorKey('brief', 'p1'));
+    expect(second!.revision).toBeGreaterThan(first!.revision);
   });
 
   it('membership - a new node knows the cluster when startNode resolves; announce and close are seen at once', async () => {

@@ -1,11 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { Kvm } from '@nats-io/kv';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
 import { natsServer } from '../kit/nats.js';
-import { connectionId } from '../../protocol/cluster/mod.js';
-import { decode, encode } from '../../protocol/mod.js';
+import { connectionId, pushSubjects } from '../../protocol/cluster/mod.js';
 import { CloseCode } from '../../gateway/socket/mod.js';
+import { decodeFenceControl, encodeFenceControl, EPOCHS_PER_MS } from '../../gateway/socket/fence.js';
 import { childSocketNode } from './child.js';
 import { closeAll, socketNode, until, TestClient } from './kit.js';
+
+/** Fence controls seen on `cid`'s push subject (this test process plays another socket node). */
+function watchControls(nc: NatsConnection, cid: string): { epoch: number; node: string }[] {
+  const seen: { epoch: number; node: string }[] = [];
+  nc.subscribe(pushSubjects.connection('sm', cid), {
+    callback: (_err, msg) => {
+      const c = decodeFenceControl(msg.data);
+      if (c !== undefined) seen.push({ epoch: c.epoch, node: c.node });
+    },
+  });
+  return seen;
+}
 
 describe('socket - one live session per connection id', () => {
   it('socket - a newer connection replaces the older one on the same node', async () => {
@@ -48,15 +61,16 @@ describe('socket - one live session per connection id', () => {
     }
   });
 
-  it('socket - of two connections racing on two nodes exactly one stays, and the fence names it', async () => {
+  it('socket - of two connections racing on two nodes exactly one stays: the one that opened last', async () => {
     await using ns = await natsServer();
     await using n1 = await socketNode(ns.url);
     await using n2 = await socketNode(ns.url);
-    const kv = await new Kvm(n1.nc).open('sm_sessions');
     const clients: TestClient[] = [];
     try {
       for (let round = 0; round < 5; round++) {
         const device = `racer-${round}`;
+        const controls = watchControls(n1.nc, connectionId('alice', device));
+        await n1.nc.flush();
         const [x, y] = await Promise.all([
           TestClient.open(n1.server.url, n1.ticket('alice', device)),
           TestClient.open(n2.server.url, n2.ticket('alice', device)),
@@ -68,71 +82,89 @@ describe('socket - one live session per connection id', () => {
         await winner.take((f) => f['t'] === 'welcome');
         expect(await winner.request({ t: 'pull', id: 1, collection: 'c', since: 0 })).toMatchObject({ t: 'changes' });
         expect(winner.isOpen).toBe(true);
-        const entry = await kv.get(connectionId('alice', device));
-        expect(entry?.operation).toBe('PUT');
-        expect((decode(entry!.value) as { node: string }).node).toBe(winnerNode);
+        // The winner announced itself, and its claim is the newest seen (the loser announced an older
+        // one, or none: a newer announcement that arrives before a session is claimed supersedes it).
+        await until(() => controls.some((c) => c.node === winnerNode), `the winner's claim of round ${round} seen`);
+        const newest = [...controls].sort((a, b) => a.epoch - b.epoch || (a.node < b.node ? -1 : 1)).at(-1)!;
+        expect(newest.node).toBe(winnerNode);
       }
     } finally {
       await closeAll(clients);
     }
   });
 
-  it('socket - after a NATS reconnect a session that lost its fence meanwhile closes itself', async () => {
+  it('socket - a late announcement of an older session is answered, and that session closes; a newer one replaces ours', async () => {
     await using ns = await natsServer();
     await using sn = await socketNode(ns.url);
-    const kv = await new Kvm(sn.nc).open('sm_sessions');
+    const laptop = await sn.client('alice', 'laptop');
+    const phone = await sn.client('alice', 'phone');
+    const laptopId = connectionId('alice', 'laptop');
+    const phoneId = connectionId('alice', 'phone');
+    const laptopControls = watchControls(sn.nc, laptopId);
+    await sn.nc.flush();
+    try {
+      // Another node announces a session of the laptop that opened a minute ago (it was paused with
+      // its announcement in flight): ours is newer, so ours answers and stays.
+      const old = (Date.now() - 60_000) * EPOCHS_PER_MS;
+      sn.nc.publish(pushSubjects.connection('sm', laptopId), encodeFenceControl('alice', old, 'elsewhere'));
+      await until(() => laptopControls.some((c) => c.node === sn.node.id && c.epoch > old), 'our answer with the newer claim');
+      expect(laptop.isOpen).toBe(true);
+      // A session of the phone opened later than ours, elsewhere: ours closes as replaced.
+      sn.nc.publish(pushSubjects.connection('sm', phoneId), encodeFenceControl('alice', (Date.now() + 1_000) * EPOCHS_PER_MS, 'elsewhere'));
+      expect((await phone.closed).code).toBe(CloseCode.replaced);
+      expect(laptop.isOpen).toBe(true);
+      // A control naming another user on this id's subject (a user-key collision) is ignored.
+      sn.nc.publish(pushSubjects.connection('sm', laptopId), encodeFenceControl('mallory', (Date.now() + 1_000) * EPOCHS_PER_MS, 'elsewhere'));
+      expect(await laptop.request({ t: 'pull', id: 2, collection: 'c', since: 0 })).toMatchObject({ t: 'changes', id: 2 });
+      expect(laptop.isOpen).toBe(true);
+    } finally {
+      await closeAll([laptop, phone]);
+    }
+  });
+
+  it('socket - after a NATS reconnect every session is announced again, and one replaced meanwhile closes', async () => {
+    await using ns = await natsServer();
+    await using sn = await socketNode(ns.url);
     const c = await sn.client('alice', 'laptop');
     const keep = await sn.client('alice', 'phone');
     const cid = connectionId('alice', 'laptop');
+    const keepId = connectionId('alice', 'phone');
+    // This process plays the node that took the laptop's id while no control reached sn: it answers
+    // sn's announcement of the laptop with a newer claim, as a real holder does (claims.ts control()).
+    const newer = (Date.now() + 1_000) * EPOCHS_PER_MS;
+    const announced = new Set<string>();
+    for (const id of [cid, keepId]) {
+      sn.nc.subscribe(pushSubjects.connection('sm', id), {
+        callback: (_err, msg) => {
+          const control = decodeFenceControl(msg.data);
+          if (control === undefined || control.node !== sn.node.id) return;
+          announced.add(id);
+          if (id === cid) sn.nc.publish(pushSubjects.connection('sm', cid), encodeFenceControl('alice', newer, 'elsewhere'));
+        },
+      });
+    }
+    await sn.nc.flush();
     try {
-      await until(async () => (await kv.get(cid))?.operation === 'PUT', 'the fence claimed');
-      // Another node claimed this id while no control reached us (as if we were cut off from NATS).
-      await kv.put(cid, encode({ node: 'elsewhere', at: Date.now() }));
       expect(c.isOpen).toBe(true);
-      await ns.restart(); // the node reconnects and re-checks the fence of every session it holds
+      announced.clear();
+      await ns.restart(); // the node reconnects and announces every session it holds
       expect((await c.closed).code).toBe(CloseCode.replaced);
+      await until(() => announced.has(keepId), 'the phone announced again');
       expect(keep.isOpen).toBe(true);
     } finally {
       await closeAll([c, keep]);
     }
   });
 
-  it('socket - the newest open wins, not the last write: a claim held up past a later session of its device gives way', async () => {
+  it('socket - the fence stores nothing: no JetStream stream for it, and sessions open and close with none', async () => {
     await using ns = await natsServer();
-    await using sn = await socketNode(ns.url);
-    const kv = await new Kvm(sn.nc).open('sm_sessions');
-    const late = connectionId('alice', 'laptop');
-    const early = connectionId('alice', 'phone');
-    // As if another node's session of each device were already in the fence: for the laptop, one that
-    // opened after the one we are about to open (our claim is the stale one, e.g. this node was paused
-    // with the claim in flight); for the phone, one that opened long before (ours is newer).
-    const laterRev = await kv.put(late, encode({ node: 'elsewhere', at: Date.now() + 60_000 }));
-    await kv.put(early, encode({ node: 'elsewhere', at: Date.now() - 60_000 }));
-    const stale = await sn.client('alice', 'laptop');
-    const fresh = await sn.client('alice', 'phone');
-    try {
-      expect((await stale.closed).code).toBe(CloseCode.replaced);
-      const kept = await kv.get(late);
-      expect(kept?.revision, 'the later session keeps its claim').toBe(laterRev);
-      expect((decode(kept!.value) as { node: string }).node).toBe('elsewhere');
-      await until(async () => (decode((await kv.get(early))!.value) as { node: string }).node === sn.node.id, 'the newer session to take the phone id');
-      expect(fresh.isOpen).toBe(true);
-    } finally {
-      await closeAll([stale, fresh]);
-    }
-  });
-
-  it('socket - a closed session removes its fence key, leaving no marker behind', async () => {
-    await using ns = await natsServer();
-    await using sn = await socketNode(ns.url);
-    const kv = await new Kvm(sn.nc).open('sm_sessions');
+    await using sn = await socketNode(ns.url, { store: 'none' });
     const c = await sn.client('alice', 'laptop');
-    const cid = connectionId('alice', 'laptop');
-    await until(async () => (await kv.get(cid))?.operation === 'PUT', 'the fence claimed');
+    const jsm = await jetstreamManager(sn.nc);
+    const streams: string[] = [];
+    for await (const si of jsm.streams.list()) streams.push(si.config.name);
+    expect(streams).not.toContain('KV_sm_sessions');
     c.close();
     await c.closed;
-    await until(async () => (await kv.get(cid)) === null, 'the fence key removed');
-    // Not a delete marker: the bucket holds nothing for sessions that ended (it does not grow with devices ever seen).
-    expect((await kv.status()).values).toBe(0);
   });
 });
