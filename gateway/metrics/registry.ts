@@ -58,6 +58,7 @@ const SOCKET_GAUGES: Record<string, { field: keyof SocketServerStats; help: stri
   syncmesh_socket_connections: { field: 'connections', help: 'Open WebSocket connections' },
   syncmesh_socket_users: { field: 'users', help: 'Distinct users with connections on this node' },
   syncmesh_socket_push_slots: { field: 'pushSlots', help: 'Push slots this node subscribes to (one NATS subscription each)' },
+  syncmesh_socket_quota_owned: { field: 'quotaOwned', help: 'Live connections (on any node) this node counts as the owner of their users (connection quota)' },
 };
 
 /** Kind name of the session actors (actors/session), one per connection. */

@@ -44,7 +44,7 @@ export interface OwnedStream {
   /** Subjects the stream captures: its owners publish there. */
   readonly subjects: readonly string[];
   readonly owners: readonly NatsRole[];
-  /** A KV bucket whose owners remove single entries by sequence (runtime KeyRemoval: released leases, count entries). */
+  /** A KV bucket whose owners remove single entries by sequence (runtime KeyRemoval: released leases). */
   readonly removedBySequence?: boolean;
 }
 
@@ -63,9 +63,6 @@ export function ownedStreams(prefix: string): OwnedStream[] {
     // Leases are released by deleting the lease's own message (by its revision).
     { ...bucket('leases', ['storage', 'push']), removedBySequence: true },
     bucket('snapshots', ['storage', 'push']),
-    // The socket nodes' connections per user (the session fence stores nothing: gateway/socket/fence.ts).
-    // Connection-quota entries are removed by deleting the entry's own message (by its revision).
-    { ...bucket('user_sessions', ['socket']), removedBySequence: true },
     // Cluster-wide settings: the first node of any role writes them, every node reads them.
     bucket('cluster', NATS_ROLES),
   ];
@@ -121,6 +118,9 @@ export function permissionsFor(roles: readonly NatsRole[], prefix = 'sm'): Permi
   if (has('push') || has('socket')) pub.push(`${prefix}.push.>`); // pushes; socket nodes publish fence controls there
   if (has('socket')) {
     sub.push(`${prefix}.push.>`);
+    // The connection quota's owners (gateway/socket/quota.ts): admissions, leaves and refreshes between socket nodes.
+    pub.push(`${prefix}.quota.>`);
+    sub.push(`${prefix}.quota.>`);
     // The storage epoch in `welcome` (gateway/socket/store-epoch.ts): the data stream's creation time, no contents.
     const data = storeLayout(prefix).dataStream;
     pub.push(`$JS.API.STREAM.INFO.${data}`);

@@ -19,10 +19,3 @@ export class SocketStartError extends Error {
   }
 }
 
-/** The session fence (JetStream KV) could not be read or written. */
-export class FenceError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'FenceError';
-  }
-}

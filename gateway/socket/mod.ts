@@ -4,6 +4,6 @@
  */
 export { startSocketServer } from './server.js';
 export { CloseCode, closeReason, isReconnectCode, isTerminalCode } from '../../protocol/mod.js';
-export { SocketConfigError, SocketStartError, FenceError } from './errors.js';
+export { SocketConfigError, SocketStartError } from './errors.js';
 export type { SocketServerHandle, SocketServerStats } from './server.js';
 export type { SocketServerOptions, SocketLimits, SocketObserver, TlsFiles } from './options.js';

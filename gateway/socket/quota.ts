@@ -1,109 +1,223 @@
 /**
- * Live connections per user, across the cluster (SocketServerOptions.maxConnectionsPerUser).
+ * The connection quota (SocketServerOptions.maxConnectionsPerUser), counted across the cluster with
+ * nothing stored.
  *
- * A JetStream KV bucket `<prefix>_user_sessions` holds, per user key, the user's live connections:
- * {deviceKey: [node, admission]} (admission: a number unique per connection on its node). A connection is admitted at the upgrade with a compare-and-set update
- * that adds it, unless the user already has the maximum of *other* devices live (the same device
- * reconnecting, here or on another node, is never refused: it replaces its older session). Closing
- * removes the entry if it is still this node's. Entries of nodes that are not live members are dropped
- * at every update, so a node that died leaves nothing behind for long; a key whose last entry went is
- * removed by its revision (runtime KeyRemoval: an update made meanwhile survives, no marker stays).
+ * Each user key has an **owner**: the socket server (a live member with role `socket` that announces a
+ * listening server) that wins the key by rendezvous hashing; every node computes the same winner from
+ * the same membership. The owner keeps the user's live connections in memory (connection-counts.ts)
+ * and answers on `<prefix>.quota.<ownerNodeId>` (MessagePack):
  *
- * Cost: one KV read and one write at each upgrade and at each close, per user key (one user's devices
- * contend only with each other).
+ *   {t:"admit", u:userKey, d:deviceKey, n:node, a:admission, m:max}  -> {ok: boolean}
+ *   {t:"leave", u, d, n, a}                                          (no answer)
+ *   {t:"refresh", n:node, e:[[u, d, a], ...]}                        (no answer)
+ *
+ * Every node reports the connections it counts to their owners every REFRESH_MS, and soon after the
+ * set of socket servers changes (so that a new owner learns them). Owners drop the entries of nodes
+ * that are gone, those not refreshed for ENTRY_TTL_MS (a lost `leave`), and the users they no longer own.
+ *
+ * Cost: no JetStream; one NATS request per connect (none when this node owns the user), one publish
+ * per close, one refresh message per owner every REFRESH_MS.
+ *
+ * What it guarantees: at most `max` devices of a user are admitted while the set of socket servers
+ * holds. When it changes, a user's new owner knows only what arrives after the change until the
+ * refreshes land (about a second), so a user may get a few more devices in then. An owner that cannot
+ * be asked (it just died, NATS is down) lets the client in: the count is a limit, not a gate of
+ * correctness.
  */
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import type { KV } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/nats-core';
-import { decode, encode } from '../../protocol/mod.js';
-import { FenceError } from './errors.js';
-import { ensureBucket, KeyRemoval, StreamMismatchError } from '../../runtime/mod.js';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
+import { readSocketMeta, SOCKET_ROLE } from '../../protocol/cluster/mod.js';
+import { decode, encode, toSafeInteger } from '../../protocol/mod.js';
+import { pickByRendezvous, type ActorNode } from '../../runtime/mod.js';
+import { ConnectionCounts, type CountedConnection } from './connection-counts.js';
 
-/** deviceKey -> [node, admission]: `admission` tells a device's connections on one node apart. */
-type Entries = Record<string, [node: string, admission: number]>;
+/** How often a node reports its counted connections to their owners. */
+export const REFRESH_MS = 15_000;
+/** An entry nobody refreshed for this long is dropped. */
+export const ENTRY_TTL_MS = 3 * REFRESH_MS;
+/** How long an admission waits for the owner's answer before letting the client in. */
+const ASK_TIMEOUT_MS = 2_000;
+/** After the set of socket servers changed: wait for membership to settle, then refresh. */
+const SETTLE_MS = 500;
+/** Entries per refresh message (about 50 bytes each). */
+const BATCH = 1_000;
 
-const ATTEMPTS = 8;
-
-function isWrongSequence(err: unknown): boolean {
-  return (
-    err instanceof JetStreamApiError &&
-    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
+function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
 }
 
-function entriesOf(value: Uint8Array | undefined): Entries {
-  if (value === undefined || value.length === 0) return {};
-  const v = decode(value) as unknown;
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return {};
-  const out: Entries = {};
-  for (const [k, e] of Object.entries(v as Record<string, unknown>)) {
-    if (Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'number') out[k] = [e[0], e[1]];
+export class UserQuota {
+  readonly #node: ActorNode;
+  readonly #nc: NatsConnection;
+  readonly #prefix: string;
+  readonly #counted: () => readonly CountedConnection[];
+  readonly #counts = new ConnectionCounts(ENTRY_TTL_MS);
+  #owners: { id: string; weight: number }[] = [];
+  #ownerKey = '';
+  #sub: Subscription | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #settle: NodeJS.Timeout | undefined;
+  #offMembership: (() => void) | undefined;
+
+  /** `counted` lists the connections this node counts now (for the refreshes). */
+  constructor(node: ActorNode, prefix: string, counted: () => readonly CountedConnection[]) {
+    this.#node = node;
+    this.#nc = node.nats;
+    this.#prefix = prefix;
+    this.#counted = counted;
   }
-  return out;
-}
 
-export class UserSessions {
-  readonly #kv: KV;
-  readonly #removal: KeyRemoval;
-
-  private constructor(kv: KV, nc: NatsConnection, bucket: string) {
-    this.#kv = kv;
-    this.#removal = new KeyRemoval(nc, bucket);
+  /** Answers as an owner and starts the refreshes. */
+  start(): void {
+    this.#sub = this.#nc.subscribe(this.#subject(this.#node.id), { callback: (err, msg) => this.#onMessage(err, msg) });
+    this.#updateOwners();
+    this.#timer = setInterval(() => this.#refresh(), REFRESH_MS);
+    this.#timer.unref();
+    this.#offMembership = this.#node.onMembership(() => {
+      if (!this.#updateOwners() || this.#settle !== undefined) return;
+      this.#settle = setTimeout(() => {
+        this.#settle = undefined;
+        this.#updateOwners();
+        this.#refresh();
+      }, SETTLE_MS);
+      this.#settle.unref();
+    });
   }
 
-  static async open(nc: NatsConnection, prefix: string, replicas: number): Promise<UserSessions> {
-    const bucket = `${prefix}_user_sessions`;
-    try {
-      const kv = await ensureBucket(nc, { bucket, replicas, history: 1, description: 'Syncmesh live connections per user (the connection quota)' });
-      return new UserSessions(kv, nc, bucket);
-    } catch (err) {
-      if (err instanceof StreamMismatchError) throw err;
-      throw new FenceError(`could not open the user sessions bucket ${bucket}: is JetStream enabled on the NATS servers?`, { cause: err });
-    }
+  stop(): void {
+    this.#sub?.unsubscribe();
+    this.#sub = undefined;
+    clearInterval(this.#timer);
+    clearTimeout(this.#settle);
+    this.#offMembership?.();
+  }
+
+  /** Connections this node counts as an owner (every user it owns, every node). */
+  get owned(): number {
+    return this.#counts.size;
   }
 
   /**
-   * Adds (userKey, deviceKey) on `node` unless the user has `max` other devices live; resolves with
-   * whether it was admitted. `isLive` says which nodes' entries still count.
+   * Counts (userKey, deviceKey) unless the user has `max` other devices live; resolves with whether it
+   * was admitted. Rejects when the owner could not be asked (the caller then admits).
    */
-  async admit(userKey: string, deviceKey: string, node: string, admission: number, max: number, isLive: (node: string) => boolean): Promise<boolean> {
-    let lastErr: unknown;
-    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-      try {
-        const e = await this.#kv.get(userKey);
-        const entries = e !== null && e.operation === 'PUT' ? entriesOf(e.value) : {};
-        const live: Entries = {};
-        for (const [k, v] of Object.entries(entries)) if (isLive(v[0])) live[k] = v;
-        if (live[deviceKey] === undefined && Object.keys(live).length >= max) return false;
-        live[deviceKey] = [node, admission];
-        await this.#kv.put(userKey, encode(live), { previousSeq: e?.revision ?? 0 });
-        return true;
-      } catch (err) {
-        lastErr = err;
-        if (!isWrongSequence(err)) break;
-      }
-    }
-    throw new FenceError(`could not count the live connections of user key ${userKey}`, { cause: lastErr });
+  async admit(userKey: string, deviceKey: string, admission: number, max: number): Promise<boolean> {
+    const owner = this.#owner(userKey);
+    const self = this.#node.id;
+    if (owner === self) return this.#counts.admit(userKey, deviceKey, self, admission, max, this.#isLive(), Date.now());
+    const answer = await this.#nc.request(this.#subject(owner), encode({ t: 'admit', u: userKey, d: deviceKey, n: self, a: admission, m: max }), { timeout: ASK_TIMEOUT_MS });
+    const v = decode(answer.data);
+    if (!isMap(v) || typeof v['ok'] !== 'boolean') throw new Error(`the quota owner ${owner} answered something else than {ok}`);
+    return v['ok'];
   }
 
-  /** Removes (userKey, deviceKey) if it is still this connection's (`node`, `admission`). */
-  async leave(userKey: string, deviceKey: string, node: string, admission: number): Promise<void> {
-    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+  /** Uncounts a connection admitted under `admission` (best effort: entries expire anyway). */
+  leave(userKey: string, deviceKey: string, admission: number): void {
+    const owner = this.#owner(userKey);
+    const self = this.#node.id;
+    if (owner === self) {
+      this.#counts.leave(userKey, deviceKey, self, admission);
+      return;
+    }
+    try {
+      this.#nc.publish(this.#subject(owner), encode({ t: 'leave', u: userKey, d: deviceKey, n: self, a: admission }));
+    } catch (err) {
+      this.#node.logger.debug({ err, userKey }, 'could not uncount a connection; its entry expires');
+    }
+  }
+
+  #subject(node: string): string {
+    return `${this.#prefix}.quota.${node}`;
+  }
+
+  /** The socket servers that own users: recomputed from membership; true when the set changed. */
+  #updateOwners(): boolean {
+    const ids = this.#node
+      .members()
+      .filter((m) => m.roles.includes(SOCKET_ROLE) && readSocketMeta(m.meta) !== undefined)
+      .map((m) => m.nodeId)
+      .sort();
+    if (!ids.includes(this.#node.id)) ids.push(this.#node.id); // this node answers as soon as it starts
+    const key = ids.join(' ');
+    if (key === this.#ownerKey) return false;
+    this.#ownerKey = key;
+    this.#owners = ids.map((id) => ({ id, weight: 1 }));
+    return true;
+  }
+
+  #owner(userKey: string): string {
+    return pickByRendezvous(userKey, this.#owners) ?? this.#node.id;
+  }
+
+  #isLive(): (node: string) => boolean {
+    const live = new Set(this.#node.members().map((m) => m.nodeId));
+    live.add(this.#node.id);
+    return (n) => live.has(n);
+  }
+
+  /** Reports this node's counted connections to their owners; drops what we hold but do not own. */
+  #refresh(): void {
+    const self = this.#node.id;
+    const now = Date.now();
+    this.#counts.expire(now, (u) => this.#owner(u) === self);
+    const byOwner = new Map<string, CountedConnection[]>();
+    for (const c of this.#counted()) {
+      const owner = this.#owner(c.userKey);
+      let list = byOwner.get(owner);
+      if (list === undefined) byOwner.set(owner, (list = []));
+      list.push(c);
+    }
+    for (const [owner, list] of byOwner) {
+      if (owner === self) {
+        this.#counts.refresh(self, list, now);
+        continue;
+      }
       try {
-        const e = await this.#kv.get(userKey);
-        if (e === null || e.operation !== 'PUT') return;
-        const entries = entriesOf(e.value);
-        const mine = entries[deviceKey];
-        if (mine === undefined || mine[0] !== node || mine[1] !== admission) return;
-        delete entries[deviceKey];
-        if (Object.keys(entries).length === 0) {
-          await this.#removal.remove(e.revision);
-          return;
+        for (let i = 0; i < list.length; i += BATCH) {
+          const e = list.slice(i, i + BATCH).map((c) => [c.userKey, c.deviceKey, c.admission]);
+          this.#nc.publish(this.#subject(owner), encode({ t: 'refresh', n: self, e }));
         }
-        await this.#kv.put(userKey, encode(entries), { previousSeq: e.revision });
-        return;
       } catch (err) {
-        if (!isWrongSequence(err)) throw new FenceError(`could not remove a connection of user key ${userKey}`, { cause: err });
+        this.#node.logger.debug({ err, owner }, 'could not refresh the connection counts; the next refresh does');
+      }
+    }
+  }
+
+  #onMessage(err: Error | null, msg: Msg): void {
+    if (err !== null) return;
+    let v: unknown;
+    try {
+      v = decode(msg.data);
+    } catch {
+      return;
+    }
+    if (!isMap(v) || typeof v['n'] !== 'string') return;
+    const node = v['n'];
+    const now = Date.now();
+    const u = v['u'];
+    const d = v['d'];
+    const a = toSafeInteger(v['a']);
+    switch (v['t']) {
+      case 'admit': {
+        const max = toSafeInteger(v['m']);
+        if (typeof u !== 'string' || typeof d !== 'string' || a === undefined || max === undefined) return;
+        const ok = this.#counts.admit(u, d, node, a, max, this.#isLive(), now);
+        if (msg.reply) msg.respond(encode({ ok }));
+        return;
+      }
+      case 'leave':
+        if (typeof u === 'string' && typeof d === 'string' && a !== undefined) this.#counts.leave(u, d, node, a);
+        return;
+      case 'refresh': {
+        const e = v['e'];
+        if (!Array.isArray(e)) return;
+        const list: CountedConnection[] = [];
+        for (const x of e) {
+          if (!Array.isArray(x) || typeof x[0] !== 'string' || typeof x[1] !== 'string') continue;
+          const admission = toSafeInteger(x[2]);
+          if (admission !== undefined) list.push({ userKey: x[0], deviceKey: x[1], admission });
+        }
+        this.#counts.refresh(node, list, now);
+        return;
       }
     }
   }

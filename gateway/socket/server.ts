@@ -31,7 +31,8 @@ import { SessionClaims } from './claims.js';
 import { Hub } from './hub.js';
 import { resolveOptions, type ResolvedOptions, type SocketServerOptions, type TlsFiles } from './options.js';
 import { PushPlane } from './push-plane.js';
-import { UserSessions } from './quota.js';
+import { UserQuota } from './quota.js';
+import type { CountedConnection } from './connection-counts.js';
 import { RecoveryWatch } from './recovery.js';
 import { admit, Admit } from './rate-limit.js';
 import { StoreEpoch } from './store-epoch.js';
@@ -54,6 +55,8 @@ export interface SocketServerStats {
   readonly refused: number;
   /** Connections closed right after opening because the user had maxConnectionsPerUser other connections live. */
   readonly quotaRefused: number;
+  /** Live connections this node counts as the owner of their users (quota.ts), on any node. */
+  readonly quotaOwned: number;
   /** Sessions closed because a newer one took their connection id. */
   readonly replaced: number;
   readonly slowConsumers: number;
@@ -120,7 +123,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
   readonly ref: ActorRef;
   readonly #app: uWS.TemplatedApp;
   readonly #fenceClock = new FenceClock();
-  readonly #quota: UserSessions;
+  readonly #quota: UserQuota;
   readonly #claims: SessionClaims;
   readonly #plane: PushPlane;
   readonly #hub: Hub;
@@ -157,9 +160,9 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     slowConsumerBufferedMax: 0,
   };
 
-  constructor(node: ActorNode, options: ResolvedOptions, quota: UserSessions, epoch: StoreEpoch) {
+  constructor(node: ActorNode, options: ResolvedOptions, epoch: StoreEpoch) {
     this.node = node;
-    this.#quota = quota;
+    this.#quota = new UserQuota(node, options.prefix, () => this.#countedConnections());
     this.options = options;
     this.ref = socketServerRef(node.id);
     this.#epoch = epoch;
@@ -242,6 +245,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     this.#listen = socket;
     this.#port = uWS.us_socket_local_port(socket as unknown as uWS.us_socket);
     this.#plane.start(this.#hub);
+    this.#quota.start();
     this.#recovery.start();
     this.node.announce({
       meta: socketMeta({ host: this.options.publicHost, port: this.#announcedPort(), url: this.url, capacity: this.options.capacity, run: this.run }),
@@ -347,6 +351,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     this.#whenEmpty?.();
     this.#recovery.stop();
     this.#plane.stop();
+    this.#quota.stop();
     this.#hub.unsubscribeAll();
     this.#epoch.stop();
     this.#claims.stop();
@@ -403,10 +408,9 @@ class SocketServer implements ConnectionHost, SocketServerPort {
    */
   #admit(conn: Connection): void {
     const { userKey, deviceKey } = parseConnectionId(conn.connectionId);
-    const live = new Set(this.node.members().map((m) => m.nodeId));
     const admission = ++this.#admissions;
     const max = this.options.maxConnectionsPerUser;
-    this.#quota.admit(userKey, deviceKey, this.node.id, admission, max, (n) => live.has(n)).then(
+    this.#quota.admit(userKey, deviceKey, admission, max).then(
       (admitted) => {
         if (admitted) conn.markCounted(admission);
         if (conn.closing) {
@@ -431,7 +435,18 @@ class SocketServer implements ConnectionHost, SocketServerPort {
 
   #uncount(conn: Connection): void {
     const { userKey, deviceKey } = parseConnectionId(conn.connectionId);
-    this.#quota.leave(userKey, deviceKey, this.node.id, conn.admission).catch((err: unknown) => this.node.logger.debug({ err, connectionId: conn.connectionId }, 'could not uncount a connection; it is dropped when this node is seen down'));
+    this.#quota.leave(userKey, deviceKey, conn.admission);
+  }
+
+  /** The connections counted in the quota now, for the owners' refreshes (quota.ts). */
+  #countedConnections(): CountedConnection[] {
+    const out: CountedConnection[] = [];
+    for (const c of this.#hub.snapshot()) {
+      if (!c.counted || c.closing) continue;
+      const { userKey, deviceKey } = parseConnectionId(c.connectionId);
+      out.push({ userKey, deviceKey, admission: c.admission });
+    }
+    return out;
   }
 
   #open(ws: uWS.WebSocket<SocketData>): void {
@@ -518,6 +533,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
       connections: this.#hub.size,
       users: this.#hub.users,
       pushSlots: this.#hub.slots,
+      quotaOwned: this.#quota.owned,
       draining: this.#phase === 'draining',
       phase: this.#phase,
       pushesDelivered: this.#plane.counters.delivered,
@@ -565,9 +581,8 @@ export async function startSocketServer(node: ActorNode, options: SocketServerOp
   for (const [kind, factory] of [[SESSION_KIND, 'sessionKind() (actors/session)'], [SOCKET_SERVER_KIND, 'socketServerKind() (actors/socket-server)']] as const) {
     if (self !== undefined && !self.kinds.includes(kind)) throw new SocketConfigError(`node ${node.id} does not host the "${kind}" kind: pass ${factory} in its kinds`);
   }
-  const quota = await UserSessions.open(node.nats, resolved.prefix, resolved.replicas);
   const epoch = await StoreEpoch.start(node.nats, resolved.prefix, node.logger);
-  const server = new SocketServer(node, resolved, quota, epoch);
+  const server = new SocketServer(node, resolved, epoch);
   try {
     await node.spawn(SOCKET_SERVER_KIND, node.id, { node: node.id }, server);
     await server.listening;

@@ -43,9 +43,8 @@ describe('faults - kill -9 of a nats-server of a secured three-server cluster (R
     for (const s of ['sm-records', 'sm-index', 'sm-devcmds', 'KV_sm_leases', 'KV_sm_cluster']) {
       expect((await infoAs(storage, s)).config.num_replicas, `${s} replicas`).toBe(3);
     }
-    const counts = await infoAs(socket, 'KV_sm_user_sessions');
-    expect(counts.config.num_replicas, 'connections-per-user bucket replicas').toBe(3);
-    for (const s of ['KV_sm_user_sessions', 'KV_sm_leases']) expect((await infoAs(s === 'KV_sm_user_sessions' ? socket : storage, s)).config.allow_direct, `${s} allow_direct`).toBe(true);
+    expect((await infoAs(socket, 'KV_sm_cluster')).config.num_replicas, 'cluster settings replicas, read by a socket node').toBe(3);
+    for (const s of ['KV_sm_cluster', 'KV_sm_leases']) expect((await infoAs(storage, s)).config.allow_direct, `${s} allow_direct`).toBe(true);
 
     await using sc = await startScenario(cluster, 'r2', { roundMs: 200 });
     const { fleet, load } = sc;
@@ -55,7 +54,7 @@ describe('faults - kill -9 of a nats-server of a secured three-server cluster (R
     const names = await Promise.all(cluster.nats.servers.map(async (s) => ((await (await fetch(`${s.monitorUrl}/varz`)).json()) as { server_name: string }).server_name));
     const victim = names.indexOf(leaderName ?? '');
     expect(victim, `the data stream leader ${leaderName} is one of ${names.join(', ')}`).toBeGreaterThanOrEqual(0);
-    const countLeader = (await infoAs(socket, 'KV_sm_user_sessions')).cluster?.leader;
+    const leaseLeader = (await infoAs(storage, 'KV_sm_leases')).cluster?.leader;
 
     const socketsBefore = new Map(fleet.devices.map((d) => [d, d.sockets.length]));
     const killedAt = Date.now();
@@ -103,7 +102,7 @@ describe('faults - kill -9 of a nats-server of a secured three-server cluster (R
     await stopAndCheck(sc);
     const acks = [...firstAck.values()];
     console.info(
-      `R2: killed ${leaderName} (data stream leader; connection-count leader ${countLeader}); ${dropped.length}/${fleet.devices.length} devices dropped, ` +
+      `R2: killed ${leaderName} (data stream leader; lease bucket leader ${leaseLeader}); ${dropped.length}/${fleet.devices.length} devices dropped, ` +
         `longest time not live ${worstGap} ms (target <= ${LIVE_WITHIN_MS}); first commit acknowledged after the kill per device ${msStats(acks)}; ` +
         `${commitSummary(load)}`,
     );

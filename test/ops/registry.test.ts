@@ -16,7 +16,7 @@ const runtime: RuntimeMetrics = {
 };
 const socketStats: SocketServerStats = {
   connections: 2, users: 1, draining: true, phase: 'draining', opened: 5, refused: 1, replaced: 0, slowConsumers: 0, rateLimited: 9, policyClosed: 0, badFrames: 1, pushesDelivered: 6, badPushEnvelopes: 0,
-  quotaRefused: 0, resyncs: 0, resyncFrames: 0, slowConsumerBufferedMax: 0, pushSlots: 1,
+  quotaRefused: 0, resyncs: 0, resyncFrames: 0, slowConsumerBufferedMax: 0, pushSlots: 1, quotaOwned: 0,
 };
 // A small fake: the registry reads only id and metrics() of the node.
 const node = { id: 'n1', metrics: () => runtime } as unknown as ActorNode;

@@ -122,14 +122,14 @@ describe('security - NATS users and permissions of the local cluster', () => {
     expect(await apiCall(socket, '$JS.API.STREAM.INFO.sm-devcmds')).toMatch(/Permissions Violation/i);
     expect(await apiCall(socket, '$JS.API.CONSUMER.CREATE.sm-records', { stream_name: 'sm-records', config: { ack_policy: 'none' } })).toMatch(/Permissions Violation/i);
     // Its own bucket works.
-    expect(await apiCall(socket, '$JS.API.STREAM.INFO.KV_sm_user_sessions')).toBe('allowed');
+    expect(await apiCall(socket, '$JS.API.STREAM.INFO.KV_sm_cluster')).toBe('allowed');
   });
 
   it('security - no role may delete, purge or reshape streams; only storage reaches the storage streams', async () => {
     const storage = await as('storage');
     for (const role of ['storage', 'push', 'socket', 'gateway']) {
       const nc = role === 'storage' ? storage : await as(role);
-      for (const stream of ['sm-records', 'sm-index', 'sm-devcmds', 'KV_sm_user_sessions', 'KV_sm_leases', 'KV_sm_cluster']) {
+      for (const stream of ['sm-records', 'sm-index', 'sm-devcmds', 'KV_sm_leases', 'KV_sm_cluster']) {
         expect(await apiCall(nc, `$JS.API.STREAM.DELETE.${stream}`), `${role} deletes ${stream}`).toMatch(/Permissions Violation/i);
         expect(await apiCall(nc, `$JS.API.STREAM.PURGE.${stream}`), `${role} purges ${stream}`).toMatch(/Permissions Violation/i);
       }
@@ -146,18 +146,16 @@ describe('security - NATS users and permissions of the local cluster', () => {
     // Everything is still there, and the storage user reaches its streams.
     const jsm = await jetstreamManager(storage, { checkAPI: false });
     for (const s of ['sm-records', 'sm-index', 'sm-devcmds', 'KV_sm_leases', 'KV_sm_cluster']) expect((await jsm.streams.info(s)).config.name).toBe(s);
-    expect(await apiCall(await as('socket'), '$JS.API.STREAM.INFO.KV_sm_user_sessions')).toBe('allowed');
-    // Single entries are removed by sequence, by their owners only (a sequence no message has: nothing is lost).
+    // Leases are removed by sequence, by their owners only (a sequence no message has: nothing is lost).
     const nowhere = { seq: 1e12 };
     // (Allowed: nats-server looks for the message and answers that there is none.)
-    expect(await apiCall(await as('socket'), '$JS.API.STREAM.MSG.DELETE.KV_sm_user_sessions', nowhere)).toMatch(/stream store EOF|no message found/i);
     expect(await apiCall(storage, '$JS.API.STREAM.MSG.DELETE.KV_sm_leases', nowhere)).toMatch(/stream store EOF|no message found/i);
     expect(await apiCall(await as('socket'), '$JS.API.STREAM.MSG.DELETE.KV_sm_leases', nowhere)).toMatch(/Permissions Violation/i);
-    expect(await apiCall(await as('gateway'), '$JS.API.STREAM.MSG.DELETE.KV_sm_user_sessions', nowhere)).toMatch(/Permissions Violation/i);
+    expect(await apiCall(await as('gateway'), '$JS.API.STREAM.MSG.DELETE.KV_sm_leases', nowhere)).toMatch(/Permissions Violation/i);
     expect(await apiCall(await as('push'), '$JS.API.STREAM.MSG.DELETE.KV_sm_cluster', nowhere)).toMatch(/Permissions Violation/i);
   });
 
-  it('security - a gateway or push user cannot subscribe to pushes, and only push and socket publish them', async () => {
+  it('security - a gateway or push user cannot subscribe to pushes, and only push and socket publish them; quota messages are socket-only', async () => {
     const gateway = await as('gateway');
     const push = await as('push');
     expect(await subscribeRefused(gateway, 'sm.push.>')).toMatch(/Permissions Violation/i);
@@ -165,6 +163,11 @@ describe('security - NATS users and permissions of the local cluster', () => {
     expect(await publishRefused(gateway, 'sm.push.all')).toMatch(/Permissions Violation/i);
     expect(await publishRefused(push, 'sm.push.all', 2_000)).toBe('none');
     expect(await apiCall(gateway, '$JS.API.STREAM.INFO.KV_sm_leases')).toMatch(/Permissions Violation/i);
+    // The connection quota's messages are between socket nodes only.
+    for (const nc of [gateway, push]) {
+      expect(await subscribeRefused(nc, 'sm.quota.>')).toMatch(/Permissions Violation/i);
+      expect(await publishRefused(nc, 'sm.quota.socket-1')).toMatch(/Permissions Violation/i);
+    }
   });
 
   it('security - a socket-node announcement forged with a non-socket user does not redirect /v1/connect; the socket user can announce one', async () => {

@@ -45,12 +45,18 @@ export interface ChildSocketNodeOptions {
   nodeId?: string;
   /** Socket limits (SocketLimits), e.g. a higher frame rate for fuzzing. */
   limits?: Record<string, number>;
+  /** SocketServerOptions.maxConnectionsPerUser. */
+  maxConnectionsPerUser?: number;
 }
 
 export async function childSocketNode(natsUrl: string, options: ChildSocketNodeOptions = {}): Promise<ChildSocketNode> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npx tsc -p tsconfig.json\` first (npm test does)`);
   const args = [natsUrl, ...(options.store === false ? ['--no-store'] : []), ...(options.nodeId !== undefined ? ['--node-id', options.nodeId] : [])];
-  const env = { ...process.env, ...(options.limits !== undefined && { SOCKET_TEST_LIMITS: JSON.stringify(options.limits) }) };
+  const env = {
+    ...process.env,
+    ...(options.limits !== undefined && { SOCKET_TEST_LIMITS: JSON.stringify(options.limits) }),
+    ...(options.maxConnectionsPerUser !== undefined && { SOCKET_TEST_MAX_CONNECTIONS_PER_USER: String(options.maxConnectionsPerUser) }),
+  };
   const child = fork(MAIN, args, { execArgv: [...SOCKET_NODE_FLAGS, ...(options.gc ? ['--expose-gc'] : [])], stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const ready = await new Promise<{ nodeId: string; url: string; run: string }>((resolve, reject) => {

@@ -1,7 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { natsServer } from '../kit/nats.js';
+import { userKey } from '../../protocol/cluster/mod.js';
+import { pickByRendezvous } from '../../runtime/mod.js';
 import { CloseCode } from '../../gateway/socket/mod.js';
-import { closeAll, socketNode, until, TestClient } from './kit.js';
+import { childSocketNode } from './child.js';
+import { closeAll, socketNode, until, TestClient, type SocketNode } from './kit.js';
+
+/** Opens a device and says whether it got in (welcome) or was refused (quota_exceeded, 4101). */
+async function tryOpen(node: SocketNode, userId: string, deviceId: string, clients: TestClient[]): Promise<'in' | 'refused'> {
+  const r = await TestClient.open(node.server.url, node.ticket(userId, deviceId));
+  clients.push(r);
+  await until(() => r.frames.length > 0 || !r.isOpen, `an answer to ${deviceId}`);
+  if (r.frames[0]?.['t'] === 'welcome') return 'in';
+  expect((await r.closed).code).toBe(CloseCode.policy);
+  expect(r.frames[0]).toMatchObject({ t: 'error', code: 'quota_exceeded' });
+  return 'refused';
+}
 
 describe('socket - connections per user', () => {
   it('socket - a user over the connection quota is refused (quota_exceeded, close 4101, no welcome), counted across nodes; the same device may always reconnect', async () => {
@@ -44,6 +58,47 @@ describe('socket - connections per user', () => {
         return tablet !== undefined;
       }, 'the tablet to be admitted once the laptop left');
       expect(phoneAgain.isOpen).toBe(true);
+    } finally {
+      await closeAll(clients);
+    }
+  });
+
+  it('socket - the count moves with its owner: a socket node that joins learns the live connections before it refuses for them', async () => {
+    await using ns = await natsServer();
+    const server = { maxConnectionsPerUser: 2 };
+    const ids = ['quota-a', 'quota-b', 'quota-c'];
+    // A user whose owner is the node that joins later: its count has to move there.
+    const carol = Array.from({ length: 100 }, (_, i) => `carol-${i}`).find((u) => pickByRendezvous(userKey(u), ids.map((id) => ({ id, weight: 1 }))) === 'quota-c')!;
+    await using a = await socketNode(ns.url, { store: 'none', server, nodeId: ids[0]! });
+    await using b = await socketNode(ns.url, { store: 'none', server, nodeId: ids[1]! });
+    const clients: TestClient[] = [];
+    try {
+      clients.push(await a.client(carol, 'laptop'), await b.client(carol, 'phone'));
+      expect(a.server.stats().quotaOwned + b.server.stats().quotaOwned).toBe(2);
+      await using c = await socketNode(ns.url, { store: 'none', server, nodeId: ids[2]! });
+      const nodes = [a, b, c];
+      // The new owner learns carol's two devices from the refreshes; the old one drops them.
+      await until(() => nodes.map((n) => n.server.stats().quotaOwned).join(',') === '0,0,2', "the joining node to count carol's 2 devices", 10_000);
+      for (const n of nodes) expect(await tryOpen(n, carol, 'tablet', clients), `tablet on ${n.node.id}`).toBe('refused');
+    } finally {
+      await closeAll(clients);
+    }
+  });
+
+  it('socket - connections of a node that died (kill -9) stop counting', async () => {
+    await using ns = await natsServer();
+    const server = { maxConnectionsPerUser: 2 };
+    await using a = await socketNode(ns.url, { store: 'none', server });
+    await using doomed = await childSocketNode(ns.url, { store: false, maxConnectionsPerUser: 2 });
+    const clients: TestClient[] = [];
+    try {
+      clients.push(await a.client('dave', 'laptop'), await doomed.client('dave', 'phone'));
+      expect(await tryOpen(a, 'dave', 'tablet', clients)).toBe('refused');
+      doomed.process.kill('SIGKILL');
+      // Once membership declares it down (3 s), its phone no longer counts.
+      let tablet: 'in' | 'refused' = 'refused';
+      await until(async () => (tablet = await tryOpen(a, 'dave', 'tablet', clients)) === 'in', "the dead node's connection to stop counting", 20_000);
+      expect(tablet).toBe('in');
     } finally {
       await closeAll(clients);
     }
