@@ -2,11 +2,15 @@
  * Summaries of the profiles `npm run bench -- --profile-dir DIR` leaves, by hand:
  *
  *   node dist/bench/tools/profile-summary.js DIR/CPU.*.cpuprofile     self time by function and by file
+ *       [--from MS --to MS]: only the samples taken between two wall-clock times (ms since the epoch,
+ *       as the bench log's "time" fields: the P7 kill, say). The profile is written when its process
+ *       exits, so its end is anchored at the file's modification time.
  *   node dist/bench/tools/profile-summary.js DIR/Heap.*.heapsnapshot  retained-by-type: self size by constructor
  *   node dist/bench/tools/profile-summary.js A.heapsnapshot B.heapsnapshot
  *       what grew from A to B: count and self size by constructor, strings by shape (digits and hex as #)
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
 
 interface CpuNode {
   id: number;
@@ -22,11 +26,19 @@ function top(map: Map<string, number>, total: number, n: number, unit: (v: numbe
     .join('\n');
 }
 
-async function cpu(file: string): Promise<void> {
-  const p = JSON.parse(await readFile(file, 'utf8')) as { nodes: CpuNode[]; samples: number[]; timeDeltas: number[] };
+async function cpu(file: string, fromMs = -Infinity, toMs = Infinity): Promise<void> {
+  const p = JSON.parse(await readFile(file, 'utf8')) as { nodes: CpuNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
-  p.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
+  // Sample times are microseconds of a monotonic clock; the profile ends when the file was written.
+  const endWallMs = (await stat(file)).mtimeMs;
+  let at = p.startTime;
+  p.samples.forEach((id, i) => {
+    const d = p.timeDeltas[i] ?? 0;
+    at += d;
+    const wall = endWallMs - (p.endTime - at) / 1000;
+    if (wall >= fromMs && wall <= toMs) selfUs.set(id, (selfUs.get(id) ?? 0) + d);
+  });
   const byFn = new Map<string, number>();
   const byFile = new Map<string, number>();
   let total = 0;
@@ -96,12 +108,22 @@ async function heapDiff(a: string, b: string): Promise<void> {
   );
 }
 
-const [file, second] = process.argv.slice(2);
-if (!file) {
-  process.stderr.write('usage: node dist/bench/tools/profile-summary.js FILE.cpuprofile|FILE.heapsnapshot [LATER.heapsnapshot]\n');
+const USAGE = 'usage: node dist/bench/tools/profile-summary.js FILE.cpuprofile [--from MS --to MS] | FILE.heapsnapshot [LATER.heapsnapshot]\n';
+let parsed: ReturnType<typeof parseArgs<{ options: { from: { type: 'string' }; to: { type: 'string' } }; allowPositionals: true }>>;
+try {
+  parsed = parseArgs({ options: { from: { type: 'string' }, to: { type: 'string' } }, allowPositionals: true });
+} catch (err) {
+  process.stderr.write(`profile-summary: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
   process.exit(2);
 }
-(second ? heapDiff(file, second) : file.endsWith('.heapsnapshot') ? heap(file) : cpu(file)).catch((err: unknown) => {
+const [file, second] = parsed.positionals;
+const fromMs = parsed.values.from === undefined ? -Infinity : Number(parsed.values.from);
+const toMs = parsed.values.to === undefined ? Infinity : Number(parsed.values.to);
+if (!file || Number.isNaN(fromMs) || Number.isNaN(toMs)) {
+  process.stderr.write(USAGE);
+  process.exit(2);
+}
+(second ? heapDiff(file, second) : file.endsWith('.heapsnapshot') ? heap(file) : cpu(file, fromMs, toMs)).catch((err: unknown) => {
   process.stderr.write(`profile-summary: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

@@ -8,8 +8,12 @@
  * the caller gives the time and the membership, so it is tested without NATS or timers.
  */
 
-/** [node, admission, last seen (ms)]: `admission` tells a device's connections on one node apart. */
-type Entry = [node: string, admission: number, seenAt: number];
+/**
+ * [deviceKey, node, admission, last seen (ms)]: `admission` tells a device's connections on one node
+ * apart. A user's entries are a small array, not a Map: users have a few devices (at most the quota),
+ * and an owner holds an entry per live connection of its users (TARGETS P4 counts its memory).
+ */
+type Entry = [deviceKey: string, node: string, admission: number, seenAt: number];
 
 /** One counted connection, as a node reports it in a refresh. */
 export interface CountedConnection {
@@ -19,7 +23,7 @@ export interface CountedConnection {
 }
 
 export class ConnectionCounts {
-  readonly #users = new Map<string, Map<string, Entry>>();
+  readonly #users = new Map<string, Entry[]>();
   readonly #ttlMs: number;
 
   constructor(ttlMs: number) {
@@ -29,7 +33,7 @@ export class ConnectionCounts {
   /** Connections counted here (every user, every node). */
   get size(): number {
     let n = 0;
-    for (const devices of this.#users.values()) n += devices.size;
+    for (const entries of this.#users.values()) n += entries.length;
     return n;
   }
 
@@ -39,21 +43,27 @@ export class ConnectionCounts {
    * `isLive` denies, or not seen for the TTL, do not count and are dropped.
    */
   admit(userKey: string, deviceKey: string, node: string, admission: number, max: number, isLive: (node: string) => boolean, now: number): boolean {
-    let devices = this.#users.get(userKey);
-    if (devices === undefined) this.#users.set(userKey, (devices = new Map()));
-    for (const [d, [n, , seenAt]] of devices) if (!isLive(n) || now - seenAt > this.#ttlMs) devices.delete(d);
-    if (!devices.has(deviceKey) && devices.size >= max) return false;
-    devices.set(deviceKey, [node, admission, now]);
+    const entries = (this.#users.get(userKey) ?? []).filter((e) => isLive(e[1]) && now - e[3] <= this.#ttlMs);
+    const i = entries.findIndex((e) => e[0] === deviceKey);
+    if (i < 0 && entries.length >= max) {
+      this.#set(userKey, entries);
+      return false;
+    }
+    const entry: Entry = [deviceKey, node, admission, now];
+    if (i < 0) entries.push(entry);
+    else entries[i] = entry;
+    this.#set(userKey, entries);
     return true;
   }
 
   /** Uncounts (userKey, deviceKey) if it is still the connection (`node`, `admission`). */
   leave(userKey: string, deviceKey: string, node: string, admission: number): void {
-    const devices = this.#users.get(userKey);
-    const e = devices?.get(deviceKey);
-    if (devices === undefined || e === undefined || e[0] !== node || e[1] !== admission) return;
-    devices.delete(deviceKey);
-    if (devices.size === 0) this.#users.delete(userKey);
+    const entries = this.#users.get(userKey);
+    if (entries === undefined) return;
+    this.#set(
+      userKey,
+      entries.filter((e) => !(e[0] === deviceKey && e[1] === node && e[2] === admission)),
+    );
   }
 
   /**
@@ -62,22 +72,24 @@ export class ConnectionCounts {
    */
   refresh(node: string, connections: readonly CountedConnection[], now: number): void {
     for (const c of connections) {
-      let devices = this.#users.get(c.userKey);
-      if (devices === undefined) this.#users.set(c.userKey, (devices = new Map()));
-      const e = devices.get(c.deviceKey);
-      if (e === undefined || e[0] === node) devices.set(c.deviceKey, [node, c.admission, now]);
+      const entries = this.#users.get(c.userKey) ?? [];
+      const i = entries.findIndex((e) => e[0] === c.deviceKey);
+      if (i < 0) entries.push([c.deviceKey, node, c.admission, now]);
+      else if (entries[i]![1] === node) entries[i] = [c.deviceKey, node, c.admission, now];
+      this.#users.set(c.userKey, entries);
     }
   }
 
   /** Drops entries not seen for the TTL, and the users `owned` no longer says are ours. */
   expire(now: number, owned: (userKey: string) => boolean): void {
-    for (const [u, devices] of this.#users) {
-      if (!owned(u)) {
-        this.#users.delete(u);
-        continue;
-      }
-      for (const [d, e] of devices) if (now - e[2] > this.#ttlMs) devices.delete(d);
-      if (devices.size === 0) this.#users.delete(u);
+    for (const [u, entries] of this.#users) {
+      if (!owned(u)) this.#users.delete(u);
+      else this.#set(u, entries.filter((e) => now - e[3] <= this.#ttlMs));
     }
+  }
+
+  #set(userKey: string, entries: Entry[]): void {
+    if (entries.length === 0) this.#users.delete(userKey);
+    else this.#users.set(userKey, entries);
   }
 }
