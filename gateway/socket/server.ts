@@ -139,6 +139,9 @@ class SocketServer implements ConnectionHost, SocketServerPort {
   #serial = 0;
   /** Unique per connection on this node, also across restarts under the same node id (starts at the clock). */
   #admissions = Date.now();
+  /** Admissions let in without the quota since the last warning about it, and when that was. */
+  #uncountedAdmissions = 0;
+  #uncountedLoggedAt = 0;
   #drainSpread: Spread | undefined;
   #resyncSpread: Spread | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
@@ -427,7 +430,14 @@ class SocketServer implements ConnectionHost, SocketServerPort {
       },
       (err: unknown) => {
         // The count is a limit, not a gate of correctness: when it cannot be read, let the client in.
-        this.node.logger.warn({ err, connectionId: conn.connectionId }, 'could not count the user connections; admitting without the quota');
+        // Logged at most every 5 s: an owner that just died fails every admission of its users at once.
+        this.#uncountedAdmissions++;
+        const now = Date.now();
+        if (now - this.#uncountedLoggedAt >= 5_000) {
+          this.node.logger.warn({ err, connectionId: conn.connectionId, admissions: this.#uncountedAdmissions }, 'could not ask the connection quota owner; admitting without the quota (is a socket node down?)');
+          this.#uncountedLoggedAt = now;
+          this.#uncountedAdmissions = 0;
+        }
         if (!conn.closing) this.node.tell(this.ref, { type: 'session.open', connection: conn });
       },
     );
