@@ -54,6 +54,8 @@ export interface WatchSummary {
   readonly liveCurve: readonly number[];
   readonly reasons: Readonly<Record<string, number>>;
   readonly failedAttempts: number;
+  /** Per load process: the stages of the returning clients' last attempts (WatchResult.stages). */
+  readonly stages: readonly Readonly<Record<string, readonly [number, number, number]>>[];
 }
 
 export class Fleet {
@@ -159,6 +161,7 @@ export class Fleet {
       liveCurve,
       reasons: mergeCounts(results.map((r) => r.reasons)),
       failedAttempts: results.reduce((a, r) => a + r.failedAttempts, 0),
+      stages: results.map((r) => r.stages ?? {}),
     };
   }
 

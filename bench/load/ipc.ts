@@ -91,6 +91,12 @@ export interface WatchResult {
   readonly reasons: Readonly<Record<string, number>>;
   /** Failed attempts after sinceWallMs, summed over clients. */
   readonly failedAttempts: number;
+  /**
+   * Where the clients that came back spent their time, per stage of their last attempt (ms: p50, p90,
+   * max): drop to POST /v1/connect sent (`retry`), the POST's answer (`connect`), the WebSocket open
+   * (`open`), then the welcome (`welcome`).
+   */
+  readonly stages?: Readonly<Record<string, readonly [number, number, number]>>;
 }
 
 export type FromLoad =

@@ -27,6 +27,10 @@ interface Device {
   /** The pair this device belongs to and whether it receives the pair's current push. */
   pair: number;
   receiving: boolean;
+  /** The last attempt's timeline (ms since the epoch): POST /v1/connect sent and answered, WebSocket open. */
+  postAt: number;
+  postDoneAt: number;
+  wsOpenAt: number;
 }
 
 type Spec = Extract<PopulationSpec, { kind: 'syncmesh' }>;
@@ -46,10 +50,12 @@ export class SyncmeshPopulation implements Population {
 
   constructor(spec: Spec, localAddress: string) {
     this.#spec = spec;
+    // 64 keep-alive sockets to the distributor per process (boundFetch's default). They also pace a
+    // reconnect storm's POSTs: with 512, P7 at 15k collapsed (not all back after 110 s; 20-29 s with 64).
     this.#fetch = boundFetch(localAddress);
     spec.users.forEach((_, user) => {
       for (let index = 0; index < spec.devicesPerUser; index++) {
-        this.#devices.push({ user, index, client: undefined, node: undefined, live: false, liveAt: 0, downAt: 0, pair: -1, receiving: false });
+        this.#devices.push({ user, index, client: undefined, node: undefined, live: false, liveAt: 0, downAt: 0, pair: -1, receiving: false, postAt: 0, postDoneAt: 0, wsOpenAt: 0 });
       }
     });
     // A `ws` socket from this process's source address that shows `sync` frames to the push load.
@@ -64,6 +70,7 @@ export class SyncmeshPopulation implements Population {
         constructor(url: string) {
           super(url, { localAddress, perMessageDeflate: false });
           this.on('message', onSync);
+          this.on('open', () => (dev.wsOpenAt = Date.now()));
         }
       };
     };
@@ -86,7 +93,13 @@ export class SyncmeshPopulation implements Population {
           userId: user.userId,
           deviceId: `d${dev.index}`,
           token: user.token,
-          fetch: this.#fetch,
+          fetch: (input, init) => {
+            dev.postAt = Date.now();
+            return this.#fetch(input, init).then((r) => {
+              dev.postDoneAt = Date.now();
+              return r;
+            });
+          },
           WebSocket: this.#ws(dev),
           autoConnect: false,
         });
@@ -170,7 +183,8 @@ export class SyncmeshPopulation implements Population {
       if (allBack || Date.now() > deadline) {
         const lastLive = devices.reduce((m, d) => (back(d) ? Math.max(m, d.liveAt) : m), 0);
         this.#reasonsSince = Infinity;
-        return { clients: devices.length, live: liveNow, lastLiveWallMs: lastLive, wentDown, liveCurve: curve, reasons: Object.fromEntries(this.#reasons), failedAttempts: this.#failedAttempts };
+        const stages = stageTimes(devices.filter(back));
+        return { clients: devices.length, live: liveNow, lastLiveWallMs: lastLive, wentDown, liveCurve: curve, reasons: Object.fromEntries(this.#reasons), failedAttempts: this.#failedAttempts, stages };
       }
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -180,4 +194,19 @@ export class SyncmeshPopulation implements Population {
     await Promise.all(this.#devices.map((d) => d.client?.close()));
     for (const d of this.#devices) d.client = undefined;
   }
+}
+
+/** p50, p90 and max of the stages of the devices' last attempts (see WatchResult.stages). */
+function stageTimes(devices: readonly Device[]): Record<string, [number, number, number]> {
+  const stats = (xs: number[]): [number, number, number] => {
+    const v = xs.filter((x) => Number.isFinite(x) && x >= 0).sort((a, b) => a - b);
+    const at = (q: number): number => v[Math.min(v.length - 1, Math.floor(q * v.length))] ?? 0;
+    return [at(0.5), at(0.9), v.at(-1) ?? 0];
+  };
+  return {
+    retry: stats(devices.map((d) => d.postAt - d.downAt)),
+    connect: stats(devices.map((d) => d.postDoneAt - d.postAt)),
+    open: stats(devices.map((d) => d.wsOpenAt - d.postDoneAt)),
+    welcome: stats(devices.map((d) => d.liveAt - d.wsOpenAt)),
+  };
 }

@@ -48,6 +48,9 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
     ctx.log.info(`P7: ${w.live}/${w.clients} live, ${w.wentDown} went down; last back after ${((w.lastLiveWallMs - killAt) / 1000).toFixed(2)} s`);
     const top = Object.entries(w.reasons).sort((a, b) => b[1] - a[1]).slice(0, 4);
     ctx.log.info(`P7: ${w.failedAttempts} failed attempts; reasons: ${JSON.stringify(top)}`);
+    // Where the returning clients' time went, per load process (ms, p50/p90/max of the last attempt).
+    const stageNotes = w.stages.map((st, i) => `load process ${i + 1}, last attempt in ms (p50/p90/max): ${Object.entries(st).map(([stage, [p50, p90, max]]) => `${stage} ${p50}/${p90}/${max}`).join(', ')}`);
+    for (const line of stageNotes) ctx.log.info(`P7: ${line}`);
     const stuck = allBack ? undefined : `${w.clients - w.live} of ${w.clients} still not live after ${WATCH_TIMEOUT_MS / 1000} s (${w.wentDown} dropped)`;
     const note = [stuck, `${w.failedAttempts} failed attempts after the drop`].filter(Boolean).join('; ');
     return {
@@ -64,6 +67,7 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
       series: { liveEvery100ms: w.liveCurve },
       notes: [
         ...top.map(([reason, count]) => `${count}x status reason after the kill: ${reason}`),
+        ...stageNotes,
         ...(n < 15_000 ? [`measured with ${n} clients; TARGETS.md sets 15,000`] : []),
       ],
     };
