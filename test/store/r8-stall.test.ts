@@ -26,7 +26,13 @@ import { eventually } from './kit.js';
 const FIXTURE = resolve(process.cwd(), 'dist/test/store/fixtures/storage-node.js');
 const HEARTBEAT_MS = 150;
 const DOWN_AFTER_MS = 1_500;
-const WRITERS = 4;
+/**
+ * Concurrent writers, each with one commit in flight. Commits of one user run one after another on its
+ * store, so at the pause most of them wait in node A's queue, not yet written: those are the stale
+ * writes the fence must refuse on resume. With 4, a pause under full-suite load now and then caught
+ * every in-flight commit already written and only its answer pending (nothing to refuse).
+ */
+const WRITERS = 8;
 
 interface StorageProcess {
   readonly id: string;
