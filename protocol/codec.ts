@@ -73,3 +73,8 @@ export function toSafeInteger(value: unknown): number | undefined {
 export function decodeMany(bytes: Uint8Array): unknown[] {
   return packr.unpackMultiple(bytes) as unknown[];
 }
+
+/** A decoded MessagePack map (not an array, binary or timestamp): what every envelope and frame is. */
+export function isMap(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array) && !(value instanceof Date);
+}

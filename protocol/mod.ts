@@ -4,7 +4,7 @@
  * distributor's HTTP shapes. Browser-safe: it imports nothing but msgpackr. Contracts between server
  * processes (connection ids, push subjects and envelopes, membership keys) are in protocol/cluster.
  */
-export { encode, decode, decodeMany, ownBytes, ownString, toSafeInteger } from './codec.js';
+export { encode, decode, decodeMany, isMap, ownBytes, ownString, toSafeInteger } from './codec.js';
 export { ErrorCode, ERROR_CODES, isErrorCode, HTTP_ERROR_STATUS } from './error-codes.js';
 export { CloseCode, closeReason, isReconnectCode, isTerminalCode } from './close-codes.js';
 export {

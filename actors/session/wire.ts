@@ -9,7 +9,7 @@
  * Everything in a client frame must be standard MessagePack (nonStandardValue): msgpackr decodes more
  * than that, and what it decodes beyond it must stop here, before a store write or an answer.
  */
-import { CLIENT_FRAME_TYPES, ErrorCode, WIRE_LIMITS, toSafeInteger } from '../../protocol/mod.js';
+import { CLIENT_FRAME_TYPES, ErrorCode, WIRE_LIMITS, isMap, toSafeInteger } from '../../protocol/mod.js';
 import type { RequestId } from '../../protocol/mod.js';
 import type { Change } from '../messages.js';
 
@@ -30,9 +30,6 @@ export type ParsedFrame = { readonly ok: true; readonly request: ClientRequest }
 
 const KNOWN_TYPES: ReadonlySet<string> = new Set(CLIENT_FRAME_TYPES);
 
-function isMap(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array) && !(value instanceof Date);
-}
 
 /** Maps and arrays nest at most this deep in a client frame (the frame's own map is level 1). */
 const MAX_NESTING = 100;

@@ -28,7 +28,7 @@
  * node dies, and no storage round trip on the connect path. (Releases up to 0.4 kept a KV bucket
  * `<prefix>_sessions`; it is no longer read or written and may be deleted.)
  */
-import { decode, encode, toSafeInteger } from '../../protocol/mod.js';
+import { decode, encode, isMap, toSafeInteger } from '../../protocol/mod.js';
 
 /** The control envelope published on a connection's push subject when a session is claimed. */
 export interface FenceControl {
@@ -62,7 +62,7 @@ export function encodeFenceControl(userId: string, epoch: number, node: string):
 export function decodeFenceControl(bytes: Uint8Array): (FenceClaim & { userId: string }) | undefined {
   try {
     const env = decode(bytes);
-    return typeof env === 'object' && env !== null && !Array.isArray(env) ? readFenceControl(env as Record<string, unknown>) : undefined;
+    return isMap(env) ? readFenceControl(env) : undefined;
   } catch {
     return undefined;
   }

@@ -16,7 +16,7 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { pushSubjects } from '../../protocol/cluster/mod.js';
-import { decode, encode } from '../../protocol/mod.js';
+import { decode, encode, isMap } from '../../protocol/mod.js';
 import type { SessionClaims } from './claims.js';
 import type { Connection } from './connection.js';
 import { readFenceControl } from './fence.js';
@@ -29,9 +29,6 @@ export interface PushPlaneCounters {
   badEnvelopes: number;
 }
 
-function isMap(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
-}
 
 export class PushPlane {
   readonly counters: PushPlaneCounters = { delivered: 0, badEnvelopes: 0 };

@@ -26,7 +26,7 @@
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import { readSocketMeta, SOCKET_ROLE } from '../../protocol/cluster/mod.js';
-import { decode, encode, toSafeInteger } from '../../protocol/mod.js';
+import { decode, encode, isMap, toSafeInteger } from '../../protocol/mod.js';
 import { pickByRendezvous, type ActorNode } from '../../runtime/mod.js';
 import { ConnectionCounts, type CountedConnection } from './connection-counts.js';
 
@@ -41,9 +41,6 @@ const SETTLE_MS = 500;
 /** Entries per refresh message (about 50 bytes each). */
 const BATCH = 1_000;
 
-function isMap(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
-}
 
 export class UserQuota {
   readonly #node: ActorNode;
