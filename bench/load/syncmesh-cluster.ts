@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -70,9 +70,15 @@ async function spawnNode(name: string, args: readonly string[], env: Record<stri
       // Anything else on stdout (V8's --trace-gc given through --node-flags, for one) goes to the log too.
       log.write(`${line}\n`);
     });
-    child.once('exit', (code, signal) => {
+    // 'close': the process has exited and its stderr has been read to the end.
+    child.once('close', (code, signal) => {
       clearTimeout(timer);
-      reject(new BenchWorkerError(`${name} exited (code ${code}, signal ${signal}) before it was ready; see ${join(logDir, `${name}.log`)}`));
+      // The log directory goes when the cluster stops, so the error carries the end of the log.
+      log.end(() =>
+        void logTail(join(logDir, `${name}.log`)).then((tail) =>
+          reject(new BenchWorkerError(`${name} exited (code ${code}, signal ${signal}) before it was ready; the end of its log:\n${tail}`)),
+        ),
+      );
     });
   });
   const gone = (): boolean => child.exitCode !== null || child.signalCode !== null;
@@ -97,6 +103,14 @@ async function spawnNode(name: string, args: readonly string[], env: Record<stri
       await exited;
     },
   };
+}
+
+async function logTail(file: string): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).split('\n').slice(-30).join('\n');
+  } catch (err) {
+    return `(${file} unreadable: ${err instanceof Error ? err.message : String(err)})`;
+  }
 }
 
 /** `profileExecArgv`: Node flags for the storage node, the gateway and every socket node (profiling). */

@@ -37,7 +37,9 @@ describe('soak - short run', () => {
     const out = join(dir, 'soak.json');
     const args = ['--minutes', '0.5', '--warmup-s', '15', '--sample-s', '2', '--clients', '100', '--churn-per-sec', '5', '--commits-per-sec', '10', '--max-growth-pct', String(SHORT_RUN_BOUND_PCT), '--out', out];
     run = await runSoak(args);
-    result = JSON.parse(await readFile(out, 'utf8')) as SoakResult;
+    const written = await readFile(out, 'utf8').catch(() => undefined);
+    if (written === undefined) throw new Error(`the soak wrote no result (exit code ${run.code}); its stderr ends:\n${run.stderr.slice(-4000)}`);
+    result = JSON.parse(written) as SoakResult;
   }, 180_000);
 
   afterAll(async () => {
