@@ -87,8 +87,9 @@ export const USAGE = `Usage: npm run bench -- [options]    (or: node dist/bench/
   --load-ms N           P5 measured time of the push load (full 60000, quick 20000)
   --idle-read-s N       P4: the checked memory reading, N s after each server's last
                         open (default 60, at least 18: also always read at 18 s)
-  --profile-dir DIR     socket nodes run with --cpu-prof (written to DIR when they stop)
-                        and write a heap snapshot to DIR after P4
+  --profile-dir DIR     every node process (socket, storage, gateway) and load process
+                        runs with --cpu-prof (written to DIR when it stops); the socket
+                        node writes a heap snapshot to DIR after P4
   --out DIR             where the figures (bench-<mode>.json) and chart (bench-<mode>.svg)
                         are written (default docs/bench, and only when a load target ran);
                         mode is full (everything, default sizes), quick, or custom

@@ -12,6 +12,7 @@ export { startNatsServer, startNatsCluster, natsServerBinary, freePort, NatsServ
 export { watchProcess } from './watchdog.js';
 export { ensureStream, ensureBucket, bucketStream, streamDifferences } from './streams.js';
 export { KeyRemoval } from './key-removal.js';
+export { coalesceWrites } from './write-coalescing.js';
 export { loadClusterSettings, defaultReplicas } from './cluster-settings.js';
 export { roleToken } from './membership.js';
 export {

@@ -4,6 +4,7 @@
  */
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
+import { coalesceWrites } from './write-coalescing.js';
 import { NODE_ID_PATTERN } from './envelope.js';
 import { RuntimeConfigError, UnavailableError } from './errors.js';
 import { ROLE_PATTERN } from './membership.js';
@@ -41,6 +42,7 @@ export async function startNode(options: NodeOptions): Promise<ActorNode> {
     const servers = options.nats as string | string[];
     try {
       nc = await connect({ servers, name: `syncmesh-${id}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true });
+      coalesceWrites(nc);
     } catch (err) {
       throw new UnavailableError(`could not connect to NATS at ${String(servers)}: ${(err as Error).message}. Is nats-server running there?`, { cause: err });
     }

@@ -56,4 +56,6 @@ process.on('message', (msg: ToLoad) => {
 });
 // The main process is gone: leave with it.
 process.on('disconnect', () => process.exit(0));
+// Stopped by the main process: exit normally, so a --cpu-prof profile (bench --profile-dir) is written.
+process.once('SIGTERM', () => process.exit(0));
 send({ op: 'ready', pid: process.pid });

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import { loadClusterSettings, startNode } from '../../runtime/mod.js';
+import { coalesceWrites, loadClusterSettings, startNode } from '../../runtime/mod.js';
 import { natsConnectionOptions, type NatsClientConfig } from '../nats/mod.js';
 import type { ActorKind, ActorNode } from '../../runtime/mod.js';
 import { createCloudStore, parseStoreLimits, storeKind, type CloudStore } from '../../actors/store/mod.js';
@@ -99,6 +99,8 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
   } catch (cause) {
     throw new StartError(`cannot reach NATS at ${cfg.nats.servers.join(', ')}: ${(cause as Error).message}; start nats-server or pass --nats (and its credentials: --nats-nkey, --nats-ca)`, { cause });
   }
+  // One socket write per event-loop turn: a socket node's uWebSockets.js events are separate macrotasks.
+  if (!coalesceWrites(nc)) cfg.logger.warn('this nats.js version is not the shape write coalescing knows: every macrotask writes on its own');
   cfg.logger.info({ server: nc.getServer() }, 'connected to NATS');
   // Replicas belong to the cluster: every stream and bucket below is created with the same count.
   const settings = await loadClusterSettings(nc, { prefix: cfg.prefix, writer: cfg.nodeId ?? cfg.roles.join('+'), ...(cfg.replicas !== undefined && { replicas: cfg.replicas }) }).catch(async (err: unknown) => {
