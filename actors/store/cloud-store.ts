@@ -7,7 +7,7 @@
  * Design notes and measurements: README.md in this folder.
  */
 import type { NatsConnection } from '@nats-io/nats-core';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { pino, type Logger } from 'pino';
 import type { ClearDeliveredResult, CommitResult, PendingResult, PullResult, SendResult } from '../messages.js';
 import { ack, clearDelivered, pending, send, type AckInput, type AckOutcome, type ClearDeliveredInput, type PendingInput, type SendInput } from './commands.js';
@@ -19,6 +19,7 @@ import { DEFAULT_STORE_LIMITS, type StoreLimits } from './limits.js';
 import { knownDevices } from './devices.js';
 import { pull, type PullInput } from './pull.js';
 import { streamReader } from './reader.js';
+import { JetStreamRequests } from './requests.js';
 import { ensureStream, INDEX_DUPLICATE_WINDOW_MS, storeStreamConfigs, warnAboutLegacyStreams } from './streams.js';
 import { StreamRoom } from './room.js';
 import { UserStates, type NewDevice } from './user-state.js';
@@ -125,13 +126,14 @@ export async function createCloudStore(options: CloudStoreOptions): Promise<Clou
   await warnAboutLegacyStreams(jsm, layout, logger);
   logger.info({ prefix, replicas, streams: [layout.recordStream, layout.indexStream, layout.commandStream] }, 'cloud storage ready');
 
-  const js = jetstream(nc, { timeout: timeoutMs });
+  // Reads and writes over one reply subscription (requests.ts), not nats.js request() per call.
+  const requests = new JetStreamRequests(nc);
   // Leader reads with replicas > 1, see reader.ts.
   const direct = replicas === 1;
   const io = { timeoutMs, retryForMs };
-  const index = streamReader(nc, layout.indexStream, { direct, ...io });
+  const index = streamReader(requests, layout.indexStream, { direct, ...io });
   const ctx: StoreContext = {
-    js,
+    requests,
     jsm,
     layout,
     limits,
@@ -142,8 +144,8 @@ export async function createCloudStore(options: CloudStoreOptions): Promise<Clou
       index: new StreamRoom(jsm, layout.indexStream),
       commands: new StreamRoom(jsm, layout.commandStream),
     },
-    records: streamReader(nc, layout.recordStream, { direct, ...io }),
-    commands: streamReader(nc, layout.commandStream, { direct, ...io }),
+    records: streamReader(requests, layout.recordStream, { direct, ...io }),
+    commands: streamReader(requests, layout.commandStream, { direct, ...io }),
     states: new UserStates(layout, index, options.cachedUsers ?? 10_000),
   };
 
@@ -173,6 +175,7 @@ export async function createCloudStore(options: CloudStoreOptions): Promise<Clou
     close: async () => {
       closed = true;
       await Promise.allSettled([...inFlight]);
+      requests.close();
     },
   };
 }

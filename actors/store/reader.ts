@@ -12,7 +12,8 @@
  * on a literal subject (nats-server 2.9 keeps per-subject state). A wildcard or `next_by_subj` read
  * scans the stream from its start sequence on 2.9, so the storage never makes one.
  */
-import type { Msg, NatsConnection } from '@nats-io/nats-core';
+import type { Msg } from '@nats-io/nats-core';
+import type { JetStreamRequests } from './requests.js';
 import { StoreUnavailableError } from './errors.js';
 import { retryTransient } from './retry.js';
 
@@ -51,15 +52,15 @@ interface MsgGetAnswer {
   error?: { code: number; err_code?: number; description?: string };
 }
 
-/** A reader of `stream` over `nc`. */
-export function streamReader(nc: NatsConnection, stream: string, options: StreamReaderOptions): StreamReader {
+/** A reader of `stream` over the storage's request channel. */
+export function streamReader(requests: JetStreamRequests, stream: string, options: StreamReaderOptions): StreamReader {
   const directSubject = `$JS.API.DIRECT.GET.${stream}`;
   const getSubject = `$JS.API.STREAM.MSG.GET.${stream}`;
 
   const request = async (subject: string, query: Query): Promise<Msg> => {
     try {
       const payload = encoder.encode(JSON.stringify(query));
-      return await retryTransient(options.retryForMs, () => nc.request(subject, payload, { timeout: options.timeoutMs }));
+      return await retryTransient(options.retryForMs, () => requests.request(subject, payload, options.timeoutMs));
     } catch (err) {
       throw new StoreUnavailableError(`reading stream ${stream} failed: ${(err as Error).message}; is JetStream up?`, { cause: err });
     }

@@ -11,7 +11,8 @@
  * sequence instead of failing the compare-and-set against itself. The id is never shared between
  * writers, so one writer can never be told another's write was its own.
  */
-import { JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
+import { JetStreamApiError } from '@nats-io/jetstream';
+import type { JetStreamRequests } from './requests.js';
 import { QuotaExceededError, StaleWriteError, StoreUnavailableError } from './errors.js';
 import { retryTransient } from './retry.js';
 import { versionToken } from './layout.js';
@@ -26,7 +27,7 @@ const STORAGE_RESOURCES_EXCEEDED = 10047;
 const ACCOUNT_RESOURCES_EXCEEDED = 10027;
 
 export interface WriteContext {
-  readonly js: JetStreamClient;
+  readonly requests: JetStreamRequests;
   readonly timeoutMs: number;
   readonly retryForMs: number;
   /** Room left in each stream (room.ts): writes stop short of a stream's byte limit. */
@@ -64,7 +65,7 @@ export function writeFailure(what: string, err: unknown): Error {
 /** Appends a message (a record version, a command); resolves with its stream sequence. The caller took its room. */
 export async function append(ctx: WriteContext, what: string, subject: string, payload: Uint8Array): Promise<number> {
   try {
-    const ack = await retryTransient(ctx.retryForMs, () => ctx.js.publish(subject, payload, { timeout: ctx.timeoutMs }));
+    const ack = await retryTransient(ctx.retryForMs, () => ctx.requests.publish(subject, payload, { timeoutMs: ctx.timeoutMs }));
     return ack.seq;
   } catch (err) {
     throw writeFailure(what, err);
@@ -83,7 +84,7 @@ export async function writeIndex(ctx: WriteContext, what: string, subject: strin
   await ctx.rooms.index.take(storedSize(subject, payload.length, INDEX_HEADER_BYTES), what);
   try {
     const ack = await retryTransient(ctx.retryForMs, () =>
-      ctx.js.publish(subject, payload, { timeout: ctx.timeoutMs, msgID, expect: { lastSubjectSequence: expected } }),
+      ctx.requests.publish(subject, payload, { timeoutMs: ctx.timeoutMs, msgID, expectLastSubjectSequence: expected }),
     );
     return ack.seq;
   } catch (err) {

@@ -1,0 +1,125 @@
+/**
+ * The storage's JetStream requests (reads and writes), over one wildcard reply subscription.
+ *
+ * nats.js's `request()` subscribes nothing per request either, but it builds an Error with a stack
+ * trace for every request it completes (`RequestOne.cancel` after the answer: a "cancelled"
+ * RequestError nobody sees), and `js.publish` adds a header object, an options copy and a retry loop
+ * around it. Under P5 and P7 those were 2.5-3.8% of the storage node's CPU for `RequestError` alone.
+ * Here a request is a publish with a reply subject `<inbox>.<token>` and an entry in a map; the
+ * answer comes through one subscription callback.
+ *
+ * Failures are nats.js's own error classes, so retry.ts and writes.ts read them as before: no answer
+ * in time is a `TimeoutError`, no JetStream listening (a 503 status answer) a `NoRespondersError`, and
+ * a JetStream API error answer a `JetStreamApiError` with its code.
+ */
+import { createInbox, headers as natsHeaders, NoRespondersError, TimeoutError, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { JetStreamApiError, JetStreamError } from '@nats-io/jetstream';
+
+interface Waiter {
+  readonly subject: string;
+  readonly resolve: (m: Msg) => void;
+  readonly reject: (err: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** What a JetStream publish needs besides its subject and payload. */
+export interface PublishOptions {
+  readonly timeoutMs: number;
+  /** `Nats-Msg-Id`: a retry of an applied write is answered "duplicate" with its sequence. */
+  readonly msgID?: string;
+  /** `Nats-Expected-Last-Subject-Sequence`: the write is refused (10071) when the subject moved on. */
+  readonly expectLastSubjectSequence?: number;
+}
+
+/** A JetStream publish acknowledgement. */
+export interface PubAck {
+  readonly seq: number;
+  readonly duplicate: boolean;
+}
+
+interface PubAckJson {
+  stream?: string;
+  seq?: number;
+  duplicate?: boolean;
+  error?: { code: number; err_code: number; description: string };
+}
+
+const NO_RESPONDERS = 503;
+const decoder = new TextDecoder();
+
+export class JetStreamRequests {
+  readonly #nc: NatsConnection;
+  readonly #prefix: string;
+  readonly #waiting = new Map<string, Waiter>();
+  readonly #sub: Subscription;
+  #next = 0;
+
+  constructor(nc: NatsConnection) {
+    this.#nc = nc;
+    // The connection's own inbox prefix: a node's NATS user may subscribe to its role's inboxes only
+    // (gateway/nats/connect-options.ts). nats.js keeps it in the connection's options, as its request() reads it.
+    const inboxPrefix = (nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix;
+    this.#prefix = `${createInbox(inboxPrefix)}.`;
+    this.#sub = nc.subscribe(`${this.#prefix}*`, { callback: (err, m) => (err === null ? this.#answer(m) : undefined) });
+  }
+
+  /** Requests on `subject`; rejects with TimeoutError after `timeoutMs`, NoRespondersError on a 503 status. */
+  request(subject: string, payload: Uint8Array, timeoutMs: number, headers?: ReturnType<typeof natsHeaders>): Promise<Msg> {
+    const token = (this.#next++).toString(36);
+    return new Promise<Msg>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(token);
+        reject(new TimeoutError());
+      }, timeoutMs);
+      this.#waiting.set(token, { subject, resolve, reject, timer });
+      try {
+        const reply = this.#prefix + token;
+        this.#nc.publish(subject, payload, headers === undefined ? { reply } : { reply, headers });
+      } catch (err) {
+        clearTimeout(timer);
+        this.#waiting.delete(token);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+  }
+
+  /** Publishes to a stream and reads its acknowledgement (JetStreamApiError when JetStream refused). */
+  async publish(subject: string, payload: Uint8Array, options: PublishOptions): Promise<PubAck> {
+    let h: ReturnType<typeof natsHeaders> | undefined;
+    if (options.msgID !== undefined || options.expectLastSubjectSequence !== undefined) {
+      h = natsHeaders();
+      if (options.msgID !== undefined) h.set('Nats-Msg-Id', options.msgID);
+      if (options.expectLastSubjectSequence !== undefined) h.set('Nats-Expected-Last-Subject-Sequence', String(options.expectLastSubjectSequence));
+    }
+    const m = await this.request(subject, payload, options.timeoutMs, h);
+    let ack: PubAckJson;
+    try {
+      ack = JSON.parse(decoder.decode(m.data)) as PubAckJson;
+    } catch (err) {
+      throw new JetStreamError(`JetStream answered a publish to ${subject} with something other than JSON`, { cause: err });
+    }
+    if (ack.error !== undefined) throw new JetStreamApiError(ack.error);
+    if (typeof ack.stream !== 'string' || ack.stream === '' || typeof ack.seq !== 'number') throw new JetStreamError(`JetStream answered a publish to ${subject} without a stream and sequence`);
+    return { seq: ack.seq, duplicate: ack.duplicate === true };
+  }
+
+  /** Stops listening; requests still waiting fail as timed out. */
+  close(): void {
+    this.#sub.unsubscribe();
+    for (const w of this.#waiting.values()) {
+      clearTimeout(w.timer);
+      w.reject(new TimeoutError());
+    }
+    this.#waiting.clear();
+  }
+
+  #answer(m: Msg): void {
+    const token = m.subject.slice(this.#prefix.length);
+    const w = this.#waiting.get(token);
+    if (w === undefined) return; // timed out already
+    this.#waiting.delete(token);
+    clearTimeout(w.timer);
+    if (m.data.length === 0 && m.headers?.code === NO_RESPONDERS) w.reject(new NoRespondersError(w.subject));
+    else w.resolve(m);
+  }
+}

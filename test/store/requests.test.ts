@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { NoRespondersError, TimeoutError } from '@nats-io/nats-core';
+import { JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { natsServer } from '../kit/nats.js';
+import { JetStreamRequests } from '../../actors/store/requests.js';
+import { isTransient } from '../../actors/store/retry.js';
+import { isWrongLastSequence } from '../../actors/store/writes.js';
+
+describe('store - JetStream requests over one reply subscription', () => {
+  it('requests - publishes with acks, duplicates, compare-and-set refusals, no responders and timeouts, each as nats.js reports them', async () => {
+    await using ns = await natsServer();
+    const nc = await connect({ servers: ns.url });
+    const requests = new JetStreamRequests(nc);
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: 'REQ', subjects: ['req.>'], allow_direct: true });
+      const bytes = new Uint8Array([1, 2, 3]);
+
+      const first = await requests.publish('req.a', bytes, { timeoutMs: 2_000, msgID: 'm1', expectLastSubjectSequence: 0 });
+      expect(first).toEqual({ seq: 1, duplicate: false });
+      // The same message id again: JetStream answers with the first write's sequence.
+      expect(await requests.publish('req.a', bytes, { timeoutMs: 2_000, msgID: 'm1', expectLastSubjectSequence: 0 })).toEqual({ seq: 1, duplicate: true });
+      // A compare-and-set against a moved subject is refused with 10071, as writes.ts expects.
+      const refused = await requests.publish('req.a', bytes, { timeoutMs: 2_000, msgID: 'm2', expectLastSubjectSequence: 0 }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(JetStreamApiError);
+      expect(isWrongLastSequence(refused)).toBe(true);
+      expect(await requests.publish('req.a', bytes, { timeoutMs: 2_000, msgID: 'm3', expectLastSubjectSequence: 1 })).toEqual({ seq: 2, duplicate: false });
+
+      // A subject no stream takes: no responders, which the storage's retries treat as transient.
+      const none = await requests.publish('nowhere.a', bytes, { timeoutMs: 2_000 }).catch((e: unknown) => e);
+      expect(none).toBeInstanceOf(NoRespondersError);
+      expect(isTransient(none)).toBe(true);
+
+      // A responder that never answers: TimeoutError after the deadline.
+      nc.subscribe('silent');
+      await nc.flush();
+      const t0 = Date.now();
+      const late = await requests.request('silent', bytes, 200).catch((e: unknown) => e);
+      expect(late).toBeInstanceOf(TimeoutError);
+      expect(isTransient(late)).toBe(true);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
+
+      // Direct get of a sequence: the raw message comes back.
+      const got = await requests.request('$JS.API.DIRECT.GET.REQ', new TextEncoder().encode(JSON.stringify({ seq: 2 })), 2_000);
+      expect(got.headers?.last('Nats-Sequence')).toBe('2');
+      expect([...got.data]).toEqual([1, 2, 3]);
+
+      // Many at once, each answered to its own caller.
+      const many = await Promise.all(Array.from({ length: 200 }, (_, i) => requests.publish(`req.m${i}`, bytes, { timeoutMs: 5_000, expectLastSubjectSequence: 0 })));
+      expect(new Set(many.map((a) => a.seq)).size).toBe(200);
+    } finally {
+      requests.close();
+      await nc.close();
+    }
+  });
+
+  it('requests - close fails the requests still waiting', async () => {
+    await using ns = await natsServer();
+    const nc = await connect({ servers: ns.url });
+    try {
+      const requests = new JetStreamRequests(nc);
+      nc.subscribe('silent');
+      await nc.flush();
+      const waiting = requests.request('silent', new Uint8Array(0), 60_000).catch((e: unknown) => e);
+      requests.close();
+      expect(await waiting).toBeInstanceOf(TimeoutError);
+    } finally {
+      await nc.close();
+    }
+  });
+});
