@@ -5,7 +5,7 @@
  * count written once and agreed on by every later node.
  */
 import { describe, expect, it } from 'vitest';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { JetStreamApiError, jetstreamManager, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { ensureBucket, ensureStream, loadClusterSettings, StreamMismatchError } from '../../runtime/mod.js';
 import { natsSetup } from '../kit/nats.js';
@@ -32,6 +32,33 @@ describe('streams - ensureStream / ensureBucket and cluster settings', () => {
     await ensureStream(jsm, { name: 'T', subjects: ['t.>'], max_msgs_per_subject: 1 });
     const e2 = await ensureStream(jsm, { name: 'T', subjects: ['t.>', 'u.>'], max_msgs_per_subject: 1 }).catch((e: unknown) => e);
     expect((e2 as StreamMismatchError).differences).toEqual(['subjects: found ["t.>"], expected ["t.>","u.>"]']);
+  });
+
+  it('streams - a create that loses a race and is told "subjects overlap" (nats-server 2.9) checks the winner\'s stream; an overlap with another stream is refused', async () => {
+    // The race, made deterministic with a small fake manager: not there when read, "subjects overlap"
+    // when created (another node's create landed in between), there when read again.
+    const wanted = { name: 'RACED', subjects: ['raced.>'], max_msgs_per_subject: 1 };
+    let reads = 0;
+    const fake = {
+      streams: {
+        info: async () => {
+          if (reads++ === 0) throw new JetStreamApiError({ code: 404, err_code: 10059, description: 'stream not found' });
+          return { config: { ...wanted } } as unknown as StreamInfo;
+        },
+        add: async () => {
+          throw new JetStreamApiError({ code: 400, err_code: 10065, description: 'subjects overlap with an existing stream' });
+        },
+      },
+    } as unknown as JetStreamManager;
+    expect((await ensureStream(fake, wanted)).config.name).toBe('RACED');
+    expect(reads).toBe(2);
+
+    // A real overlap, with a stream of another name: the create's error, named.
+    await using env = await natsSetup();
+    const jsm = await jetstreamManager(env.nc);
+    await jsm.streams.add({ name: 'OTHER', subjects: ['shared.>'] });
+    const err = await ensureStream(jsm, { name: 'MINE', subjects: ['shared.>'] }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/could not create JetStream stream MINE: subjects overlap/);
   });
 
   it('streams - replicas are written once by the first node; a node asking for others is refused; racing first nodes agree', async () => {
