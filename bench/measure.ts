@@ -52,6 +52,9 @@ function guard(name: string, ms: number, signal: AbortSignal | undefined): { pro
   return { promise, cancel };
 }
 
+/** How long a closed loop runs before it lets the event loop turn once (not timed). */
+const YIELD_EVERY_MS = 5;
+
 /**
  * Runs `op` in `inFlight` lanes for `durationMs`. `op(i)` gets a sequence number unique in this
  * call. An operation that resolves with a number reports its own latency in ms (one that does untimed
@@ -66,8 +69,16 @@ export async function closedLoop(op: (seq: number) => Promise<void | number>, o:
   let ops = 0;
   let seq = 0;
   let stop = false;
+  let lastYield = start;
   const lane = async (): Promise<void> => {
     while (!stop && performance.now() < end) {
+      // An operation served from memory resolves in microtasks alone: without a turn of the event loop
+      // now and then, the loop would starve the process's timers and sockets for the whole measure,
+      // and a runtime node living in this process (S1's store actor) would see a stall and fence itself.
+      if (performance.now() - lastYield >= YIELD_EVERY_MS) {
+        await new Promise<void>((r) => setImmediate(r));
+        lastYield = performance.now();
+      }
       const t0 = performance.now();
       const own = await op(seq++);
       ops++;
