@@ -10,9 +10,11 @@
  *
  * Failures are nats.js's own error classes, so retry.ts and writes.ts read them as before: no answer
  * in time is a `TimeoutError`, no JetStream listening (a 503 status answer) a `NoRespondersError`, and
- * a JetStream API error answer a `JetStreamApiError` with its code.
+ * a JetStream API error answer a `JetStreamApiError` with its code. When the connection drops, the
+ * requests waiting fail at once with `ConnectionLostError` (transient: retry.ts sends them again after
+ * the reconnect) instead of each waiting out its timeout for an answer that can no longer come.
  */
-import { createInbox, headers as natsHeaders, NoRespondersError, TimeoutError, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { createInbox, headers as natsHeaders, NoRespondersError, TimeoutError, type Msg, type NatsConnection, type Status, type Subscription } from '@nats-io/nats-core';
 import { JetStreamApiError, JetStreamError } from '@nats-io/jetstream';
 
 interface Waiter {
@@ -45,6 +47,14 @@ interface PubAckJson {
 }
 
 const NO_RESPONDERS = 503;
+
+/** The NATS connection dropped while the request waited: its answer, if any, is lost. Transient. */
+export class ConnectionLostError extends Error {
+  constructor(subject: string) {
+    super(`the NATS connection dropped while a request to ${subject} waited for its answer`);
+    this.name = 'ConnectionLostError';
+  }
+}
 const decoder = new TextDecoder();
 
 export class JetStreamRequests {
@@ -52,6 +62,7 @@ export class JetStreamRequests {
   readonly #prefix: string;
   readonly #waiting = new Map<string, Waiter>();
   readonly #sub: Subscription;
+  readonly #status: AsyncIterable<Status> & { stop?: () => void };
   #next = 0;
 
   constructor(nc: NatsConnection) {
@@ -61,6 +72,15 @@ export class JetStreamRequests {
     const inboxPrefix = (nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix;
     this.#prefix = `${createInbox(inboxPrefix)}.`;
     this.#sub = nc.subscribe(`${this.#prefix}*`, { callback: (err, m) => (err === null ? this.#answer(m) : undefined) });
+    const status = nc.status() as AsyncIterable<Status> & { stop?: () => void };
+    this.#status = status;
+    void (async () => {
+      try {
+        for await (const s of status) if (s.type === 'disconnect') this.#failAll((subject) => new ConnectionLostError(subject));
+      } catch {
+        // The connection closed: close() or the timeouts end what still waits.
+      }
+    })();
   }
 
   /** Requests on `subject`; rejects with TimeoutError after `timeoutMs`, NoRespondersError on a 503 status. */
@@ -105,10 +125,15 @@ export class JetStreamRequests {
 
   /** Stops listening; requests still waiting fail as timed out. */
   close(): void {
-    this.#sub.unsubscribe();
+    this.#status.stop?.();
+    if (!this.#nc.isClosed()) this.#sub.unsubscribe();
+    this.#failAll(() => new TimeoutError());
+  }
+
+  #failAll(error: (subject: string) => Error): void {
     for (const w of this.#waiting.values()) {
       clearTimeout(w.timer);
-      w.reject(new TimeoutError());
+      w.reject(error(w.subject));
     }
     this.#waiting.clear();
   }

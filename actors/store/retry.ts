@@ -12,6 +12,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { NoRespondersError, RequestError, TimeoutError } from '@nats-io/nats-core';
+import { ConnectionLostError } from './requests.js';
 
 /** "JetStream system temporarily unavailable". Other 503 answers (a full subject, say) are final. */
 const CLUSTER_NOT_AVAILABLE = 10008;
@@ -26,7 +27,8 @@ export function isTransient(err: unknown, depth = 0): boolean {
     err instanceof TimeoutError ||
     err instanceof NoRespondersError ||
     (err instanceof RequestError && err.isNoResponders()) ||
-    (err instanceof JetStreamApiError && err.code === CLUSTER_NOT_AVAILABLE)
+    (err instanceof JetStreamApiError && err.code === CLUSTER_NOT_AVAILABLE) ||
+    err instanceof ConnectionLostError
   ) {
     return true;
   }

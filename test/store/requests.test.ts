@@ -3,7 +3,7 @@ import { NoRespondersError, TimeoutError } from '@nats-io/nats-core';
 import { JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { natsServer } from '../kit/nats.js';
-import { JetStreamRequests } from '../../actors/store/requests.js';
+import { ConnectionLostError, JetStreamRequests } from '../../actors/store/requests.js';
 import { isTransient } from '../../actors/store/retry.js';
 import { isWrongLastSequence } from '../../actors/store/writes.js';
 
@@ -49,6 +49,37 @@ describe('store - JetStream requests over one reply subscription', () => {
       // Many at once, each answered to its own caller.
       const many = await Promise.all(Array.from({ length: 200 }, (_, i) => requests.publish(`req.m${i}`, bytes, { timeoutMs: 5_000, expectLastSubjectSequence: 0 })));
       expect(new Set(many.map((a) => a.seq)).size).toBe(200);
+    } finally {
+      requests.close();
+      await nc.close();
+    }
+  });
+
+  it('requests - a dropped connection fails the waiting requests at once (transient), and requests work again after the reconnect', async () => {
+    await using ns = await natsServer();
+    const nc = await connect({ servers: ns.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    const requests = new JetStreamRequests(nc);
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: 'RC', subjects: ['rc.>'] });
+      const silent = await connect({ servers: ns.url });
+      silent.subscribe('silent');
+      await silent.flush();
+      const t0 = Date.now();
+      const waiting = requests.request('silent', new Uint8Array(0), 60_000).catch((e: unknown) => e);
+      await ns.restart();
+      const err = await waiting;
+      expect(err).toBeInstanceOf(ConnectionLostError);
+      expect(isTransient(err)).toBe(true);
+      expect(Date.now() - t0, 'failed on the drop, not after its 60-s timeout').toBeLessThan(20_000);
+      await silent.close().catch(() => undefined);
+      // The reply subscription is back after the reconnect.
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const ack = await requests.publish('rc.a', new Uint8Array([1]), { timeoutMs: 1_000 }).catch((e: unknown) => e);
+        if (!(ack instanceof Error)) break;
+        if (!isTransient(ack) || Date.now() > deadline) throw ack;
+      }
     } finally {
       requests.close();
       await nc.close();
