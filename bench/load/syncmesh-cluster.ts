@@ -128,7 +128,9 @@ export async function startBenchCluster(log: Logger, opts: { profileExecArgv?: r
     for (const n of [...sockets].reverse()) await n.stop();
     for (const n of [...nodes].reverse()) await n.stop();
     await nats.stop();
-    await rm(dir, { recursive: true, force: true });
+    // SYNCMESH_BENCH_KEEP_LOGS=1 keeps every node's log (and the JetStream store) for a look afterwards.
+    if (process.env['SYNCMESH_BENCH_KEEP_LOGS'] === '1') log.info(`cluster: logs kept in ${logDir}`);
+    else await rm(dir, { recursive: true, force: true });
   };
   try {
     log.info('cluster: starting the storage + push node and the gateway');
