@@ -127,7 +127,8 @@ export async function startBenchCluster(log: Logger, opts: { profileExecArgv?: r
   const stop = async (): Promise<void> => {
     for (const n of [...sockets].reverse()) await n.stop();
     for (const n of [...nodes].reverse()) await n.stop();
-    await nats.stop();
+    // Dispose, not stop: stop() keeps the server's temporary directory (its config and ports file) for a restart.
+    await nats[Symbol.asyncDispose]();
     // SYNCMESH_BENCH_KEEP_LOGS=1 keeps every node's log (and the JetStream store) for a look afterwards.
     if (process.env['SYNCMESH_BENCH_KEEP_LOGS'] === '1') log.info(`cluster: logs kept in ${logDir}`);
     else await rm(dir, { recursive: true, force: true });

@@ -84,7 +84,8 @@ async function serveActor(): Promise<void> {
     void (async () => {
       await server.close();
       for (const n of [gw, ...sockets]) await n.close();
-      await ns.stop();
+      // Dispose, not stop: stop() keeps the server's temporary directory for a restart.
+      await ns[Symbol.asyncDispose]();
       process.exit(0);
     })();
   });
