@@ -102,7 +102,8 @@ async function runCluster(flags: OptionValues<typeof CLUSTER_OPTIONS>): Promise<
       progress('stopping: socket nodes drain their clients, then the rest leaves');
       await Promise.all(sockets.map((s) => s.stop()));
       await Promise.all([gateway.stop(), storage.stop(), push.stop()]);
-      await nats.stop();
+      // Dispose: stops it and removes its temporary directory (the data and log live in dataDir).
+      await nats[Symbol.asyncDispose]();
       natsWatchdog.release();
       progress(`stopped; data kept in ${dataDir}`);
     })());
