@@ -13,6 +13,7 @@ export { watchProcess } from './watchdog.js';
 export { ensureStream, ensureBucket, bucketStream, streamDifferences } from './streams.js';
 export { KeyRemoval } from './key-removal.js';
 export { coalesceWrites } from './write-coalescing.js';
+export { watchNatsStatus } from './nats-status.js';
 export { loadClusterSettings, defaultReplicas } from './cluster-settings.js';
 export { roleToken } from './membership.js';
 export {

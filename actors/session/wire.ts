@@ -30,7 +30,6 @@ export type ParsedFrame = { readonly ok: true; readonly request: ClientRequest }
 
 const KNOWN_TYPES: ReadonlySet<string> = new Set(CLIENT_FRAME_TYPES);
 
-
 /** Maps and arrays nest at most this deep in a client frame (the frame's own map is level 1). */
 const MAX_NESTING = 100;
 const INT64_MIN = -(2n ** 63n);

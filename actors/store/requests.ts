@@ -14,8 +14,9 @@
  * requests waiting fail at once with `ConnectionLostError` (transient: retry.ts sends them again after
  * the reconnect) instead of each waiting out its timeout for an answer that can no longer come.
  */
-import { createInbox, headers as natsHeaders, NoRespondersError, TimeoutError, type Msg, type NatsConnection, type Status, type Subscription } from '@nats-io/nats-core';
+import { createInbox, headers as natsHeaders, NoRespondersError, TimeoutError, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import { JetStreamApiError, JetStreamError } from '@nats-io/jetstream';
+import { watchNatsStatus } from '../../runtime/mod.js';
 
 interface Waiter {
   readonly subject: string;
@@ -62,7 +63,7 @@ export class JetStreamRequests {
   readonly #prefix: string;
   readonly #waiting = new Map<string, Waiter>();
   readonly #sub: Subscription;
-  readonly #status: AsyncIterable<Status> & { stop?: () => void };
+  readonly #stopStatus: () => void;
   #next = 0;
 
   constructor(nc: NatsConnection) {
@@ -72,15 +73,9 @@ export class JetStreamRequests {
     const inboxPrefix = (nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix;
     this.#prefix = `${createInbox(inboxPrefix)}.`;
     this.#sub = nc.subscribe(`${this.#prefix}*`, { callback: (err, m) => (err === null ? this.#answer(m) : undefined) });
-    const status = nc.status() as AsyncIterable<Status> & { stop?: () => void };
-    this.#status = status;
-    void (async () => {
-      try {
-        for await (const s of status) if (s.type === 'disconnect') this.#failAll((subject) => new ConnectionLostError(subject));
-      } catch {
-        // The connection closed: close() or the timeouts end what still waits.
-      }
-    })();
+    this.#stopStatus = watchNatsStatus(nc, (type) => {
+      if (type === 'disconnect') this.#failAll((subject) => new ConnectionLostError(subject));
+    });
   }
 
   /** Requests on `subject`; rejects with TimeoutError after `timeoutMs`, NoRespondersError on a 503 status. */
@@ -125,7 +120,7 @@ export class JetStreamRequests {
 
   /** Stops listening; requests still waiting fail as timed out. */
   close(): void {
-    this.#status.stop?.();
+    this.#stopStatus();
     if (!this.#nc.isClosed()) this.#sub.unsubscribe();
     this.#failAll(() => new TimeoutError());
   }

@@ -6,8 +6,9 @@
  * Otherwise 503 with the checks that failed, each saying what is wrong, so a load balancer stops
  * sending work and an operator sees why.
  */
-import type { NatsConnection, Status } from '@nats-io/nats-core';
+import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { watchNatsStatus } from '../../runtime/mod.js';
 
 /** One readiness check: undefined when fine, else what is wrong (one sentence). */
 export type ReadinessCheck = () => string | undefined | Promise<string | undefined>;
@@ -47,23 +48,17 @@ export interface NatsWatch {
 export function watchNats(nc: NatsConnection, onEvent: (type: 'reconnect' | 'disconnect') => void): NatsWatch {
   let connected = !nc.isClosed();
   let since = 0;
-  const status = nc.status() as AsyncIterable<Status> & { stop?: () => void };
-  void (async () => {
-    try {
-      for await (const s of status) {
-        if (s.type === 'disconnect') {
-          connected = false;
-          since = Date.now();
-          onEvent('disconnect');
-        } else if (s.type === 'reconnect') {
-          connected = true;
-          onEvent('reconnect');
-        }
-      }
-    } catch {
-      // the iterator ends with the connection: isClosed() below covers it
+  // An iteration that ends with the connection needs nothing here: isClosed() below covers it.
+  const stop = watchNatsStatus(nc, (type) => {
+    if (type === 'disconnect') {
+      connected = false;
+      since = Date.now();
+      onEvent('disconnect');
+    } else if (type === 'reconnect') {
+      connected = true;
+      onEvent('reconnect');
     }
-  })();
+  });
   return {
     get connected() {
       return connected && !nc.isClosed();
@@ -73,7 +68,7 @@ export function watchNats(nc: NatsConnection, onEvent: (type: 'reconnect' | 'dis
       if (!connected) return `disconnected from NATS for ${Math.round((Date.now() - since) / 1000)} s; reconnecting`;
       return undefined;
     },
-    stop: () => status.stop?.(),
+    stop,
   };
 }
 

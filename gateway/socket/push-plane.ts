@@ -29,7 +29,6 @@ export interface PushPlaneCounters {
   badEnvelopes: number;
 }
 
-
 export class PushPlane {
   readonly counters: PushPlaneCounters = { delivered: 0, badEnvelopes: 0 };
   readonly #nc: NatsConnection;

@@ -41,7 +41,6 @@ const SETTLE_MS = 500;
 /** Entries per refresh message (about 50 bytes each). */
 const BATCH = 1_000;
 
-
 export class UserQuota {
   readonly #node: ActorNode;
   readonly #nc: NatsConnection;

@@ -11,8 +11,7 @@
  *
  * One timer for the stall check, one status iterator, one membership listener: nothing per connection.
  */
-import type { Status } from '@nats-io/nats-core';
-import type { ActorNode, ActorRef, MembershipEvent } from '../../runtime/mod.js';
+import { watchNatsStatus, type ActorNode, type ActorRef, type MembershipEvent } from '../../runtime/mod.js';
 import type { SocketServerEvent } from '../../actors/socket-server/mod.js';
 
 export interface RecoveryOptions {
@@ -36,7 +35,7 @@ export class RecoveryWatch {
   readonly #node: ActorNode;
   readonly #server: ActorRef;
   readonly #options: RecoveryOptions;
-  #status: (AsyncIterable<Status> & { stop?: () => void }) | undefined;
+  #stopStatus: (() => void) | undefined;
   #offMembership: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   readonly #settling = new Set<NodeJS.Timeout>();
@@ -50,15 +49,13 @@ export class RecoveryWatch {
 
   start(): void {
     const node = this.#node;
-    const status = node.nats.status() as AsyncIterable<Status> & { stop?: () => void };
-    this.#status = status;
-    void (async () => {
-      try {
-        for await (const s of status) if (s.type === 'reconnect') this.#tell({ type: 'nats.reconnected' });
-      } catch (err) {
-        node.logger.debug({ err }, 'NATS status watch ended');
-      }
-    })();
+    this.#stopStatus = watchNatsStatus(
+      node.nats,
+      (type) => {
+        if (type === 'reconnect') this.#tell({ type: 'nats.reconnected' });
+      },
+      (err) => node.logger.debug({ err }, 'NATS status watch ended'),
+    );
     this.#offMembership = node.onMembership((e: MembershipEvent) => {
       if (e.type !== 'down' || e.member.nodeId === node.id) return;
       if (!e.member.kinds.some((k) => this.#options.storageKinds.includes(k))) return;
@@ -79,7 +76,7 @@ export class RecoveryWatch {
   }
 
   stop(): void {
-    this.#status?.stop?.();
+    this.#stopStatus?.();
     this.#offMembership?.();
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;

@@ -16,9 +16,10 @@
  * carry no epoch, and clients keep their caches.
  */
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import type { NatsConnection, Status, Subscription } from '@nats-io/nats-core';
+import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { storeLayout } from '../../actors/store/mod.js';
+import { watchNatsStatus } from '../../runtime/mod.js';
 import { SocketConfigError } from './errors.js';
 
 /** Polling while the epoch is unknown: first retry, and the longest wait between two. */
@@ -37,7 +38,7 @@ export class StoreEpoch {
   #retryMs = RETRY_FIRST_MS;
   #timer: NodeJS.Timeout | undefined;
   #advisories: Subscription | undefined;
-  #status: (AsyncIterable<Status> & { stop?: () => void }) | undefined;
+  #stopStatus: (() => void) | undefined;
   #stopped = false;
 
   private constructor(nc: NatsConnection, stream: string, logger: Logger) {
@@ -128,15 +129,13 @@ export class StoreEpoch {
   }
 
   #watchReconnects(): void {
-    const status = this.#nc.status() as AsyncIterable<Status> & { stop?: () => void };
-    this.#status = status;
-    void (async () => {
-      try {
-        for await (const s of status) if (s.type === 'reconnect') void this.refresh();
-      } catch (err) {
-        this.#logger.debug({ err }, 'NATS status watch of the storage epoch ended');
-      }
-    })();
+    this.#stopStatus = watchNatsStatus(
+      this.#nc,
+      (type) => {
+        if (type === 'reconnect') void this.refresh();
+      },
+      (err) => this.#logger.debug({ err }, 'NATS status watch of the storage epoch ended'),
+    );
   }
 
   /** Stops following: no more reads, timers or subscriptions. */
@@ -144,7 +143,7 @@ export class StoreEpoch {
     this.#stopped = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#status?.stop?.();
+    this.#stopStatus?.();
     if (!this.#nc.isClosed()) this.#advisories?.unsubscribe();
   }
 }
