@@ -7,6 +7,7 @@
  */
 import WebSocket from 'ws';
 import { createSyncClient, decodeFrame, type SyncClient, type WebSocketConstructor } from '../../client/mod.js';
+import { percentile } from '../measure.js';
 import { boundFetch } from './bound-fetch.js';
 import { openAll } from './open-pool.js';
 import { PushLoad } from './push-load.js';
@@ -200,8 +201,7 @@ export class SyncmeshPopulation implements Population {
 function stageTimes(devices: readonly Device[]): Record<string, [number, number, number]> {
   const stats = (xs: number[]): [number, number, number] => {
     const v = xs.filter((x) => Number.isFinite(x) && x >= 0).sort((a, b) => a - b);
-    const at = (q: number): number => v[Math.min(v.length - 1, Math.floor(q * v.length))] ?? 0;
-    return [at(0.5), at(0.9), v.at(-1) ?? 0];
+    return v.length === 0 ? [0, 0, 0] : [percentile(v, 0.5), percentile(v, 0.9), v[v.length - 1]!];
   };
   return {
     retry: stats(devices.map((d) => d.postAt - d.downAt)),
