@@ -63,7 +63,8 @@ export class CellLifecycle {
   private epoch = 0;
   private lost = false;
   private controller: AbortController | undefined;
-  private endReason: Error | undefined;
+  /** Why the activation ended; the Error is built only when a signal is (or was) handed out. */
+  private endReason: (() => Error) | undefined;
   /** Resolves when activation settled (running, forwarded, or failed). Set once, by the activator. */
   activation: Promise<void> | undefined = undefined;
   /** The one stop of this activation (stop, passivation, failure for good): later stops join it. */
@@ -99,7 +100,7 @@ export class CellLifecycle {
   get signal(): AbortSignal {
     if (this.controller === undefined) {
       this.controller = new AbortController();
-      if (this.endReason !== undefined) this.controller.abort(this.endReason);
+      if (this.endReason !== undefined) this.controller.abort(this.endReason());
     }
     return this.controller.signal;
   }
@@ -135,7 +136,8 @@ export class CellLifecycle {
   end(why: string): void {
     if (this.s === CellStatus.stopped) return;
     this.move(CellStatus.stopped);
-    this.abort(this.lost ? new LeaseLostError(`${this.owner.label} lost its activation lease`) : new UnavailableError(`${this.owner.label} stopped (${why})`));
+    const lost = this.lost;
+    this.abort(() => (lost ? new LeaseLostError(`${this.owner.label} lost its activation lease`) : new UnavailableError(`${this.owner.label} stopped (${why})`)));
   }
 
   /** The lease was released: nothing left to release. */
@@ -150,13 +152,17 @@ export class CellLifecycle {
   loseLease(): void {
     this.lost = true;
     this.rev = 0;
-    this.abort(new LeaseLostError(`${this.owner.label} lost its activation lease: another node activated it`));
+    this.abort(() => new LeaseLostError(`${this.owner.label} lost its activation lease: another node activated it`));
   }
 
-  private abort(reason: Error): void {
+  /**
+   * Ends the signal with `reason`. The Error (and its stack trace) is built only when someone holds
+   * the signal: most activations never ask for it, and a mass close stops thousands at once.
+   */
+  private abort(reason: () => Error): void {
     if (this.endReason !== undefined) return;
     this.endReason = reason;
-    this.controller?.abort(reason);
+    this.controller?.abort(reason());
   }
 
   private move(to: CellStatus): boolean {

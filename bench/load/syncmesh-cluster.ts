@@ -27,7 +27,7 @@ const NODE_JS = resolve(here, '..', '..', 'gateway', 'cli', 'node.js');
 export interface NodeProcess {
   readonly name: string;
   readonly pid: number;
-  readonly info: { node: string; http?: string; socket?: string };
+  readonly info: { node: string; http?: string; socket?: string; metrics?: string };
   /** False once the process has exited. */
   readonly alive: boolean;
   /** SIGTERM (a socket node drains), SIGKILL after 20 s. */
@@ -165,7 +165,7 @@ export async function startBenchCluster(log: Logger, opts: { profileExecArgv?: r
       nodes,
       addSocketNode: async (execArgv = opts.profileExecArgv ?? []) => {
         const name = `socket-${sockets.length + 1}`;
-        const node = await spawnNode(name, ['--roles', 'socket', '--socket-host', '127.0.0.1', '--socket-port', '0', '--drain-spread-ms', '1000'], env, logDir, [...SOCKET_NODE_FLAGS, ...execArgv]);
+        const node = await spawnNode(name, ['--roles', 'socket', '--socket-host', '127.0.0.1', '--socket-port', '0', '--drain-spread-ms', '1000', '--metrics-port', '0'], env, logDir, [...SOCKET_NODE_FLAGS, ...execArgv]);
         sockets.push(node);
         log.info(`cluster: ${name} ready at ${node.info.socket} (pid ${node.pid})`);
         return node;

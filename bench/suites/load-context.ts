@@ -27,7 +27,7 @@ export const OPEN_TIMEOUT_MS = 60_000;
  * `users` users of `devicesPerUser` devices each, split over the fleet's processes (all devices of a
  * user in one process, so a push between them is timed on one clock), with tokens from the cluster.
  */
-export async function syncmeshUsers(ctx: LoadContext, tag: string, devices: number): Promise<(i: number, of: number) => PopulationSpec> {
+export async function syncmeshUsers(ctx: Pick<LoadContext, 'cluster'>, tag: string, devices: number): Promise<(i: number, of: number) => PopulationSpec> {
   const users = Math.ceil(devices / 2);
   const all = await Promise.all(
     Array.from({ length: users }, async (_, u) => {

@@ -8,6 +8,8 @@
 import type { ScaleResult } from '../scale-report.js';
 import type { IdleMemoryOutcome } from './idle-memory.js';
 import type { LoadContext } from './load-context.js';
+import { resetEventLoopLag, waitMetric } from '../load/node-metrics.js';
+import type { NodeProcess } from '../load/syncmesh-cluster.js';
 
 /** Long enough for a slow storm on a loaded machine to finish, so its real duration is reported. */
 const WATCH_TIMEOUT_MS = 300_000;
@@ -53,6 +55,8 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
     for (const line of stageNotes) ctx.log.info(`P7: ${line}`);
     const stuck = allBack ? undefined : `${w.clients - w.live} of ${w.clients} still not live after ${WATCH_TIMEOUT_MS / 1000} s (${w.wentDown} dropped)`;
     const note = [stuck, `${w.failedAttempts} failed attempts after the drop`].filter(Boolean).join('; ');
+    const closeNote = await massClose(ctx, survivors);
+    ctx.log.info(`P7: ${closeNote}`);
     return {
       ...base,
       rows: [
@@ -68,6 +72,7 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
       notes: [
         ...top.map(([reason, count]) => `${count}x status reason after the kill: ${reason}`),
         ...stageNotes,
+        closeNote,
         ...(n < 15_000 ? [`measured with ${n} clients; TARGETS.md sets 15,000`] : []),
       ],
     };
@@ -76,5 +81,23 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
     return { ...base, rows: [{ name: 'ours: clients live again', values: {}, error: err instanceof Error ? err.message : String(err) }, ...uwsRow], checks: [{ what: 'time until all live again', value: undefined, op: '<=', bound: 10, unit: ' s' }] };
   } finally {
     await ctx.fleet.close().catch((err: unknown) => ctx.log.warn({ err }, 'P7: closing the clients failed'));
+  }
+}
+
+/**
+ * After the storm, every client closes at once: a mass disconnect on the survivors. The longest
+ * event-loop stall each had meanwhile (a stall past the runtime's downAfterMs, 3 s, self-fences a node).
+ */
+async function massClose(ctx: LoadContext, survivors: readonly NodeProcess[]): Promise<string> {
+  try {
+    const urls = survivors.map((s) => s.info.metrics);
+    if (urls.some((u) => u === undefined)) return 'mass close afterwards: not measured (a survivor has no metrics address)';
+    await Promise.all(urls.map((u) => resetEventLoopLag(u!)));
+    const start = Date.now();
+    await ctx.fleet.close();
+    const stalls = await Promise.all(urls.map((u) => waitMetric(u!, 'syncmesh_socket_sessions', 0, 120_000)));
+    return `mass close afterwards: every client closed at once, sessions gone after ${Date.now() - start} ms; longest event-loop stall per survivor ${stalls.map((s) => `${Math.round(s.lagMaxMs)} ms`).join(', ')}`;
+  } catch (err) {
+    return `mass close afterwards: not measured (${err instanceof Error ? err.message : String(err)})`;
   }
 }

@@ -29,6 +29,7 @@ import { SocketConfigError, SocketStartError } from './errors.js';
 import { FenceClock } from './fence.js';
 import { SessionClaims } from './claims.js';
 import { Hub } from './hub.js';
+import { Teardown } from './teardown.js';
 import { resolveOptions, type ResolvedOptions, type SocketServerOptions, type TlsFiles } from './options.js';
 import { PushPlane } from './push-plane.js';
 import { UserQuota } from './quota.js';
@@ -127,6 +128,11 @@ class SocketServer implements ConnectionHost, SocketServerPort {
   readonly #claims: SessionClaims;
   readonly #plane: PushPlane;
   readonly #hub: Hub;
+  readonly #teardown = new Teardown<Connection>(
+    (conn) => this.#tearDown(conn),
+    5,
+    (err) => this.node.logger.error({ err }, 'tearing down a closed connection failed'),
+  );
   readonly #epoch: StoreEpoch;
   readonly #recovery: RecoveryWatch;
   readonly #guard = new TicketReplayGuard();
@@ -351,6 +357,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     if (this.#listen !== undefined) uWS.us_listen_socket_close(this.#listen);
     this.#listen = undefined;
     for (const c of this.#hub.snapshot()) c.closeWith(CloseCode.nodeClosed);
+    this.#teardown.flush();
     this.#whenEmpty?.();
     this.#recovery.stop();
     this.#plane.stop();
@@ -508,15 +515,23 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     conn.deliver({ type: 'frame', frame });
   }
 
+  /** uWS close handler: forget the socket now, tear the rest down in time slices (teardown.ts). */
   #close(conn: Connection, code: number): void {
     conn.detach();
+    if (code === CloseCode.replaced) this.#stats.replaced++;
+    this.#teardown.push(conn);
+  }
+
+  #tearDown(conn: Connection): void {
     this.#hub.remove(conn);
     const ref = conn.ref;
-    // Not from inside this handler: it may run within the session's own transition (it closed the
-    // socket); a session that reached its final state is stopped by the runtime already.
-    if (ref !== undefined) queueMicrotask(() => this.node.stop(ref).catch(() => undefined));
+    if (ref !== undefined) {
+      // We stop it ourselves, so the server actor need not hear it ended (no `actor.terminated`
+      // through its machine per close).
+      this.node.unwatch(this.ref, ref);
+      this.node.stop(ref).catch(() => undefined);
+    }
     if (conn.counted) this.#uncount(conn);
-    if (code === CloseCode.replaced) this.#stats.replaced++;
     if (this.#hub.size === 0) this.#whenEmpty?.();
   }
 
