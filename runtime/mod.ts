@@ -10,7 +10,7 @@ export { installSignalHandlers } from './signals.js';
 export { pickByRendezvous, hash53 } from './placement.js';
 export { startNatsServer, startNatsCluster, natsServerBinary, freePort, NatsServerError } from './nats-launcher.js';
 export { watchProcess } from './watchdog.js';
-export { ensureStream, ensureBucket, bucketStream, streamDifferences } from './streams.js';
+export { ensureStream, ensureBucket, bucketStream, streamDifferences, isTransientJsError } from './streams.js';
 export { KeyRemoval } from './key-removal.js';
 export { coalesceWrites } from './write-coalescing.js';
 export { watchNatsStatus } from './nats-status.js';

@@ -32,11 +32,16 @@ const CLUSTER_NOT_AVAILABLE = 10008;
 /** How long setup keeps trying while JetStream cannot answer yet (a cluster that is still forming). */
 export const SETUP_RETRY_MS = 30_000;
 
-/** True for "JetStream could not answer now" (timeouts, no responders, not available), not "wrong request". */
-export function isTransientJsError(err: unknown, depth = 0): boolean {
+/**
+ * True for "JetStream could not answer now" (timeouts, no responders, not available), not "wrong
+ * request". Wrappers are looked through (js.publish reports no responders as an error whose cause is
+ * the RequestError). `alsoTransient`: a caller's own errors of that kind (a lost connection, say).
+ */
+export function isTransientJsError(err: unknown, alsoTransient?: (err: unknown) => boolean, depth = 0): boolean {
   if (err instanceof TimeoutError || err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) return true;
   if (err instanceof JetStreamApiError && err.code === CLUSTER_NOT_AVAILABLE) return true;
-  return depth < 3 && err instanceof Error && err.cause !== undefined && isTransientJsError(err.cause, depth + 1);
+  if (alsoTransient?.(err) === true) return true;
+  return depth < 3 && err instanceof Error && err.cause !== undefined && isTransientJsError(err.cause, alsoTransient, depth + 1);
 }
 
 /**

@@ -10,29 +10,17 @@
  * the value it wrote, which a client resolves to the same state.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { JetStreamApiError } from '@nats-io/jetstream';
-import { NoRespondersError, RequestError, TimeoutError } from '@nats-io/nats-core';
+import { isTransientJsError } from '../../runtime/mod.js';
 import { ConnectionLostError } from './requests.js';
 
-/** "JetStream system temporarily unavailable". Other 503 answers (a full subject, say) are final. */
-const CLUSTER_NOT_AVAILABLE = 10008;
+const lostConnection = (err: unknown): boolean => err instanceof ConnectionLostError;
 
 /**
- * True for failures that say "JetStream could not be reached now", not "the request is wrong".
- * Wrappers are looked through: js.publish reports no responders as a JetStreamNotEnabled error
- * (not exported by the client) whose cause is the RequestError.
+ * True for failures that say "JetStream could not be reached now", not "the request is wrong": the
+ * runtime's transient JetStream errors, and a storage request failed by a dropped connection.
  */
-export function isTransient(err: unknown, depth = 0): boolean {
-  if (
-    err instanceof TimeoutError ||
-    err instanceof NoRespondersError ||
-    (err instanceof RequestError && err.isNoResponders()) ||
-    (err instanceof JetStreamApiError && err.code === CLUSTER_NOT_AVAILABLE) ||
-    err instanceof ConnectionLostError
-  ) {
-    return true;
-  }
-  return depth < 3 && err instanceof Error && err.cause !== undefined && isTransient(err.cause, depth + 1);
+export function isTransient(err: unknown): boolean {
+  return isTransientJsError(err, lostConnection);
 }
 
 /**
