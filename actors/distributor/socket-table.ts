@@ -61,6 +61,11 @@ export class SocketTable {
     return servers.size === 0 ? SocketTable.empty : new SocketTable(servers);
   }
 
+  /** A table of exactly `servers` (the list another table's servers() gave: a copy sent to another thread). */
+  static of(servers: readonly SocketServer[]): SocketTable {
+    return servers.length === 0 ? SocketTable.empty : new SocketTable(new Map(servers.map((s) => [s.id, s])));
+  }
+
   /** The table after `event`; `this` when the event changes nothing the allocation depends on. */
   apply(event: MembershipEvent): SocketTable {
     const id = event.member.nodeId;

@@ -3,11 +3,12 @@
  * POST /v1/connect with keep-alive connections, the server in its own process.
  *
  *   npm run build && node dist/bench/ours/distributor-load.js [--mode table|actor]
- *       [--connections 64] [--seconds 5] [--users 2000]
+ *       [--connections 64] [--seconds 5] [--users 2000] [--threads 1]
  *
  * `table`: the HTTP layer over a SocketTable of 4 socket servers (no NATS). `actor`: the shipping
  * path, startDistributor on a runtime node whose distributor actor sees 4 socket nodes through a real
- * nats-server. The client speaks raw HTTP/1.1 over net sockets (one request in flight per
+ * nats-server; `--threads N`: its HTTP API on N threads of the one process (DistributorOptions.threads,
+ * actor mode). The client speaks raw HTTP/1.1 over net sockets (one request in flight per
  * connection), which costs far less CPU than node:http, so the server is what is measured.
  */
 import { spawn } from 'node:child_process';
@@ -60,7 +61,7 @@ async function serveTable(): Promise<void> {
   process.stdout.write(`listening ${server.url}\n`);
 }
 
-async function serveActor(): Promise<void> {
+async function serveActor(threads: number): Promise<void> {
   reportCpuOnStdin();
   const { startNatsServer } = await import('../../runtime/mod.js');
   const { startNode } = await import('../../runtime/mod.js');
@@ -72,7 +73,7 @@ async function serveActor(): Promise<void> {
     Array.from({ length: 4 }, (_, i) => startNode({ nats: ns.url, nodeId: `sock-${i}`, roles: ['socket'], meta: fakeSocketMeta(i), logger })),
   );
   const gw = await startNode({ nats: ns.url, nodeId: 'gw', roles: ['gateway'], kinds: [distributorKind], logger });
-  const server = await startDistributor(gw, distributorOptions);
+  const server = await startDistributor(gw, { ...distributorOptions, threads });
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
     const res = await fetch(`${server.url}/healthz`);
@@ -144,6 +145,8 @@ function drive(port: number, requests: Buffer[], offset: number, until: number, 
 export interface AllocationFigure {
   readonly mode: 'table' | 'actor';
   readonly connections: number;
+  /** HTTP threads of the server process. */
+  readonly threads: number;
   readonly allocationsPerSec: number;
   /** Share of one core the server process used during the measure, in percent. */
   readonly serverCpuPct: number;
@@ -158,9 +161,10 @@ export interface AllocationFigure {
  * `actor`: the shipping path, the distributor actor on a runtime node over a real nats-server), warms it
  * up for 1.5 s, then drives it from `connections` keep-alive connections for `seconds`.
  */
-export async function measureAllocations(o: { mode: 'table' | 'actor'; connections: number; seconds: number; users: number }): Promise<AllocationFigure> {
+export async function measureAllocations(o: { mode: 'table' | 'actor'; connections: number; seconds: number; users: number; threads?: number }): Promise<AllocationFigure> {
   const { mode, connections, seconds, users } = o;
-  const child = spawn(process.execPath, [...(process.env.P6_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.P6_PROF_DIR] : []), fileURLToPath(import.meta.url), '--serve', mode], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const threads = o.threads ?? 1;
+  const child = spawn(process.execPath, [...(process.env.P6_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.P6_PROF_DIR] : []), fileURLToPath(import.meta.url), '--serve', mode, String(threads)], { stdio: ['pipe', 'pipe', 'inherit'] });
   try {
     const lines = createInterface({ input: child.stdout! });
     let onCpu: ((micros: number) => void) | undefined;
@@ -200,6 +204,7 @@ export async function measureAllocations(o: { mode: 'table' | 'actor'; connectio
     return {
       mode,
       connections,
+      threads,
       allocationsPerSec: result.done / elapsed,
       serverCpuPct: (100 * cpuSeconds) / elapsed,
       allocationsPerServerCpuSecond: result.done / cpuSeconds,
@@ -214,9 +219,9 @@ export async function measureAllocations(o: { mode: 'table' | 'actor'; connectio
 
 async function load(): Promise<void> {
   const mode = flag('mode', 'table') === 'actor' ? 'actor' : 'table';
-  const f = await measureAllocations({ mode, connections: Number(flag('connections', '64')), seconds: Number(flag('seconds', '5')), users: Number(flag('users', '2000')) });
+  const f = await measureAllocations({ mode, connections: Number(flag('connections', '64')), seconds: Number(flag('seconds', '5')), users: Number(flag('users', '2000')), threads: Number(flag('threads', '1')) });
   process.stdout.write(
-    `mode=${f.mode} connections=${f.connections} allocations/s=${Math.round(f.allocationsPerSec)} ` +
+    `mode=${f.mode} threads=${f.threads} connections=${f.connections} allocations/s=${Math.round(f.allocationsPerSec)} ` +
       `server-cpu=${f.serverCpuPct.toFixed(0)}% allocations-per-server-cpu-second=${Math.round(f.allocationsPerServerCpuSecond)} ` +
       `statuses=${JSON.stringify(f.statuses)} p50=${f.p50Ms.toFixed(2)}ms p99=${f.p99Ms.toFixed(2)}ms\n`,
   );
@@ -226,7 +231,7 @@ const serveAt = process.argv.indexOf('--serve');
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (isMain && serveAt >= 0) {
   const mode = process.argv[serveAt + 1];
-  (mode === 'actor' ? serveActor() : serveTable()).catch((err: unknown) => {
+  (mode === 'actor' ? serveActor(Number(process.argv[serveAt + 2] ?? '1')) : serveTable()).catch((err: unknown) => {
     process.stderr.write(`load server failed: ${String(err)}\n`);
     process.exit(1);
   });

@@ -5,6 +5,7 @@ import type { OptionTable } from './options.js';
 
 export const CLUSTER_OPTIONS = {
   'http-port': { kind: 'int', default: 8080, min: 0, max: 65535, help: 'HTTP port of the gateway (0 = a free port)' },
+  'http-threads': { kind: 'int', default: 1, min: 1, max: 64, help: "threads answering the gateway's HTTP API on its one port" },
   'nats-port': { kind: 'int', default: 4222, min: 0, max: 65535, help: 'NATS client port (0 = a free port)' },
   'socket-nodes': { kind: 'int', default: 2, min: 1, max: 64, help: 'number of socket-server nodes' },
   'data-dir': { kind: 'string', default: './data', placeholder: 'DIR', help: 'where JetStream data, secrets, logs and cluster.json are kept' },

@@ -92,7 +92,7 @@ async function runCluster(flags: OptionValues<typeof CLUSTER_OPTIONS>): Promise<
   const sockets = Array.from({ length: socketNodes }, (_, i) =>
     mk(`socket-${i + 1}`, 'socket', ['--socket-host', host, '--socket-port', '0', '--drain-spread-ms', '1000']),
   );
-  const gateway = mk('gateway-1', 'gateway', ['--http-host', host, '--http-port', String(httpPort), ...(dev ? ['--dev'] : []), ...(flags['dev-unsafe-public'] ? ['--dev-unsafe-public'] : [])]);
+  const gateway = mk('gateway-1', 'gateway', ['--http-host', host, '--http-port', String(httpPort), '--http-threads', String(flags['http-threads']), ...(dev ? ['--dev'] : []), ...(flags['dev-unsafe-public'] ? ['--dev-unsafe-public'] : [])]);
   const all = [storage, push, ...sockets, gateway];
 
   let stopping: Promise<void> | undefined;

@@ -34,6 +34,7 @@ export const NODE_OPTIONS = {
   'log-level': { kind: 'string', default: 'info', choices: LOG_LEVELS, help: 'log level (JSON lines on stderr)' },
   'http-host': { kind: 'string', default: '0.0.0.0', group: 'gateway', placeholder: 'ADDR', help: 'listen address of the HTTP API and demo page' },
   'http-port': { kind: 'int', default: 8080, min: 0, max: 65535, group: 'gateway', help: 'HTTP port (0 = a free port)' },
+  'http-threads': { kind: 'int', default: 1, min: 1, max: 64, group: 'gateway', help: 'threads answering the HTTP API on the one port (the kernel spreads connections over them); up to one per core' },
   dev: { kind: 'bool', default: false, group: 'gateway', help: 'dev mode: POST /v1/dev/token hands out a token for any user id; never in production' },
   'dev-jwt-secret': { kind: 'string', placeholder: 'SECRET', group: 'gateway', help: 'dev mode: the key dev tokens are signed with (default: a random one per process); never a real token key' },
   'dev-unsafe-public': { kind: 'bool', default: false, group: 'gateway', help: 'allow dev mode on a non-loopback --http-host (anyone reaching it can act as any user)' },

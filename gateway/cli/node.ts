@@ -61,6 +61,7 @@ export function rolesConfig(values: NodeSettings): Omit<RolesConfig, 'logger'> {
     gateway: {
       host: values['http-host'],
       port: values['http-port'],
+      threads: values['http-threads'],
       devMode: values.dev,
       staticDir: values['static-dir'] ?? join(here, '..', '..', 'web'),
       ...(tls && { tls }),

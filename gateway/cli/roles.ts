@@ -32,7 +32,7 @@ export interface RolesConfig {
   replicas?: number;
   /** Storage role: StoreLimits overrides as name=value, and the command expiry (default: never). */
   storage?: { limits: readonly string[]; commandTtlMs?: number };
-  gateway: { host: string; port: number; devMode: boolean; staticDir: string; tls?: TlsFiles };
+  gateway: { host: string; port: number; threads?: number; devMode: boolean; staticDir: string; tls?: TlsFiles };
   /** Secrets, token policy, dev-mode settings and ticket lifetime (security.ts). */
   security: SecuritySettings;
   socket: { host: string; port: number; publicHost?: string; publicUrl?: string; capacity: number; drainSpreadMs: number; tls?: TlsFiles };
@@ -163,6 +163,7 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
     distributor = await startDistributor(node, {
       host: cfg.gateway.host,
       port: cfg.gateway.port,
+      ...(cfg.gateway.threads !== undefined && { threads: cfg.gateway.threads }),
       ticketSecret: sec.ticketSecret,
       ticketTtlMs: sec.ticketTtlMs,
       jwt: sec.jwt,

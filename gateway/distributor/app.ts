@@ -18,6 +18,7 @@ import { CORS_HEADERS, Exchange, PREFLIGHT_HEADERS, RequestAbortedError, type Bo
 import { RateLimiter } from './rate-limit.js';
 import { MAX_BODY_BYTES, parseDevTokenBody } from './requests.js';
 import { StaticFiles } from './static-files.js';
+import { childApps } from './child-apps.js';
 
 /** Options of startDistributor. */
 export interface DistributorOptions {
@@ -54,6 +55,13 @@ export interface DistributorOptions {
   tls?: { certFile: string; keyFile: string };
   /** Told about every answered API request (metrics). */
   observer?: DistributorObserver;
+  /**
+   * Threads serving the HTTP API in this process (default 1): the main thread, which also runs the
+   * node, and `threads - 1` worker threads listening on the same port (SO_REUSEPORT: the kernel
+   * spreads connections over them). Allocation is a pure function of the table the actor publishes,
+   * so every thread answers alike. The rate limits are per thread, each `1/threads` of the limit.
+   */
+  threads?: number;
 }
 
 /** An API request of the distributor, for its observer. */
@@ -70,6 +78,8 @@ export interface DistributorServer {
   readonly port: number;
   /** `http://HOST:PORT`, `https://` with tls (127.0.0.1 when listening on every address). */
   readonly url: string;
+  /** HTTP threads answering on the port (DistributorOptions.threads; 1 when absent). */
+  readonly threads?: number;
   /** Stops listening and closes open connections. Idempotent. */
   close(): Promise<void>;
 }
@@ -83,6 +93,8 @@ export interface AppDeps {
   readonly allocator: Allocator;
   readonly health: () => HealthState;
   readonly now?: () => number;
+  /** Which of the process's HTTP threads this is (0: the main thread), told in GET /healthz. */
+  readonly thread?: number;
 }
 
 export const DEFAULT_TICKET_TTL_MS = 30_000;
@@ -123,8 +135,66 @@ function validate(options: DistributorOptions): void {
 /** HS256 keys shorter than the hash output are guessable offline from any token. */
 const MIN_JWT_SECRET_BYTES = 32;
 
-/** Starts the HTTP server. Resolves once it listens. */
-export async function listenDistributorApp(deps: AppDeps, options: DistributorOptions): Promise<DistributorServer> {
+/** A listening distributor app that hands its connections to other threads' apps (threads.ts). */
+export interface ListeningApp extends DistributorServer {
+  /** Hands connections to the app of `descriptor` too (its thread started again). */
+  addChild(descriptor: number): void;
+  /** Stops handing connections to the app of `descriptor` (its thread is gone). */
+  removeChild(descriptor: number): void;
+}
+
+/**
+ * Starts the HTTP server. Resolves once it listens. `children`: descriptors of the same app built in
+ * other threads (buildDistributorApp, then getDescriptor()); when given, this app accepts and hands
+ * each connection to one of them in turn, and they answer.
+ */
+export async function listenDistributorApp(deps: AppDeps, options: DistributorOptions, children: readonly number[] = []): Promise<ListeningApp> {
+  const app = buildDistributorApp(deps, options);
+  const log = deps.logger;
+  const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
+    app.listen(options.host, options.port, (socket) => {
+      if (socket === false) {
+        reject(new DistributorStartError(`cannot listen on ${options.host}:${options.port}; is the port taken? pick another with --http-port, or 0 for a free one`));
+      } else {
+        resolve(socket);
+      }
+    });
+  });
+  const handed = new Set(children);
+  let family = handed.size > 0 ? childApps(app) : undefined;
+  for (const d of handed) family!.addChildAppDescriptor(d);
+  const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
+  const shownHost = options.host === '0.0.0.0' || options.host === '::' || options.host === '' ? '127.0.0.1' : options.host;
+  const url = `${options.tls ? 'https' : 'http'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
+  log.info({ url, devMode: options.devMode, staticDir: options.staticDir, threads: Math.max(1, handed.size) }, 'distributor listening');
+
+  let closed = false;
+  return {
+    port,
+    url,
+    threads: Math.max(1, handed.size),
+    addChild: (d) => {
+      if (closed || handed.has(d)) return;
+      handed.add(d);
+      (family ??= childApps(app)).addChildAppDescriptor(d);
+    },
+    removeChild: (d) => {
+      if (handed.delete(d)) family?.removeChildAppDescriptor(d);
+    },
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      for (const d of handed) family?.removeChildAppDescriptor(d);
+      handed.clear();
+      uWS.us_listen_socket_close(listenSocket);
+      // Also ends keep-alive connections, so the process can exit.
+      app.close();
+    },
+  };
+}
+
+/** The distributor's uWebSockets.js app with its routes, not listening (threads.ts builds one per thread). */
+export function buildDistributorApp(deps: AppDeps, options: DistributorOptions): uWS.TemplatedApp {
   validate(options);
   const now = deps.now ?? Date.now;
   const log = deps.logger;
@@ -229,7 +299,7 @@ export async function listenDistributorApp(deps: AppDeps, options: DistributorOp
     }
     Promise.resolve(deps.allocator.socketServers())
       .then((n) => {
-        if (n > 0) ex.json(200, { status: 'ok', node: deps.nodeId, socketServers: n });
+        if (n > 0) ex.json(200, { status: 'ok', node: deps.nodeId, socketServers: n, thread: deps.thread ?? 0 });
         else ex.json(503, { status: 'no_socket_servers', node: deps.nodeId, socketServers: 0 }, { 'Retry-After': String(UNAVAILABLE_RETRY_AFTER_SEC) });
       })
       .catch((error: unknown) => fail(ex, error, {}));
@@ -291,30 +361,5 @@ export async function listenDistributorApp(deps: AppDeps, options: DistributorOp
   // would shadow the 405 answers above.
   app.any('/*', safe(fallback));
 
-  const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
-    app.listen(options.host, options.port, (socket) => {
-      if (socket === false) {
-        reject(new DistributorStartError(`cannot listen on ${options.host}:${options.port}; is the port taken? pick another with --http-port, or 0 for a free one`));
-      } else {
-        resolve(socket);
-      }
-    });
-  });
-  const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
-  const shownHost = options.host === '0.0.0.0' || options.host === '::' || options.host === '' ? '127.0.0.1' : options.host;
-  const url = `${options.tls ? 'https' : 'http'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
-  log.info({ url, devMode: options.devMode, staticDir: options.staticDir }, 'distributor listening');
-
-  let closed = false;
-  return {
-    port,
-    url,
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      uWS.us_listen_socket_close(listenSocket);
-      // Also ends keep-alive connections, so the process can exit.
-      app.close();
-    },
-  };
+  return app;
 }

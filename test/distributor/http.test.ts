@@ -122,7 +122,7 @@ describe('distributor http', () => {
   it('healthz - 200 with the node and the number of live socket servers', async () => {
     const a = await call(h.url, '/healthz');
     expect(a.status).toBe(200);
-    expect(a.body).toEqual({ status: 'ok', node: 'gw-test', socketServers: 3 });
+    expect(a.body).toEqual({ status: 'ok', node: 'gw-test', socketServers: 3, thread: 0 });
   });
 
   it('dev token - issues an HS256 token of the dev issuer, signed with the dev key (not the user-token secret), whose subject is the user', async () => {
