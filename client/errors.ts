@@ -5,6 +5,7 @@
  */
 
 import { ERROR_CODES, type ErrorCode } from '../protocol/mod.js';
+import type { ResponseLike } from './transport.js';
 
 /** Codes of `{t:"error"}` frames (PROTOCOL.md section 3 and extensions), from protocol/. */
 export const SERVER_ERROR_CODES: readonly ErrorCode[] = ERROR_CODES;
@@ -151,7 +152,7 @@ export function serverErrorFromFrame(code: unknown, message: unknown, requestId?
  * The one boundary where a distributor answer that is not 2xx becomes an Error. Reads the
  * `{"error":{"code","message"}}` body when there is one and `Retry-After` (seconds or an HTTP date).
  */
-export async function distributorErrorFromResponse(res: Response, now: number): Promise<DistributorError> {
+export async function distributorErrorFromResponse(res: ResponseLike, now: number): Promise<DistributorError> {
   let code = `http_${res.status}`;
   let message = `the distributor answered HTTP ${res.status}`;
   try {

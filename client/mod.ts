@@ -30,7 +30,7 @@ export type { Backoff, BackoffOptions } from './backoff.js';
 export type { Cache, CachedRecord, CacheEntry, QueuedWrite, QueuedChange } from './cache.js';
 export type { ServerErrorCode } from './errors.js';
 export type { RateLimit } from './requests.js';
-export type { FetchLike, WebSocketConstructor, WebSocketLike, SocketAllocation } from './transport.js';
+export type { FetchLike, ResponseLike, WebSocketConstructor, WebSocketLike, SocketAllocation } from './transport.js';
 export type {
   SyncClient, SyncClientOptions, SyncClientEvents, ConnectionStatus, StatusEvent, ChangeEvent, ConflictEvent,
   CommandEvent, DeliveredEvent, PendingEvent, ChangeInput, ConflictRecord, CommitResult, WriteOptions, ClientLogger,

@@ -17,7 +17,16 @@ export interface SocketAllocation {
   readonly expiresAt: number;
 }
 
-export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
+/** What the client reads of a fetch answer: a `Response` has it all; a test or load harness may give less. */
+export interface ResponseLike {
+  readonly ok: boolean;
+  readonly status: number;
+  readonly headers: { get(name: string): string | null };
+  json(): Promise<unknown>;
+}
+
+/** `fetch` as the client calls it (the global one by default). */
+export type FetchLike = (input: string, init: RequestInit) => Promise<ResponseLike>;
 
 export interface AllocateArgs {
   readonly fetch: FetchLike;
@@ -40,7 +49,7 @@ export function apiUrl(base: string, path: string): string {
  * and for a network failure (status 0, code `network`).
  */
 export async function allocateSocket(args: AllocateArgs): Promise<SocketAllocation> {
-  let res: Response;
+  let res: ResponseLike;
   try {
     res = await args.fetch(apiUrl(args.distributorUrl, '/v1/connect'), {
       method: 'POST',

@@ -133,7 +133,7 @@ export interface SyncClientOptions {
   readonly token?: string;
   /** WebSocket constructor; default globalThis.WebSocket. In Node 20 pass the `ws` package's default export. */
   readonly WebSocket?: WebSocketConstructor;
-  /** Default globalThis.fetch. */
+  /** Default globalThis.fetch. Another may answer with less than a Response: `ok`, `status`, `headers.get`, `json()` (ResponseLike). */
   readonly fetch?: FetchLike;
   /** Default memoryCache(); in browsers indexedDbCache(name) keeps data across reloads. */
   readonly cache?: Cache;

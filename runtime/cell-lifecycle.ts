@@ -6,7 +6,7 @@
  *
  *   activating --run--> running --restart--> restarting --run--> running
  *        |                 |                      |
- *        |                 +------beginStop-------+----> stopping --end--> stopped
+ *        |                 +------beginStop-------+----> stopping --end--> stopped    (the signal aborts at beginStop)
  *        +----------------------end (lease held elsewhere, activation failed, fenced)--> stopped
  *   running, restarting, stopping --end (self-fencing: no KV, no final write)--> stopped
  *
@@ -127,17 +127,21 @@ export class CellLifecycle {
     return this.move(CellStatus.restarting);
   }
 
-  /** A stop began (final snapshot write, lease release follow). */
-  beginStop(): boolean {
-    return this.move(CellStatus.stopping);
+  /**
+   * A stop began (final snapshot write, lease release follow). The signal aborts now: work the actor
+   * queued itself (a promise chain) must not start once its activation is ending.
+   */
+  beginStop(why = 'stopping'): boolean {
+    if (!this.move(CellStatus.stopping)) return false;
+    this.abort(this.stopReason(why));
+    return true;
   }
 
   /** The activation is over; its signal aborts. Idempotent. */
   end(why: string): void {
     if (this.s === CellStatus.stopped) return;
     this.move(CellStatus.stopped);
-    const lost = this.lost;
-    this.abort(() => (lost ? new LeaseLostError(`${this.owner.label} lost its activation lease`) : new UnavailableError(`${this.owner.label} stopped (${why})`)));
+    this.abort(this.stopReason(why));
   }
 
   /** The lease was released: nothing left to release. */
@@ -153,6 +157,12 @@ export class CellLifecycle {
     this.lost = true;
     this.rev = 0;
     this.abort(() => new LeaseLostError(`${this.owner.label} lost its activation lease: another node activated it`));
+  }
+
+  /** Why the signal aborts when the activation stops (built only if someone holds the signal). */
+  private stopReason(why: string): () => Error {
+    const lost = this.lost;
+    return () => (lost ? new LeaseLostError(`${this.owner.label} lost its activation lease`) : new UnavailableError(`${this.owner.label} stopped (${why})`));
   }
 
   /**

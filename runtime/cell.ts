@@ -15,7 +15,7 @@ import { WireCodes } from './errors.js';
 import type { KindSpec } from './define.js';
 import { actorKey } from './leases.js';
 import { Mailbox } from './mailbox.js';
-import { handleAsk, markForReply, ReplyTo, replyToOf, type ReplySink } from './reply.js';
+import { askExpired, handleAsk, markForReply, ReplyTo, replyToOf, type ReplySink } from './reply.js';
 import type { ActorInput, ActorMessage, ActorNode, ActorRef } from './types.js';
 
 export { CellStatus, type TerminationReason } from './cell-lifecycle.js';
@@ -34,6 +34,8 @@ export interface CellHost {
    * cell observes its own actor.
    */
   readonly actorParent: AnyActorRef;
+  /** A queued ask passed its deadline and was answered `timeout` instead of run (counted). */
+  onExpired(): void;
   /** A message the mailbox refused or dropped (fails its ask with mailbox_full, counts the drop). */
   onOverflow(cell: Cell, message: ActorMessage): void;
   /** A processed message changed a persisted actor's snapshot: schedule a write. */
@@ -225,13 +227,13 @@ export class Cell implements LifecycleOwner {
    * Hands an ask to the actor: at once when it is idle, with the answer address on the delivery
    * stack (nothing allocated, the event untouched); else queued, the address kept by the event.
    */
-  deliverAsk(message: ActorMessage, sink: ReplySink, node: string, corr: number): void {
+  deliverAsk(message: ActorMessage, sink: ReplySink, node: string, corr: number, deadline = 0): void {
     if (this.busy || this.status !== CellStatus.running || (this.mailbox !== null && this.mailbox.size !== 0)) {
-      markForReply(message, new ReplyTo(sink, node, corr));
+      markForReply(message, new ReplyTo(sink, node, corr, deadline));
       this.deliver(message);
       return;
     }
-    handleAsk(message, sink, node, corr, processOne, this);
+    handleAsk(message, sink, node, corr, processOne, this, deadline);
     if (this.mailbox !== null && this.mailbox.size !== 0) this.drain();
   }
 
@@ -253,7 +255,12 @@ export class Cell implements LifecycleOwner {
   drain(): void {
     const mb = this.mailbox;
     if (mb === null) return;
-    while (this.status === CellStatus.running && !this.busy && mb.size !== 0) this.process(mb.shift()!);
+    while (this.status === CellStatus.running && !this.busy && mb.size !== 0) {
+      const m = mb.shift()!;
+      // An ask whose asker gave up while it waited is answered `timeout`, not run (reply.ts askExpired).
+      if (askExpired(m)) this.host.onExpired();
+      else this.process(m);
+    }
   }
 
   /** Runs one message through the machine (the caller checked that the actor is idle and running). */

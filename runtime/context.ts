@@ -20,8 +20,9 @@ export interface ActorContext {
    *   NATS, or its event loop stalled past downAfterMs), or a snapshot write found another holder.
    *   `signal.reason` is then a LeaseLostError. Another node may already run the actor: work
    *   started here must not be committed any more (see docs/runtime.md, "Single activation");
-   * - when the actor stops (stop, passivation, failure for good, node leave), after its final
-   *   snapshot write; `signal.reason` is then an UnavailableError.
+   * - when the actor begins to stop (stop, passivation, failure for good, node leave), before its
+   *   final snapshot write; `signal.reason` is then an UnavailableError. Work the actor queued
+   *   itself (a promise chain) checks it before it starts.
    * A restart after a failure is the same activation: the signal does not fire.
    */
   readonly signal: AbortSignal;

@@ -21,7 +21,7 @@ import type { ActorMessage } from './types.js';
 
 /** Where checked envelopes go, by op. */
 export interface InboundHandlers {
-  ask(kind: string, id: string, explicit: boolean, msg: ActorMessage, replyNode: string, corr: number, hops: number): void;
+  ask(kind: string, id: string, explicit: boolean, msg: ActorMessage, replyNode: string, corr: number, hops: number, deadline: number): void;
   tell(kind: string, id: string, explicit: boolean, msg: ActorMessage, hops: number): void;
   spawn(e: Envelope): void;
   stop(e: Envelope): void;
@@ -101,7 +101,7 @@ export class Endpoint {
       return;
     }
     const explicit = (opFlags & EXPLICIT) !== 0;
-    if (op === Op.ask) return h.ask(f[F.kind], f[F.id], explicit, f[F.body] as ActorMessage, f[F.replyNode]!, f[F.corr]!, f[F.hops] ?? 0);
+    if (op === Op.ask) return h.ask(f[F.kind], f[F.id], explicit, f[F.body] as ActorMessage, f[F.replyNode]!, f[F.corr]!, f[F.hops] ?? 0, f[F.deadline] ?? 0);
     if (op === Op.tell) return h.tell(f[F.kind], f[F.id], explicit, f[F.body] as ActorMessage, f[F.hops] ?? 0);
     const e = envelopeOf(f);
     switch (e.op) {

@@ -4,7 +4,7 @@
  * A NATS message on these subjects carries one or more frames written back to back (outbox.ts
  * batches what is sent to one node within one event loop turn); read them with `decodeMany`.
  *
- * Envelope:  [op, kind, id, body, replyNode, corr, hops]       trailing nils may be left out
+ * Envelope:  [op, kind, id, body, replyNode, corr, hops, deadline]   trailing nils may be left out
  *   op         Op below, plus EXPLICIT (8) when the target is an explicitly placed actor of the
  *              receiving node (its ref's node is the node the envelope is sent to, so the node id
  *              itself is not sent); without it the target is a virtual actor
@@ -17,6 +17,9 @@
  *   replyNode  ASK/SPAWN/STOP: the node to answer (on its reply subject); else nil
  *   corr       ASK/SPAWN/STOP: the asker's correlation id (a safe integer); else nil
  *   hops       times the envelope was forwarded between nodes (virtual actors), nil = 0
+ *   deadline   ASK: when the asker stops waiting (ms since the epoch, the asker's clock), nil = none.
+ *              An ask still queued or in transit past it is answered `timeout` and not run: the
+ *              asker has given up and may have sent it again (reply.ts askExpired). Forwards keep it.
  *
  * A tell is `[0, kind, id, message]`, an ask `[1, kind, id, message, replyNode, corr]`: the
  * fields a subject already implies (target node, sender) are not repeated.
@@ -42,7 +45,7 @@ export type OpCode = (typeof Op)[keyof typeof Op];
 export const EXPLICIT = 8;
 
 /** Positions in an envelope frame. */
-export const F = { op: 0, kind: 1, id: 2, body: 3, replyNode: 4, corr: 5, hops: 6 } as const;
+export const F = { op: 0, kind: 1, id: 2, body: 3, replyNode: 4, corr: 5, hops: 6, deadline: 7 } as const;
 
 /** Names: kinds, actor ids and node ids are bounded so a hostile peer cannot make us hold megabytes per key. */
 export const MAX_KIND_LENGTH = 64;
@@ -81,7 +84,7 @@ export function subjects(prefix: string): Subjects {
  * A decoded envelope frame that passed {@link checkEnvelope}: read it by position ({@link F}).
  * The hot path reads the fields straight from the decoded array; no object is built per message.
  */
-export type EnvelopeFrame = readonly [op: number, kind: string, id: string, body: unknown, replyNode?: string | null, corr?: number | null, hops?: number | null];
+export type EnvelopeFrame = readonly [op: number, kind: string, id: string, body: unknown, replyNode?: string | null, corr?: number | null, hops?: number | null, deadline?: number | null];
 
 /** A decoded, validated envelope as an object: for control ops (spawn, stop, watch) and tests. */
 export interface Envelope {
@@ -149,6 +152,11 @@ export function checkEnvelope(raw: unknown): EnvelopeProblem | undefined {
     if (hops === undefined || hops < 0) return problem('hops must be a small integer', replyNode, corr);
     f[6] = hops;
   }
+  if (f.length > 7 && f[7] != null) {
+    const deadline = toSafeInteger(f[7]);
+    if (deadline === undefined || deadline < 0) return problem('deadline must be ms since the epoch', replyNode, corr);
+    f[7] = deadline;
+  }
   return undefined;
 }
 
@@ -188,9 +196,10 @@ export function tellBytes(kind: string, id: string, explicit: boolean, message: 
   return hops === 0 ? encode([op, kind, id, message]) : encode([op, kind, id, message, undefined, undefined, hops]);
 }
 
-/** ASK envelope bytes. */
-export function askBytes(kind: string, id: string, explicit: boolean, message: ActorMessage, replyNode: string, corr: number, hops = 0): Uint8Array {
+/** ASK envelope bytes. `deadline`: when the asker stops waiting (ms since the epoch), 0 for none. */
+export function askBytes(kind: string, id: string, explicit: boolean, message: ActorMessage, replyNode: string, corr: number, hops = 0, deadline = 0): Uint8Array {
   const op = explicit ? Op.ask | EXPLICIT : Op.ask;
+  if (deadline !== 0) return encode([op, kind, id, message, replyNode, corr, hops === 0 ? undefined : hops, deadline]);
   return hops === 0 ? encode([op, kind, id, message, replyNode, corr]) : encode([op, kind, id, message, replyNode, corr, hops]);
 }
 

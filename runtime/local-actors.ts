@@ -27,6 +27,7 @@ export class Counters {
   spawnsRefused = 0;
   strayReplies = 0;
   mailboxDropped = 0;
+  asksExpired = 0;
   deadLetters = 0;
   activations = 0;
   hibernations = 0;
@@ -98,6 +99,10 @@ export class LocalActors implements CellHost {
       this.#parent.start();
     }
     return this.#parent;
+  }
+
+  onExpired(): void {
+    this.r.counters.asksExpired++;
   }
 
   onOverflow(cell: Cell, message: ActorMessage): void {
@@ -248,7 +253,7 @@ export class LocalActors implements CellHost {
 
   private async doStop(cell: Cell, reason: TerminationReason): Promise<void> {
     if (cell.status === CellStatus.activating) await cell.life.activation;
-    if (!cell.life.beginStop()) return; // stopped meanwhile
+    if (!cell.life.beginStop(reason)) return; // stopped meanwhile
     const { kind, virtual } = cell.spec;
     try {
       if (this.snapshots && cell.spec.persist) await this.snapshots.final(cell);

@@ -4,7 +4,7 @@
  */
 export { startNode } from './start.js';
 export { defineActor } from './define.js';
-export { reply, replyError } from './reply.js';
+export { askExpired, reply, replyError } from './reply.js';
 export { actorContext } from './context.js';
 export { installSignalHandlers } from './signals.js';
 export { pickByRendezvous, hash53 } from './placement.js';

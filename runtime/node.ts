@@ -117,7 +117,7 @@ export class NodeImpl implements ActorNode, NodeLife {
       ...base,
       nats,
       handlers: {
-        ask: (kind, actorId, explicit, msg, replyNode, corr, hops) => routing.deliverAsk(kind, actorId, explicit, msg, replyNode, corr, hops),
+        ask: (kind, actorId, explicit, msg, replyNode, corr, hops, deadline) => routing.deliverAsk(kind, actorId, explicit, msg, replyNode, corr, hops, deadline),
         tell: (kind, actorId, explicit, msg, hops) => {
           if (msg.type === 'actor.terminated' && deathWatch.tracking) deathWatch.untrackTerminated(kind, actorId, explicit, msg);
           routing.dispatch(kind, actorId, explicit, msg, hops);
@@ -264,6 +264,7 @@ export class NodeImpl implements ActorNode, NodeLife {
       spawnsRefused: c.spawnsRefused,
       strayReplies: c.strayReplies,
       mailboxDropped: c.mailboxDropped,
+      asksExpired: c.asksExpired,
       deadLetters: c.deadLetters,
       activations: c.activations,
       hibernations: c.hibernations,

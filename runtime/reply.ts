@@ -24,6 +24,17 @@ export interface ReplySink {
   replyFail(node: string, corr: number, code: string, message: string, appCode?: string): void;
 }
 
+/**
+ * Slack on an ask's deadline before it counts as passed: the deadline is on the asker's clock, and
+ * nodes' clocks may differ by this much. An ask answered within it still reaches a waiting asker.
+ */
+export const DEADLINE_SLACK_MS = 250;
+
+/** True when an ask of `deadline` (ms since the epoch, 0: none) is past it: its asker has given up. */
+export function pastDeadline(deadline: number, now = Date.now()): boolean {
+  return deadline !== 0 && now > deadline + DEADLINE_SLACK_MS;
+}
+
 /** The answer address of one ask. Answered at most once. */
 export class ReplyTo {
   done = false;
@@ -31,6 +42,8 @@ export class ReplyTo {
     readonly sink: ReplySink,
     readonly node: string,
     readonly corr: number,
+    /** When the asker stops waiting (ms since the epoch on its clock), 0 for none (envelope.ts). */
+    readonly deadline = 0,
   ) {}
 
   ok(value: unknown): boolean {
@@ -55,6 +68,7 @@ const stackEvent: (object | undefined)[] = [];
 const stackSink: (ReplySink | undefined)[] = [];
 const stackNode: string[] = [];
 const stackCorr: number[] = [];
+const stackDeadline: number[] = [];
 /** 0 waiting for an answer, 1 answered or moved to the WeakMap. */
 const stackDone: number[] = [];
 let depth = 0;
@@ -63,18 +77,19 @@ let depth = 0;
  * Runs `handle(event)` with `event` answerable to (sink, node, corr) during the call. If the handler
  * did not answer, the address moves to the WeakMap so a later reply() still finds it.
  */
-export function handleAsk<A>(event: ActorMessage, sink: ReplySink, node: string, corr: number, handle: (arg: A, event: ActorMessage) => void, arg: A): void {
+export function handleAsk<A>(event: ActorMessage, sink: ReplySink, node: string, corr: number, handle: (arg: A, event: ActorMessage) => void, arg: A, deadline = 0): void {
   const d = depth++;
   stackEvent[d] = event;
   stackSink[d] = sink;
   stackNode[d] = node;
   stackCorr[d] = corr;
+  stackDeadline[d] = deadline;
   stackDone[d] = 0;
   try {
     handle(arg, event);
   } finally {
     depth = d;
-    if (stackDone[d] === 0) marks.set(event, new ReplyTo(sink, node, corr));
+    if (stackDone[d] === 0) marks.set(event, new ReplyTo(sink, node, corr, deadline));
     stackEvent[d] = undefined;
     stackSink[d] = undefined;
   }
@@ -93,12 +108,27 @@ export function replyToOf(event: unknown): ReplyTo | undefined {
   if (i >= 0) {
     // Needed as an object (forward, refuse, failure): move it off the stack, to the WeakMap.
     stackDone[i] = 1;
-    const to = new ReplyTo(stackSink[i]!, stackNode[i]!, stackCorr[i]!);
+    const to = new ReplyTo(stackSink[i]!, stackNode[i]!, stackCorr[i]!, stackDeadline[i]!);
     marks.set(event, to);
     return to;
   }
   const r = marks.get(event);
   return r !== undefined && !r.done ? r : undefined;
+}
+
+/**
+ * True when `event` is an ask past its deadline (it waited in a mailbox, was forwarded, or waited in
+ * an actor's own queue while its asker gave up): it is then answered `timeout` (harmless if nobody
+ * listens) and must not be run. An asker that gave up may have sent it again (the client library
+ * resends a commit with its txid), and running the old one too would apply it twice once the store's
+ * txid window has moved past it. The runtime checks it for its mailboxes; an actor that queues asks
+ * itself (a promise chain) calls it before starting the work of one that waited.
+ */
+export function askExpired(event: object, now = Date.now()): boolean {
+  const r = marks.get(event);
+  if (r === undefined || r.done || !pastDeadline(r.deadline, now)) return false;
+  r.fail(WireCodes.timeout, `the ask waited past its deadline (${now - r.deadline} ms late) and was not run; the asker had given up`);
+  return true;
 }
 
 /** Marks `event` (owned by the runtime: a decoded or copied message) as answerable to `to`. */

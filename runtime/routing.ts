@@ -19,7 +19,7 @@ import { askBytes, MAX_HOPS, tellBytes } from './envelope.js';
 import { BadMessageError, NodeDownError, UnavailableError, WireCodes } from './errors.js';
 import { LogLimiter } from './logger.js';
 import type { Counters, LocalActors } from './local-actors.js';
-import { markForReply, replyToOf, ReplyTo } from './reply.js';
+import { askExpired, markForReply, pastDeadline, replyToOf, ReplyTo } from './reply.js';
 import type { Sender } from './sender.js';
 import type { NodeLife } from './shutdown.js';
 import type { ActorMessage, ActorRef } from './types.js';
@@ -116,6 +116,7 @@ export class Routing {
     d.counters.asksSent++;
     const corr = d.asks.corr();
     const target = node;
+    const deadline = Date.now() + timeoutMs;
     return new Promise<T>((resolve, reject) => {
       const observe = d.onRemoteAsk;
       if (observe !== undefined && target !== d.id) {
@@ -127,12 +128,12 @@ export class Routing {
       } else d.asks.add(new Pending(corr, target, ref, timeoutMs, resolve as (v: unknown) => void, reject));
       if (target === d.id) {
         // A copy: the answer address is keyed by the event object, which the caller may reuse for another ask.
-        this.deliverAsk(ref.kind, ref.id, ref.node !== undefined, { ...message }, d.id, corr, 0);
+        this.deliverAsk(ref.kind, ref.id, ref.node !== undefined, { ...message }, d.id, corr, 0, deadline);
         return;
       }
       let bytes: Uint8Array;
       try {
-        bytes = askBytes(ref.kind, ref.id, ref.node !== undefined, message, d.id, corr);
+        bytes = askBytes(ref.kind, ref.id, ref.node !== undefined, message, d.id, corr, 0, deadline);
       } catch (err) {
         d.asks.take(corr);
         reject(new BadMessageError(`message ${message.type} to ${ref.kind}/${ref.id} cannot be encoded as MessagePack`, { cause: err }));
@@ -146,14 +147,20 @@ export class Routing {
    * An ask that reached this node for `kind/id`. The hot path: a running actor gets it at once with
    * its answer address on the delivery stack (reply.ts); anything else marks the event and routes it.
    */
-  deliverAsk(kind: string, id: string, explicit: boolean, msg: ActorMessage, replyNode: string, corr: number, hops: number): void {
+  deliverAsk(kind: string, id: string, explicit: boolean, msg: ActorMessage, replyNode: string, corr: number, hops: number, deadline = 0): void {
+    if (pastDeadline(deadline)) {
+      // It waited in a socket buffer or a paused process while its asker gave up (reply.ts askExpired).
+      this.d.counters.asksExpired++;
+      this.d.sender.replyFail(replyNode, corr, WireCodes.timeout, `the ask arrived past its deadline (${Date.now() - deadline} ms late) and was not run; the asker had given up`);
+      return;
+    }
     const cell = this.cells.get(kind)?.get(id);
     if (cell !== undefined) {
       this.d.counters.messagesIn++;
-      cell.deliverAsk(msg, this.d.sender, replyNode, corr);
+      cell.deliverAsk(msg, this.d.sender, replyNode, corr, deadline);
       return;
     }
-    markForReply(msg, new ReplyTo(this.d.sender, replyNode, corr));
+    markForReply(msg, new ReplyTo(this.d.sender, replyNode, corr, deadline));
     this.dispatch(kind, id, explicit, msg, hops);
   }
 
@@ -195,10 +202,14 @@ export class Routing {
 
   forward(kind: string, id: string, msg: ActorMessage, node: string, hops: number): void {
     if (hops > MAX_HOPS) return this.refuse(msg, WireCodes.unavailable, `${kind}/${id} was forwarded ${hops} times without settling; retry`, kind, id);
+    if (askExpired(msg)) {
+      this.d.counters.asksExpired++;
+      return;
+    }
     const to = replyToOf(msg);
     let bytes: Uint8Array;
     try {
-      bytes = to !== undefined ? askBytes(kind, id, false, msg, to.node, to.corr, hops) : tellBytes(kind, id, false, msg, hops);
+      bytes = to !== undefined ? askBytes(kind, id, false, msg, to.node, to.corr, hops, to.deadline) : tellBytes(kind, id, false, msg, hops);
     } catch (err) {
       return this.refuse(msg, WireCodes.badMessage, `message ${msg.type} cannot be encoded as MessagePack: ${(err as Error).message}`, kind, id);
     }

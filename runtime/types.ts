@@ -155,6 +155,8 @@ export interface RuntimeMetrics {
   /** Replies that matched no ask in flight: late (after the deadline), duplicate or forged. Ignored. */
   readonly strayReplies: number;
   readonly mailboxDropped: number;
+  /** Asks not run because they arrived or waited past their deadline (the asker had given up): answered `timeout`. */
+  readonly asksExpired: number;
   /** Tells that reached no actor (explicit actor not running, no node hosts the kind, node closed). */
   readonly deadLetters: number;
   /** Actors started on this node (virtual activations and spawns). */

@@ -23,11 +23,13 @@
  *
  * Fencing: this actor is one activation among possibly two while a node that stalled past its lease
  * comes back. Every write it makes becomes visible only through a compare-and-set index write, so the
- * stale one's writes fail (StaleWriteError, code internal) and none of them is seen (README.md).
+ * stale one's writes fail (StaleWriteError, code internal) and none of them is seen (README.md). Its
+ * queued commits do not start once its activation ended (the signal) or their asker gave up (ask
+ * deadline), and a refused index write stops the activation: it never writes from a fresh read.
  */
 import { setup } from 'xstate';
 import type { Logger } from 'pino';
-import { actorContext, defineActor, reply, replyError } from '../../runtime/mod.js';
+import { actorContext, askExpired, defineActor, reply, replyError } from '../../runtime/mod.js';
 import type { ActorInput, ActorKind, ActorNode } from '../../runtime/mod.js';
 import { connectionId, userKey } from '../../protocol/cluster/mod.js';
 import type { PushCondition } from '../../protocol/cluster/mod.js';
@@ -48,8 +50,8 @@ export interface StoreKindOptions {
   observer?: StoreObserver;
 }
 
-/** The outcome of one storage request: `ok` or the public error code it was answered with. */
-export type StoreOutcome = 'ok' | StoreErrorCode;
+/** How a storage request ended: `ok`, the public error code it was answered with, or `expired` (its asker gave up before it ran; not run). */
+export type StoreOutcome = 'ok' | 'expired' | StoreErrorCode;
 
 /**
  * What the store actors report, once per answered request: which request, how long it took from
@@ -176,9 +178,10 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
   };
 
   const serve = (context: StoreActorContext, event: StoreRequest, self: object): void => {
-    const { node, logger, signal } = actorContext(self);
-    // The lease is lost (another node may serve this user now): start no new work. Correctness does
-    // not rest on this (the index writes are compare-and-set), it only spares doomed writes.
+    const { node, logger, signal, ref } = actorContext(self);
+    // The lease is lost (another node may serve this user now): start no new work. A write from the
+    // state this activation cached would fail its compare-and-set anyway; but after a refused write
+    // the cache is dropped, so no work may start here from a fresh read (see `task` below).
     if (signal.aborted) {
       replyError(event, new StaleWriteError("this storage node no longer holds this user's store; retry the request"));
       return;
@@ -200,9 +203,23 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
       let outcome: StoreOutcome = 'ok';
       let conflicts = 0;
       try {
+        // A commit waits here behind the user's earlier ones. Meanwhile this activation may have ended
+        // (the node stalled past its lease and fenced itself; another node serves the user now), or
+        // the asker given up and sent it again: either way it must not run. A stale activation that
+        // ran it would read the index afresh after its first refused write and then write for real.
+        if (signal.aborted) throw new StaleWriteError("this storage node no longer holds this user's store; retry the request");
+        if (askExpired(event)) {
+          outcome = 'expired';
+          return;
+        }
         conflicts = await perform(event, node, logger);
       } catch (err) {
         outcome = fail(event, err, logger);
+        // An index write refused by its compare-and-set: another activation wrote this user's index
+        // (this node stalled past its lease, or its view of the cluster was wrong). This one stops,
+        // so that its queued work is refused and the user's next request finds the lease holder;
+        // after a refused write its cache is dropped, and it must not write from a fresh read.
+        if (err instanceof StaleWriteError && !signal.aborted) void node.stop(ref).catch(() => undefined);
       } finally {
         work.inFlight--;
       }

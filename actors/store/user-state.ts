@@ -7,8 +7,9 @@
  * (`forget`), so a node that served the user before another node did starts from what is stored. If
  * two nodes do overlap (a node stalled past its lease), their index writes are compare-and-set
  * (writes.ts): the one holding an older state fails, its cache is dropped, and nothing of its request
- * becomes visible. What an overlapping stale node can still do is answer a pull from its older state,
- * until it is stopped or writes once.
+ * becomes visible. The store actor then stops (store-actor.ts), so the stale node never writes from a
+ * fresh read. What an overlapping stale node can still do is answer a pull from its older state, until
+ * it is stopped or writes once.
  *
  * Reads that miss the cache load the index with one `last_by_subj` read of a literal subject (cheap on
  * nats-server 2.9: it keeps per-subject state) and share the load with concurrent callers.

@@ -31,6 +31,7 @@ const RUNTIME_COUNTERS: Record<string, { field: keyof RuntimeMetrics; help: stri
   syncmesh_runtime_spawns_refused_total: { field: 'spawnsRefused', help: 'Spawns from other nodes refused (kind not hosted, virtual, or local-only)' },
   syncmesh_runtime_stray_replies_total: { field: 'strayReplies', help: 'Replies that matched no ask in flight (late, duplicate or forged)' },
   syncmesh_runtime_mailbox_dropped_total: { field: 'mailboxDropped', help: 'Messages dropped by full mailboxes' },
+  syncmesh_runtime_asks_expired_total: { field: 'asksExpired', help: 'Asks not run because they reached the actor past their deadline (the asker had given up)' },
   syncmesh_runtime_dead_letters_total: { field: 'deadLetters', help: 'Tells that reached no actor' },
   syncmesh_runtime_activations_total: { field: 'activations', help: 'Actors started on this node' },
   syncmesh_runtime_hibernations_total: { field: 'hibernations', help: 'Idle actors hibernated (XState actor stopped, snapshot kept)' },

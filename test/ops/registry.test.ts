@@ -10,7 +10,7 @@ import type { SocketServerStats } from '../../gateway/socket/mod.js';
 import { metricValue } from '../kit/syncmesh.js';
 
 const runtime: RuntimeMetrics = {
-  messagesIn: 7, messagesOut: 5, asksSent: 4, askTimeouts: 1, restarts: 0, badMessages: 0, spawnsRefused: 1, strayReplies: 0, mailboxDropped: 0, deadLetters: 2,
+  messagesIn: 7, messagesOut: 5, asksSent: 4, askTimeouts: 1, restarts: 0, badMessages: 0, spawnsRefused: 1, strayReplies: 0, mailboxDropped: 0, asksExpired: 0, deadLetters: 2,
   activations: 3, hibernations: 0, hibernatedActors: 0, hostWaits: 0, hostWaitRefused: 0, hostWaitExpired: 0, activeActors: 3, mailboxDepth: 2, members: 4, waitingForHost: 0,
   actorsByKind: { session: { active: 2, mailboxDepth: 1 }, store: { active: 1, mailboxDepth: 1 } },
 };
