@@ -18,6 +18,7 @@ import type { FromThread, ThreadData, ToThread } from './thread-messages.js';
 
 const ENTRY = new URL('./thread-entry.js', import.meta.url);
 const RESTART_MS = 1_000;
+const CLOSE_MS = 5_000;
 
 interface Slot {
   worker: Worker;
@@ -81,11 +82,21 @@ export class HttpThreads {
     this.#broadcast({ t: 'health', state });
   }
 
-  /** Stops every thread's listener and keep-alive connections; resolves when they have exited. */
+  /**
+   * Ends every thread's connections; resolves when the threads have exited. Call it after the
+   * listening app stopped handing them connections. A thread that has not left after CLOSE_MS is
+   * terminated.
+   */
   async close(): Promise<void> {
     this.#closing = true;
     this.#broadcast({ t: 'close' });
-    await Promise.all(this.#slots.map((s) => s.closed));
+    const all = Promise.all(this.#slots.map((s) => s.closed));
+    let timer: NodeJS.Timeout | undefined;
+    const late = await Promise.race([all.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), CLOSE_MS)))]);
+    clearTimeout(timer);
+    if (!late) return;
+    this.logger.warn(`a distributor HTTP thread did not stop within ${CLOSE_MS} ms; terminating it`);
+    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
   }
 
   #broadcast(m: ToThread): void {
