@@ -158,45 +158,56 @@ export function toRecord(r: CachedRecord): CachedRecord {
   return r.deleted ? { rev: r.rev, deleted: true } : { value: r.value, rev: r.rev, deleted: false };
 }
 
-class MemoryCache implements Cache {
-  readonly #store = new MemoryStore();
+/**
+ * A Cache whose reads are served from memory (a MemoryStore). The memory cache is just that; the
+ * IndexedDB cache extends it and also writes each change through to the database.
+ */
+export abstract class MemoryBackedCache implements Cache {
+  protected readonly store = new MemoryStore();
   onError: ((err: Error) => void) | undefined;
 
-  open(): Promise<void> {
-    return Promise.resolve();
-  }
+  abstract open(): Promise<void>;
+  abstract flush(): Promise<void>;
+  abstract close(): Promise<void>;
+
   get(collection: string, key: string): CachedRecord | undefined {
-    return this.#store.get(collection, key);
+    return this.store.get(collection, key);
   }
   entries(collection: string): Array<[string, CachedRecord]> {
-    return this.#store.entries(collection);
+    return this.store.entries(collection);
   }
   collections(): string[] {
-    return this.#store.collections();
+    return this.store.collections();
   }
   cursor(collection: string): number {
-    return this.#store.cursor(collection);
-  }
-  write(collection: string, records: readonly CacheEntry[], cursor?: number): void {
-    this.#store.write(collection, records, cursor);
-  }
-  clear(collection: string): void {
-    this.#store.clear(collection);
+    return this.store.cursor(collection);
   }
   epoch(): string | undefined {
-    return this.#store.epoch();
-  }
-  reset(epoch: string): void {
-    this.#store.reset(epoch);
+    return this.store.epoch();
   }
   queued(): QueuedWrite[] {
-    return this.#store.queued();
+    return this.store.queued();
+  }
+  write(collection: string, records: readonly CacheEntry[], cursor?: number): void {
+    this.store.write(collection, records, cursor);
+  }
+  clear(collection: string): void {
+    this.store.clear(collection);
+  }
+  reset(epoch: string): void {
+    this.store.reset(epoch);
   }
   enqueue(write: QueuedWrite): void {
-    this.#store.enqueue(write);
+    this.store.enqueue(write);
   }
   dequeue(txid: string): void {
-    this.#store.dequeue(txid);
+    this.store.dequeue(txid);
+  }
+}
+
+class MemoryCache extends MemoryBackedCache {
+  open(): Promise<void> {
+    return Promise.resolve();
   }
   flush(): Promise<void> {
     return Promise.resolve();

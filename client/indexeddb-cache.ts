@@ -6,7 +6,7 @@
  * Use one database name per user and device (say `syncmesh-${userId}-${deviceId}`): the cache holds
  * exactly one user's data.
  */
-import { MemoryStore, toRecord, type Cache, type CacheEntry, type CachedRecord, type QueuedWrite } from './cache.js';
+import { MemoryBackedCache, toRecord, type Cache, type CacheEntry, type CachedRecord, type QueuedWrite } from './cache.js';
 import { CacheStorageError } from './errors.js';
 
 const RECORDS = 'records';
@@ -37,10 +37,9 @@ function done(tx: IDBTransaction): Promise<void> {
   });
 }
 
-class IndexedDbCache implements Cache {
+class IndexedDbCache extends MemoryBackedCache {
   readonly #name: string;
   readonly #factory: IDBFactory;
-  readonly #store = new MemoryStore();
   #db: IDBDatabase | undefined;
   #opening: Promise<void> | undefined;
   /** Background writes, chained so flush() waits for all of them in order. */
@@ -50,9 +49,8 @@ class IndexedDbCache implements Cache {
   /** txid -> its key in OUTBOX. */
   readonly #outboxKeys = new Map<string, number>();
   #nextOutboxKey = 1;
-  onError: ((err: Error) => void) | undefined;
-
   constructor(name: string, factory: IDBFactory) {
+    super();
     this.#name = name;
     this.#factory = factory;
   }
@@ -90,7 +88,7 @@ class IndexedDbCache implements Cache {
       request(tx.objectStore(OUTBOX).getAll() as IDBRequest<QueuedWrite[]>),
     ]);
     // Before the records: reset() empties the store, and what follows fills it again.
-    if (typeof epoch === 'string') this.#store.reset(epoch);
+    if (typeof epoch === 'string') this.store.reset(epoch);
     // getAll and getAllKeys of one store in one transaction list the same records in the same order.
     const byCollection = new Map<string, CacheEntry[]>();
     keys.forEach((k, i) => {
@@ -100,10 +98,10 @@ class IndexedDbCache implements Cache {
       if (!list) byCollection.set(k[0], (list = []));
       list.push({ key: k[1], ...toRecord(record) });
     });
-    for (const [collection, list] of byCollection) this.#store.write(collection, list);
+    for (const [collection, list] of byCollection) this.store.write(collection, list);
     cursorKeys.forEach((k, i) => {
       const cursor = cursorValues[i];
-      if (typeof k === 'string' && typeof cursor === 'number') this.#store.write(k, [], cursor);
+      if (typeof k === 'string' && typeof cursor === 'number') this.store.write(k, [], cursor);
     });
     // Keys come sorted (numbers, ascending): the order the writes were made in.
     outboxKeys.forEach((k, i) => {
@@ -111,26 +109,13 @@ class IndexedDbCache implements Cache {
       if (typeof k !== 'number' || !isQueuedWrite(write)) return;
       this.#outboxKeys.set(write.txid, k);
       this.#nextOutboxKey = Math.max(this.#nextOutboxKey, k + 1);
-      this.#store.enqueue(write);
+      this.store.enqueue(write);
     });
     this.#db = db;
   }
 
-  get(collection: string, key: string): CachedRecord | undefined {
-    return this.#store.get(collection, key);
-  }
-  entries(collection: string): Array<[string, CachedRecord]> {
-    return this.#store.entries(collection);
-  }
-  collections(): string[] {
-    return this.#store.collections();
-  }
-  cursor(collection: string): number {
-    return this.#store.cursor(collection);
-  }
-
-  write(collection: string, records: readonly CacheEntry[], cursor?: number): void {
-    this.#store.write(collection, records, cursor);
+  override write(collection: string, records: readonly CacheEntry[], cursor?: number): void {
+    super.write(collection, records, cursor);
     const stored = records.map((r) => ({ key: r.key, record: toRecord(r) }));
     this.#persist((db) => {
       const tx = db.transaction([RECORDS, CURSORS], 'readwrite');
@@ -141,9 +126,9 @@ class IndexedDbCache implements Cache {
     });
   }
 
-  clear(collection: string): void {
-    const keys = this.#store.entries(collection).map(([key]) => key);
-    this.#store.clear(collection);
+  override clear(collection: string): void {
+    const keys = this.entries(collection).map(([key]) => key);
+    super.clear(collection);
     this.#persist((db) => {
       const tx = db.transaction([RECORDS, CURSORS], 'readwrite');
       const rs = tx.objectStore(RECORDS);
@@ -153,12 +138,8 @@ class IndexedDbCache implements Cache {
     });
   }
 
-  epoch(): string | undefined {
-    return this.#store.epoch();
-  }
-
-  reset(epoch: string): void {
-    this.#store.reset(epoch);
+  override reset(epoch: string): void {
+    super.reset(epoch);
     this.#persist((db) => {
       const tx = db.transaction([RECORDS, CURSORS, META], 'readwrite');
       tx.objectStore(RECORDS).clear();
@@ -168,12 +149,8 @@ class IndexedDbCache implements Cache {
     });
   }
 
-  queued(): QueuedWrite[] {
-    return this.#store.queued();
-  }
-
-  enqueue(write: QueuedWrite): void {
-    this.#store.enqueue(write);
+  override enqueue(write: QueuedWrite): void {
+    super.enqueue(write);
     const key = this.#nextOutboxKey++;
     this.#outboxKeys.set(write.txid, key);
     this.#persist((db) => {
@@ -183,8 +160,8 @@ class IndexedDbCache implements Cache {
     });
   }
 
-  dequeue(txid: string): void {
-    this.#store.dequeue(txid);
+  override dequeue(txid: string): void {
+    super.dequeue(txid);
     const key = this.#outboxKeys.get(txid);
     if (key === undefined) return;
     this.#outboxKeys.delete(txid);
