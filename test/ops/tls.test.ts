@@ -89,7 +89,7 @@ beforeAll(async () => {
   certs = await testCertificates();
   ns = await natsServer();
   const tls = ['--tls-cert', certs.certFile, '--tls-key', certs.keyFile];
-  gateway = await syncmeshNode(['--roles', 'gateway,storage,push', '--nats', ns.url, '--http-host', '127.0.0.1', '--http-port', '0', '--dev', ...tls], { env });
+  gateway = await syncmeshNode(['--roles', 'gateway,storage,push', '--nats', ns.url, '--http-host', '127.0.0.1', '--http-port', '0', '--http-threads', '2', '--dev', ...tls], { env });
   direct = await syncmeshNode(['--roles', 'socket', '--node-id', 'socket-direct', '--nats', ns.url, '--socket-host', '127.0.0.1', ...tls], { env });
   // A TLS-terminating proxy (as nginx or haproxy would be) in front of a plain ws socket node.
   let target = 0;
@@ -130,6 +130,25 @@ describe('tls - toward browsers', { timeout: 120_000 }, () => {
     // The certificate is what the client checks: without the CA the handshake is refused.
     const fresh = await deviceOn('tls-alice', 'socket-direct');
     await expect(openAndCommit(fresh, undefined)).rejects.toThrow(/self[- ]signed|unable to verify|certificate/i);
+  });
+
+  it('tls - the https API is answered by the gateway\'s HTTP threads (--http-threads 2), each doing its own TLS', async () => {
+    const threads = new Set<unknown>();
+    for (let i = 0; i < 40 && threads.size < 2; i++) {
+      const body = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        // A connection of its own each time (no keep-alive): the listening thread hands each to the next thread.
+        const req = request(`${gateway.info.http}/healthz`, { ca: certs.ca, agent: false }, (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve(JSON.parse(text) as Record<string, unknown>));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(body['status']).toBe('ok');
+      threads.add(body['thread']);
+    }
+    expect([...threads].sort()).toEqual([1, 2]);
   });
 
   it('tls - --public-url: the distributor hands out that exact URL, and clients sync through the TLS proxy behind it', async () => {
