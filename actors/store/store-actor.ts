@@ -62,6 +62,24 @@ export interface StoreObserver {
   served(request: StoreRequest['type'], seconds: number, outcome: StoreOutcome, conflicts: number): void;
 }
 
+/**
+ * Requests that waited behind a user's earlier commits past their asker's deadline and were not run:
+ * logged at most every 5 s with a count (a stalled node or an overloaded store makes many at once).
+ */
+class ExpiredLog {
+  #count = 0;
+  #loggedAt = 0;
+
+  note(logger: Logger, request: StoreRequest['type']): void {
+    this.#count++;
+    const now = Date.now();
+    if (now - this.#loggedAt < 5_000) return;
+    logger.warn({ request, requests: this.#count }, "storage request not run: it waited past its asker's deadline behind the user's earlier commits (the node stalled, or the store is overloaded); `requests` counts them since the last such line");
+    this.#loggedAt = now;
+    this.#count = 0;
+  }
+}
+
 /** The work of one user's actor: a chain for commits, a count of requests at work. */
 class UserWork {
   inFlight = 0;
@@ -95,6 +113,7 @@ function fail(event: StoreRequest, err: unknown, logger: Logger): StoreErrorCode
 export function storeKind(store: CloudStore, options: StoreKindOptions = {}): ActorKind {
   const pushKindName = options.pushKind ?? PUSH_KIND;
   const maxInFlight = options.maxInFlight ?? 64;
+  const expired = new ExpiredLog();
   const observer = options.observer;
 
   const push = (node: ActorNode, logger: Logger, userId: string, condition: PushCondition, command: Record<string, unknown>): void => {
@@ -210,6 +229,7 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
         if (signal.aborted) throw new StaleWriteError("this storage node no longer holds this user's store; retry the request");
         if (askExpired(event)) {
           outcome = 'expired';
+          expired.note(logger, event.type);
           return;
         }
         conflicts = await perform(event, node, logger);

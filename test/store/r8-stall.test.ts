@@ -19,7 +19,7 @@ import type { CommitRequest, CommitResult } from '../../actors/messages.js';
 import { createCloudStore, STORE_KIND } from '../../actors/store/mod.js';
 import { connectionId } from '../../protocol/cluster/mod.js';
 import { decode } from '../../protocol/mod.js';
-import { startNode } from '../../runtime/mod.js';
+import { startNode, type RuntimeMetrics } from '../../runtime/mod.js';
 import { natsServer } from '../kit/nats.js';
 import { eventually } from './kit.js';
 
@@ -38,6 +38,8 @@ interface StorageProcess {
   readonly id: string;
   readonly proc: ChildProcess;
   stderr(): string;
+  /** The node's runtime metrics (asked on its stdin). */
+  metrics(): Promise<RuntimeMetrics>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -45,7 +47,7 @@ async function storageNode(natsUrl: string, id: string): Promise<StorageProcess>
   if (!existsSync(FIXTURE)) throw new Error(`${FIXTURE} is missing: run \`npm run build\` before this test`);
   const proc = spawn(process.execPath, [FIXTURE], {
     env: { ...process.env, NATS_URL: natsUrl, NODE_ID: id, HEARTBEAT_MS: String(HEARTBEAT_MS), DOWN_AFTER_MS: String(DOWN_AFTER_MS), LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
   let out = '';
   let err = '';
@@ -70,7 +72,13 @@ async function storageNode(natsUrl: string, id: string): Promise<StorageProcess>
     await stop();
     throw e;
   }
-  return { id, proc, stderr: () => err, [Symbol.asyncDispose]: stop };
+  const metrics = async (): Promise<RuntimeMetrics> => {
+    const from = out.length;
+    proc.stdin!.write('metrics\n');
+    const line = await eventually(`metrics of ${id}`, () => out.slice(from).split('\n').find((l) => l.startsWith('metrics ') && l.endsWith('}')));
+    return JSON.parse(line.slice('metrics '.length)) as RuntimeMetrics;
+  };
+  return { id, proc, stderr: () => err, metrics, [Symbol.asyncDispose]: stop };
 }
 
 interface Acked {
@@ -194,10 +202,15 @@ describe('store - R8 fenced writes across storage node processes', () => {
       const extra = [...seen.keys()].filter((k) => k.startsWith('c-') && !ackedKeys.has(k));
       expect(extra).toEqual([]);
       // The scenario happened: commits failed over, and node A's work in flight at the pause was
-      // refused once it resumed (it logs each): a write refused by the index fence, or a queued commit
-      // refused because A's activation had ended (its lease lost when it fenced itself).
+      // refused once it resumed: a write refused by the index fence, or a queued commit refused because
+      // A's activation had ended (its lease lost when it fenced itself), both logged; or asks not run
+      // because they reached the store past their deadline (A's runtime counts them, its store logs them).
       expect(failures.length).toBeGreaterThan(0);
-      await eventually('node A refusing its stale work', () => (/another storage node|no longer holds this user's store/.test(a.stderr()) ? true : undefined), 10_000);
+      await eventually(
+        'node A refusing its stale work',
+        async () => (/another storage node|no longer holds this user's store|past its asker's deadline/.test(a.stderr()) || (await a.metrics()).asksExpired > 0 ? true : undefined),
+        10_000,
+      );
     } finally {
       await nc.close();
       await caller.close();
