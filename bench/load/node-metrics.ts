@@ -57,3 +57,16 @@ export async function waitMetric(metricsUrl: string, metric: string, value: numb
   }
   throw new BenchWorkerError(`${metric} of ${metricsUrl} did not reach ${value} within ${timeoutMs} ms (last ${String(last)})`);
 }
+
+/**
+ * A mass disconnect measured on socket nodes: resets their stall record, runs `close` (every client
+ * closing at once), waits until each node holds no session, and returns how long that took and each
+ * node's longest event-loop stall meanwhile.
+ */
+export async function massCloseStalls(metricsUrls: readonly string[], close: () => Promise<void>, timeoutMs = 120_000): Promise<{ doneMs: number; lagMaxMs: number[] }> {
+  await Promise.all(metricsUrls.map((u) => resetEventLoopLag(u)));
+  const start = Date.now();
+  await close();
+  const waited = await Promise.all(metricsUrls.map((u) => waitMetric(u, 'syncmesh_socket_sessions', 0, timeoutMs)));
+  return { doneMs: Date.now() - start, lagMaxMs: waited.map((w) => w.lagMaxMs) };
+}

@@ -8,7 +8,7 @@
 import type { ScaleResult } from '../scale-report.js';
 import type { IdleMemoryOutcome } from './idle-memory.js';
 import type { LoadContext } from './load-context.js';
-import { resetEventLoopLag, waitMetric } from '../load/node-metrics.js';
+import { massCloseStalls } from '../load/node-metrics.js';
 import type { NodeProcess } from '../load/syncmesh-cluster.js';
 
 /** Long enough for a slow storm on a loaded machine to finish, so its real duration is reported. */
@@ -90,13 +90,10 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
  */
 async function massClose(ctx: LoadContext, survivors: readonly NodeProcess[]): Promise<string> {
   try {
-    const urls = survivors.map((s) => s.info.metrics);
-    if (urls.some((u) => u === undefined)) return 'mass close afterwards: not measured (a survivor has no metrics address)';
-    await Promise.all(urls.map((u) => resetEventLoopLag(u!)));
-    const start = Date.now();
-    await ctx.fleet.close();
-    const stalls = await Promise.all(urls.map((u) => waitMetric(u!, 'syncmesh_socket_sessions', 0, 120_000)));
-    return `mass close afterwards: every client closed at once, sessions gone after ${Date.now() - start} ms; longest event-loop stall per survivor ${stalls.map((s) => `${Math.round(s.lagMaxMs)} ms`).join(', ')}`;
+    const urls = survivors.flatMap((s) => s.info.metrics ?? []);
+    if (urls.length !== survivors.length) return 'mass close afterwards: not measured (a survivor has no metrics address)';
+    const { doneMs, lagMaxMs } = await massCloseStalls(urls, () => ctx.fleet.close());
+    return `mass close afterwards: every client closed at once, sessions gone after ${doneMs} ms; longest event-loop stall per survivor ${lagMaxMs.map((ms) => `${Math.round(ms)} ms`).join(', ')}`;
   } catch (err) {
     return `mass close afterwards: not measured (${err instanceof Error ? err.message : String(err)})`;
   }

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchLogger } from '../log.js';
 import { Fleet } from '../load/fleet.js';
-import { resetEventLoopLag, waitMetric } from '../load/node-metrics.js';
+import { massCloseStalls, waitMetric } from '../load/node-metrics.js';
 import { startBenchCluster } from '../load/syncmesh-cluster.js';
 import { OPEN_CONCURRENCY, OPEN_TIMEOUT_MS, settle, syncmeshUsers } from '../suites/load-context.js';
 
@@ -47,12 +47,9 @@ try {
     log.info(`mass-close: idle for ${idleMs} ms`);
     await settle(idleMs);
   }
-  await resetEventLoopLag(metrics);
-  const start = Date.now();
   log.info(`mass-close: closing ${n} clients at once`);
-  await fleet.close();
-  const { lagMaxMs } = await waitMetric(metrics, 'syncmesh_socket_sessions', 0, 120_000);
-  const doneMs = Date.now() - start;
+  const open = fleet;
+  const { doneMs, lagMaxMs: [lagMaxMs = 0] } = await massCloseStalls([metrics], () => open.close());
   const logText = await readFile(join(cluster.logDir, `${node.name}.log`), 'utf8');
   const fenced = logText.includes('self-fencing');
   process.stdout.write(

@@ -17,7 +17,7 @@
  */
 import { DISTRIBUTOR_KIND, type DistributorArgs, type SocketTable } from '../../actors/distributor/mod.js';
 import type { ActorNode, ActorRef } from '../../runtime/mod.js';
-import type { Allocator } from './allocator.js';
+import { tableAllocator, tableHealth } from './allocator.js';
 import { listenDistributorApp, type DistributorOptions, type DistributorServer, type HealthState, type ListeningApp } from './app.js';
 import { HttpThreads } from './threads.js';
 import { perThreadOptions, threadCount } from './thread-options.js';
@@ -51,10 +51,7 @@ export async function startDistributor(node: ActorNode, options: DistributorOpti
       { cause },
     );
   }
-  const allocator: Allocator = {
-    allocate: (connectionId, exclude) => table?.pick(connectionId, exclude),
-    socketServers: () => table?.size ?? 0,
-  };
+  const allocator = tableAllocator(() => table);
   const count = threadCount(options.threads);
   const perThread = perThreadOptions(options, count);
   let server: ListeningApp | undefined;
@@ -65,7 +62,7 @@ export async function startDistributor(node: ActorNode, options: DistributorOpti
       threads.setTable(table); // the actor may have published one while they started
     }
     server = await listenDistributorApp(
-      { nodeId: node.id, logger, allocator, health: () => (health === 'ready' && table === undefined ? 'starting' : health) },
+      { nodeId: node.id, logger, allocator, health: () => tableHealth(health, table) },
       perThread,
       threads?.descriptors,
     );

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { SocketTable } from '../../actors/distributor/mod.js';
 import { buildDistributorApp, type DistributorRoute, type HealthState } from './app.js';
 import { childApps } from './child-apps.js';
+import { tableAllocator, tableHealth } from './allocator.js';
 import type { TemplatedApp } from 'uWebSockets.js';
 import type { FromThread, ThreadData, ToThread } from './thread-messages.js';
 
@@ -36,8 +37,8 @@ function main(data: ThreadData): void {
         nodeId: data.nodeId,
         thread: data.thread,
         logger,
-        allocator: { allocate: (cid, exclude) => table?.pick(cid, exclude), socketServers: () => table?.size ?? 0 },
-        health: () => (health === 'ready' && table === undefined ? 'starting' : health),
+        allocator: tableAllocator(() => table),
+        health: () => tableHealth(health, table),
       },
       {
         ...data.options,

@@ -357,7 +357,9 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     if (this.#listen !== undefined) uWS.us_listen_socket_close(this.#listen);
     this.#listen = undefined;
     for (const c of this.#hub.snapshot()) c.closeWith(CloseCode.nodeClosed);
-    this.#teardown.flush();
+    // Not inside this call: it may run within the server actor's own transition, and the teardown
+    // stops session actors (as the close handler's teardown did from a microtask before).
+    queueMicrotask(() => this.#teardown.flush());
     this.#whenEmpty?.();
     this.#recovery.stop();
     this.#plane.stop();
