@@ -70,3 +70,8 @@ export async function massCloseStalls(metricsUrls: readonly string[], close: () 
   const waited = await Promise.all(metricsUrls.map((u) => waitMetric(u, 'syncmesh_socket_sessions', 0, timeoutMs)));
   return { doneMs: Date.now() - start, lagMaxMs: waited.map((w) => w.lagMaxMs) };
 }
+
+/** The longest event-loop stall (ms) of each node since its previous scrape (which it resets). */
+export async function eventLoopLagMax(metricsUrls: readonly string[]): Promise<number[]> {
+  return Promise.all(metricsUrls.map(async (u) => ((await scrape(u)).get(LAG_MAX) ?? 0) * 1000));
+}

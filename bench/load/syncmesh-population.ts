@@ -5,10 +5,10 @@
  * reconnect storm) and `sync` frames are seen on the wire (for push latency): the receiving device
  * then pulls, as a real device does.
  */
-import WebSocket from 'ws';
 import { createSyncClient, decodeFrame, type SyncClient, type WebSocketConstructor } from '../../client/mod.js';
 import { percentile } from '../measure.js';
 import { boundFetch } from './bound-fetch.js';
+import { LiteWebSocket } from './lite-ws.js';
 import { openAll } from './open-pool.js';
 import { PushLoad } from './push-load.js';
 import type { LoadResult, OpenResult, PopulationSpec, WatchResult } from './ipc.js';
@@ -59,19 +59,21 @@ export class SyncmeshPopulation implements Population {
         this.#devices.push({ user, index, client: undefined, node: undefined, live: false, liveAt: 0, downAt: 0, pair: -1, receiving: false, postAt: 0, postDoneAt: 0, wsOpenAt: 0 });
       }
     });
-    // A `ws` socket from this process's source address that shows `sync` frames to the push load.
+    // A WebSocket (lite-ws.ts: cheap, as a browser's native one is) from this process's source
+    // address that shows `sync` frames to the push load.
     this.#ws = (dev) => {
-      const onSync = (data: Buffer): void => {
+      const onBinary = (data: Uint8Array): void => {
         const load = this.#load;
         if (!load || !dev.receiving) return;
         const frame = decodeFrame(data) as { t?: unknown; collection?: unknown };
         if (frame.t === 'sync' && frame.collection === LOAD_COLLECTION) load.received(dev.pair);
       };
-      return class BoundWebSocket extends WebSocket {
+      const onOpen = (): void => {
+        dev.wsOpenAt = Date.now();
+      };
+      return class BoundWebSocket extends LiteWebSocket {
         constructor(url: string) {
-          super(url, { localAddress, perMessageDeflate: false });
-          this.on('message', onSync);
-          this.on('open', () => (dev.wsOpenAt = Date.now()));
+          super(url, { localAddress, onOpen, onBinary });
         }
       };
     };
@@ -187,7 +189,8 @@ export class SyncmeshPopulation implements Population {
         const stages = stageTimes(devices.filter(back));
         return { clients: devices.length, live: liveNow, lastLiveWallMs: lastLive, wentDown, liveCurve: curve, reasons: Object.fromEntries(this.#reasons), failedAttempts: this.#failedAttempts, stages };
       }
-      await new Promise((r) => setTimeout(r, 20));
+      // Times come from each device's own events (liveAt, downAt): the poll only notices the end.
+      await new Promise((r) => setTimeout(r, 50));
     }
   }
 

@@ -1,8 +1,9 @@
 /**
- * Plain WebSockets (the `ws` client) to one URL, idle once open: the load for the ws and
- * uWebSockets.js peers' connection memory and accept rate.
+ * Plain WebSockets to one URL, idle once open: the load for the ws and uWebSockets.js peers'
+ * connection memory and accept rate. The same client as the Syncmesh devices' (lite-ws.ts), so the
+ * accept rates compare servers, not clients.
  */
-import WebSocket from 'ws';
+import { LiteWebSocket } from './lite-ws.js';
 import { openAll } from './open-pool.js';
 import type { OpenResult, PopulationSpec } from './ipc.js';
 import type { Population } from './population.js';
@@ -10,7 +11,7 @@ import type { Population } from './population.js';
 type Spec = Extract<PopulationSpec, { kind: 'ws' }>;
 
 export class WsPopulation implements Population {
-  readonly #sockets: WebSocket[] = [];
+  readonly #sockets: LiteWebSocket[] = [];
 
   constructor(
     private readonly spec: Spec,
@@ -27,12 +28,21 @@ export class WsPopulation implements Population {
       concurrency,
       (i) =>
         new Promise<void>((resolve, reject) => {
-          const ws = new WebSocket(this.spec.url, { localAddress: this.localAddress, perMessageDeflate: false, handshakeTimeout: timeoutMs });
-          ws.once('open', () => {
-            this.#sockets[i] = ws;
-            resolve();
+          let error = 'closed before it opened';
+          const timer = setTimeout(() => ws.close(), timeoutMs);
+          const ws = new LiteWebSocket(this.spec.url, {
+            localAddress: this.localAddress,
+            onOpen: () => {
+              clearTimeout(timer);
+              this.#sockets[i] = ws;
+              resolve();
+            },
           });
-          ws.once('error', reject);
+          ws.onerror = ((ev: { message: string }) => (error = ev.message)) as (ev: never) => void;
+          ws.onclose = (() => {
+            clearTimeout(timer);
+            reject(new Error(`could not open a WebSocket to ${this.spec.url}: ${error}`));
+          }) as (ev: never) => void;
         }),
       progress,
     );
@@ -44,8 +54,8 @@ export class WsPopulation implements Population {
       this.#sockets.map(
         (ws) =>
           new Promise<void>((resolve) => {
-            if (ws.readyState === WebSocket.CLOSED) return resolve();
-            ws.once('close', () => resolve());
+            if (ws.readyState === LiteWebSocket.CLOSED) return resolve();
+            ws.onclose = resolve as (ev: never) => void;
             ws.terminate();
           }),
       ),

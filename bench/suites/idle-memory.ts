@@ -8,7 +8,8 @@
  *
  * The Syncmesh connections stay open afterwards: P7 kills the node that holds them.
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { LoadProcess } from '../load/load-process.js';
 import { settledRss } from '../load/proc.js';
 import type { OpenSummary } from '../load/fleet.js';
@@ -99,10 +100,14 @@ async function measurePeer(ctx: LoadContext, kind: 'uws' | 'ws' | 'sio', name: s
 /** Waits for a heap snapshot file to appear in `dir` and stop growing. */
 async function waitSnapshot(dir: string, timeoutMs: number): Promise<string | undefined> {
   const deadline = Date.now() + timeoutMs;
+  let last = -1;
   while (Date.now() < deadline) {
     const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.heapsnapshot'));
-    if (files.length > 0) return files[0];
-    await settle(500);
+    const size = files[0] === undefined ? -1 : await stat(join(dir, files[0])).then((s) => s.size, () => -1);
+    // V8 writes the snapshot in pieces: done when it has stopped growing for one poll (P7 kills the node next).
+    if (size > 0 && size === last) return files[0];
+    last = size;
+    await settle(1_000);
   }
   return undefined;
 }

@@ -8,7 +8,8 @@
 import type { ScaleResult } from '../scale-report.js';
 import type { IdleMemoryOutcome } from './idle-memory.js';
 import type { LoadContext } from './load-context.js';
-import { massCloseStalls } from '../load/node-metrics.js';
+import { eventLoopLagMax, massCloseStalls, resetEventLoopLag } from '../load/node-metrics.js';
+import { listenOverflows } from '../load/listen-overflows.js';
 import type { NodeProcess } from '../load/syncmesh-cluster.js';
 
 /** Long enough for a slow storm on a loaded machine to finish, so its real duration is reported. */
@@ -35,6 +36,9 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
     const survivors = [await ctx.cluster.addSocketNode(), await ctx.cluster.addSocketNode()];
     await ctx.cluster.waitSocketServers(3);
     ctx.log.info(`P7: killing ${p4.node.name} (pid ${p4.node.pid}) with ${n} clients; survivors ${survivors.map((s) => s.name).join(', ')}`);
+    const survivorMetrics = survivors.flatMap((s) => s.info.metrics ?? []);
+    await Promise.all(survivorMetrics.map((u) => resetEventLoopLag(u)));
+    const overflowsBefore = await listenOverflows();
     const killAt = Date.now();
     const watching = ctx.fleet.watchLive(killAt, p4.node.info.node, WATCH_TIMEOUT_MS);
     const progress = setInterval(() => ctx.log.info(`P7: ${((Date.now() - killAt) / 1000).toFixed(1)} s since the kill`), 2_000);
@@ -45,6 +49,8 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
     } finally {
       clearInterval(progress);
     }
+    const stormNote = await stormStalls(survivorMetrics, survivors.length, overflowsBefore);
+    ctx.log.info(`P7: ${stormNote}`);
     const allBack = w.live === w.clients && w.wentDown === n;
     const seconds = allBack ? (w.lastLiveWallMs - killAt) / 1000 : undefined;
     ctx.log.info(`P7: ${w.live}/${w.clients} live, ${w.wentDown} went down; last back after ${((w.lastLiveWallMs - killAt) / 1000).toFixed(2)} s`);
@@ -72,6 +78,7 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
       notes: [
         ...top.map(([reason, count]) => `${count}x status reason after the kill: ${reason}`),
         ...stageNotes,
+        stormNote,
         closeNote,
         ...(n < 15_000 ? [`measured with ${n} clients; TARGETS.md sets 15,000`] : []),
       ],
@@ -82,6 +89,24 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
   } finally {
     await ctx.fleet.close().catch((err: unknown) => ctx.log.warn({ err }, 'P7: closing the clients failed'));
   }
+}
+
+/**
+ * What held the storm up on the servers' side: each survivor's longest event-loop stall during it, and
+ * the handshakes the kernel dropped because a listening socket's accept queue was full (machine-wide;
+ * uWebSockets.js listens with a backlog of 512, and each dropped handshake costs its client a SYN
+ * retransmission of a second or more).
+ */
+async function stormStalls(metricsUrls: readonly string[], survivors: number, overflowsBefore: number | undefined): Promise<string> {
+  const parts: string[] = [];
+  try {
+    if (metricsUrls.length === survivors) parts.push(`longest event-loop stall per survivor ${(await eventLoopLagMax(metricsUrls)).map((ms) => `${Math.round(ms)} ms`).join(', ')}`);
+  } catch (err) {
+    parts.push(`survivors' stalls not measured (${err instanceof Error ? err.message : String(err)})`);
+  }
+  const after = await listenOverflows();
+  if (overflowsBefore !== undefined && after !== undefined) parts.push(`${after - overflowsBefore} handshakes dropped on full accept queues (kernel ListenOverflows)`);
+  return `during the storm: ${parts.length > 0 ? parts.join('; ') : 'not measured'}`;
 }
 
 /**
