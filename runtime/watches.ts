@@ -30,33 +30,76 @@ export interface WatchPair {
   readonly target: ActorRef;
 }
 
+/**
+ * The watches of one target: one (the usual case: a session is watched by its socket server only), a
+ * few in an array, or many in a Map by watcher. No Map and no key string per target until it has
+ * several watchers: a socket node holds one watched session per connection (TARGETS P4 counts it).
+ */
+type Held = TargetWatch | TargetWatch[] | Map<string, TargetWatch>;
+/** Watchers of one target kept in an array up to this many; past it, in a Map. */
+const LIST_MAX = 8;
+
+function sameRef(a: ActorRef, b: ActorRef): boolean {
+  return a.kind === b.kind && a.id === b.id && a.node === b.node;
+}
+
+function held(h: Held): TargetWatch[] {
+  if (h instanceof Map) return [...h.values()];
+  return Array.isArray(h) ? h : [h];
+}
+
 export class Watches {
-  private readonly byTarget = new Map<string, Map<string, TargetWatch>>();
+  /** Target side: kind -> id -> its watches (the target's own kind and id strings are the keys). */
+  private readonly byTarget = new Map<string, Map<string, Held>>();
   private readonly byNode = new Map<string, Map<string, WatchPair>>();
 
   /** Target side: `watcher` watches local target `kind/id`; `tracker` called watch() (undefined: unknown). */
   add(kind: string, id: string, watcher: ActorRef, tracker: string | undefined): void {
-    const k = targetKey(kind, id);
-    let m = this.byTarget.get(k);
-    if (m === undefined) this.byTarget.set(k, (m = new Map()));
-    m.set(refKey(watcher), { watcher, tracker });
+    let ids = this.byTarget.get(kind);
+    if (ids === undefined) this.byTarget.set(kind, (ids = new Map()));
+    const w: TargetWatch = { watcher, tracker };
+    const h = ids.get(id);
+    if (h === undefined) {
+      ids.set(id, w);
+    } else if (h instanceof Map) {
+      h.set(refKey(watcher), w);
+    } else {
+      const list = Array.isArray(h) ? h : [h];
+      const at = list.findIndex((x) => sameRef(x.watcher, watcher));
+      if (at >= 0) list[at] = w;
+      else list.push(w);
+      ids.set(id, list.length > LIST_MAX ? new Map(list.map((x) => [refKey(x.watcher), x])) : list.length === 1 ? list[0]! : list);
+    }
   }
 
   remove(kind: string, id: string, watcher: ActorRef): void {
-    const k = targetKey(kind, id);
-    const m = this.byTarget.get(k);
-    if (m === undefined) return;
-    m.delete(refKey(watcher));
-    if (m.size === 0) this.byTarget.delete(k);
+    const ids = this.byTarget.get(kind);
+    const h = ids?.get(id);
+    if (ids === undefined || h === undefined) return;
+    let rest: Held | undefined;
+    if (h instanceof Map) {
+      h.delete(refKey(watcher));
+      rest = h.size === 0 ? undefined : h;
+    } else {
+      const list = (Array.isArray(h) ? h : [h]).filter((x) => !sameRef(x.watcher, watcher));
+      rest = list.length === 0 ? undefined : list.length === 1 ? list[0]! : list;
+    }
+    if (rest !== undefined) ids.set(id, rest);
+    else this.#forget(ids, kind, id);
   }
 
   /** Target side: the watches of `kind/id`, forgotten (they are told once, or move). */
   take(kind: string, id: string): TargetWatch[] {
-    const k = targetKey(kind, id);
-    const m = this.byTarget.get(k);
-    if (m === undefined) return [];
-    this.byTarget.delete(k);
-    return [...m.values()];
+    const ids = this.byTarget.get(kind);
+    const h = ids?.get(id);
+    if (ids === undefined || h === undefined) return [];
+    this.#forget(ids, kind, id);
+    return held(h);
+  }
+
+  #forget(ids: Map<string, Held>, kind: string, id: string): void {
+    ids.delete(id);
+    if (ids.size === 0) this.byTarget.delete(kind);
   }
 
   /** Caller side: the watch depends on `node` staying up. */
