@@ -8,6 +8,8 @@
  * the caller gives the time and the membership, so it is tested without NATS or timers.
  */
 
+import { appended, kept } from './small-arrays.js';
+
 /**
  * [deviceKey, node, admission, last seen (ms)]: `admission` tells a device's connections on one node
  * apart. A user's entries are a small array, not a Map: users have a few devices (at most the quota),
@@ -43,16 +45,15 @@ export class ConnectionCounts {
    * `isLive` denies, or not seen for the TTL, do not count and are dropped.
    */
   admit(userKey: string, deviceKey: string, node: string, admission: number, max: number, isLive: (node: string) => boolean, now: number): boolean {
-    const entries = (this.#users.get(userKey) ?? []).filter((e) => isLive(e[1]) && now - e[3] <= this.#ttlMs);
+    const entries = kept(this.#users.get(userKey) ?? [], (e) => isLive(e[1]) && now - e[3] <= this.#ttlMs);
     const i = entries.findIndex((e) => e[0] === deviceKey);
     if (i < 0 && entries.length >= max) {
       this.#set(userKey, entries);
       return false;
     }
     const entry: Entry = [deviceKey, node, admission, now];
-    if (i < 0) entries.push(entry);
-    else entries[i] = entry;
-    this.#set(userKey, entries);
+    if (i >= 0) entries[i] = entry;
+    this.#set(userKey, i < 0 ? appended(entries, entry) : entries);
     return true;
   }
 
@@ -62,7 +63,7 @@ export class ConnectionCounts {
     if (entries === undefined) return;
     this.#set(
       userKey,
-      entries.filter((e) => !(e[0] === deviceKey && e[1] === node && e[2] === admission)),
+      kept(entries, (e) => !(e[0] === deviceKey && e[1] === node && e[2] === admission)),
     );
   }
 
@@ -74,9 +75,8 @@ export class ConnectionCounts {
     for (const c of connections) {
       const entries = this.#users.get(c.userKey) ?? [];
       const i = entries.findIndex((e) => e[0] === c.deviceKey);
-      if (i < 0) entries.push([c.deviceKey, node, c.admission, now]);
+      if (i < 0) this.#users.set(c.userKey, appended(entries, [c.deviceKey, node, c.admission, now]));
       else if (entries[i]![1] === node) entries[i] = [c.deviceKey, node, c.admission, now];
-      this.#users.set(c.userKey, entries);
     }
   }
 
@@ -84,7 +84,7 @@ export class ConnectionCounts {
   expire(now: number, owned: (userKey: string) => boolean): void {
     for (const [u, entries] of this.#users) {
       if (!owned(u)) this.#users.delete(u);
-      else this.#set(u, entries.filter((e) => now - e[3] <= this.#ttlMs));
+      else this.#set(u, kept(entries, (e) => now - e[3] <= this.#ttlMs));
     }
   }
 

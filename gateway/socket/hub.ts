@@ -7,11 +7,13 @@
  * distributor places connections by slot, so a node holds about 4,096 / N slots of an N-node
  * cluster (all of them on a lone node) plus the few connections left from before a membership
  * change: NATS interest grows with slots, not with users. One user rarely has more than a few
- * connections, so a small array per user beats a second index by connection id.
+ * connections, so a small array per user beats a second index by connection id (replaced, not grown in
+ * place: small-arrays.ts).
  */
 import type { Subscription } from '@nats-io/nats-core';
 import { pushSlot } from '../../protocol/cluster/mod.js';
 import type { Connection } from './connection.js';
+import { appended, kept } from './small-arrays.js';
 
 interface SlotEntry {
   count: number;
@@ -32,8 +34,7 @@ export class Hub {
   add(conn: Connection): void {
     const key = conn.userKey;
     const conns = this.#users.get(key);
-    if (conns === undefined) this.#users.set(key, [conn]);
-    else conns.push(conn);
+    this.#users.set(key, conns === undefined ? [conn] : appended(conns, conn));
     const slot = pushSlot(conn.connectionId);
     const entry = this.#slots.get(slot);
     if (entry === undefined) this.#slots.set(slot, { count: 1, sub: this.#subscribe(slot) });
@@ -46,10 +47,10 @@ export class Hub {
     const key = conn.userKey;
     const conns = this.#users.get(key);
     if (conns === undefined) return false;
-    const i = conns.indexOf(conn);
-    if (i < 0) return false;
-    conns.splice(i, 1);
-    if (conns.length === 0) this.#users.delete(key);
+    if (!conns.includes(conn)) return false;
+    const rest = kept(conns, (c) => c !== conn);
+    if (rest.length === 0) this.#users.delete(key);
+    else this.#users.set(key, rest);
     this.#size--;
     const slot = pushSlot(conn.connectionId);
     const entry = this.#slots.get(slot);
