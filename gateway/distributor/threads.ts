@@ -43,11 +43,15 @@ export class HttpThreads {
     private readonly base: Omit<ThreadData, 'thread' | 'table' | 'health'>,
     private readonly logger: Logger,
     private readonly observer: DistributorObserver | undefined,
+    private readonly entry: URL,
   ) {}
 
-  /** Starts `count` threads building the app of `base.options`; resolves once every app is ready. */
-  static async start(count: number, base: Omit<ThreadData, 'thread' | 'table' | 'health'>, logger: Logger, observer: DistributorObserver | undefined): Promise<HttpThreads> {
-    const threads = new HttpThreads(base, logger, observer);
+  /**
+   * Starts `count` threads building the app of `base.options`; resolves once every app is ready.
+   * `entry` is the threads' script (thread-entry.ts; a test gives one that wraps it).
+   */
+  static async start(count: number, base: Omit<ThreadData, 'thread' | 'table' | 'health'>, logger: Logger, observer: DistributorObserver | undefined, entry: URL = ENTRY): Promise<HttpThreads> {
+    const threads = new HttpThreads(base, logger, observer, entry);
     try {
       await Promise.all(Array.from({ length: count }, (_, i) => threads.#spawn(i)));
     } catch (err) {
@@ -106,7 +110,7 @@ export class HttpThreads {
   /** Starts thread `i` (slot i); resolves when its app is ready, rejects when it could not start. */
   #spawn(i: number): Promise<void> {
     const data: ThreadData = { ...this.base, thread: i + 1, table: this.#table?.servers(), health: this.#health };
-    const worker = new Worker(ENTRY, { workerData: data });
+    const worker = new Worker(this.entry, { workerData: data });
     let exited!: () => void;
     const closed = new Promise<void>((r) => (exited = r));
     const slot: Slot = { worker, closed, descriptor: undefined };
