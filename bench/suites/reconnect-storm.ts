@@ -10,6 +10,8 @@ import type { IdleMemoryOutcome } from './idle-memory.js';
 import type { LoadContext } from './load-context.js';
 import { eventLoopLagMax, massCloseStalls, resetEventLoopLag } from '../load/node-metrics.js';
 import { listenOverflows } from '../load/listen-overflows.js';
+import { cpuMeter } from '../load/proc.js';
+import { availableParallelism } from 'node:os';
 import type { NodeProcess } from '../load/syncmesh-cluster.js';
 
 /** Long enough for a slow storm on a loaded machine to finish, so its real duration is reported. */
@@ -39,6 +41,12 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
     const survivorMetrics = survivors.flatMap((s) => s.info.metrics ?? []);
     await Promise.all(survivorMetrics.map((u) => resetEventLoopLag(u)));
     const overflowsBefore = await listenOverflows();
+    const cpu = await cpuMeter({
+      'load processes': ctx.fleet.processes.map((p) => p.pid),
+      survivors: survivors.map((s) => s.pid),
+      'storage and gateway': ctx.cluster.nodes.map((x) => x.pid),
+      'nats-server': [ctx.cluster.nats.pid],
+    });
     const killAt = Date.now();
     const watching = ctx.fleet.watchLive(killAt, p4.node.info.node, WATCH_TIMEOUT_MS);
     const progress = setInterval(() => ctx.log.info(`P7: ${((Date.now() - killAt) / 1000).toFixed(1)} s since the kill`), 2_000);
@@ -49,8 +57,10 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
     } finally {
       clearInterval(progress);
     }
+    const cpuNote = cpuPerReconnect(await cpu.stop(), w.wentDown);
     const stormNote = await stormStalls(survivorMetrics, survivors.length, overflowsBefore);
     ctx.log.info(`P7: ${stormNote}`);
+    ctx.log.info(`P7: ${cpuNote}`);
     const allBack = w.live === w.clients && w.wentDown === n;
     const seconds = allBack ? (w.lastLiveWallMs - killAt) / 1000 : undefined;
     ctx.log.info(`P7: ${w.live}/${w.clients} live, ${w.wentDown} went down; last back after ${((w.lastLiveWallMs - killAt) / 1000).toFixed(2)} s`);
@@ -79,6 +89,7 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
         ...top.map(([reason, count]) => `${count}x status reason after the kill: ${reason}`),
         ...stageNotes,
         stormNote,
+        cpuNote,
         closeNote,
         ...(n < 15_000 ? [`measured with ${n} clients; TARGETS.md sets 15,000`] : []),
       ],
@@ -107,6 +118,20 @@ async function stormStalls(metricsUrls: readonly string[], survivors: number, ov
   const after = await listenOverflows();
   if (overflowsBefore !== undefined && after !== undefined) parts.push(`${after - overflowsBefore} handshakes dropped on full accept queues (kernel ListenOverflows)`);
   return `during the storm: ${parts.length > 0 ? parts.join('; ') : 'not measured'}`;
+}
+
+/**
+ * The CPU every process used from the kill to the last client back, per reconnect. On one machine the
+ * clients share the cores with the servers, so this sum, not any one process, bounds the storm: n
+ * reconnects at c ms each take at least n x c / cores.
+ */
+function cpuPerReconnect(cpuMs: Record<string, number>, reconnects: number): string {
+  if (reconnects === 0) return 'CPU during the storm: no reconnects';
+  const per = (ms: number): string => (ms / reconnects).toFixed(2);
+  const total = Object.values(cpuMs).reduce((a, b) => a + b, 0);
+  const cores = availableParallelism();
+  const parts = Object.entries(cpuMs).map(([group, ms]) => `${group} ${per(ms)}`);
+  return `CPU during the storm: ${per(total)} ms per reconnect (${parts.join(', ')}); at that cost ${cores} cores bring ${reconnects} clients back in ${((total / cores) / 1000).toFixed(1)} s at best`;
 }
 
 /**

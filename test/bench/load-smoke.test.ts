@@ -78,6 +78,13 @@ describe('bench - load smoke', () => {
     expect(r.values['s']).toBeGreaterThan(0);
     expect(r.values['s']).toBeLessThan(90);
     expect(stdout).toMatch(/=> P7 (MET|MISSED)/);
+    // What held the storm up: the survivors' stalls, the kernel's dropped handshakes, CPU per reconnect.
+    expect(stdout).toMatch(/during the storm: longest event-loop stall per survivor \d+ ms, \d+ ms; \d+ handshakes dropped on full accept queues/);
+    const cpu = /CPU during the storm: ([\d.]+) ms per reconnect \(load processes ([\d.]+), survivors ([\d.]+), storage and gateway ([\d.]+), nats-server ([\d.]+)\)/.exec(stdout);
+    expect(cpu, 'the CPU line').not.toBeNull();
+    const [total, ...parts] = cpu!.slice(1).map(Number);
+    expect(total).toBeGreaterThan(0);
+    expect(Math.abs(parts.reduce((a, b) => a + b, 0) - total!)).toBeLessThanOrEqual(0.05);
   });
 
   it('bench - P5 records push latency of ours and of Socket.IO, with the checks', () => {
