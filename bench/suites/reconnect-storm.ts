@@ -12,7 +12,6 @@ import { eventLoopLagMax, massCloseStalls, resetEventLoopLag } from '../load/nod
 import { listenOverflows } from '../load/listen-overflows.js';
 import { cpuMeter } from '../load/proc.js';
 import { availableParallelism } from 'node:os';
-import type { NodeProcess } from '../load/syncmesh-cluster.js';
 
 /** Long enough for a slow storm on a loaded machine to finish, so its real duration is reported. */
 const WATCH_TIMEOUT_MS = 300_000;
@@ -38,8 +37,10 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
     const survivors = [await ctx.cluster.addSocketNode(), await ctx.cluster.addSocketNode()];
     await ctx.cluster.waitSocketServers(3);
     ctx.log.info(`P7: killing ${p4.node.name} (pid ${p4.node.pid}) with ${n} clients; survivors ${survivors.map((s) => s.name).join(', ')}`);
-    const survivorMetrics = survivors.flatMap((s) => s.info.metrics ?? []);
-    await Promise.all(survivorMetrics.map((u) => resetEventLoopLag(u)));
+    // Each survivor's metrics address; undefined when one has none (its stalls are then not measured).
+    const addresses = survivors.flatMap((s) => s.info.metrics ?? []);
+    const survivorMetrics = addresses.length === survivors.length ? addresses : undefined;
+    await Promise.all((survivorMetrics ?? []).map((u) => resetEventLoopLag(u)));
     const overflowsBefore = await listenOverflows();
     const cpu = await cpuMeter({
       'load processes': ctx.fleet.processes.map((p) => p.pid),
@@ -58,7 +59,7 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
       clearInterval(progress);
     }
     const cpuNote = cpuPerReconnect(await cpu.stop(), w.wentDown);
-    const stormNote = await stormStalls(survivorMetrics, survivors.length, overflowsBefore);
+    const stormNote = await stormStalls(survivorMetrics, overflowsBefore);
     ctx.log.info(`P7: ${stormNote}`);
     ctx.log.info(`P7: ${cpuNote}`);
     const allBack = w.live === w.clients && w.wentDown === n;
@@ -71,7 +72,7 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
     for (const line of stageNotes) ctx.log.info(`P7: ${line}`);
     const stuck = allBack ? undefined : `${w.clients - w.live} of ${w.clients} still not live after ${WATCH_TIMEOUT_MS / 1000} s (${w.wentDown} dropped)`;
     const note = [stuck, `${w.failedAttempts} failed attempts after the drop`].filter(Boolean).join('; ');
-    const closeNote = await massClose(ctx, survivors);
+    const closeNote = await massClose(ctx, survivorMetrics);
     ctx.log.info(`P7: ${closeNote}`);
     return {
       ...base,
@@ -108,10 +109,10 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
  * uWebSockets.js listens with a backlog of 512, and each dropped handshake costs its client a SYN
  * retransmission of a second or more).
  */
-async function stormStalls(metricsUrls: readonly string[], survivors: number, overflowsBefore: number | undefined): Promise<string> {
+async function stormStalls(metricsUrls: readonly string[] | undefined, overflowsBefore: number | undefined): Promise<string> {
   const parts: string[] = [];
   try {
-    if (metricsUrls.length === survivors) parts.push(`longest event-loop stall per survivor ${(await eventLoopLagMax(metricsUrls)).map((ms) => `${Math.round(ms)} ms`).join(', ')}`);
+    if (metricsUrls !== undefined) parts.push(`longest event-loop stall per survivor ${(await eventLoopLagMax(metricsUrls)).map((ms) => `${Math.round(ms)} ms`).join(', ')}`);
   } catch (err) {
     parts.push(`survivors' stalls not measured (${err instanceof Error ? err.message : String(err)})`);
   }
@@ -138,10 +139,9 @@ function cpuPerReconnect(cpuMs: Record<string, number>, reconnects: number): str
  * After the storm, every client closes at once: a mass disconnect on the survivors. The longest
  * event-loop stall each had meanwhile (a stall past the runtime's downAfterMs, 3 s, self-fences a node).
  */
-async function massClose(ctx: LoadContext, survivors: readonly NodeProcess[]): Promise<string> {
+async function massClose(ctx: LoadContext, urls: readonly string[] | undefined): Promise<string> {
   try {
-    const urls = survivors.flatMap((s) => s.info.metrics ?? []);
-    if (urls.length !== survivors.length) return 'mass close afterwards: not measured (a survivor has no metrics address)';
+    if (urls === undefined) return 'mass close afterwards: not measured (a survivor has no metrics address)';
     const { doneMs, lagMaxMs } = await massCloseStalls(urls, () => ctx.fleet.close());
     return `mass close afterwards: every client closed at once, sessions gone after ${doneMs} ms; longest event-loop stall per survivor ${lagMaxMs.map((ms) => `${Math.round(ms)} ms`).join(', ')}`;
   } catch (err) {
