@@ -79,14 +79,14 @@ const INSTALL_HINT =
   '`brew install nats-server` (macOS), or run `npm run setup`; or set NATS_SERVER_BIN to its path.';
 
 /**
- * Go's garbage-collection target for the nats-servers started here, unless GOGC is set already: 50
- * instead of Go's 100 lets the heap grow to 1.5x the live heap between collections instead of 2x.
- * P4 (15k connections, nats-server RSS per connection 60 s after the last open), four pairs of runs
- * alternating: 1.05-1.30 KB with 50 against 1.38-1.96 KB with 100 (docs/performance.md, P4 "Session
- * 10"), for a little more of nats-server's CPU in collections. docs/deployment.md gives the same
- * setting for production.
+ * Go's garbage-collection target for the nats-servers started here, unless GOGC is set already: 25
+ * instead of Go's 100 lets the heap grow to 1.25x the live heap between collections instead of 2x.
+ * P4 (15k connections, nats-server RSS per connection 60 s after the last open), runs alternating:
+ * 1.38-1.96 KB with 100, 1.05-1.32 KB with 50, 0.82-0.85 KB with 25; nats-server's CPU over a whole
+ * P5 (1k commits/s) was the same with 25 as with 50 (docs/performance.md, P4 "Session 10" and
+ * "Session 11"). docs/deployment.md gives the same setting for production.
  */
-export const NATS_GOGC = '50';
+export const NATS_GOGC = '25';
 
 /** The nats-server binary: NATS_SERVER_BIN, else `nats-server` on PATH. Throws with install advice. */
 export function natsServerBinary(): string {

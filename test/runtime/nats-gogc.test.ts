@@ -8,13 +8,13 @@ async function gogcOf(pid: number): Promise<string | undefined> {
 }
 
 describe('runtime - nats-server launcher', () => {
-  it.runIf(process.platform === 'linux')('runtime - starts nats-server with GOGC=50 unless GOGC is set (then it is passed as it is)', async () => {
-    expect(NATS_GOGC).toBe('50');
+  it.runIf(process.platform === 'linux')('runtime - starts nats-server with GOGC=25 unless GOGC is set (then it is passed as it is)', async () => {
+    expect(NATS_GOGC).toBe('25');
     const saved = process.env['GOGC'];
     try {
       delete process.env['GOGC'];
       await using a = await startNatsServer({ jetstream: false });
-      expect(await gogcOf(a.pid)).toBe('50');
+      expect(await gogcOf(a.pid)).toBe('25');
       process.env['GOGC'] = '75';
       await using b = await startNatsServer({ jetstream: false });
       expect(await gogcOf(b.pid)).toBe('75');
