@@ -6,4 +6,4 @@ export { pushKind, PUSH_KIND } from './push-actor.js';
 export { BadPushError } from './errors.js';
 
 export type { PushKindOptions, PushObserver } from './push-actor.js';
-export type { ResolvedCondition } from './publish.js';
+export type { ConnectionIds, ResolvedCondition } from './publish.js';

@@ -24,6 +24,13 @@ export const MAX_PUSH_USERS = 10_000;
 /** Most devices one `devices` condition may name (one publish each). */
 export const MAX_PUSH_DEVICES = 1_000;
 
+/** How publishPush turns a user's device into its connection id: the plain function, or an IdentityCache. */
+export interface ConnectionIds {
+  connectionId(userId: string, deviceId: string): string;
+}
+
+const COMPUTED: ConnectionIds = { connectionId };
+
 /** A condition publishPush takes as it is: `user` and `users` are resolved to `devices` first. */
 export type ResolvedCondition = Exclude<PushCondition, { kind: 'user' } | { kind: 'users' }>;
 
@@ -81,9 +88,9 @@ export async function resolveUsers(
  * Publishes `command` (a server frame such as `{t:'sync', collection, rev}`) to the connections
  * `condition` selects. Returns how many messages were published. Throws BadPushError on a malformed
  * condition or command, or on a `user`/`users` condition (resolve it with resolveUsers first), before
- * publishing anything.
+ * publishing anything. `connectionIds` computes the devices' connection ids (a push node passes its IdentityCache).
  */
-export function publishPush(nc: NatsConnection, prefix: string, condition: PushCondition, command: Record<string, unknown>): number {
+export function publishPush(nc: NatsConnection, prefix: string, condition: PushCondition, command: Record<string, unknown>, connectionIds: ConnectionIds = COMPUTED): number {
   if (!isFrame(command)) throw new BadPushError('command must be a map with a string `t` (a server frame)');
   const at = Date.now();
   // `at` lets socket nodes measure publish-to-delivery latency (clocks of different hosts must agree: NTP).
@@ -105,7 +112,7 @@ export function publishPush(nc: NatsConnection, prefix: string, condition: PushC
       if (c.deviceIds.length > MAX_PUSH_DEVICES) throw new BadPushError(`condition.deviceIds names ${c.deviceIds.length} devices; the limit is ${MAX_PUSH_DEVICES}`);
       const ids = new Set<string>();
       c.deviceIds.forEach((d, i) => {
-        const id = connectionId(userId, requireId(`condition.deviceIds[${i}]`, d));
+        const id = connectionIds.connectionId(userId, requireId(`condition.deviceIds[${i}]`, d));
         if (id !== except) ids.add(id);
       });
       // One encoding for every device: the envelope names the user, not the device.

@@ -14,6 +14,7 @@ import { actorContext, defineActor } from '../../runtime/mod.js';
 import type { ActorInput, ActorKind } from '../../runtime/mod.js';
 import type { DevicesRequest, DevicesResult, PushRequest } from '../messages.js';
 import { needsDevices, publishPush, resolveUsers } from './publish.js';
+import { IdentityCache } from '../../protocol/cluster/mod.js';
 
 export const PUSH_KIND = 'push';
 
@@ -45,6 +46,8 @@ export function pushKind(options: PushKindOptions = {}): ActorKind {
   // Per actor, the pushes still waiting behind a device look-up: later pushes of the same actor wait
   // too, so one user's pushes keep their order.
   const queues = new WeakMap<object, Promise<void>>();
+  // Connection ids of the users this node pushes to: every commit pushes to each device of its user.
+  const ids = new IdentityCache();
 
   const machine = setup({
     types: { events: {} as PushRequest, input: {} as ActorInput },
@@ -61,7 +64,7 @@ export function pushKind(options: PushKindOptions = {}): ActorKind {
           try {
             if (!needsDevices(event.condition)) {
               // Not `observer?.published(publishPush(...))`: optional chaining would skip the publish itself.
-              const messages = publishPush(node.nats, prefix, event.condition, event.command);
+              const messages = publishPush(node.nats, prefix, event.condition, event.command, ids);
               observer?.published(messages);
               return undefined;
             }
@@ -75,7 +78,7 @@ export function pushKind(options: PushKindOptions = {}): ActorKind {
           };
           return resolveUsers(event.condition, devicesOf).then((resolved) => {
             let messages = 0;
-            for (const condition of resolved) messages += publishPush(node.nats, prefix, condition, event.command);
+            for (const condition of resolved) messages += publishPush(node.nats, prefix, condition, event.command, ids);
             observer?.published(messages);
           });
         };

@@ -31,7 +31,7 @@ import { setup } from 'xstate';
 import type { Logger } from 'pino';
 import { actorContext, askExpired, defineActor, reply, replyError } from '../../runtime/mod.js';
 import type { ActorInput, ActorKind, ActorNode } from '../../runtime/mod.js';
-import { connectionId, userKey } from '../../protocol/cluster/mod.js';
+import { IdentityCache } from '../../protocol/cluster/mod.js';
 import type { PushCondition } from '../../protocol/cluster/mod.js';
 import type { AckResult, CommitResult, DevicesResult, PushRequest, StoreRequest } from '../messages.js';
 import { syncFrame } from '../../protocol/mod.js';
@@ -115,11 +115,13 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
   const maxInFlight = options.maxInFlight ?? 64;
   const expired = new ExpiredLog();
   const observer = options.observer;
+  // Each commit tells its user's push actor (named by the user key) and names devices by connection id.
+  const ids = new IdentityCache();
 
   const push = (node: ActorNode, logger: Logger, userId: string, condition: PushCondition, command: Record<string, unknown>): void => {
     const message: PushRequest = { type: 'push', condition, command };
     try {
-      node.tell({ kind: pushKindName, id: userKey(userId) }, message);
+      node.tell({ kind: pushKindName, id: ids.userKey(userId) }, message);
     } catch (err) {
       // The data is stored either way; a lost push only delays a device until its next pull.
       logger.warn({ err }, 'could not hand a push to the push server');
@@ -132,7 +134,7 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
    */
   const syncNewDevices = (node: ActorNode, logger: Logger, userId: string): void => {
     for (const d of store.takeNewDevices(userId)) {
-      const target: PushCondition = { kind: 'connection', connectionId: connectionId(userId, d.deviceId), userId };
+      const target: PushCondition = { kind: 'connection', connectionId: ids.connectionId(userId, d.deviceId), userId };
       for (const { collection, rev } of d.revs) push(node, logger, userId, target, { t: 'sync', collection, rev });
     }
   };
@@ -168,7 +170,7 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
         return 0;
       case 'send': {
         const r = await store.send(event);
-        const target = connectionId(event.userId, event.toDevice);
+        const target = ids.connectionId(event.userId, event.toDevice);
         push(node, logger, event.userId, { kind: 'connection', connectionId: target, userId: event.userId }, { t: 'command', commandId: r.commandId, fromDevice: event.fromDevice, body: event.body });
         reply(event, r);
         return 0;
