@@ -9,11 +9,11 @@
  * gigabytes a minute in nats-server (docs/performance.md, P4). A delete by sequence of a subject's
  * only message is O(1).
  *
- * Used by activation leases (leases.ts) and the socket nodes' connections-per-user count
- * (gateway/socket/quota.ts). The caller's NATS user needs `$JS.API.STREAM.MSG.DELETE.KV_<bucket>`.
+ * Used by activation leases (leases.ts). The caller's NATS user needs `$JS.API.STREAM.MSG.DELETE.KV_<bucket>`.
  */
-import { JetStreamApiError, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/nats-core';
+import { JetStreamApiError, JetStreamError } from '@nats-io/jetstream';
+import type { JetStreamRequests } from './jetstream-requests.js';
+import { KV_REQUEST_TIMEOUT_MS } from './kv-requests.js';
 
 /** Code of a failed message delete; nats-server 2.9 says why only in the description. */
 const MSG_DELETE_FAILED = 10057;
@@ -23,25 +23,41 @@ function isGone(err: unknown): boolean {
   return err instanceof JetStreamApiError && err.code === MSG_DELETE_FAILED && /no message found|EOF/i.test(err.message);
 }
 
-export class KeyRemoval {
-  readonly #nc: NatsConnection;
-  readonly #stream: string;
-  #jsm: Promise<JetStreamManager> | undefined;
+interface DeleteAnswer {
+  success?: boolean;
+  error?: { code: number; err_code: number; description: string };
+}
 
-  constructor(nc: NatsConnection, bucket: string) {
-    this.#nc = nc;
-    this.#stream = `KV_${bucket}`;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class KeyRemoval {
+  readonly #requests: JetStreamRequests;
+  readonly #subject: string;
+  readonly #timeoutMs: number;
+
+  /** Over the node's request channel (jetstream-requests.ts): no nats.js request per removal. */
+  constructor(requests: JetStreamRequests, bucket: string, timeoutMs = KV_REQUEST_TIMEOUT_MS) {
+    this.#requests = requests;
+    this.#subject = `$JS.API.STREAM.MSG.DELETE.KV_${bucket}`;
+    this.#timeoutMs = timeoutMs;
   }
 
   /** Removes the key's entry at `revision`, if it is still there (gone already: nothing to do). */
   async remove(revision: number): Promise<void> {
+    // no_erase: the message is dropped, not overwritten first (nats.js's deleteMessage(stream, seq, false)).
+    const m = await this.#requests.request(this.#subject, encoder.encode(JSON.stringify({ seq: revision, no_erase: true })), this.#timeoutMs);
+    let answer: DeleteAnswer;
     try {
-      // Made at first use, without the API check round trip: the bucket exists already.
-      this.#jsm ??= jetstreamManager(this.#nc, { checkAPI: false });
-      await (await this.#jsm).streams.deleteMessage(this.#stream, revision, false);
+      answer = JSON.parse(decoder.decode(m.data)) as DeleteAnswer;
     } catch (err) {
+      throw new JetStreamError(`JetStream answered the removal of revision ${revision} (${this.#subject}) with something other than JSON`, { cause: err });
+    }
+    if (answer.error !== undefined) {
+      const err = new JetStreamApiError(answer.error);
       if (isGone(err)) return;
       throw err;
     }
+    if (answer.success !== true) throw new JetStreamError(`JetStream did not confirm the removal of revision ${revision} (${this.#subject})`);
   }
 }

@@ -18,9 +18,9 @@
  * takeover made meanwhile survives, and nothing stays behind. (A KV delete would leave a marker per
  * actor ever activated: a bucket, and nats-server memory, growing with every user ever seen.)
  */
-import type { KV } from '@nats-io/kv';
 import { decode, encode } from './codec.js';
 import type { KeyRemoval } from './key-removal.js';
+import type { KvRequests } from './kv-requests.js';
 import { UnavailableError } from './errors.js';
 
 export type LeaseResult = { ok: true; rev: number; epoch: number } | { ok: false; holder: string };
@@ -48,7 +48,7 @@ function readLease(value: Uint8Array, revision: number): { node: string; epoch: 
 
 export class LeaseStore {
   constructor(
-    private readonly kv: KV,
+    private readonly kv: Pick<KvRequests, 'get' | 'create' | 'update'>,
     private readonly self: string,
     private readonly removal: KeyRemoval,
   ) {}

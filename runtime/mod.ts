@@ -12,6 +12,7 @@ export { startNatsServer, startNatsCluster, natsServerBinary, freePort, NatsServ
 export { watchProcess } from './watchdog.js';
 export { ensureStream, ensureBucket, bucketStream, streamDifferences, isTransientJsError } from './streams.js';
 export { KeyRemoval } from './key-removal.js';
+export { JetStreamRequests, ConnectionLostError } from './jetstream-requests.js';
 export { coalesceWrites } from './write-coalescing.js';
 export { watchNatsStatus } from './nats-status.js';
 export { loadClusterSettings, defaultReplicas } from './cluster-settings.js';
@@ -36,6 +37,7 @@ export {
 export type { ActorContext } from './context.js';
 export type { SignalOptions } from './signals.js';
 export type { WireCode } from './errors.js';
+export type { PublishOptions, PubAck } from './jetstream-requests.js';
 export type { NatsServer, NatsServerOptions, NatsCluster, NatsClusterOptions } from './nats-launcher.js';
 export type { Watchdog } from './watchdog.js';
 export type { StreamDefinition, BucketDefinition } from './streams.js';

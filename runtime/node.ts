@@ -35,6 +35,7 @@ import { DEFAULT_ASK_TIMEOUT_MS, Routing } from './routing.js';
 import { Sender } from './sender.js';
 import { Shutdown, type NodeLife } from './shutdown.js';
 import { openStores } from './stores.js';
+import type { JetStreamRequests } from './jetstream-requests.js';
 import type { ActorMessage, ActorNode, ActorRef, AskOptions, MemberInfo, MembershipEvent, NodeOptions, RuntimeMetrics, SpawnPlacement } from './types.js';
 import { DEFAULT_HOST_WAIT_CAPACITY, DEFAULT_HOST_WAIT_MS, Waiting } from './waiting.js';
 
@@ -59,6 +60,8 @@ export class NodeImpl implements ActorNode, NodeLife {
   private readonly endpoint: Endpoint;
   private readonly fencing: SelfFencing;
   private readonly shutdown: Shutdown;
+  /** The leases' JetStream request channel (stores.ts), once start() opened it. */
+  private stores: JetStreamRequests | undefined;
 
   constructor(
     readonly nats: NatsConnection,
@@ -145,6 +148,7 @@ export class NodeImpl implements ActorNode, NodeLife {
       waiting: this.waiting,
       endpoint: this.endpoint,
       stopTimers: () => this.fencing.stop(),
+      closeStores: () => this.stores?.close(),
     });
   }
 
@@ -177,7 +181,7 @@ export class NodeImpl implements ActorNode, NodeLife {
 
   /** Opens the KV buckets, subscribes, and joins the cluster. */
   async start(): Promise<void> {
-    await openStores(this.nats, this.options.prefix ?? 'sm', this.options.replicas ?? 1, this.id, this.actors);
+    this.stores = await openStores(this.nats, this.options.prefix ?? 'sm', this.options.replicas ?? 1, this.id, this.actors);
     this.sender.fitTo(this.nats.info?.max_payload);
     this.endpoint.open();
     this.membership.subscribe(

@@ -43,6 +43,8 @@ export interface ShutdownDeps {
   readonly endpoint: Endpoint;
   /** Stops timers that must not fire while closing (self-fencing). */
   stopTimers(): void;
+  /** Closes the leases' request channel (stores.ts), once the actors have released their leases. */
+  closeStores(): void;
 }
 
 export class Shutdown {
@@ -78,6 +80,7 @@ export class Shutdown {
       d.membership.stop();
       d.waiting.dropAll();
       d.asks.failAll((p) => new UnavailableError(`node ${d.id} closed before ${p.target.kind}/${p.target.id} answered`));
+      d.closeStores();
       d.endpoint.close();
       if (d.ownConnection) await d.nats.drain().catch(() => undefined);
       else await d.nats.flush().catch(() => undefined);

@@ -19,7 +19,7 @@ import { DEFAULT_STORE_LIMITS, type StoreLimits } from './limits.js';
 import { knownDevices } from './devices.js';
 import { pull, type PullInput } from './pull.js';
 import { streamReader } from './reader.js';
-import { JetStreamRequests } from './requests.js';
+import { JetStreamRequests } from '../../runtime/mod.js';
 import { ensureStream, INDEX_DUPLICATE_WINDOW_MS, storeStreamConfigs, warnAboutLegacyStreams } from './streams.js';
 import { StreamRoom } from './room.js';
 import { UserStates, type NewDevice } from './user-state.js';

@@ -13,7 +13,7 @@
  * scans the stream from its start sequence on 2.9, so the storage never makes one.
  */
 import type { Msg } from '@nats-io/nats-core';
-import type { JetStreamRequests } from './requests.js';
+import type { JetStreamRequests } from '../../runtime/mod.js';
 import { StoreUnavailableError } from './errors.js';
 import { retryTransient } from './retry.js';
 

@@ -11,7 +11,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { isTransientJsError } from '../../runtime/mod.js';
-import { ConnectionLostError } from './requests.js';
+import { ConnectionLostError } from '../../runtime/mod.js';
 
 const lostConnection = (err: unknown): boolean => err instanceof ConnectionLostError;
 

@@ -12,7 +12,7 @@
  * writers, so one writer can never be told another's write was its own.
  */
 import { JetStreamApiError } from '@nats-io/jetstream';
-import type { JetStreamRequests } from './requests.js';
+import type { JetStreamRequests } from '../../runtime/mod.js';
 import { QuotaExceededError, StaleWriteError, StoreUnavailableError } from './errors.js';
 import { retryTransient } from './retry.js';
 import { versionToken } from './layout.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { natsServer } from '../kit/nats.js';
-import { KeyRemoval } from '../../runtime/mod.js';
+import { JetStreamRequests, KeyRemoval } from '../../runtime/mod.js';
 
 describe('runtime - KeyRemoval', () => {
   it('key removal - removes an entry at its revision with no marker; a newer write survives; removing twice is a no-op', async () => {
@@ -10,7 +10,8 @@ describe('runtime - KeyRemoval', () => {
     const nc = await connect({ servers: ns.url });
     try {
       const kv = await new Kvm(nc).create('kr', { history: 1 });
-      const removal = new KeyRemoval(nc, 'kr');
+      const requests = new JetStreamRequests(nc);
+      const removal = new KeyRemoval(requests, 'kr');
       const a1 = await kv.put('a', new Uint8Array([1]));
       const b1 = await kv.put('b', new Uint8Array([1]));
       const a2 = await kv.put('a', new Uint8Array([2]));
@@ -26,6 +27,7 @@ describe('runtime - KeyRemoval', () => {
       await removal.remove(1e12);
       // A later write of a removed key gets a higher revision than any before it.
       expect(await kv.create('b', new Uint8Array([3]))).toBeGreaterThan(a2);
+      requests.close();
     } finally {
       await nc.close();
     }

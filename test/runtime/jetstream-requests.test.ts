@@ -3,7 +3,7 @@ import { NoRespondersError, TimeoutError } from '@nats-io/nats-core';
 import { JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { natsServer } from '../kit/nats.js';
-import { ConnectionLostError, JetStreamRequests } from '../../actors/store/requests.js';
+import { ConnectionLostError, JetStreamRequests } from '../../runtime/mod.js';
 import { isTransient } from '../../actors/store/retry.js';
 import { isWrongLastSequence } from '../../actors/store/writes.js';
 

@@ -1,5 +1,6 @@
 /**
- * The storage's JetStream requests (reads and writes), over one wildcard reply subscription.
+ * JetStream requests (reads and writes) over one wildcard reply subscription: the storage's
+ * (actors/store) and the runtime's own on its hot paths (activation leases: kv-requests.ts).
  *
  * nats.js's `request()` subscribes nothing per request either, but it builds an Error with a stack
  * trace for every request it completes (`RequestOne.cancel` after the answer: a "cancelled"
@@ -16,7 +17,7 @@
  */
 import { createInbox, headers as natsHeaders, NoRespondersError, TimeoutError, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import { JetStreamApiError, JetStreamError } from '@nats-io/jetstream';
-import { watchNatsStatus } from '../../runtime/mod.js';
+import { watchNatsStatus } from './nats-status.js';
 
 interface Waiter {
   readonly subject: string;
