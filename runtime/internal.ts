@@ -18,7 +18,8 @@ export {
   MAX_KIND_LENGTH,
 } from './envelope.js';
 export { MAX_BATCH_BYTES } from './outbox.js';
-export { actorKey } from './leases.js';
+export { actorKey, isCasConflict } from './leases.js';
+export { KvRequests, KV_REQUEST_TIMEOUT_MS } from './kv-requests.js';
 export { hashLanes, pairScore, pickHashed } from './placement.js';
 export { Mailbox } from './mailbox.js';
 export { canMove, CellLifecycle, CellStatus } from './cell-lifecycle.js';
@@ -27,5 +28,6 @@ export { Membership } from './membership.js';
 export { systemClock } from './clock.js';
 export type { Envelope, EnvelopeFrame, EnvelopeProblem, Reply, Subjects } from './envelope.js';
 export type { HashLanes } from './placement.js';
+export type { KvEntry } from './kv-requests.js';
 export type { Clock, TimerHandle } from './clock.js';
 export type { ConnectionStatus, FencingDeps } from './fencing.js';

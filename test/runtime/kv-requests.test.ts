@@ -3,8 +3,7 @@ import { Kvm } from '@nats-io/kv';
 import { NoRespondersError, TimeoutError } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { natsServer } from '../kit/nats.js';
-import { isCasConflict } from '../../runtime/leases.js';
-import { KvRequests, type KvEntry } from '../../runtime/kv-requests.js';
+import { isCasConflict, KvRequests, type KvEntry } from '../../runtime/internal.js';
 import { JetStreamRequests } from '../../runtime/mod.js';
 
 const bytes = (...b: number[]): Uint8Array => new Uint8Array(b);
