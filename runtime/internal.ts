@@ -22,6 +22,7 @@ export { actorKey, isCasConflict } from './leases.js';
 export { KvRequests, KV_REQUEST_TIMEOUT_MS } from './kv-requests.js';
 export { hashLanes, pairScore, pickHashed } from './placement.js';
 export { Mailbox } from './mailbox.js';
+export { PassivationPacer } from './passivation-pacer.js';
 export { canMove, CellLifecycle, CellStatus } from './cell-lifecycle.js';
 export { SelfFencing } from './fencing.js';
 export { Membership } from './membership.js';

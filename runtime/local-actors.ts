@@ -10,12 +10,20 @@ import type { Clock, TimerHandle } from './clock.js';
 import type { KindSpec } from './define.js';
 import { NoSuchActorError, RuntimeConfigError, SpawnRefusedError, UnavailableError, WireCodes } from './errors.js';
 import { actorKey, type LeaseStore } from './leases.js';
+import { PassivationPacer } from './passivation-pacer.js';
 import { replyToOf } from './reply.js';
 import type { SnapshotStore } from './snapshots.js';
 import type { ActorMessage, ActorNode, ActorRef } from './types.js';
 import { targetKey } from './watches.js';
 
 const FORWARD_CACHE_MAX = 10_000;
+/**
+ * Passivations started at a time, by default (NodeOptions.maxPassivationsInFlight; each removes its
+ * lease: a JetStream delete). 32 passivates 10,000 actors in under a second here, and keeps a writer
+ * sharing nats-server under 25 ms meanwhile, where all at once held it up to 225 ms (docs/performance.md,
+ * P7 "Session 11", `node dist/bench/tools/passivation-wave.js`).
+ */
+export const DEFAULT_MAX_PASSIVATIONS = 32;
 
 /** Counters shared by the node and its actors (RuntimeMetrics reads them). */
 export class Counters {
@@ -64,11 +72,17 @@ export class LocalActors implements CellHost {
   leases: LeaseStore | undefined;
   snapshots: SnapshotStore | undefined;
   private sweepTimer: TimerHandle | undefined;
+  /** Idle virtual actors passivate a bounded number at a time (passivation-pacer.ts). */
+  private readonly passivations: PassivationPacer<Cell>;
 
   constructor(
     private readonly r: Router,
     specs: readonly KindSpec[],
+    maxPassivationsInFlight = DEFAULT_MAX_PASSIVATIONS,
   ) {
+    this.passivations = new PassivationPacer<Cell>(maxPassivationsInFlight, (c) =>
+      c.status === CellStatus.running && !c.touched && !c.busy && c.queued === 0 ? this.stopCell(c, 'passivated') : undefined,
+    );
     for (const s of specs) {
       if (this.specs.has(s.kind)) throw new RuntimeConfigError(`actor kind ${s.kind} is given twice to node ${r.id}`);
       this.specs.set(s.kind, s);
@@ -280,6 +294,7 @@ export class LocalActors implements CellHost {
   /** Stops every actor (leave): virtual ones passivate, explicit ones stop. */
   stopAll(): Promise<void[]> {
     this.stopSweep();
+    this.passivations.clear();
     const all: Promise<void>[] = [];
     for (const m of this.cells.values()) for (const c of m.values()) all.push(this.stopCell(c, c.spec.virtual ? 'passivated' : 'stopped'));
     return Promise.all(all);
@@ -293,6 +308,7 @@ export class LocalActors implements CellHost {
 
   /** Cut off from NATS: stop every virtual actor at once, no KV (another node may take them). */
   fenceAll(): number {
+    this.passivations.clear();
     let n = 0;
     for (const m of this.cells.values()) {
       for (const c of m.values()) {
@@ -348,7 +364,7 @@ export class LocalActors implements CellHost {
           c.touched = false;
           c.idleSince = now;
         } else if (now - c.idleSince >= after) {
-          if (spec.virtual) void this.stopCell(c, 'passivated');
+          if (spec.virtual) this.passivations.offer(c);
           else if (c.hibernate()) this.r.counters.hibernations++;
         }
       }

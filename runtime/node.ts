@@ -27,7 +27,7 @@ import { Endpoint } from './endpoint.js';
 import { subjects } from './envelope.js';
 import { SelfFencing } from './fencing.js';
 import { HolderFollower } from './follow.js';
-import { Counters, LocalActors, type Router } from './local-actors.js';
+import { Counters, DEFAULT_MAX_PASSIVATIONS, LocalActors, type Router } from './local-actors.js';
 import { defaultLogger } from './logger.js';
 import { Membership } from './membership.js';
 import { reactToMembership } from './membership-reactions.js';
@@ -78,7 +78,7 @@ export class NodeImpl implements ActorNode, NodeLife {
     const subj = subjects(options.prefix ?? 'sm');
     const isLive = (node: string): boolean => this.membership.isLive(node);
     this.asks = new PendingAsks(this.clock);
-    this.actors = new LocalActors(this.actorsRouter(isLive), (options.kinds ?? []).map(kindSpec));
+    this.actors = new LocalActors(this.actorsRouter(isLive), (options.kinds ?? []).map(kindSpec), options.maxPassivationsInFlight ?? DEFAULT_MAX_PASSIVATIONS);
     this.cells = this.actors.cells;
     this.membership = new Membership({
       nc: nats,

@@ -36,6 +36,8 @@ export async function startNode(options: NodeOptions): Promise<ActorNode> {
   const cap = options.hostWaitCapacity ?? 1;
   if (!(Number.isFinite(wait) && wait >= 0)) throw new RuntimeConfigError(`hostWaitMs (${wait}) must be a finite number of milliseconds, 0 or more`);
   if (!(Number.isInteger(cap) && cap >= 1)) throw new RuntimeConfigError(`hostWaitCapacity (${cap}) must be a whole number, 1 or more`);
+  const passivations = options.maxPassivationsInFlight ?? 1;
+  if (!(Number.isInteger(passivations) && passivations >= 1)) throw new RuntimeConfigError(`maxPassivationsInFlight (${passivations}) must be a whole number, 1 or more`);
   const own = typeof options.nats === 'string' || Array.isArray(options.nats);
   let nc: NatsConnection;
   if (own) {

@@ -207,6 +207,11 @@ export interface NodeOptions {
   hostWaitMs?: number;
   /** Messages waiting per kind, at most (default 10_000); more are refused with UnavailableError (asks) or dropped (tells). */
   hostWaitCapacity?: number;
+  /**
+   * Idle virtual actors passivating at once, at most (default 32): each removes its lease, a JetStream
+   * delete, and actors activated together (a reconnect storm) go idle together; the rest wait their turn.
+   */
+  maxPassivationsInFlight?: number;
   /** Clock, for tests. */
   now?: () => number;
   /**

@@ -166,6 +166,7 @@ describe('runtime in one process', () => {
     expect(() => actorContext(createActor(twice.machine))).toThrow(RuntimeConfigError);
     expect(() => defineActor({ kind: 'bad kind!', machine: twice.machine })).toThrow(RuntimeConfigError);
     await expect(startNode({ nats: ns.url, nodeId: 'bad.id' })).rejects.toBeInstanceOf(RuntimeConfigError);
+    await expect(startNode({ nats: ns.url, maxPassivationsInFlight: 0 })).rejects.toThrow(/maxPassivationsInFlight \(0\) must be a whole number/);
     await expect(a.spawn('counter', 'x')).rejects.toThrow(/does not host/);
   });
 });
