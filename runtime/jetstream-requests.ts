@@ -41,11 +41,15 @@ export interface PubAck {
   readonly duplicate: boolean;
 }
 
+/** The error a JetStream API answer may carry. */
+interface ApiErrorJson {
+  error?: { code: number; err_code: number; description: string };
+}
+
 interface PubAckJson {
   stream?: string;
   seq?: number;
   duplicate?: boolean;
-  error?: { code: number; err_code: number; description: string };
 }
 
 const NO_RESPONDERS = 503;
@@ -57,6 +61,7 @@ export class ConnectionLostError extends Error {
     this.name = 'ConnectionLostError';
   }
 }
+const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export class JetStreamRequests {
@@ -107,16 +112,28 @@ export class JetStreamRequests {
       if (options.msgID !== undefined) h.set('Nats-Msg-Id', options.msgID);
       if (options.expectLastSubjectSequence !== undefined) h.set('Nats-Expected-Last-Subject-Sequence', String(options.expectLastSubjectSequence));
     }
-    const m = await this.request(subject, payload, options.timeoutMs, h);
-    let ack: PubAckJson;
-    try {
-      ack = JSON.parse(decoder.decode(m.data)) as PubAckJson;
-    } catch (err) {
-      throw new JetStreamError(`JetStream answered a publish to ${subject} with something other than JSON`, { cause: err });
-    }
-    if (ack.error !== undefined) throw new JetStreamApiError(ack.error);
+    const ack = await this.#json<PubAckJson>(await this.request(subject, payload, options.timeoutMs, h), `a publish to ${subject}`);
     if (typeof ack.stream !== 'string' || ack.stream === '' || typeof ack.seq !== 'number') throw new JetStreamError(`JetStream answered a publish to ${subject} without a stream and sequence`);
     return { seq: ack.seq, duplicate: ack.duplicate === true };
+  }
+
+  /**
+   * A JetStream API request with a JSON body (`$JS.API.*`): resolves with the JSON answer, rejects with
+   * JetStreamApiError (the server's code) when it carries an error, JetStreamError when it is not JSON.
+   */
+  async api<T>(subject: string, body: unknown, timeoutMs: number): Promise<T> {
+    return this.#json<T>(await this.request(subject, encoder.encode(JSON.stringify(body)), timeoutMs), `the request to ${subject}`);
+  }
+
+  #json<T>(m: Msg, what: string): T & ApiErrorJson {
+    let answer: T & ApiErrorJson;
+    try {
+      answer = JSON.parse(decoder.decode(m.data)) as T & ApiErrorJson;
+    } catch (err) {
+      throw new JetStreamError(`JetStream answered ${what} with something other than JSON`, { cause: err });
+    }
+    if (answer.error !== undefined) throw new JetStreamApiError(answer.error);
+    return answer;
   }
 
   /** Stops listening; requests still waiting fail as timed out. */

@@ -23,14 +23,6 @@ function isGone(err: unknown): boolean {
   return err instanceof JetStreamApiError && err.code === MSG_DELETE_FAILED && /no message found|EOF/i.test(err.message);
 }
 
-interface DeleteAnswer {
-  success?: boolean;
-  error?: { code: number; err_code: number; description: string };
-}
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
 export class KeyRemoval {
   readonly #requests: JetStreamRequests;
   readonly #subject: string;
@@ -46,15 +38,10 @@ export class KeyRemoval {
   /** Removes the key's entry at `revision`, if it is still there (gone already: nothing to do). */
   async remove(revision: number): Promise<void> {
     // no_erase: the message is dropped, not overwritten first (nats.js's deleteMessage(stream, seq, false)).
-    const m = await this.#requests.request(this.#subject, encoder.encode(JSON.stringify({ seq: revision, no_erase: true })), this.#timeoutMs);
-    let answer: DeleteAnswer;
+    let answer: { success?: boolean };
     try {
-      answer = JSON.parse(decoder.decode(m.data)) as DeleteAnswer;
+      answer = await this.#requests.api<{ success?: boolean }>(this.#subject, { seq: revision, no_erase: true }, this.#timeoutMs);
     } catch (err) {
-      throw new JetStreamError(`JetStream answered the removal of revision ${revision} (${this.#subject}) with something other than JSON`, { cause: err });
-    }
-    if (answer.error !== undefined) {
-      const err = new JetStreamApiError(answer.error);
       if (isGone(err)) return;
       throw err;
     }

@@ -19,8 +19,8 @@ import { targetKey } from './watches.js';
 const FORWARD_CACHE_MAX = 10_000;
 /**
  * Passivations started at a time, by default (NodeOptions.maxPassivationsInFlight; each removes its
- * lease: a JetStream delete). 32 passivates 10,000 actors in under a second here, and keeps a writer
- * sharing nats-server under 25 ms meanwhile, where all at once held it up to 225 ms (docs/performance.md,
+ * lease: a JetStream delete). 32 passivates 10,000 actors in 1.4-2.1 s here and kept a writer sharing
+ * nats-server at most 17-28 ms late meanwhile, where all at once held it up to 269 ms (docs/performance.md,
  * P7 "Session 11", `node dist/bench/tools/passivation-wave.js`).
  */
 export const DEFAULT_MAX_PASSIVATIONS = 32;
