@@ -112,7 +112,10 @@ export async function stopAndCheck(sc: Scenario): Promise<Map<string, UserState>
   for (const d of fleet.devices) claimed[d.client.node!] = (claimed[d.client.node!] ?? 0) + 1;
   expect(perNode, 'connections each node up holds = devices that say they are on it').toEqual(claimed);
   const holders = await fenceHolders(cluster.state, fleet.devices.map((d) => ({ connectionId: d.client.connectionId!, userId: d.userId })));
-  const fenceWrong = fleet.devices.filter((d) => holders.get(d.client.connectionId!) !== d.client.node).map((d) => `${d.deviceId}@${d.client.node} fence=${holders.get(d.client.connectionId!)}`);
+  const checkedAt = Date.now();
+  const fenceWrong = fleet.devices
+    .filter((d) => holders.get(d.client.connectionId!) !== d.client.node)
+    .map((d) => `${d.userId}/${d.deviceId}@${d.client.node} fence=${holders.get(d.client.connectionId!)} (socket ${d.sockets.length}, welcomed ${checkedAt - (currentSocket(d)?.welcomedAt ?? checkedAt)} ms before)`);
   expect(fenceWrong, 'the session fence names the node each device is on').toEqual([]);
   expect(fleet.devices.flatMap((d) => d.violations), 'never two live sessions for one device').toEqual([]);
   expect(sessions.max.total, `sampled connections never above the device count (worst sample ${JSON.stringify(sessions.max.perNode)})`).toBeLessThanOrEqual(fleet.devices.length);

@@ -83,7 +83,9 @@ export interface FenceSession {
  * The nodes holding each session's connection id (sorted, comma-joined: more than one is two live
  * sessions), found as the fence finds them: this probe announces the oldest possible claim (epoch 1) on
  * each id's push subject, and every node holding a session of that id answers with its own claim.
- * Ids nobody answers for within `waitMs` are absent from the map.
+ * Ids nobody answers for within `waitMs` are probed once more, then left out of the map: a session
+ * opened moments before may hold the first slot subscription of its node, and that interest crosses
+ * the cluster's routes on its own time, so the server the probe publishes to may not know it yet.
  */
 export async function fenceHolders(access: NatsAccess, sessions: readonly FenceSession[], prefix = 'sm', waitMs = 3_000): Promise<Map<string, string>> {
   const seed = access.natsSeeds?.['socket'];
@@ -110,12 +112,16 @@ export async function fenceHolders(access: NatsAccess, sessions: readonly FenceS
       });
     }
     await nc.flush();
-    for (const { connectionId, userId } of sessions) nc.publish(pushSubjects.connection(prefix, connectionId), encodeFenceControl(userId, 1, probe));
-    await nc.flush();
-    // Every holder answers at once; a short settle after the last first answer catches a second holder.
-    const deadline = Date.now() + waitMs;
-    while (Date.now() < deadline && answers.size < sessions.length) await new Promise((r) => setTimeout(r, 25));
-    await new Promise((r) => setTimeout(r, 200));
+    for (const round of [sessions, undefined]) {
+      const ask = round ?? sessions.filter((s) => !answers.has(s.connectionId));
+      if (ask.length === 0) break;
+      for (const { connectionId, userId } of ask) nc.publish(pushSubjects.connection(prefix, connectionId), encodeFenceControl(userId, 1, probe));
+      await nc.flush();
+      // Every holder answers at once; a short settle after the last first answer catches a second holder.
+      const deadline = Date.now() + waitMs;
+      while (Date.now() < deadline && ask.some((s) => !answers.has(s.connectionId))) await new Promise((r) => setTimeout(r, 25));
+      await new Promise((r) => setTimeout(r, 200));
+    }
     return new Map([...answers].map(([id, nodes]) => [id, [...nodes].sort().join(',')]));
   } finally {
     await nc.close();
