@@ -144,6 +144,7 @@ export async function createCloudStore(options: CloudStoreOptions): Promise<Clou
       index: new StreamRoom(jsm, layout.indexStream),
       commands: new StreamRoom(jsm, layout.commandStream),
     },
+    indexes: index,
     records: streamReader(requests, layout.recordStream, { direct, ...io }),
     commands: streamReader(requests, layout.commandStream, { direct, ...io }),
     states: new UserStates(layout, index, options.cachedUsers ?? 10_000),

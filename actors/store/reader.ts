@@ -22,6 +22,8 @@ export interface StoredMessage {
   readonly seq: number;
   readonly subject: string;
   readonly data: Uint8Array;
+  /** Its `Nats-Msg-Id` header, when it was written with one (writes.ts recognises its own writes by it). */
+  readonly msgId?: string;
 }
 
 /** Single-message reads of one stream. Each resolves null when no message matches. */
@@ -48,7 +50,7 @@ const decoder = new TextDecoder();
 type Query = { seq: number } | { last_by_subj: string };
 
 interface MsgGetAnswer {
-  message?: { subject: string; seq: number; data?: string };
+  message?: { subject: string; seq: number; data?: string; hdrs?: string };
   error?: { code: number; err_code?: number; description?: string };
 }
 
@@ -78,7 +80,8 @@ export function streamReader(requests: JetStreamRequests, stream: string, option
     if (!Number.isSafeInteger(seq) || subject === '') {
       throw new StoreUnavailableError(`direct get on stream ${stream} answered without sequence or subject headers`);
     }
-    return { seq, subject, data: m.data };
+    const msgId = h?.last('Nats-Msg-Id');
+    return msgId ? { seq, subject, data: m.data, msgId } : { seq, subject, data: m.data };
   };
 
   const leader = async (query: Query): Promise<StoredMessage | null> => {
@@ -96,7 +99,8 @@ export function streamReader(requests: JetStreamRequests, stream: string, option
     const msg = answer.message;
     if (!msg) throw new StoreUnavailableError(`message get on stream ${stream} answered without a message`);
     const data = msg.data ? new Uint8Array(Buffer.from(msg.data, 'base64')) : new Uint8Array(0);
-    return { seq: msg.seq, subject: msg.subject, data };
+    const msgId = msg.hdrs ? headerValue(Buffer.from(msg.hdrs, 'base64').toString('utf8'), 'nats-msg-id') : undefined;
+    return msgId ? { seq: msg.seq, subject: msg.subject, data, msgId } : { seq: msg.seq, subject: msg.subject, data };
   };
 
   const get = options.direct ? direct : leader;
@@ -104,4 +108,13 @@ export function streamReader(requests: JetStreamRequests, stream: string, option
     last: (subject) => get({ last_by_subj: subject }),
     at: (seq) => get({ seq }),
   };
+}
+
+/** The value of header `lowerName` in a NATS header block (`NATS/1.0\r\nName: value\r\n...`). */
+function headerValue(block: string, lowerName: string): string | undefined {
+  for (const line of block.split('\r\n').slice(1)) {
+    const colon = line.indexOf(':');
+    if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === lowerName) return line.slice(colon + 1).trim();
+  }
+  return undefined;
 }

@@ -10,10 +10,18 @@
  * JetStream applied but whose answer was lost (a timeout) is answered "duplicate" with the original
  * sequence instead of failing the compare-and-set against itself. The id is never shared between
  * writers, so one writer can never be told another's write was its own.
+ *
+ * nats-server 2.9 checks the message id first. Later servers (2.12 and on) check the expected sequence
+ * first, so the retry is refused as "wrong last sequence" by the very write it repeats: a refused retry
+ * therefore reads the subject's last message, and when it carries this attempt's id the write is done.
+ * (Should another writer have written the index after the applied attempt and before that read, the
+ * write is reported stale although it was applied: that takes a lost answer and a move of the user's
+ * store within one retry window.)
  */
 import { JetStreamApiError } from '@nats-io/jetstream';
 import type { JetStreamRequests } from '../../runtime/mod.js';
 import { QuotaExceededError, StaleWriteError, StoreUnavailableError } from './errors.js';
+import type { StreamReader } from './reader.js';
 import { retryTransient } from './retry.js';
 import { versionToken } from './layout.js';
 import { INDEX_HEADER_BYTES, storedSize, type StreamRoom } from './room.js';
@@ -32,6 +40,8 @@ export interface WriteContext {
   readonly retryForMs: number;
   /** Room left in each stream (room.ts): writes stop short of a stream's byte limit. */
   readonly rooms: StoreRooms;
+  /** Reader of the index stream: a refused retry of an index write looks for its first attempt there. */
+  readonly indexes: StreamReader;
 }
 
 export interface StoreRooms {
@@ -82,12 +92,30 @@ export async function writeIndex(ctx: WriteContext, what: string, subject: strin
   // (layout.ts versionToken; one randomBytes call per write was 1.2% of the storage node's CPU under load).
   const msgID = `ix-${versionToken()}`;
   await ctx.rooms.index.take(storedSize(subject, payload.length, INDEX_HEADER_BYTES), what);
+  let attempts = 0;
   try {
-    const ack = await retryTransient(ctx.retryForMs, () =>
-      ctx.requests.publish(subject, payload, { timeoutMs: ctx.timeoutMs, msgID, expectLastSubjectSequence: expected }),
-    );
+    const ack = await retryTransient(ctx.retryForMs, () => {
+      attempts++;
+      return ctx.requests.publish(subject, payload, { timeoutMs: ctx.timeoutMs, msgID, expectLastSubjectSequence: expected });
+    });
     return ack.seq;
   } catch (err) {
+    if (attempts > 1 && isWrongLastSequence(err)) {
+      const own = await earlierAttempt(ctx, what, subject, msgID, err);
+      if (own !== undefined) return own;
+    }
     throw writeFailure(what, err);
   }
+}
+
+/** The sequence of `subject`'s last message when it is the write with id `msgID`; else undefined. */
+async function earlierAttempt(ctx: WriteContext, what: string, subject: string, msgID: string, refusal: unknown): Promise<number | undefined> {
+  let last;
+  try {
+    last = await ctx.indexes.last(subject);
+  } catch (err) {
+    // Whether the first attempt was applied is unknown: not "stale", which would say nothing was kept.
+    throw new StoreUnavailableError(`writing ${what} timed out, and its retry was refused; whether the first attempt was applied could not be read (${(err as Error).message}); retry later`, { cause: refusal });
+  }
+  return last !== null && last.msgId === msgID ? last.seq : undefined;
 }

@@ -55,8 +55,10 @@ describe('runtime - KV requests (the leases\' KV operations over one reply subsc
     const requests = new JetStreamRequests(nc);
     try {
       const missing = new KvRequests(requests, 'no_such_bucket', 2_000);
-      // nats-server 2.9 answers no Direct Get for a stream it does not have: the read times out.
-      expect(await missing.get('a').catch((e: unknown) => e)).toBeInstanceOf(TimeoutError);
+      // nats-server 2.9 answers no Direct Get for a stream it does not have: the read times out; later
+      // servers answer that nobody responds.
+      const read = await missing.get('a').catch((e: unknown) => e);
+      expect(read instanceof TimeoutError || read instanceof NoRespondersError, `a read of a missing bucket fails (it failed with ${String(read)})`).toBe(true);
       // A put on a subject no stream takes has no responders.
       const write = await missing.create('a', bytes(1)).catch((e: unknown) => e);
       expect(write).toBeInstanceOf(NoRespondersError);
