@@ -8,7 +8,7 @@ export { askExpired, reply, replyError } from './reply.js';
 export { actorContext } from './context.js';
 export { installSignalHandlers } from './signals.js';
 export { pickByRendezvous, hash53 } from './placement.js';
-export { startNatsServer, startNatsCluster, natsServerBinary, freePort, NatsServerError, NATS_GOGC } from './nats-launcher.js';
+export { startNatsServer, startNatsCluster, natsServerBinary, freePort, NatsServerError, NATS_GOGC, TOOLS_NATS_SERVER } from './nats-launcher.js';
 export { watchProcess } from './watchdog.js';
 export { ensureStream, ensureBucket, bucketStream, streamDifferences, isTransientJsError } from './streams.js';
 export { KeyRemoval } from './key-removal.js';

@@ -6,10 +6,12 @@
  * the client port it had, so clients reconnect to it.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
 import { watchProcess } from './watchdog.js';
 
@@ -76,7 +78,7 @@ export class NatsServerError extends Error {
 
 const INSTALL_HINT =
   'nats-server was not found on PATH. Install it with `sudo apt-get install -y nats-server` (Debian/Ubuntu), ' +
-  '`brew install nats-server` (macOS), or run `npm run setup`; or set NATS_SERVER_BIN to its path.';
+  '`brew install nats-server` (macOS), or run `npm run setup` (it fetches a current one into .tools/nats-server/); or set NATS_SERVER_BIN to its path.';
 
 /**
  * Go's garbage-collection target for the nats-servers started here, unless GOGC is set already: 25
@@ -88,12 +90,32 @@ const INSTALL_HINT =
  */
 export const NATS_GOGC = '25';
 
-/** The nats-server binary: NATS_SERVER_BIN, else `nats-server` on PATH. Throws with install advice. */
-export function natsServerBinary(): string {
-  const bin = process.env['NATS_SERVER_BIN'] ?? 'nats-server';
+/** Where `npm run setup` puts a current nats-server (scripts/setup.sh), relative to the package's root. */
+export const TOOLS_NATS_SERVER = join('.tools', 'nats-server', 'nats-server');
+
+/**
+ * The nats-server binary: NATS_SERVER_BIN when set; else the one `npm run setup` fetched into this
+ * package's `.tools/nats-server/` (looked for from `from`, this module's folder, upwards: the source and
+ * the compiled module sit at different depths); else `nats-server` on PATH. Throws with install advice.
+ */
+export function natsServerBinary(from: string = dirname(fileURLToPath(import.meta.url))): string {
+  const bin = process.env['NATS_SERVER_BIN'] ?? toolsNatsServer(from) ?? 'nats-server';
   const probe = spawnSync(bin, ['--version'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) throw new NatsServerError(INSTALL_HINT, { cause: probe.error });
   return bin;
+}
+
+/** `.tools/nats-server/nats-server` in `from` or up to three folders above it, if there is one. */
+function toolsNatsServer(from: string): string | undefined {
+  let dir = from;
+  for (let up = 0; up <= 3; up++) {
+    const candidate = join(dir, TOOLS_NATS_SERVER);
+    if (existsSync(candidate)) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  return undefined;
 }
 
 /** A TCP port that was free a moment ago (for cluster routes, which must be known in advance). */

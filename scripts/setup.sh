@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what Syncmesh needs on a fresh Debian/Ubuntu machine: nats-server (apt, when missing), redis-server,
+# Installs what Syncmesh needs on a fresh Debian/Ubuntu machine: nats-server 2.12+ (below), redis-server,
 # openssl and iproute2 for the tests and the bench (apt, when missing),
 # Chromium for the browser tests (apt, when missing; --no-browser skips it), and the npm dependencies,
 # then builds.
@@ -37,20 +37,64 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || return 1
 }
 
-if [ -n "${NATS_SERVER_BIN:-}" ] || command -v nats-server >/dev/null 2>&1; then
-  echo "nats-server: $(${NATS_SERVER_BIN:-nats-server} --version)" >&2
+# nats-server 2.12 or newer (docs/deployment.md): older ones work, but stall writes on block-cache growth
+# (the push tail, docs/performance.md P5) and answer retried writes differently. Debian stable has 2.9;
+# Debian unstable has a current release, fetched with apt (signatures checked) into .tools/nats-server/,
+# where `syncmesh cluster`, the tests and the bench look first (runtime/nats-launcher.ts). The system's
+# packages are left as they are. NATS_SERVER_BIN, when set, is used as it is.
+NATS_MIN=2.12
+TOOLS_NATS=.tools/nats-server/nats-server
+
+nats_version() { "$1" --version 2>/dev/null | sed -n 's/^nats-server: v\{0,1\}\([0-9][0-9.]*\).*/\1/p'; }
+at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
+
+fetch_nats_from_debian() {
+  command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1 || return 1
+  [ -r /usr/share/keyrings/debian-archive-keyring.gpg ] || return 1
+  local work
+  work=$(mktemp -d)
+  mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/parts"
+  printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: unstable\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' >"$work/parts/unstable.sources"
+  local opts=(-o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$work/parts" -o "Dir::State::Lists=$work/lists"
+    -o "Dir::Cache=$work/cache" -o "Dir::State::status=/dev/null" -o "Acquire::Languages=none" -o "APT::Sandbox::User=$(id -un)")
+  step "nats-server $NATS_MIN+ from Debian unstable (apt download, signatures checked) into .tools/nats-server/"
+  if apt-get "${opts[@]}" update -qq && (cd "$work" && apt-get "${opts[@]}" download -qq nats-server) &&
+    dpkg-deb -x "$work"/nats-server_*.deb "$work/root" && [ -x "$work/root/usr/sbin/nats-server" ]; then
+    mkdir -p "$(dirname "$TOOLS_NATS")"
+    install -m 0755 "$work/root/usr/sbin/nats-server" "$TOOLS_NATS"
+    rm -rf "$work"
+    local v
+    v=$(nats_version "$TOOLS_NATS")
+    if [ -n "$v" ] && at_least "$v" "$NATS_MIN"; then return 0; fi
+    echo "setup: the fetched nats-server does not run here or is older than $NATS_MIN (${v:-no version}); not used" >&2
+    rm -f "$TOOLS_NATS"
+    return 1
+  fi
+  rm -rf "$work"
+  return 1
+}
+
+if [ -n "${NATS_SERVER_BIN:-}" ]; then
+  echo "nats-server: $("$NATS_SERVER_BIN" --version) (NATS_SERVER_BIN)" >&2
+elif [ -x "$TOOLS_NATS" ] && v=$(nats_version "$TOOLS_NATS") && [ -n "$v" ] && at_least "$v" "$NATS_MIN"; then
+  echo "nats-server: $v ($TOOLS_NATS)" >&2
+elif command -v nats-server >/dev/null 2>&1 && v=$(nats_version nats-server) && [ -n "$v" ] && at_least "$v" "$NATS_MIN"; then
+  echo "nats-server: $v ($(command -v nats-server))" >&2
+elif fetch_nats_from_debian; then
+  echo "nats-server: $(nats_version "$TOOLS_NATS") ($TOOLS_NATS)" >&2
 else
-  if ! apt_install nats-server; then
+  # No newer one could be had: the system's (from apt when missing) works, with the longer push tail.
+  if ! command -v nats-server >/dev/null 2>&1 && ! apt_install nats-server; then
     cat >&2 <<'MSG'
 setup: nats-server is not installed and could not be installed automatically.
   Debian/Ubuntu: sudo apt-get install -y nats-server
   macOS:         brew install nats-server
-  otherwise:     put nats-server (2.9 or newer) on PATH, or set NATS_SERVER_BIN to its path.
+  otherwise:     put nats-server (2.12 or newer; 2.9 works) on PATH, or set NATS_SERVER_BIN to its path.
 Then run this setup again.
 MSG
     exit 1
   fi
-  echo "nats-server: $(nats-server --version)" >&2
+  echo "nats-server: $(nats_version nats-server) ($(command -v nats-server)); $NATS_MIN or newer is recommended (docs/deployment.md)" >&2
 fi
 
 # Tools the tests and the bench use: redis-server (the Socket.IO peer of the load bench), openssl (test
