@@ -43,6 +43,8 @@ export interface LoadSummary {
   readonly answer?: LatencySummary;
   /** Pushes sent per second, measured. */
   readonly ratePerSec: number;
+  /** Pushes slower than push-load.ts SLOW_PUSH_MS, by second of the measured window, all processes. */
+  readonly slowBySecond: readonly number[];
 }
 
 export interface WatchSummary {
@@ -145,6 +147,7 @@ export class Fleet {
       push: summarize(mergeEncoded(results.map((r) => r.pushHist))),
       ...(answers.length > 0 && { answer: summarize(mergeEncoded(answers)) }),
       ratePerSec: (sent * 1000) / durationMs,
+      slowBySecond: sumBySlot(results.map((r) => r.slowBySecond ?? [])),
     };
   }
 
@@ -179,4 +182,11 @@ function mergeCounts(all: readonly Readonly<Record<string, number>>[]): Record<s
   const out: Record<string, number> = {};
   for (const m of all) for (const [k, v] of Object.entries(m)) out[k] = (out[k] ?? 0) + v;
   return out;
+}
+
+/** Element-wise sum of series of unequal length. */
+function sumBySlot(series: readonly (readonly number[])[]): number[] {
+  const out: number[] = [];
+  for (const s of series) s.forEach((v, i) => (out[i] = (out[i] ?? 0) + v));
+  return Array.from(out, (v) => v ?? 0);
 }

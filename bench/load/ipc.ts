@@ -74,6 +74,8 @@ export interface LoadResult {
   readonly pushHist: string;
   /** Sender's emit to its own answer (Syncmesh `committed`), when the peer has one. */
   readonly answerHist?: string;
+  /** Pushes slower than push-load.ts SLOW_PUSH_MS, by second of the measured window. */
+  readonly slowBySecond?: readonly number[];
   readonly elapsedMs: number;
 }
 

@@ -18,6 +18,8 @@ interface InFlight {
 }
 
 const TICK_MS = 2;
+/** A push slower than this counts in the run's seconds (LoadResult.slowBySecond): stalls or spread-out queueing. */
+export const SLOW_PUSH_MS = 25;
 /** A push not received within this is counted lost and its pair freed. */
 const LOST_AFTER_MS = 10_000;
 
@@ -31,6 +33,9 @@ export class PushLoad {
   #errors = 0;
   #firstError: string | undefined;
   #hasAnswers = false;
+  /** Measured pushes slower than SLOW_PUSH_MS, by second of the measured window (by send time). */
+  readonly #slowBySecond: number[] = [];
+  #measureFrom = 0;
 
   constructor(
     private readonly pairs: number,
@@ -44,7 +49,13 @@ export class PushLoad {
     this.#inFlight.delete(pair);
     if (!f.measured) return;
     this.#received++;
-    recordMs(this.#push, performance.now() - f.t0);
+    const ms = performance.now() - f.t0;
+    recordMs(this.#push, ms);
+    if (ms > SLOW_PUSH_MS) {
+      const second = Math.max(0, Math.floor((f.t0 - this.#measureFrom) / 1000));
+      while (this.#slowBySecond.length <= second) this.#slowBySecond.push(0);
+      this.#slowBySecond[second]!++;
+    }
   }
 
   #error(err: unknown): void {
@@ -59,6 +70,7 @@ export class PushLoad {
     }
     const start = performance.now();
     const measureFrom = start + warmupMs;
+    this.#measureFrom = measureFrom;
     const end = measureFrom + durationMs;
     let issued = 0;
     let seq = 0;
@@ -120,6 +132,7 @@ export class PushLoad {
       ...(this.#firstError !== undefined && { firstError: this.#firstError }),
       pushHist: encodeHistogram(this.#push),
       ...(this.#hasAnswers && { answerHist: encodeHistogram(this.#answer) }),
+      slowBySecond: this.#slowBySecond,
       elapsedMs: durationMs,
     };
   }

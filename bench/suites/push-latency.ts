@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { LoadProcess } from '../load/load-process.js';
 import { startRedisServer, type RedisServer } from '../load/redis-server.js';
 import type { LoadSummary } from '../load/fleet.js';
+import { SLOW_PUSH_MS } from '../load/push-load.js';
 import { ratio, type ScaleResult, type ScaleRow } from '../scale-report.js';
 import { OPEN_CONCURRENCY, OPEN_TIMEOUT_MS, syncmeshUsers, type LoadContext } from './load-context.js';
 
@@ -77,6 +78,26 @@ async function socketIo(ctx: LoadContext): Promise<LoadSummary> {
   }
 }
 
+/**
+ * Where the slow pushes fall in time: a few seconds holding most of them is a stall (a pause of one
+ * process, a burst of other work); slow pushes in every second is queueing on a busy machine.
+ */
+export function slowSeconds(name: string, s: LoadSummary): string {
+  const by = s.slowBySecond;
+  const total = by.reduce((a, b) => a + b, 0);
+  if (total === 0) return `${name}: no push slower than ${SLOW_PUSH_MS} ms`;
+  const seconds = by.filter((n) => n > 0).length;
+  const worst = by
+    .map((n, second) => ({ n, second }))
+    .sort((a, b) => b.n - a.n)
+    .slice(0, 5);
+  const inWorst = worst.reduce((a, w) => a + w.n, 0);
+  return (
+    `${name}: ${total} pushes slower than ${SLOW_PUSH_MS} ms, in ${seconds} of ${by.length} seconds; ` +
+    `the 5 worst seconds hold ${Math.round((inWorst * 100) / total)}% of them (${worst.map((w) => `${w.second} s: ${w.n}`).join(', ')})`
+  );
+}
+
 export async function runPushLatency(ctx: LoadContext): Promise<ScaleResult> {
   const rows: ScaleRow[] = [];
   let o: LoadSummary | undefined;
@@ -122,6 +143,8 @@ export async function runPushLatency(ctx: LoadContext): Promise<ScaleResult> {
       { what: 'pushes lost', value: o === undefined ? undefined : o.sent - o.received, op: '<=', bound: 0, unit: '' },
     ],
     notes: [
+      ...(o !== undefined ? [slowSeconds('ours', o)] : []),
+      ...(p !== undefined ? [slowSeconds('Socket.IO', p)] : []),
       ...(lossFree ? [] : ['pushes lost: a push not received within 10 s (or by the end of the run) is not in the histogram']),
       ...(n < 10_000 ? [`measured with ${n} clients; TARGETS.md sets 10,000`] : []),
     ],

@@ -96,6 +96,8 @@ describe('bench - load smoke', () => {
       expect(r.values['max'], name).toBeGreaterThanOrEqual(r.values['p99']!);
     }
     expect(target('P5').checks.map((c) => c.what)).toEqual(['p50', 'p99', "p99 / Socket.IO's p99", 'pushes lost']);
+    // Where the slow pushes fell in time, for each side.
+    for (const name of ['ours', 'Socket.IO']) expect(stdout).toMatch(new RegExp(`note: ${name}: (no push slower than \\d+ ms|\\d+ pushes slower than \\d+ ms, in \\d+ of \\d+ seconds)`));
     expect(stdout).toMatch(/^SUMMARY \(load\): \d+ of 3 targets MET/m);
   });
 });
