@@ -43,6 +43,8 @@ apt_install() {
 # where `syncmesh cluster`, the tests and the bench look first (runtime/nats-launcher.ts). The system's
 # packages are left as they are. NATS_SERVER_BIN, when set, is used as it is.
 NATS_MIN=2.12
+# The release the suite last passed on; when Debian unstable has moved past it, its current one is taken.
+NATS_TESTED=2.15.1-1
 TOOLS_NATS=.tools/nats-server/nats-server
 
 nats_version() { "$1" --version 2>/dev/null | sed -n 's/^nats-server: v\{0,1\}\([0-9][0-9.]*\).*/\1/p'; }
@@ -58,7 +60,8 @@ fetch_nats_from_debian() {
   local opts=(-o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$work/parts" -o "Dir::State::Lists=$work/lists"
     -o "Dir::Cache=$work/cache" -o "Dir::State::status=/dev/null" -o "Acquire::Languages=none" -o "APT::Sandbox::User=$(id -un)")
   step "nats-server $NATS_MIN+ from Debian unstable (apt download, signatures checked) into .tools/nats-server/"
-  if apt-get "${opts[@]}" update -qq && (cd "$work" && apt-get "${opts[@]}" download -qq nats-server) &&
+  if apt-get "${opts[@]}" update -qq &&
+    (cd "$work" && { apt-get "${opts[@]}" download -qq "nats-server=$NATS_TESTED" 2>/dev/null || apt-get "${opts[@]}" download -qq nats-server; }) &&
     dpkg-deb -x "$work"/nats-server_*.deb "$work/root" && [ -x "$work/root/usr/sbin/nats-server" ]; then
     mkdir -p "$(dirname "$TOOLS_NATS")"
     install -m 0755 "$work/root/usr/sbin/nats-server" "$TOOLS_NATS"
