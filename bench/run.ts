@@ -56,7 +56,7 @@ async function main(): Promise<number> {
   const log = benchLogger('bench');
   const abort = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {
-    log.warn(`${sig}: stopping the measures and cleaning up`);
+    log.warn(`${sig}: stopping the measure under way and cleaning up (a second ${sig} stops at once)`);
     abort.abort();
   };
   process.once('SIGINT', onSignal);

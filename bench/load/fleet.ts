@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { BenchAbortedError } from '../errors.js';
 import { LoadProcess } from './load-process.js';
 import { mergeEncoded, summarize, type LatencySummary } from './hist.js';
 import type { LoadResult, OpenResult, PopulationSpec, WatchResult } from './ipc.js';
@@ -64,14 +65,28 @@ export class Fleet {
   private constructor(
     readonly processes: readonly LoadProcess[],
     private readonly log: Logger,
+    /** Aborts the phase under way (open, load, watch): it rejects with BenchAbortedError at once. */
+    private readonly signal: AbortSignal | undefined,
   ) {}
 
   /** Starts `count` load processes. */
-  static async start(count: number, log: Logger, execArgv: readonly string[] = []): Promise<Fleet> {
+  static async start(count: number, log: Logger, execArgv: readonly string[] = [], signal?: AbortSignal): Promise<Fleet> {
     const processes = await Promise.all(
       Array.from({ length: count }, (_, i) => LoadProcess.start({ name: `load-${i + 1}`, script: CLIENT_SCRIPT, execArgv: ['--max-old-space-size=4096', ...execArgv] })),
     );
-    return new Fleet(processes, log);
+    return new Fleet(processes, log, signal);
+  }
+
+  /** `work`, unless the run is interrupted first: then BenchAbortedError (the caller's cleanup stops the processes). */
+  #unlessAborted<T>(work: Promise<T>): Promise<T> {
+    const signal = this.signal;
+    if (signal === undefined) return work;
+    if (signal.aborted) return Promise.reject(new BenchAbortedError());
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => reject(new BenchAbortedError());
+      signal.addEventListener('abort', onAbort, { once: true });
+      work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 
   /** Load processes needed for `connections`. */
@@ -91,13 +106,13 @@ export class Fleet {
     }, 2_000);
     let results: OpenResult[];
     try {
-      results = await Promise.all(
+      results = await this.#unlessAborted(Promise.all(
         this.processes.map((p, i) =>
           p
             .request({ op: 'open', population: spec(i, this.processes.length), localAddress: sourceAddress(i), concurrency: o.concurrency, timeoutMs: o.timeoutMs }, 'opened')
             .then((a) => a.result),
         ),
-      );
+      ));
     } finally {
       clearInterval(ticker);
     }
@@ -127,11 +142,11 @@ export class Fleet {
     const ticker = setInterval(() => this.log.info(`${label}: running`), 5_000);
     let results: LoadResult[];
     try {
-      results = await Promise.all(
+      results = await this.#unlessAborted(Promise.all(
         this.processes.map((p, i) =>
           p.request({ op: 'load', ratePerSec: totalPairs === 0 ? 0 : (ratePerSec * (pairsPerProcess[i] ?? 0)) / totalPairs, warmupMs, durationMs }, 'loaded').then((a) => a.result),
         ),
-      );
+      ));
     } finally {
       clearInterval(ticker);
     }
@@ -153,7 +168,7 @@ export class Fleet {
 
   /** Resolves when every client that was on `node` dropped after `sinceWallMs` and is live again (or at the timeout). */
   async watchLive(sinceWallMs: number, node: string, timeoutMs: number): Promise<WatchSummary> {
-    const results: WatchResult[] = await Promise.all(this.processes.map((p) => p.request({ op: 'watch-live', sinceWallMs, node, timeoutMs }, 'watched').then((a) => a.result)));
+    const results: WatchResult[] = await this.#unlessAborted(Promise.all(this.processes.map((p) => p.request({ op: 'watch-live', sinceWallMs, node, timeoutMs }, 'watched').then((a) => a.result))));
     const slots = Math.max(0, ...results.map((r) => r.liveCurve.length));
     const liveCurve = Array.from({ length: slots }, (_, s) => results.reduce((a, r) => a + (r.liveCurve[Math.min(s, r.liveCurve.length - 1)] ?? 0), 0));
     return {

@@ -8,6 +8,7 @@
  *
  * The Syncmesh connections stay open afterwards: P7 kills the node that holds them.
  */
+import { BenchAbortedError } from '../errors.js';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LoadProcess } from '../load/load-process.js';
@@ -69,7 +70,7 @@ async function measurePeer(ctx: LoadContext, kind: 'uws' | 'ws' | 'sio', name: s
       { concurrency: OPEN_CONCURRENCY, timeoutMs: OPEN_TIMEOUT_MS, total: warm },
     );
     await ctx.fleet.close();
-    await settle(SETTLE_MS);
+    await settle(SETTLE_MS, ctx.signal);
     const before = await settledRss(server.pid);
     const opened = await ctx.fleet.open(
       `P4 ${name}`,
@@ -81,14 +82,15 @@ async function measurePeer(ctx: LoadContext, kind: 'uws' | 'ws' | 'sio', name: s
       { concurrency: OPEN_CONCURRENCY, timeoutMs: OPEN_TIMEOUT_MS, total: n },
     );
     // Read after the same idle time as Syncmesh's socket node (whose sessions hibernate meanwhile).
-    await settle(SETTLE_MS + SESSION_HIBERNATE_AFTER_MS + HIBERNATE_SWEEP_MS + SETTLE_MS);
+    await settle(SETTLE_MS + SESSION_HIBERNATE_AFTER_MS + HIBERNATE_SWEEP_MS + SETTLE_MS, ctx.signal);
     const early = await settledRss(server.pid);
-    await settle(Math.max(0, ctx.options.idleReadMs - EARLY_READ_MS));
+    await settle(Math.max(0, ctx.options.idleReadMs - EARLY_READ_MS), ctx.signal);
     const after = await settledRss(server.pid);
     await ctx.fleet.close();
     if (opened.opened === 0) throw new Error(`no connection could be opened: ${opened.firstError ?? 'unknown error'}`);
     return { name, kbPerConn: (after - before) / opened.opened / KB, kbPerConnEarly: (early - before) / opened.opened / KB, acceptPerSec: opened.perSec, opened: opened.opened };
   } catch (err) {
+    if (err instanceof BenchAbortedError) throw err;
     ctx.log.error({ err }, `P4: ${name} failed`);
     await ctx.fleet.close().catch(() => undefined);
     return { name, error: err instanceof Error ? err.message : String(err) };
@@ -137,12 +139,12 @@ export async function runIdleMemory(ctx: LoadContext): Promise<IdleMemoryOutcome
     const warmSpec = await syncmeshUsers(ctx, 'p4warm', WARM_PER_PROCESS * ctx.fleet.processes.length);
     await ctx.fleet.open('P4 syncmesh warm-up', warmSpec, { concurrency: OPEN_CONCURRENCY, timeoutMs: OPEN_TIMEOUT_MS, total: WARM_PER_PROCESS * ctx.fleet.processes.length });
     await ctx.fleet.close();
-    await settle(SETTLE_MS);
+    await settle(SETTLE_MS, ctx.signal);
     const [nodeBefore, natsBefore] = await Promise.all([settledRss(node.pid), settledRss(ctx.cluster.nats.pid)]);
     const natsStateBefore = await natsState(ctx.cluster.nats.monitorUrl);
     const spec = await syncmeshUsers(ctx, 'p4', n);
     opened = await ctx.fleet.open('P4 syncmesh', spec, { concurrency: OPEN_CONCURRENCY, timeoutMs: OPEN_TIMEOUT_MS, total: n });
-    await settle(SETTLE_MS);
+    await settle(SETTLE_MS, ctx.signal);
     const [nodeAfter, natsAfter] = await Promise.all([settledRss(node.pid), settledRss(ctx.cluster.nats.pid)]);
     if (opened.opened === 0) throw new Error(`no connection could be opened: ${opened.firstError ?? 'unknown error'}`);
     oursKb = (nodeAfter - nodeBefore) / opened.opened / KB;
@@ -153,9 +155,9 @@ export async function runIdleMemory(ctx: LoadContext): Promise<IdleMemoryOutcome
     // Idle sessions hibernate (actors/session/kind.ts): read again once they have. The checks use these
     // figures: they are what an idle connection costs; the ones above are a connection just opened
     // (nats-server then still holds the KV writes of the burst in its block caches).
-    await settle(SESSION_HIBERNATE_AFTER_MS + HIBERNATE_SWEEP_MS + SETTLE_MS);
+    await settle(SESSION_HIBERNATE_AFTER_MS + HIBERNATE_SWEEP_MS + SETTLE_MS, ctx.signal);
     const [nodeEarly, natsEarly] = await Promise.all([settledRss(node.pid), settledRss(ctx.cluster.nats.pid)]);
-    await settle(Math.max(0, ctx.options.idleReadMs - EARLY_READ_MS));
+    await settle(Math.max(0, ctx.options.idleReadMs - EARLY_READ_MS), ctx.signal);
     const [nodeIdle, natsIdle] = await Promise.all([settledRss(node.pid), settledRss(ctx.cluster.nats.pid)]);
     const perConn = (after: number, before: number): number => (after - before) / opened!.opened / KB;
     const natsStateAfter = await natsState(ctx.cluster.nats.monitorUrl);
@@ -183,6 +185,7 @@ export async function runIdleMemory(ctx: LoadContext): Promise<IdleMemoryOutcome
       ctx.log.info(`P4: heap snapshot ${file ?? 'not written in time'}`);
     }
   } catch (err) {
+    if (err instanceof BenchAbortedError) throw err;
     ctx.log.error({ err }, 'P4: Syncmesh failed');
     rows.push({ name: 'ours: socket node, just opened', values: {}, error: err instanceof Error ? err.message : String(err) });
   }

@@ -26,7 +26,7 @@ export async function runLoadTargets(options: BenchOptions, log: Logger, signal:
   try {
     // With --profile-dir the load processes are profiled too: on this machine they share the 2 cores.
     const fleetArgs = o.profileDir ? ['--cpu-prof', '--cpu-prof-dir', o.profileDir] : [];
-    fleet = await Fleet.start(Fleet.processesFor(Math.max(o.connections, o.clients)), log, fleetArgs);
+    fleet = await Fleet.start(Fleet.processesFor(Math.max(o.connections, o.clients)), log, fleetArgs, signal);
     const ctx: LoadContext = { log, options: o, cluster, fleet, signal };
     let p4: IdleMemoryOutcome | undefined;
     if (want('P4') || want('P7')) {

@@ -9,6 +9,7 @@
  * redis-server; device A (node 1) emits, the server emits to the rest of the user's room, device B
  * (node 2) receives. It stores nothing.
  */
+import { BenchAbortedError } from '../errors.js';
 import { fileURLToPath } from 'node:url';
 import { LoadProcess } from '../load/load-process.js';
 import { startRedisServer, type RedisServer } from '../load/redis-server.js';
@@ -107,6 +108,7 @@ export async function runPushLatency(ctx: LoadContext): Promise<ScaleResult> {
     rows.push(row('ours: commit -> sync at B', o, 'push'));
     if (o.answer) rows.push({ ...row('ours: commit -> committed at A', o, 'answer'), note: 'the commit answer alone' });
   } catch (err) {
+    if (err instanceof BenchAbortedError) throw err;
     ctx.log.error({ err }, 'P5: Syncmesh failed');
     rows.push({ name: 'ours: commit -> sync at B', values: {}, error: err instanceof Error ? err.message : String(err) });
   }
@@ -116,6 +118,7 @@ export async function runPushLatency(ctx: LoadContext): Promise<ScaleResult> {
     const base = row('Socket.IO 4 + Redis adapter', p, 'push');
     rows.push({ ...base, note: [r !== undefined ? `p99 ours/peer ${r.toFixed(2)}x` : '', base.note ?? ''].filter(Boolean).join('; ') });
   } catch (err) {
+    if (err instanceof BenchAbortedError) throw err;
     ctx.log.error({ err }, 'P5: Socket.IO failed');
     rows.push({ name: 'Socket.IO 4 + Redis adapter', values: {}, error: err instanceof Error ? err.message : String(err) });
   }

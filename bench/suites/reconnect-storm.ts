@@ -5,6 +5,7 @@
  * and connect to a survivor. Timed from the kill to the moment the last of them has its welcome.
  * Context: the rate bare uWebSockets.js accepted connections at in P4 (one process, same machine).
  */
+import { BenchAbortedError } from '../errors.js';
 import type { ScaleResult } from '../scale-report.js';
 import type { IdleMemoryOutcome } from './idle-memory.js';
 import type { LoadContext } from './load-context.js';
@@ -96,6 +97,7 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
       ],
     };
   } catch (err) {
+    if (err instanceof BenchAbortedError) throw err;
     ctx.log.error({ err }, 'P7 failed');
     return { ...base, rows: [{ name: 'ours: clients live again', values: {}, error: err instanceof Error ? err.message : String(err) }, ...uwsRow], checks: [{ what: 'time until all live again', value: undefined, op: '<=', bound: 10, unit: ' s' }] };
   } finally {
