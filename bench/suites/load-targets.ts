@@ -21,7 +21,9 @@ export async function runLoadTargets(options: BenchOptions, log: Logger, signal:
   if (!want('P4') && !want('P5') && !want('P7')) return;
   const o = options.load;
   const profileArgs = o.profileDir ? ['--cpu-prof', '--cpu-prof-dir', o.profileDir, '--heapsnapshot-signal=SIGUSR2', '--diagnostic-dir', o.profileDir] : [];
-  const cluster = await startBenchCluster(log, { profileExecArgv: profileArgs });
+  // SYNCMESH_BENCH_NODE_FLAGS: more Node flags for the cluster's nodes (`--trace-gc`, say; their output lands in the kept logs).
+  const nodeFlags = (process.env['SYNCMESH_BENCH_NODE_FLAGS'] ?? '').split(/\s+/).filter(Boolean);
+  const cluster = await startBenchCluster(log, { profileExecArgv: [...profileArgs, ...nodeFlags] });
   let fleet: Fleet | undefined;
   try {
     // With --profile-dir the load processes are profiled too: on this machine they share the 2 cores.
