@@ -33,3 +33,14 @@ export class BenchAbortedError extends Error {
     this.name = 'BenchAbortedError';
   }
 }
+
+/** `work`, unless `signal` aborts first: then BenchAbortedError at once (the caller's cleanup stops what runs). */
+export function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return work;
+  if (signal.aborted) return Promise.reject(new BenchAbortedError());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new BenchAbortedError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

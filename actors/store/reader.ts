@@ -12,7 +12,7 @@
  * on a literal subject (nats-server 2.9 keeps per-subject state). A wildcard or `next_by_subj` read
  * scans the stream from its start sequence on 2.9, so the storage never makes one.
  */
-import type { Msg } from '@nats-io/nats-core';
+import { MsgHdrsImpl, type Msg } from '@nats-io/nats-core';
 import type { JetStreamRequests } from '../../runtime/mod.js';
 import { StoreUnavailableError } from './errors.js';
 import { retryTransient } from './retry.js';
@@ -99,7 +99,7 @@ export function streamReader(requests: JetStreamRequests, stream: string, option
     const msg = answer.message;
     if (!msg) throw new StoreUnavailableError(`message get on stream ${stream} answered without a message`);
     const data = msg.data ? new Uint8Array(Buffer.from(msg.data, 'base64')) : new Uint8Array(0);
-    const msgId = msg.hdrs ? headerValue(Buffer.from(msg.hdrs, 'base64').toString('utf8'), 'nats-msg-id') : undefined;
+    const msgId = msg.hdrs ? MsgHdrsImpl.decode(Buffer.from(msg.hdrs, 'base64')).last('Nats-Msg-Id') || undefined : undefined;
     return msgId ? { seq: msg.seq, subject: msg.subject, data, msgId } : { seq: msg.seq, subject: msg.subject, data };
   };
 
@@ -108,13 +108,4 @@ export function streamReader(requests: JetStreamRequests, stream: string, option
     last: (subject) => get({ last_by_subj: subject }),
     at: (seq) => get({ seq }),
   };
-}
-
-/** The value of header `lowerName` in a NATS header block (`NATS/1.0\r\nName: value\r\n...`). */
-function headerValue(block: string, lowerName: string): string | undefined {
-  for (const line of block.split('\r\n').slice(1)) {
-    const colon = line.indexOf(':');
-    if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === lowerName) return line.slice(colon + 1).trim();
-  }
-  return undefined;
 }

@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { BenchAbortedError } from '../errors.js';
+import { unlessAborted } from '../errors.js';
 import { LoadProcess } from './load-process.js';
 import { mergeEncoded, summarize, type LatencySummary } from './hist.js';
 import type { LoadResult, OpenResult, PopulationSpec, WatchResult } from './ipc.js';
@@ -77,18 +77,6 @@ export class Fleet {
     return new Fleet(processes, log, signal);
   }
 
-  /** `work`, unless the run is interrupted first: then BenchAbortedError (the caller's cleanup stops the processes). */
-  #unlessAborted<T>(work: Promise<T>): Promise<T> {
-    const signal = this.signal;
-    if (signal === undefined) return work;
-    if (signal.aborted) return Promise.reject(new BenchAbortedError());
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = (): void => reject(new BenchAbortedError());
-      signal.addEventListener('abort', onAbort, { once: true });
-      work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-    });
-  }
-
   /** Load processes needed for `connections`. */
   static processesFor(connections: number): number {
     return Math.max(2, Math.ceil(connections / MAX_PER_PROCESS));
@@ -106,13 +94,13 @@ export class Fleet {
     }, 2_000);
     let results: OpenResult[];
     try {
-      results = await this.#unlessAborted(Promise.all(
+      results = await unlessAborted(Promise.all(
         this.processes.map((p, i) =>
           p
             .request({ op: 'open', population: spec(i, this.processes.length), localAddress: sourceAddress(i), concurrency: o.concurrency, timeoutMs: o.timeoutMs }, 'opened')
             .then((a) => a.result),
         ),
-      ));
+      ), this.signal);
     } finally {
       clearInterval(ticker);
     }
@@ -142,11 +130,11 @@ export class Fleet {
     const ticker = setInterval(() => this.log.info(`${label}: running`), 5_000);
     let results: LoadResult[];
     try {
-      results = await this.#unlessAborted(Promise.all(
+      results = await unlessAborted(Promise.all(
         this.processes.map((p, i) =>
           p.request({ op: 'load', ratePerSec: totalPairs === 0 ? 0 : (ratePerSec * (pairsPerProcess[i] ?? 0)) / totalPairs, warmupMs, durationMs }, 'loaded').then((a) => a.result),
         ),
-      ));
+      ), this.signal);
     } finally {
       clearInterval(ticker);
     }
@@ -168,7 +156,7 @@ export class Fleet {
 
   /** Resolves when every client that was on `node` dropped after `sinceWallMs` and is live again (or at the timeout). */
   async watchLive(sinceWallMs: number, node: string, timeoutMs: number): Promise<WatchSummary> {
-    const results: WatchResult[] = await this.#unlessAborted(Promise.all(this.processes.map((p) => p.request({ op: 'watch-live', sinceWallMs, node, timeoutMs }, 'watched').then((a) => a.result))));
+    const results: WatchResult[] = await unlessAborted(Promise.all(this.processes.map((p) => p.request({ op: 'watch-live', sinceWallMs, node, timeoutMs }, 'watched').then((a) => a.result))), this.signal);
     const slots = Math.max(0, ...results.map((r) => r.liveCurve.length));
     const liveCurve = Array.from({ length: slots }, (_, s) => results.reduce((a, r) => a + (r.liveCurve[Math.min(s, r.liveCurve.length - 1)] ?? 0), 0));
     return {

@@ -2,6 +2,7 @@
  * What the load suites (P4, P5, P7) share in one run: the Syncmesh cluster, the load processes, and
  * the Syncmesh population P4 leaves open for P7 to knock over.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { BenchAbortedError } from '../errors.js';
 import type { Logger } from 'pino';
 import type { LoadOptions } from '../args.js';
@@ -43,17 +44,8 @@ export async function syncmeshUsers(ctx: Pick<LoadContext, 'cluster'>, tag: stri
  * Waits `ms` (between opening connections and reading memory, so the servers' allocations settle);
  * rejects with BenchAbortedError as soon as `signal` aborts.
  */
-export function settle(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new BenchAbortedError());
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(new BenchAbortedError());
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
+export async function settle(ms: number, signal?: AbortSignal): Promise<void> {
+  await delay(ms, undefined, signal && { signal }).catch((err: unknown) => {
+    throw signal?.aborted ? new BenchAbortedError() : err;
   });
 }
