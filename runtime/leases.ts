@@ -6,6 +6,8 @@
  *   held by this node  -> update(rev): take it over again (a stale lease of ours)
  *   holder is down     -> update(rev): take it over (membership says the holder is gone)
  *   holder is live     -> not acquired: the caller forwards the message to the holder
+ *   holder not heard of yet (this node joined less than downAfterMs ago) -> wait until it is heard
+ *                         of (live) or that time has passed (gone), then decide
  *
  * Two nodes racing for one key cannot both win: only one create/update at a given revision
  * succeeds, the other re-reads and sees the winner. The value is {node, epoch}. The epoch is the
@@ -22,6 +24,13 @@ import { decode, encode } from './codec.js';
 import type { KeyRemoval } from './key-removal.js';
 import type { KvRequests } from './kv-requests.js';
 import { UnavailableError } from './errors.js';
+
+/** What a lease decision needs to know about a holder (membership.ts). */
+export interface HolderLiveness {
+  isLive(node: string): boolean;
+  /** Undefined when `isLive(node)` can be trusted now; else settles once it can (Membership.heardOf). */
+  heardOf(node: string): Promise<void> | undefined;
+}
 
 export type LeaseResult = { ok: true; rev: number; epoch: number } | { ok: false; holder: string };
 
@@ -53,11 +62,20 @@ export class LeaseStore {
     private readonly removal: KeyRemoval,
   ) {}
 
-  async acquire(key: string, isLive: (node: string) => boolean): Promise<LeaseResult> {
+  async acquire(key: string, liveness: HolderLiveness): Promise<LeaseResult> {
     for (let attempt = 0; attempt < 8; attempt++) {
       const e = await this.kv.get(key);
       const held = e && e.operation === 'PUT' ? readLease(e.value, e.revision) : undefined;
-      if (held && held.node !== this.self && isLive(held.node)) return { ok: false, holder: held.node };
+      if (held && held.node !== this.self && !liveness.isLive(held.node)) {
+        const unsure = liveness.heardOf(held.node);
+        if (unsure !== undefined) {
+          // Not heard of yet: it may be live (this node just joined). Read again once that is known.
+          await unsure;
+          attempt--;
+          continue;
+        }
+      }
+      if (held && held.node !== this.self && liveness.isLive(held.node)) return { ok: false, holder: held.node };
       const value = encode({ node: this.self });
       try {
         const rev = e && e.operation === 'PUT' ? await this.kv.update(key, value, e.revision) : await this.kv.create(key, value);

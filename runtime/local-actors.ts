@@ -49,6 +49,8 @@ export interface Router {
   readonly counters: Counters;
   readonly clock: Clock;
   isLive(node: string): boolean;
+  /** Undefined when isLive(node) can be trusted now; else settles once it can (Membership.heardOf). */
+  heardOf(node: string): Promise<void> | undefined;
   /** Closing: no new spawns; messages of stopped virtual actors go elsewhere. */
   readonly closing: boolean;
   /** Closed: queued messages are refused, not routed again. */
@@ -164,7 +166,9 @@ export class LocalActors implements CellHost {
     if (cached !== undefined && cached !== this.r.id && this.r.isLive(cached)) return cached;
     if (this.leases === undefined) return undefined;
     const h = await this.leases.holder(actorKey(kind, id));
-    if (h === undefined || h.node === this.r.id || !this.r.isLive(h.node)) return undefined;
+    if (h === undefined || h.node === this.r.id) return undefined;
+    if (!this.r.isLive(h.node)) await this.r.heardOf(h.node); // a node that just joined may not have heard of it yet
+    if (!this.r.isLive(h.node)) return undefined;
     this.rememberHolder(kind, id, h.node);
     return h.node;
   }
@@ -188,7 +192,7 @@ export class LocalActors implements CellHost {
   private async activate(cell: Cell, hops: number): Promise<void> {
     const { kind } = cell.spec;
     try {
-      const lease = await this.leases!.acquire(cell.key, (n) => this.r.isLive(n));
+      const lease = await this.leases!.acquire(cell.key, this.r);
       if (!lease.ok) {
         this.remove(cell);
         cell.life.end('active on another node');

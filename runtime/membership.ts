@@ -119,6 +119,11 @@ export class Membership {
   private lastForgedLog = 0;
   /** When this node last received its own heartbeat (proof that NATS carries our messages). */
   lastEcho = 0;
+  /** When this node began to listen for heartbeats (0: not yet). */
+  private listeningSince = 0;
+  /** Waiting to hear of a node this node does not know yet (see {@link heardOf}). */
+  private readonly unheard = new Map<string, (() => void)[]>();
+  private settleTimer: TimerHandle | undefined;
 
   constructor(private readonly o: MembershipOptions) {
     const s = o.self;
@@ -129,6 +134,7 @@ export class Membership {
   async start(discoveryMs = 150, stallMs = 40): Promise<void> {
     const { nc, subjectBase } = this.o;
     let lastNews = Date.now();
+    this.listeningSince = this.o.clock.now();
     this.sub = nc.subscribe(`${subjectBase}.*`, {
       callback: (err, msg) => {
         if (err || !this.onHeartbeat(msg.data, msg.subject)) return;
@@ -172,6 +178,42 @@ export class Membership {
     return this.others.size + 1;
   }
 
+  /**
+   * Whether this node can judge `nodeId` by `isLive` yet: undefined when it can (the node is live,
+   * or this node has listened for heartbeats for downAfterMs, long enough to have heard every live
+   * member), else a promise that settles when its heartbeat arrives or when that time is reached.
+   *
+   * A node that has just joined knows only the members that answered its discovery round in time; a
+   * live member busy for a moment answers later. Calling it gone then would take its activation
+   * leases from under it, and two activations would run side by side.
+   */
+  heardOf(nodeId: string): Promise<void> | undefined {
+    if (this.isLive(nodeId) || this.closed) return undefined;
+    const left = this.listeningSince === 0 ? this.o.downAfterMs : this.listeningSince + this.o.downAfterMs - this.o.clock.now();
+    if (left <= 0) return undefined;
+    return new Promise<void>((resolve) => {
+      const waiting = this.unheard.get(nodeId);
+      if (waiting === undefined) this.unheard.set(nodeId, [resolve]);
+      else waiting.push(resolve);
+      this.settleTimer ??= this.o.clock.setTimeout(() => this.settleUnheard(), left);
+    });
+  }
+
+  /** Listened for downAfterMs: whoever was not heard of is gone. */
+  private settleUnheard(): void {
+    this.settleTimer = undefined;
+    const all = [...this.unheard.values()];
+    this.unheard.clear();
+    for (const waiting of all) for (const resolve of waiting) resolve();
+  }
+
+  private heard(nodeId: string): void {
+    const waiting = this.unheard.get(nodeId);
+    if (waiting === undefined) return;
+    this.unheard.delete(nodeId);
+    for (const resolve of waiting) resolve();
+  }
+
   subscribe(listener: (e: MembershipEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -199,6 +241,8 @@ export class Membership {
   /** Stops timers and the subscription without a goodbye. */
   stop(): void {
     this.closed = true;
+    if (this.settleTimer !== undefined) this.o.clock.clearTimeout(this.settleTimer);
+    this.settleUnheard();
     if (this.hbTimer !== undefined) this.o.clock.clearInterval(this.hbTimer);
     if (this.checkTimer !== undefined) this.o.clock.clearInterval(this.checkTimer);
     this.sub?.unsubscribe();
@@ -275,7 +319,10 @@ export class Membership {
       return true;
     }
     this.others.set(info.nodeId, member);
-    if (!known) this.emit({ type: 'up', member });
+    if (!known) {
+      this.emit({ type: 'up', member });
+      this.heard(info.nodeId);
+    }
     else if (!sameInfo(known, info)) this.emit({ type: 'updated', member });
     return !known;
   }

@@ -162,6 +162,7 @@ export class NodeImpl implements ActorNode, NodeLife {
       counters: node.counters,
       clock: node.clock,
       isLive,
+      heardOf: (n) => node.membership.heardOf(n),
       get closing() {
         return node.closing;
       },

@@ -7,10 +7,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { natsServer } from '../kit/nats.js';
-import { hashLanes, pickHashed } from '../../runtime/internal.js';
 import type { ActorNode, ActorRef } from '../../runtime/mod.js';
 import { watcher } from './fixtures/kinds.js';
-import { nodeProcess, testNode, waitFor, type NodeProcess } from './kit.js';
+import { idsPlacedOn, nodeProcess, testNode, waitFor, type NodeProcess } from './kit.js';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -18,14 +17,6 @@ afterEach(async () => {
 });
 
 type Terminated = { ref: ActorRef; reason: string };
-
-/** Echo ids whose placement over {h, p} is p. */
-function idsPlacedOnP(prefix: string, count: number): string[] {
-  const cands = ['h', 'p'].map((id) => ({ id, lanes: hashLanes(id) }));
-  const out: string[] = [];
-  for (let i = 0; out.length < count; i++) if (pickHashed(hashLanes(`echo/${prefix}${i}`), cands) === 'p') out.push(`${prefix}${i}`);
-  return out;
-}
 
 /** h hosts echo actors `ids` (activated while alone), then p joins; t hosts a watcher `w`. */
 async function movedPlacement(prefix: string, count: number): Promise<{ t: ActorNode; h: NodeProcess; w: ActorRef; targets: ActorRef[] }> {
@@ -36,7 +27,7 @@ async function movedPlacement(prefix: string, count: number): Promise<{ t: Actor
   const t = await testNode(ns.url, 't', [watcher]);
   cleanup.push(() => t.close());
   await waitFor('t to see h', () => t.members().some((m) => m.nodeId === 'h'));
-  const targets = idsPlacedOnP(prefix, count).map((id): ActorRef => ({ kind: 'echo', id }));
+  const targets = idsPlacedOn('p', ['h', 'p'], 'echo', prefix, count).map((id): ActorRef => ({ kind: 'echo', id }));
   for (const r of targets) expect(await t.ask<{ node: string }>(r, { type: 'echo' })).toMatchObject({ node: 'h' });
   const p = await nodeProcess(ns.url, 'p', { KINDS: 'echo' });
   cleanup.push(() => p[Symbol.asyncDispose]());

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pino } from 'pino';
+import { hashLanes, pickHashed } from '../../runtime/internal.js';
 import { startNode, type ActorKind, type ActorNode, type NodeOptions } from '../../runtime/mod.js';
 
 const FIXTURE = resolve(process.cwd(), 'dist/test/runtime/fixtures/node-main.js');
@@ -101,4 +102,12 @@ export async function nodeProcess(natsUrl: string, nodeId: string, env: Record<s
 export async function testNode(natsUrl: string, nodeId: string, kinds: ActorKind[] = [], extra: Partial<NodeOptions> = {}): Promise<ActorNode & AsyncDisposable> {
   const node = await startNode({ nats: natsUrl, nodeId, kinds, logger: quietLogger, heartbeatMs: HEARTBEAT_MS, downAfterMs: DOWN_AFTER_MS, ...extra });
   return Object.assign(node, { [Symbol.asyncDispose]: () => node.close() });
+}
+
+/** `count` ids `<prefix><n>` of virtual kind `kind` whose placement over the nodes `among` is `node`. */
+export function idsPlacedOn(node: string, among: readonly string[], kind: string, prefix: string, count: number): string[] {
+  const cands = among.map((id) => ({ id, lanes: hashLanes(id) }));
+  const out: string[] = [];
+  for (let i = 0; out.length < count; i++) if (pickHashed(hashLanes(`${kind}/${prefix}${i}`), cands) === node) out.push(`${prefix}${i}`);
+  return out;
 }
