@@ -17,6 +17,7 @@ import { LogLimiter } from './logger.js';
 import type { Counters } from './local-actors.js';
 import type { Sender } from './sender.js';
 import type { NodeLife } from './shutdown.js';
+import { TimeSlices } from './time-slices.js';
 import type { ActorMessage } from './types.js';
 
 /** Where checked envelopes go, by op. */
@@ -43,13 +44,26 @@ export interface EndpointDeps {
 export class Endpoint {
   private readonly badLog = new LogLimiter();
   private subs: Subscription[] = [];
+  /**
+   * Envelopes in time slices (time-slices.ts): a node that fell behind handles its backlog without
+   * stopping its loop. Replies are handled at once: they only settle this node's own asks, and one
+   * left waiting while the timers run would expire with its answer in hand.
+   */
+  private readonly envelopes = new TimeSlices<Uint8Array>((data) => this.onEnvelopes(data), {
+    onError: (err) => this.d.logger.error({ err }, 'handling an envelope failed'),
+  });
 
   constructor(private readonly d: EndpointDeps) {}
+
+  /** Envelopes received and not handled yet (the node is behind). */
+  get backlog(): number {
+    return this.envelopes.pending;
+  }
 
   /** Subscribes to the node's envelope and reply subjects. */
   open(): void {
     const { nats, sender, id } = this.d;
-    this.subs.push(nats.subscribe(sender.subj.node(id), { callback: (err, msg) => (err ? this.onSubError(err) : this.onEnvelopes(msg.data)) }));
+    this.subs.push(nats.subscribe(sender.subj.node(id), { callback: (err, msg) => (err ? this.onSubError(err) : this.envelopes.push(msg.data)) }));
     this.subs.push(nats.subscribe(sender.subj.reply(id), { callback: (err, msg) => (err ? this.onSubError(err) : this.onReplies(msg.data)) }));
   }
 

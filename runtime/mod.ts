@@ -14,6 +14,7 @@ export { ensureStream, ensureBucket, bucketStream, streamDifferences, isTransien
 export { KeyRemoval } from './key-removal.js';
 export { JetStreamRequests, ConnectionLostError } from './jetstream-requests.js';
 export { coalesceWrites } from './write-coalescing.js';
+export { TimeSlices } from './time-slices.js';
 export { watchNatsStatus } from './nats-status.js';
 export { loadClusterSettings, defaultReplicas } from './cluster-settings.js';
 export { roleToken } from './membership.js';
@@ -37,6 +38,7 @@ export {
 export type { ActorContext } from './context.js';
 export type { SignalOptions } from './signals.js';
 export type { WireCode } from './errors.js';
+export type { TimeSlicesOptions } from './time-slices.js';
 export type { PublishOptions, PubAck } from './jetstream-requests.js';
 export type { NatsServer, NatsServerOptions, NatsCluster, NatsClusterOptions } from './nats-launcher.js';
 export type { Watchdog } from './watchdog.js';

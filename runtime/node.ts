@@ -281,6 +281,7 @@ export class NodeImpl implements ActorNode, NodeLife {
       mailboxDepth: depth,
       members: this.membership.size,
       waitingForHost: room.size,
+      inboundBacklog: this.endpoint.backlog,
       actorsByKind: byKind,
     };
   }
