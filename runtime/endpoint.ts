@@ -45,17 +45,18 @@ export class Endpoint {
   private readonly badLog = new LogLimiter();
   private subs: Subscription[] = [];
   /**
-   * Envelopes in time slices (time-slices.ts): a node that fell behind handles its backlog without
-   * stopping its loop. Replies are handled at once: they only settle this node's own asks, and one
-   * left waiting while the timers run would expire with its answer in hand.
+   * Envelope frames in time slices (time-slices.ts), one frame a piece (a NATS message can carry
+   * hundreds): a node that fell behind handles its backlog without stopping its loop. Replies are
+   * handled at once: they only settle this node's own asks, and one left waiting while the timers
+   * run would expire with its answer in hand.
    */
-  private readonly envelopes = new TimeSlices<Uint8Array>((data) => this.onEnvelopes(data), {
+  private readonly envelopes = new TimeSlices<unknown>((frame) => this.onEnvelope(frame), {
     onError: (err) => this.d.logger.error({ err }, 'handling an envelope failed'),
   });
 
   constructor(private readonly d: EndpointDeps) {}
 
-  /** Envelopes received and not handled yet (the node is behind). */
+  /** Envelope frames received and not handled yet (the node is behind). */
   get backlog(): number {
     return this.envelopes.pending;
   }
@@ -63,7 +64,7 @@ export class Endpoint {
   /** Subscribes to the node's envelope and reply subjects. */
   open(): void {
     const { nats, sender, id } = this.d;
-    this.subs.push(nats.subscribe(sender.subj.node(id), { callback: (err, msg) => (err ? this.onSubError(err) : this.envelopes.push(msg.data)) }));
+    this.subs.push(nats.subscribe(sender.subj.node(id), { callback: (err, msg) => (err ? this.onSubError(err) : this.onEnvelopes(msg.data)) }));
     this.subs.push(nats.subscribe(sender.subj.reply(id), { callback: (err, msg) => (err ? this.onSubError(err) : this.onReplies(msg.data)) }));
   }
 
@@ -85,7 +86,7 @@ export class Endpoint {
 
   private onEnvelopes(data: Uint8Array): void {
     const frames = this.decodeFrames(data, 'envelope');
-    for (let i = 0; i < frames.length; i++) this.onEnvelope(frames[i]);
+    for (let i = 0; i < frames.length; i++) this.envelopes.push(frames[i]);
   }
 
   /** The frames of one NATS message; a malformed tail is counted and logged, what came before it is kept. */

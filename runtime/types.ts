@@ -177,7 +177,7 @@ export interface RuntimeMetrics {
   readonly members: number;
   /** Messages waiting for a node hosting their kind now. */
   readonly waitingForHost: number;
-  /** NATS messages of envelopes received and not handled yet: above zero, the node is behind (it handles them in time slices). */
+  /** Envelopes received and not handled yet: above zero, the node is behind (it handles them in time slices). */
   readonly inboundBacklog: number;
   /** Running actors and queued messages per kind this node hosts (gauges). */
   readonly actorsByKind: Readonly<Record<string, { readonly active: number; readonly mailboxDepth: number }>>;

@@ -42,7 +42,7 @@ const RUNTIME_COUNTERS: Record<string, { field: keyof RuntimeMetrics; help: stri
 const RUNTIME_GAUGES: Record<string, { field: keyof RuntimeMetrics; help: string }> = {
   syncmesh_runtime_members: { field: 'members', help: 'Live cluster members seen by this node' },
   syncmesh_runtime_waiting_for_host: { field: 'waitingForHost', help: 'Messages waiting for a node hosting their kind' },
-  syncmesh_runtime_inbound_backlog: { field: 'inboundBacklog', help: 'NATS messages of envelopes received and not handled yet (the node is behind; handled in time slices)' },
+  syncmesh_runtime_inbound_backlog: { field: 'inboundBacklog', help: 'Envelopes received and not handled yet (the node is behind; handled in time slices)' },
   syncmesh_runtime_hibernated_actors: { field: 'hibernatedActors', help: 'Actors hibernated now (their XState actor stopped until the next message)' },
 };
 
