@@ -18,6 +18,7 @@
 import { createInbox, headers as natsHeaders, NoRespondersError, TimeoutError, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import { JetStreamApiError, JetStreamError } from '@nats-io/jetstream';
 import { watchNatsStatus } from './nats-status.js';
+import { TimeSlices } from './time-slices.js';
 
 interface Waiter {
   readonly subject: string;
@@ -61,6 +62,20 @@ export class ConnectionLostError extends Error {
     this.name = 'ConnectionLostError';
   }
 }
+/** An answer taken off the waiting map (its timer cleared), to settle in a slice. */
+interface Answer {
+  readonly w: Waiter;
+  readonly m: Msg;
+}
+
+function settle(a: Answer): void {
+  if (a.m.data.length === 0 && a.m.headers?.code === NO_RESPONDERS) a.w.reject(new NoRespondersError(a.w.subject));
+  else a.w.resolve(a.m);
+}
+
+/** Answers settled at once in one turn of the loop, at most (the rest go in slices). */
+const ANSWERS_AT_ONCE = 64;
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -70,6 +85,13 @@ export class JetStreamRequests {
   readonly #waiting = new Map<string, Waiter>();
   readonly #sub: Subscription;
   readonly #stopStatus: () => void;
+  /**
+   * Answers are settled in time slices (time-slices.ts): what they settle is the storage's work
+   * itself (a commit's next write, its push, an activation's queued messages), and a node that fell
+   * behind had seconds of it waiting in one socket read. An answer leaves the waiting map, and its
+   * timer is cleared, when it arrives: one waiting for its slice does not time out.
+   */
+  readonly #answers = new TimeSlices<Answer>(settle, { continuations: true, inlineMax: ANSWERS_AT_ONCE });
   #next = 0;
 
   constructor(nc: NatsConnection) {
@@ -140,6 +162,7 @@ export class JetStreamRequests {
   close(): void {
     this.#stopStatus();
     if (!this.#nc.isClosed()) this.#sub.unsubscribe();
+    this.#answers.flush(); // answered before the close: settled as answered
     this.#failAll(() => new TimeoutError());
   }
 
@@ -157,7 +180,6 @@ export class JetStreamRequests {
     if (w === undefined) return; // timed out already
     this.#waiting.delete(token);
     clearTimeout(w.timer);
-    if (m.data.length === 0 && m.headers?.code === NO_RESPONDERS) w.reject(new NoRespondersError(w.subject));
-    else w.resolve(m);
+    this.#answers.push({ w, m });
   }
 }

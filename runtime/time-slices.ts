@@ -12,6 +12,12 @@
  * wait in arrival order and are handled from `setImmediate`, `sliceMs` per turn, so timers
  * (heartbeats, the watchdog, deadlines) and I/O run between slices. With `inline: false` every item
  * waits for the next turn (a close handler that must not do the work itself).
+ *
+ * Items that settle promises (`continuations: true`: JetStream answers, whose continuations are the
+ * commits themselves) do their work after the handler returns, in the microtask queue. The slice
+ * then lets each item's continuations run (one `await`) before it reads the clock, and at most
+ * `inlineMax` items a turn go at once, since the continuations of items handled inside a socket read
+ * run only after the whole read.
  */
 export interface TimeSlicesOptions {
   /** At most this much of one turn of the loop goes to items (default 10 ms; one item may overrun it). */
@@ -20,6 +26,10 @@ export interface TimeSlicesOptions {
   readonly inline?: boolean;
   /** An item's handler threw: the others still go. */
   readonly onError?: (err: unknown) => void;
+  /** Items settle promises: their continuations count in the slice (default false). */
+  readonly continuations?: boolean;
+  /** At most this many items a turn at once (default: no limit but the slice). */
+  readonly inlineMax?: number;
 }
 
 export class TimeSlices<T> {
@@ -29,9 +39,13 @@ export class TimeSlices<T> {
   #scheduled = false;
   /** Until when items may be handled at once in this turn (performance.now()). */
   #inlineUntil = 0;
+  /** Items handled at once in this turn. */
+  #inlineCount = 0;
   readonly #sliceMs: number;
   readonly #inline: boolean;
   readonly #onError: (err: unknown) => void;
+  readonly #continuations: boolean;
+  readonly #inlineMax: number;
 
   constructor(
     private readonly handle: (item: T) => void,
@@ -40,6 +54,8 @@ export class TimeSlices<T> {
     this.#sliceMs = options.sliceMs ?? 10;
     this.#inline = options.inline ?? true;
     this.#onError = options.onError ?? (() => undefined);
+    this.#continuations = options.continuations ?? false;
+    this.#inlineMax = options.inlineMax ?? Number.POSITIVE_INFINITY;
   }
 
   /** Items waiting. */
@@ -54,9 +70,13 @@ export class TimeSlices<T> {
         // The first item of this turn: its slice starts now, and the turn's end is marked.
         this.#scheduled = true;
         this.#inlineUntil = now + this.#sliceMs;
+        this.#inlineCount = 0;
         setImmediate(this.#run);
       }
-      if (now < this.#inlineUntil) return this.#one(item);
+      if (now < this.#inlineUntil && this.#inlineCount < this.#inlineMax) {
+        this.#inlineCount++;
+        return this.#one(item);
+      }
     }
     this.#queue.push(item);
     if (!this.#scheduled) {
@@ -73,18 +93,37 @@ export class TimeSlices<T> {
 
   readonly #run = (): void => {
     this.#inlineUntil = 0; // items of the next turn start a slice of their own
+    if (this.#continuations) {
+      void this.#sliceWithContinuations();
+      return;
+    }
     const until = performance.now() + this.#sliceMs;
     while (this.#head < this.#queue.length) {
       this.#one(this.#take());
       if (performance.now() >= until) break;
     }
+    this.#next();
+  };
+
+  async #sliceWithContinuations(): Promise<void> {
+    const until = performance.now() + this.#sliceMs;
+    while (this.#head < this.#queue.length) {
+      this.#one(this.#take());
+      await undefined; // what the item settled runs first, and counts in the slice
+      if (performance.now() >= until) break;
+    }
+    this.#next();
+  }
+
+  /** After a slice: the next one, or idle until the next push. */
+  #next(): void {
     if (this.#head < this.#queue.length) {
       setImmediate(this.#run);
     } else {
       this.#reset();
       this.#scheduled = false;
     }
-  };
+  }
 
   #take(): T {
     const item = this.#queue[this.#head]!;

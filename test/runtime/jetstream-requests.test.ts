@@ -102,4 +102,49 @@ describe('store - JetStream requests over one reply subscription', () => {
       await nc.close();
     }
   });
+
+  it('requests - a burst of answers whose continuations take seconds: settled in slices with the loop turning between them, none timed out while it waited', async () => {
+    await using ns = await natsServer();
+    const nc = await connect({ servers: ns.url });
+    const responder = await connect({ servers: ns.url });
+    const requests = new JetStreamRequests(nc);
+    try {
+      // A responder that holds every request and answers all of them at once (a backlog in one read).
+      const held: string[] = [];
+      responder.subscribe('burst', { callback: (_err, m) => void (m.reply !== undefined && held.push(m.reply)) });
+      await responder.flush();
+      const COUNT = 400;
+      const TIMEOUT_MS = 1_000;
+      const settled: number[] = [];
+      const answered = Array.from({ length: COUNT }, (_, i) =>
+        requests.request('burst', new Uint8Array([i % 256]), TIMEOUT_MS).then(() => {
+          const until = performance.now() + 5; // the continuation's work: 400 x 5 ms = 2 s, past every timeout
+          while (performance.now() < until);
+          settled.push(i);
+        }),
+      );
+      await nc.flush();
+      const deadline = Date.now() + 10_000;
+      while (held.length < COUNT && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      expect(held).toHaveLength(COUNT);
+      // A timer that should keep firing while the answers are worked off.
+      let ticks = 0;
+      let settledAtFirstTick = -1;
+      const tick = setInterval(() => {
+        if (ticks++ === 0) settledAtFirstTick = settled.length;
+      }, 10);
+      for (const reply of held) responder.publish(reply, new Uint8Array([1]));
+      await responder.flush();
+      await Promise.all(answered); // none rejected with TimeoutError
+      clearInterval(tick);
+      expect(settled).toHaveLength(COUNT);
+      expect(settled).toEqual([...settled].sort((a, b) => a - b)); // in the order they were answered
+      expect(settledAtFirstTick).toBeLessThan(COUNT); // the loop turned before the backlog was done
+      expect(ticks).toBeGreaterThan(10);
+    } finally {
+      requests.close();
+      await responder.close();
+      await nc.close();
+    }
+  });
 });

@@ -83,4 +83,28 @@ describe('TimeSlices (inbound work in time slices)', () => {
     expect(done).toEqual([0, 2]);
     expect(errors).toHaveLength(1);
   });
+
+  it('continuations: what an item settles counts in its slice, so a timer runs before a long backlog of answers is worked off', async () => {
+    const worked: number[] = [];
+    const s = new TimeSlices<number>(
+      (n) => {
+        // An answer settles a request; its continuation is the real work (a commit's next step).
+        void Promise.resolve(n).then((v) => {
+          spin(1);
+          worked.push(v);
+        });
+      },
+      { continuations: true, inlineMax: 4, sliceMs: 5 },
+    );
+    for (let i = 0; i < 100; i++) s.push(i); // one socket read's answers
+    await Promise.resolve(); // the continuations of the items handled at once
+    const atOnce = worked.length;
+    expect(atOnce).toBe(4); // inlineMax: the rest wait, however cheap the handler itself is
+    let workedWhenTimerRan = -1;
+    setTimeout(() => (workedWhenTimerRan = worked.length), 0);
+    while (worked.length < 100) await nextTurn();
+    expect(worked).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(workedWhenTimerRan).toBeGreaterThanOrEqual(atOnce);
+    expect(workedWhenTimerRan).toBeLessThan(100); // counted only by the handler, all 96 would go in one slice
+  });
 });
