@@ -123,6 +123,8 @@ export class Membership {
   private listeningSince = 0;
   /** Waiting to hear of a node this node does not know yet (see {@link heardOf}). */
   private readonly unheard = new Map<string, (() => void)[]>();
+  /** Members this node saw go down (and not come back): no need to wait to hear of them. */
+  private readonly gone = new Set<string>();
   private settleTimer: TimerHandle | undefined;
 
   constructor(private readonly o: MembershipOptions) {
@@ -188,7 +190,7 @@ export class Membership {
    * leases from under it, and two activations would run side by side.
    */
   heardOf(nodeId: string): Promise<void> | undefined {
-    if (this.isLive(nodeId) || this.closed) return undefined;
+    if (this.isLive(nodeId) || this.gone.has(nodeId) || this.closed) return undefined;
     const left = this.listeningSince === 0 ? this.o.downAfterMs : this.listeningSince + this.o.downAfterMs - this.o.clock.now();
     if (left <= 0) return undefined;
     return new Promise<void>((resolve) => {
@@ -344,6 +346,8 @@ export class Membership {
   }
 
   private emit(e: MembershipEvent): void {
+    if (e.type === 'down') this.gone.add(e.member.nodeId);
+    else if (e.type === 'up') this.gone.delete(e.member.nodeId);
     for (const l of this.listeners) {
       try {
         l(e);

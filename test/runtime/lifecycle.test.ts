@@ -221,10 +221,9 @@ describe('membership after a stall', () => {
     return { nc, deliver: (value) => callback?.(null, { data: encode(value), subject: 'sm.hb._' }) };
   }
 
-  it('membership - a node that did not run for longer than downAfterMs does not call the others down on resume', async () => {
-    const clock = new ManualClock();
-    const { nc, deliver } = fakeConnection();
-    const m = new Membership({
+  /** Node `me` (heartbeat 100 ms, down after 1 s) on a fake connection. */
+  function membership(nc: NatsConnection, clock: ManualClock): Membership {
+    return new Membership({
       nc,
       subjectBase: 'sm.hb',
       self: { nodeId: 'me', roles: [], kinds: [], meta: {}, startedAt: 1 },
@@ -234,6 +233,12 @@ describe('membership after a stall', () => {
       logger: quiet,
       onBadMessage: () => undefined,
     });
+  }
+
+  it('membership - a node that did not run for longer than downAfterMs does not call the others down on resume', async () => {
+    const clock = new ManualClock();
+    const { nc, deliver } = fakeConnection();
+    const m = membership(nc, clock);
     const events: string[] = [];
     m.subscribe((e: MembershipEvent) => events.push(`${e.type} ${e.member.nodeId}`));
     await m.start(0);
@@ -252,5 +257,48 @@ describe('membership after a stall', () => {
     expect(events).toEqual(['up other', 'down other']);
     m.stop();
   });
-});
 
+  it('membership - heardOf: a stranger is judged only after downAfterMs of listening; its heartbeat, or having seen it go, settles it at once', async () => {
+    const clock = new ManualClock();
+    const { nc, deliver } = fakeConnection();
+    const m = membership(nc, clock);
+    await m.start(0);
+    const settled: string[] = [];
+    const wait = (id: string): void => {
+      const p = m.heardOf(id);
+      if (p === undefined) settled.push(`${id} now`);
+      else void p.then(() => settled.push(`${id} later`));
+    };
+    wait('busy'); // not heard of yet: wait
+    wait('dead');
+    await Promise.resolve();
+    expect(settled).toEqual([]);
+    clock.advance(300);
+    deliver({ t: 'hb', id: 'busy', roles: [], kinds: [], meta: {}, draining: false, startedAt: 5 });
+    await Promise.resolve();
+    expect(settled).toEqual(['busy later']); // its heartbeat: live
+    clock.advance(699);
+    await Promise.resolve();
+    expect(settled).toEqual(['busy later']);
+    clock.advance(1); // listened for downAfterMs: a live member would have been heard of
+    await Promise.resolve();
+    expect(settled).toEqual(['busy later', 'dead later']);
+    wait('busy');
+    wait('never');
+    expect(settled.slice(2)).toEqual(['busy now', 'never now']);
+    m.stop();
+  });
+
+  it('membership - heardOf: a member seen going down is judged at once, also right after the join', async () => {
+    const clock = new ManualClock();
+    const { nc, deliver } = fakeConnection();
+    const m = membership(nc, clock);
+    await m.start(0);
+    const info = { id: 'leaver', roles: [], kinds: [], meta: {}, draining: false, startedAt: 5 };
+    deliver({ t: 'hb', ...info });
+    deliver({ t: 'leave', ...info });
+    expect(m.isLive('leaver')).toBe(false);
+    expect(m.heardOf('leaver')).toBeUndefined();
+    m.stop();
+  });
+});
