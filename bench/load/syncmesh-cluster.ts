@@ -136,7 +136,7 @@ export async function startBenchCluster(log: Logger, opts: { profileExecArgv?: r
   try {
     log.info('cluster: starting the storage + push node and the gateway');
     const [storage, gateway] = await Promise.all([
-      spawnNode('storage-1', ['--roles', 'storage,push'], env, logDir, opts.profileExecArgv ?? []),
+      spawnNode('storage-1', ['--roles', 'storage,push', '--metrics-port', '0'], env, logDir, opts.profileExecArgv ?? []),
       spawnNode('gateway-1', ['--roles', 'gateway', '--http-host', '127.0.0.1', '--http-port', '0'], env, logDir, opts.profileExecArgv ?? []),
     ]);
     nodes.push(storage, gateway);

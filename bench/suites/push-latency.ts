@@ -15,6 +15,8 @@ import { LoadProcess } from '../load/load-process.js';
 import { startRedisServer, type RedisServer } from '../load/redis-server.js';
 import type { LoadSummary } from '../load/fleet.js';
 import { SLOW_PUSH_MS } from '../load/push-load.js';
+import { bucketsSince, histogramBuckets, quantileBound, scrapeText, shareAbove, type Buckets } from '../load/node-histograms.js';
+import { parseSamples } from '../load/node-metrics.js';
 import { ratio, type ScaleResult, type ScaleRow } from '../scale-report.js';
 import { OPEN_CONCURRENCY, OPEN_TIMEOUT_MS, syncmeshUsers, type LoadContext } from './load-context.js';
 
@@ -37,7 +39,53 @@ function row(name: string, s: LoadSummary, which: 'push' | 'answer'): ScaleRow {
   };
 }
 
-async function ours(ctx: LoadContext): Promise<LoadSummary> {
+const COMMIT_HISTOGRAM = 'syncmesh_store_commit_seconds';
+const LAG_P99 = 'nodejs_eventloop_lag_p99_seconds';
+const LAG_MAX = 'nodejs_eventloop_lag_max_seconds';
+
+/** The nodes' own view of a load: read before it (which also resets their event-loop delay record) and after. */
+interface NodeView {
+  readonly storage: { readonly url: string; readonly commits: Buckets } | undefined;
+  readonly all: readonly { readonly name: string; readonly url: string }[];
+}
+
+async function viewBefore(ctx: LoadContext): Promise<NodeView> {
+  const storageUrl = ctx.cluster.nodes.find((n) => n.name.startsWith('storage'))?.info.metrics;
+  const all = [...ctx.cluster.nodes, ...ctx.cluster.sockets.filter((s) => s.alive)].flatMap((n) => (n.info.metrics === undefined ? [] : [{ name: n.name, url: n.info.metrics }]));
+  const texts = await Promise.all(all.map((n) => scrapeText(n.url)));
+  const storageText = texts[all.findIndex((n) => n.url === storageUrl)];
+  return { storage: storageUrl !== undefined && storageText !== undefined ? { url: storageUrl, commits: histogramBuckets(storageText, COMMIT_HISTOGRAM) } : undefined, all };
+}
+
+/**
+ * Where the time went: the share of commits the store actor took over SLOW_PUSH_MS to answer (the
+ * rest of a slow push's time is in the socket nodes, NATS and the load processes), and each node's
+ * event-loop delay over the load (a busy or paused process delays everything it holds).
+ */
+async function viewAfter(before: NodeView, o: LoadSummary): Promise<string> {
+  const texts = await Promise.all(before.all.map((n) => scrapeText(n.url)));
+  const parts: string[] = [];
+  const slow = o.slowBySecond.reduce((a, b) => a + b, 0);
+  if (o.received > 0) parts.push(`${((slow * 100) / o.received).toFixed(1)}% of pushes over ${SLOW_PUSH_MS} ms end to end`);
+  if (before.storage !== undefined) {
+    const text = texts[before.all.findIndex((n) => n.url === before.storage!.url)] ?? '';
+    const commits = bucketsSince(before.storage.commits, histogramBuckets(text, COMMIT_HISTOGRAM));
+    const { count, above } = shareAbove(commits, SLOW_PUSH_MS);
+    const bound = (q: number): string => {
+      const b = quantileBound(commits, q);
+      return b === undefined ? '?' : Number.isFinite(b) ? `<= ${b} ms` : 'over the largest bucket';
+    };
+    parts.push(`store actor: ${(above * 100).toFixed(1)}% of ${count} commits (warm-up included) answered in over ${SLOW_PUSH_MS} ms, p50 ${bound(0.5)}, p99 ${bound(0.99)}`);
+  }
+  const lags = before.all.map((n, i) => {
+    const samples = parseSamples(texts[i] ?? '');
+    return `${n.name} ${Math.round((samples.get(LAG_P99) ?? 0) * 1000)}/${Math.round((samples.get(LAG_MAX) ?? 0) * 1000)}`;
+  });
+  parts.push(`event-loop delay p99/max ms: ${lags.join(', ')}`);
+  return `where ours spent it: ${parts.join('; ')}`;
+}
+
+async function ours(ctx: LoadContext): Promise<{ summary: LoadSummary; where: string | undefined }> {
   // P7 leaves two live socket nodes; without it, start what is missing.
   const live = ctx.cluster.sockets.filter((s) => s.alive).length;
   for (let i = live; i < 2; i++) await ctx.cluster.addSocketNode();
@@ -48,7 +96,11 @@ async function ours(ctx: LoadContext): Promise<LoadSummary> {
   try {
     if (opened.crossPairs === 0) throw new Error(`no user has devices on two nodes (${opened.opened} open, ${opened.failed} failed: ${opened.firstError ?? ''})`);
     ctx.log.info(`P5 syncmesh: ${JSON.stringify(opened.byNode)} devices per node, ${opened.crossPairs} cross-node pairs`);
-    return await ctx.fleet.load('P5 syncmesh', ctx.options.ratePerSec, ctx.options.loadWarmupMs, ctx.options.loadMs, opened.pairsPerProcess);
+    // The nodes' view is a note: a node that cannot be read does not fail the measure.
+    const before = await viewBefore(ctx).catch((err: unknown) => ctx.log.warn({ err }, 'P5: the nodes\' metrics could not be read'));
+    const summary = await ctx.fleet.load('P5 syncmesh', ctx.options.ratePerSec, ctx.options.loadWarmupMs, ctx.options.loadMs, opened.pairsPerProcess);
+    const where = before === undefined ? undefined : await viewAfter(before, summary).catch((err: unknown) => void ctx.log.warn({ err }, 'P5: the nodes\' metrics could not be read'));
+    return { summary, where: where ?? undefined };
   } finally {
     await ctx.fleet.close();
   }
@@ -102,9 +154,10 @@ export function slowSeconds(name: string, s: LoadSummary): string {
 export async function runPushLatency(ctx: LoadContext): Promise<ScaleResult> {
   const rows: ScaleRow[] = [];
   let o: LoadSummary | undefined;
+  let where: string | undefined;
   let p: LoadSummary | undefined;
   try {
-    o = await ours(ctx);
+    ({ summary: o, where } = await ours(ctx));
     rows.push(row('ours: commit -> sync at B', o, 'push'));
     if (o.answer) rows.push({ ...row('ours: commit -> committed at A', o, 'answer'), note: 'the commit answer alone' });
   } catch (err) {
@@ -147,6 +200,7 @@ export async function runPushLatency(ctx: LoadContext): Promise<ScaleResult> {
     ],
     notes: [
       ...(o !== undefined ? [slowSeconds('ours', o)] : []),
+      ...(where !== undefined ? [where] : []),
       ...(p !== undefined ? [slowSeconds('Socket.IO', p)] : []),
       ...(lossFree ? [] : ['pushes lost: a push not received within 10 s (or by the end of the run) is not in the histogram']),
       ...(n < 10_000 ? [`measured with ${n} clients; TARGETS.md sets 10,000`] : []),

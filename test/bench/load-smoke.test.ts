@@ -98,6 +98,8 @@ describe('bench - load smoke', () => {
     expect(target('P5').checks.map((c) => c.what)).toEqual(['p50', 'p99', "p99 / Socket.IO's p99", 'pushes lost']);
     // Where the slow pushes fell in time, for each side.
     for (const name of ['ours', 'Socket.IO']) expect(stdout).toMatch(new RegExp(`note: ${name}: (no push slower than \\d+ ms|\\d+ pushes slower than \\d+ ms, in \\d+ of \\d+ seconds)`));
+    // Where ours spent it: the store actor's share and every node's event-loop delay, from their metrics.
+    expect(stdout).toMatch(/note: where ours spent it: [\d.]+% of pushes over \d+ ms end to end; store actor: [\d.]+% of [1-9]\d* commits .*; event-loop delay p99\/max ms: storage-1 \d+\/\d+(, socket-\d+ \d+\/\d+){2}$/m);
     expect(stdout).toMatch(/^SUMMARY \(load\): \d+ of 3 targets MET/m);
   });
 });
