@@ -66,7 +66,8 @@ export class LeaseStore {
     for (let attempt = 0; attempt < 8; attempt++) {
       const e = await this.kv.get(key);
       const held = e && e.operation === 'PUT' ? readLease(e.value, e.revision) : undefined;
-      if (held && held.node !== this.self && !liveness.isLive(held.node)) {
+      if (held && held.node !== this.self) {
+        if (liveness.isLive(held.node)) return { ok: false, holder: held.node };
         const unsure = liveness.heardOf(held.node);
         if (unsure !== undefined) {
           // Not heard of yet: it may be live (this node just joined). Read again once that is known.
@@ -75,7 +76,6 @@ export class LeaseStore {
           continue;
         }
       }
-      if (held && held.node !== this.self && liveness.isLive(held.node)) return { ok: false, holder: held.node };
       const value = encode({ node: this.self });
       try {
         const rev = e && e.operation === 'PUT' ? await this.kv.update(key, value, e.revision) : await this.kv.create(key, value);

@@ -47,9 +47,3 @@ export function quantileBound(b: Buckets, q: number): number | undefined {
   for (const le of bounds) if ((b.get(le) ?? 0) >= q * count) return le * 1000;
   return undefined;
 }
-
-export async function scrapeText(metricsUrl: string): Promise<string> {
-  const res = await fetch(metricsUrl);
-  if (!res.ok) throw new BenchWorkerError(`GET ${metricsUrl} answered ${res.status}`);
-  return res.text();
-}

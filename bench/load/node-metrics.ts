@@ -23,13 +23,20 @@ export function parseSamples(text: string): Samples {
   return out;
 }
 
-export async function scrape(metricsUrl: string): Promise<Samples> {
+/** A node's metrics as the Prometheus text. */
+export async function scrapeText(metricsUrl: string): Promise<string> {
   const res = await fetch(metricsUrl);
   if (!res.ok) throw new BenchWorkerError(`GET ${metricsUrl} answered ${res.status}`);
-  return parseSamples(await res.text());
+  return res.text();
 }
 
-const LAG_MAX = 'nodejs_eventloop_lag_max_seconds';
+export async function scrape(metricsUrl: string): Promise<Samples> {
+  return parseSamples(await scrapeText(metricsUrl));
+}
+
+/** prom-client's event-loop delay, since the previous scrape (each scrape resets it). */
+export const LAG_MAX = 'nodejs_eventloop_lag_max_seconds';
+export const LAG_P99 = 'nodejs_eventloop_lag_p99_seconds';
 
 /**
  * Resets the node's record of its longest event-loop delay: prom-client's default metric

@@ -15,8 +15,8 @@ import { LoadProcess } from '../load/load-process.js';
 import { startRedisServer, type RedisServer } from '../load/redis-server.js';
 import type { LoadSummary } from '../load/fleet.js';
 import { SLOW_PUSH_MS } from '../load/push-load.js';
-import { bucketsSince, histogramBuckets, quantileBound, scrapeText, shareAbove, type Buckets } from '../load/node-histograms.js';
-import { parseSamples } from '../load/node-metrics.js';
+import { bucketsSince, histogramBuckets, quantileBound, shareAbove, type Buckets } from '../load/node-histograms.js';
+import { LAG_MAX, LAG_P99, parseSamples, scrapeText } from '../load/node-metrics.js';
 import { ratio, type ScaleResult, type ScaleRow } from '../scale-report.js';
 import { OPEN_CONCURRENCY, OPEN_TIMEOUT_MS, syncmeshUsers, type LoadContext } from './load-context.js';
 
@@ -40,21 +40,19 @@ function row(name: string, s: LoadSummary, which: 'push' | 'answer'): ScaleRow {
 }
 
 const COMMIT_HISTOGRAM = 'syncmesh_store_commit_seconds';
-const LAG_P99 = 'nodejs_eventloop_lag_p99_seconds';
-const LAG_MAX = 'nodejs_eventloop_lag_max_seconds';
 
 /** The nodes' own view of a load: read before it (which also resets their event-loop delay record) and after. */
 interface NodeView {
-  readonly storage: { readonly url: string; readonly commits: Buckets } | undefined;
   readonly all: readonly { readonly name: string; readonly url: string }[];
+  /** The storage node's commit histogram before the load, and its place in `all`. */
+  readonly storage: { readonly at: number; readonly commits: Buckets } | undefined;
 }
 
 async function viewBefore(ctx: LoadContext): Promise<NodeView> {
-  const storageUrl = ctx.cluster.nodes.find((n) => n.name.startsWith('storage'))?.info.metrics;
   const all = [...ctx.cluster.nodes, ...ctx.cluster.sockets.filter((s) => s.alive)].flatMap((n) => (n.info.metrics === undefined ? [] : [{ name: n.name, url: n.info.metrics }]));
   const texts = await Promise.all(all.map((n) => scrapeText(n.url)));
-  const storageText = texts[all.findIndex((n) => n.url === storageUrl)];
-  return { storage: storageUrl !== undefined && storageText !== undefined ? { url: storageUrl, commits: histogramBuckets(storageText, COMMIT_HISTOGRAM) } : undefined, all };
+  const at = all.findIndex((n) => n.name.startsWith('storage'));
+  return { all, storage: at < 0 ? undefined : { at, commits: histogramBuckets(texts[at]!, COMMIT_HISTOGRAM) } };
 }
 
 /**
@@ -68,8 +66,7 @@ async function viewAfter(before: NodeView, o: LoadSummary): Promise<string> {
   const slow = o.slowBySecond.reduce((a, b) => a + b, 0);
   if (o.received > 0) parts.push(`${((slow * 100) / o.received).toFixed(1)}% of pushes over ${SLOW_PUSH_MS} ms end to end`);
   if (before.storage !== undefined) {
-    const text = texts[before.all.findIndex((n) => n.url === before.storage!.url)] ?? '';
-    const commits = bucketsSince(before.storage.commits, histogramBuckets(text, COMMIT_HISTOGRAM));
+    const commits = bucketsSince(before.storage.commits, histogramBuckets(texts[before.storage.at]!, COMMIT_HISTOGRAM));
     const { count, above } = shareAbove(commits, SLOW_PUSH_MS);
     const bound = (q: number): string => {
       const b = quantileBound(commits, q);
@@ -78,7 +75,7 @@ async function viewAfter(before: NodeView, o: LoadSummary): Promise<string> {
     parts.push(`store actor: ${(above * 100).toFixed(1)}% of ${count} commits (warm-up included) answered in over ${SLOW_PUSH_MS} ms, p50 ${bound(0.5)}, p99 ${bound(0.99)}`);
   }
   const lags = before.all.map((n, i) => {
-    const samples = parseSamples(texts[i] ?? '');
+    const samples = parseSamples(texts[i]!);
     return `${n.name} ${Math.round((samples.get(LAG_P99) ?? 0) * 1000)}/${Math.round((samples.get(LAG_MAX) ?? 0) * 1000)}`;
   });
   parts.push(`event-loop delay p99/max ms: ${lags.join(', ')}`);
