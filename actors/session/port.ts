@@ -35,6 +35,11 @@ export interface SessionPort {
    * `replaced` or `fence.failed` event to the session.
    */
   claim(): void;
+  /**
+   * The session has started: its pending commands were fetched, or the first fetch failed. The socket
+   * node counts sessions still starting for its admission control; called once (later calls do nothing).
+   */
+  started(): void;
   /** Sends a request to the user's store actor (the store kind, id = userId). */
   ask<T>(request: StoreRequest): Promise<T>;
   /** Counts a request in flight; false when the per-connection limit is reached (answer rate_limited). */

@@ -98,6 +98,7 @@ export function deliverPending(port: SessionPort, attempt = 1): void {
   port
     .ask<PendingResult>({ type: 'pending', userId: port.userId, deviceId: port.deviceId })
     .then((r) => {
+      port.started();
       for (const c of r.commands) port.send(encode({ t: 'command', commandId: c.commandId, fromDevice: c.fromDevice, body: c.body }));
       const delivered = r.delivered ?? [];
       if (r.deliveredThrough === undefined || port.closing) return;
@@ -105,6 +106,8 @@ export function deliverPending(port: SessionPort, attempt = 1): void {
       clearDelivered(port, r.deliveredThrough);
     })
     .catch((err: unknown) => {
+      // The start is over either way: a retry waits in the background, it is not the node's load.
+      port.started();
       if (attempt >= PENDING_ATTEMPTS) {
         port.logger.warn({ err, connectionId: port.connectionId }, 'could not fetch pending commands; they come with the next connect');
         return;

@@ -74,6 +74,7 @@ export function rolesConfig(values: NodeSettings): Omit<RolesConfig, 'logger'> {
       ...(publicUrl !== undefined && { publicUrl }),
       capacity: values.capacity,
       drainSpreadMs: values['drain-spread-ms'],
+      maxStartingSessions: values['max-starting-sessions'],
       ...(tls && { tls }),
     },
     ...(values['metrics-port'] !== undefined && { metrics: { host: values['metrics-host'], port: values['metrics-port'] } }),

@@ -35,7 +35,7 @@ export interface RolesConfig {
   gateway: { host: string; port: number; threads?: number; devMode: boolean; staticDir: string; tls?: TlsFiles };
   /** Secrets, token policy, dev-mode settings and ticket lifetime (security.ts). */
   security: SecuritySettings;
-  socket: { host: string; port: number; publicHost?: string; publicUrl?: string; capacity: number; drainSpreadMs: number; tls?: TlsFiles };
+  socket: { host: string; port: number; publicHost?: string; publicUrl?: string; capacity: number; drainSpreadMs: number; maxStartingSessions: number; tls?: TlsFiles };
   /** Metrics and health endpoint; absent = none. */
   metrics?: { host: string; port: number };
 }
@@ -153,6 +153,7 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
       prefix: cfg.prefix,
       replicas,
       drainSpreadMs: cfg.socket.drainSpreadMs,
+      maxStartingSessions: cfg.socket.maxStartingSessions,
       observer: metrics.socket,
       ...(cfg.socket.publicHost !== undefined && { publicHost: cfg.socket.publicHost }),
       ...(cfg.socket.publicUrl !== undefined && { publicUrl: cfg.socket.publicUrl }),

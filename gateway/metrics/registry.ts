@@ -48,7 +48,8 @@ const RUNTIME_GAUGES: Record<string, { field: keyof RuntimeMetrics; help: string
 
 const SOCKET_COUNTERS: Record<string, { field: keyof SocketServerStats; help: string }> = {
   syncmesh_socket_opened_total: { field: 'opened', help: 'WebSocket connections opened' },
-  syncmesh_socket_refused_total: { field: 'refused', help: 'Upgrades refused (bad ticket or draining)' },
+  syncmesh_socket_refused_total: { field: 'refused', help: 'Upgrades refused (bad ticket, draining, or shed)' },
+  syncmesh_socket_shed_total: { field: 'shed', help: 'Upgrades answered 503 by admission control: the node was starting its limit of sessions (maxStartingSessions)' },
   syncmesh_socket_replaced_total: { field: 'replaced', help: 'Sessions replaced by a newer connection' },
   syncmesh_socket_slow_consumers_total: { field: 'slowConsumers', help: 'Connections cut for not reading' },
   syncmesh_socket_policy_closed_total: { field: 'policyClosed', help: 'Connections closed for sustained rate-limit abuse' },
@@ -58,6 +59,7 @@ const SOCKET_COUNTERS: Record<string, { field: keyof SocketServerStats; help: st
 };
 const SOCKET_GAUGES: Record<string, { field: keyof SocketServerStats; help: string }> = {
   syncmesh_socket_connections: { field: 'connections', help: 'Open WebSocket connections' },
+  syncmesh_socket_starting_sessions: { field: 'starting', help: 'Sessions starting now: sockets open whose pending commands are not fetched yet (admission control bounds them)' },
   syncmesh_socket_users: { field: 'users', help: 'Distinct users with connections on this node' },
   syncmesh_socket_push_slots: { field: 'pushSlots', help: 'Push slots this node subscribes to (one NATS subscription each)' },
   syncmesh_socket_quota_owned: { field: 'quotaOwned', help: 'Live connections (on any node) this node counts as the owner of their users (connection quota)' },

@@ -25,6 +25,8 @@ export interface ConnectionHost {
   claim(conn: Connection): void;
   /** Called when `conn` passed its backpressure limit. */
   slowConsumer(conn: Connection): void;
+  /** `conn`'s session has started (called once, while the connection was counted as starting). */
+  sessionStarted(conn: Connection): void;
 }
 
 /**
@@ -50,6 +52,8 @@ const COUNTED = 4;
 const CLAIMED = 8;
 /** A newer session of this connection id announced itself before this one was claimed. */
 const SUPERSEDED = 16;
+/** Counted in the sessions the node is starting (admission control), from open until started(). */
+const STARTING = 32;
 
 export class Connection implements SessionPort, TokenBucket {
   ws: WebSocket<SocketData> | undefined = undefined;
@@ -121,6 +125,22 @@ export class Connection implements SessionPort, TokenBucket {
 
   markSuperseded(): void {
     this.#flags |= SUPERSEDED;
+  }
+
+  /** Counts the connection as starting (the socket opened), until started() or endStart(). */
+  markStarting(): void {
+    this.#flags |= STARTING;
+  }
+
+  /** Ends the count of a starting connection: true when it was counted (so the caller uncounts it once). */
+  endStart(): boolean {
+    if ((this.#flags & STARTING) === 0) return false;
+    this.#flags &= ~STARTING;
+    return true;
+  }
+
+  started(): void {
+    if ((this.#flags & STARTING) !== 0) this.host.sessionStarted(this);
   }
 
   /** Counted under `admission` (unique per connection on this node). */

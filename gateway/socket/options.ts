@@ -79,6 +79,15 @@ export interface SocketServerOptions {
    * and write it costs at each open and close.
    */
   maxConnectionsPerUser?: number;
+  /**
+   * Admission control: sessions this node may be starting at once (from the socket's open until the
+   * session's pending commands are fetched: the connection quota, the session actor, `welcome`, the
+   * fence claim, the store's answer). An upgrade beyond it is answered 503 with `Retry-After: 1` at
+   * once, before the ticket check: the client goes back to the distributor, avoiding this node for a
+   * while, instead of queueing work past its own timeout (congestion collapse in a reconnect storm;
+   * docs/capacity.md section 5). Default 1024; 0 turns it off.
+   */
+  maxStartingSessions?: number;
 }
 
 /** PEM files of a TLS server. */
@@ -125,6 +134,8 @@ export interface ResolvedOptions {
   readonly pushKind: string;
   readonly stallMs: number;
   readonly maxConnectionsPerUser: number;
+  /** 0: no bound. */
+  readonly maxStartingSessions: number;
 }
 
 function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
@@ -194,5 +205,6 @@ export function resolveOptions(o: SocketServerOptions): ResolvedOptions {
     pushKind: o.pushKind ?? 'push',
     stallMs: positive('stallMs', o.stallMs, 2_000, 500),
     maxConnectionsPerUser: o.maxConnectionsPerUser === 0 ? 0 : positive('maxConnectionsPerUser', o.maxConnectionsPerUser, 32),
+    maxStartingSessions: o.maxStartingSessions === 0 ? 0 : Math.floor(positive('maxStartingSessions', o.maxStartingSessions, 1024)),
   };
 }

@@ -52,8 +52,12 @@ export interface SocketServerStats {
   readonly resyncs: number;
   readonly resyncFrames: number;
   readonly opened: number;
-  /** Upgrades refused (bad ticket, draining, quota). */
+  /** Upgrades refused (bad ticket, draining, quota; shed ones too). */
   readonly refused: number;
+  /** Upgrades answered 503 because maxStartingSessions sessions were starting (admission control). */
+  readonly shed: number;
+  /** Sessions starting now: sockets open whose pending commands are not fetched yet. */
+  readonly starting: number;
   /** Connections closed right after opening because the user had maxConnectionsPerUser other connections live. */
   readonly quotaRefused: number;
   /** Live connections this node counts as the owner of their users (quota.ts), on any node. */
@@ -148,6 +152,9 @@ class SocketServer implements ConnectionHost, SocketServerPort {
   /** Admissions let in without the quota since the last warning about it, and when that was. */
   #uncountedAdmissions = 0;
   #uncountedLoggedAt = 0;
+  /** Sessions starting now (admission control: options.maxStartingSessions). */
+  #starting = 0;
+  #shedLoggedAt = 0;
   #drainSpread: Spread | undefined;
   #resyncSpread: Spread | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
@@ -164,6 +171,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     policyClosed: 0,
     badFrames: 0,
     quotaRefused: 0,
+    shed: 0,
     resyncs: 0,
     resyncFrames: 0,
     slowConsumerBufferedMax: 0,
@@ -386,6 +394,13 @@ class SocketServer implements ConnectionHost, SocketServerPort {
       this.#unavailable(res, `this socket server is ${this.#phase}: reconnect through the distributor`);
       return;
     }
+    // Admission control, before the ticket's HMAC: a node already starting its limit of sessions sheds
+    // the upgrade at the cost of one small answer, rather than queue work past the client's timeout.
+    const max = this.options.maxStartingSessions;
+    if (max > 0 && this.#starting >= max) {
+      this.#shed(res, max);
+      return;
+    }
     const now = Date.now();
     const verdict = admitTicket(req.getQuery('ticket'), this.options.ticketSecret, this.node.id, this.#guard, now, this.options.ticketTtlMs + TICKET_CLOCK_SKEW_MS, this.run);
     if (!verdict.ok) {
@@ -411,6 +426,17 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     this.#stats.refused++;
     const body = JSON.stringify({ error: { code: 'unavailable', message } });
     res.cork(() => res.writeStatus('503 Service Unavailable').writeHeader('retry-after', '1').writeHeader('content-type', 'application/json').end(body));
+  }
+
+  /** 503 from admission control, logged at most every 5 s with a count. */
+  #shed(res: uWS.HttpResponse, max: number): void {
+    this.#stats.shed++;
+    const now = Date.now();
+    if (now - this.#shedLoggedAt >= 5_000) {
+      this.#shedLoggedAt = now;
+      this.node.logger.warn({ starting: this.#starting, maxStartingSessions: max, shed: this.#stats.shed }, 'shedding upgrades: this node is starting its limit of sessions (a reconnect storm, or the storage answering slowly); `shed` counts them since start');
+    }
+    this.#unavailable(res, `this socket server is starting ${max} sessions already (its limit): reconnect through the distributor in a moment`);
   }
 
   /**
@@ -471,6 +497,8 @@ class SocketServer implements ConnectionHost, SocketServerPort {
   #open(ws: uWS.WebSocket<SocketData>): void {
     const conn = ws.getUserData().c;
     conn.ws = ws;
+    conn.markStarting();
+    this.#starting++;
     this.#stats.opened++;
     this.#hub.add(conn);
     if (this.options.maxConnectionsPerUser > 0) {
@@ -520,6 +548,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
   /** uWS close handler: forget the socket now, tear the rest down in time slices (teardown.ts). */
   #close(conn: Connection, code: number): void {
     conn.detach();
+    if (conn.endStart()) this.#starting--;
     if (code === CloseCode.replaced) this.#stats.replaced++;
     this.#teardown.push(conn);
   }
@@ -543,6 +572,10 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     this.#claims.claim(conn);
   }
 
+  sessionStarted(conn: Connection): void {
+    if (conn.endStart()) this.#starting--;
+  }
+
   slowConsumer(conn: Connection): void {
     this.#stats.slowConsumers++;
     const buffered = conn.ws?.getBufferedAmount() ?? 0;
@@ -558,6 +591,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     return {
       ...this.#stats,
       connections: this.#hub.size,
+      starting: this.#starting,
       users: this.#hub.users,
       pushSlots: this.#hub.slots,
       quotaOwned: this.#quota.owned,

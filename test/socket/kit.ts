@@ -49,6 +49,8 @@ export interface SocketNodeOptions {
    * push server), `fake` (test/socket/fixtures/fake-store.ts, with hooks for failures) or `none`.
    */
   store?: 'real' | 'fake' | 'none';
+  /** The runtime node's hostWaitMs (how long an ask waits for a node hosting its kind; default 3 s). */
+  hostWaitMs?: number;
 }
 
 /** Roles and kinds of a node serving `store` as asked, and what to close after the node. */
@@ -68,6 +70,7 @@ export async function socketNode(natsUrl: string, options: SocketNodeOptions = {
     ...(options.nodeId !== undefined && { nodeId: options.nodeId }),
     roles: ['socket', ...store.roles],
     kinds: [socketServerKind(), sessionKind(), ...store.kinds],
+    ...(options.hostWaitMs !== undefined && { hostWaitMs: options.hostWaitMs }),
     logger: pino({ level: process.env['LOG_LEVEL'] ?? 'error' }),
   });
   let server: SocketServerHandle;
@@ -129,6 +132,8 @@ export type Frame = Record<string, unknown>;
 export interface Refusal {
   readonly status: number;
   readonly body: string;
+  /** The Retry-After header, when there is one. */
+  readonly retryAfter?: string;
 }
 
 /** Opens `url?ticket=`; resolves with the open client, or the HTTP refusal. */
@@ -144,7 +149,8 @@ export function tryOpen(url: string, ticket: string | undefined): Promise<TestCl
       res.on('data', (d: string) => (body += d));
       res.on('end', () => {
         ws.terminate();
-        resolve({ status: res.statusCode ?? 0, body });
+        const retryAfter = res.headers['retry-after'];
+        resolve({ status: res.statusCode ?? 0, body, ...(typeof retryAfter === 'string' && { retryAfter }) });
       });
     });
     ws.once('error', (err) => reject(err));
