@@ -21,7 +21,7 @@ import { CloseCode, ErrorCode, RESYNC_FRAME_BYTES, decode, errorFrame } from '..
 import { SOCKET_ROLE, parseConnectionId, socketMeta } from '../../protocol/cluster/mod.js';
 import { SESSION_KIND, frameId } from '../../actors/session/mod.js';
 import { SOCKET_SERVER_KIND, socketServerRef, type SocketServerPhase, type SocketServerPort } from '../../actors/socket-server/mod.js';
-import type { ActorNode, ActorRef, TerminatedMessage } from '../../runtime/mod.js';
+import { TimeSlices, type ActorNode, type ActorRef, type TerminatedMessage } from '../../runtime/mod.js';
 import { TicketReplayGuard } from '../ticket.js';
 import { Connection, type ConnectionHost, type SocketData } from './connection.js';
 import { spreadOver, type Spread } from './drain.js';
@@ -151,6 +151,18 @@ class SocketServer implements ConnectionHost, SocketServerPort {
   #admissions = Date.now();
   /** Admissions let in without the quota since the last warning about it, and when that was. */
   #uncountedAdmissions = 0;
+  /**
+   * Session starts (the server actor's `session.open`: the session actor, `welcome`, the fence claim)
+   * in time slices. In a reconnect storm the quota owners' answers arrive by the thousand in one read of
+   * the NATS socket, and each answer starts a session: done inline, one read held the loop for over a
+   * second (P7: 1.0-1.4 s stalls, the accept queue overflowing meanwhile). Here at most 10 ms of a turn
+   * goes to them, the rest waits for the next turns, so accepts, heartbeats and the watchdog still run.
+   */
+  readonly #starts = new TimeSlices<Connection>((conn) => this.#startSession(conn), {
+    continuations: true,
+    inlineMax: 64,
+    onError: (err) => this.node.logger.error({ err }, 'starting a session failed'),
+  });
   #uncountedLoggedAt = 0;
   /** Sessions starting now (admission control: options.maxStartingSessions). */
   #starting = 0;
@@ -456,7 +468,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
           return;
         }
         if (admitted) {
-          this.node.tell(this.ref, { type: 'session.open', connection: conn });
+          this.#starts.push(conn);
           return;
         }
         this.#stats.quotaRefused++;
@@ -473,7 +485,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
           this.#uncountedLoggedAt = now;
           this.#uncountedAdmissions = 0;
         }
-        if (!conn.closing) this.node.tell(this.ref, { type: 'session.open', connection: conn });
+        this.#starts.push(conn);
       },
     );
   }
@@ -505,8 +517,12 @@ class SocketServer implements ConnectionHost, SocketServerPort {
       this.#admit(conn);
       return;
     }
-    // The server actor decides: a session of its own while listening, a refusal otherwise.
-    this.node.tell(this.ref, { type: 'session.open', connection: conn });
+    this.#starts.push(conn);
+  }
+
+  /** The server actor decides: a session of its own while listening, a refusal otherwise. */
+  #startSession(conn: Connection): void {
+    if (!conn.closing) this.node.tell(this.ref, { type: 'session.open', connection: conn });
   }
 
   #message(conn: Connection, message: ArrayBuffer, isBinary: boolean): void {
