@@ -85,7 +85,7 @@ export interface SocketServerOptions {
    * fence claim, the store's answer). An upgrade beyond it is answered 503 with `Retry-After: 1` at
    * once, before the ticket check: the client goes back to the distributor, avoiding this node for a
    * while, instead of queueing work past its own timeout (congestion collapse in a reconnect storm;
-   * docs/capacity.md section 5). Default 4096; 0 turns it off.
+   * docs/capacity.md section 5). Default 8192; 0 turns it off.
    */
   maxStartingSessions?: number;
 }
@@ -205,6 +205,6 @@ export function resolveOptions(o: SocketServerOptions): ResolvedOptions {
     pushKind: o.pushKind ?? 'push',
     stallMs: positive('stallMs', o.stallMs, 2_000, 500),
     maxConnectionsPerUser: o.maxConnectionsPerUser === 0 ? 0 : positive('maxConnectionsPerUser', o.maxConnectionsPerUser, 32),
-    maxStartingSessions: o.maxStartingSessions === 0 ? 0 : Math.floor(positive('maxStartingSessions', o.maxStartingSessions, 4096)),
+    maxStartingSessions: o.maxStartingSessions === 0 ? 0 : Math.floor(positive('maxStartingSessions', o.maxStartingSessions, 8192)),
   };
 }
