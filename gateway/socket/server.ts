@@ -446,7 +446,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     const now = Date.now();
     if (now - this.#shedLoggedAt >= 5_000) {
       this.#shedLoggedAt = now;
-      this.node.logger.warn({ starting: this.#starting, maxStartingSessions: max, shed: this.#stats.shed }, 'shedding upgrades: this node is starting its limit of sessions (a reconnect storm, or the storage answering slowly); `shed` counts them since start');
+      this.node.logger.warn({ starting: this.#starting, maxStartingSessions: max, shed: this.#stats.shed }, 'shedding upgrades: this node is starting its limit of sessions (a reconnect storm, or the storage answering slowly); clients retry elsewhere. If it lasts beyond a storm, add socket nodes or raise --max-starting-sessions (docs/operations.md, Admission control); `shed` counts them since start');
     }
     this.#unavailable(res, `this socket server is starting ${max} sessions already (its limit): reconnect through the distributor in a moment`);
   }
