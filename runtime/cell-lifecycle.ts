@@ -96,6 +96,11 @@ export class CellLifecycle {
     return this.lost;
   }
 
+  /** True once the signal is (or would be) aborted, without creating it. */
+  get aborted(): boolean {
+    return this.endReason !== undefined;
+  }
+
   /** Aborted when this activation ends or its lease is lost (created on first use). */
   get signal(): AbortSignal {
     if (this.controller === undefined) {

@@ -59,6 +59,10 @@ class CellContext {
   get signal(): AbortSignal {
     return this.cell.life.signal;
   }
+
+  get aborted(): boolean {
+    return this.cell.life.aborted;
+  }
 }
 
 const cellOfActor = new WeakMap<object, Cell>();

@@ -199,11 +199,12 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
   };
 
   const serve = (context: StoreActorContext, event: StoreRequest, self: object): void => {
-    const { node, logger, signal, ref } = actorContext(self);
+    const ctx = actorContext(self);
+    const { node, logger, ref } = ctx;
     // The lease is lost (another node may serve this user now): start no new work. A write from the
     // state this activation cached would fail its compare-and-set anyway; but after a refused write
     // the cache is dropped, so no work may start here from a fresh read (see `task` below).
-    if (signal.aborted) {
+    if (ctx.aborted) {
       replyError(event, new StaleWriteError("this storage node no longer holds this user's store; retry the request"));
       return;
     }
@@ -228,7 +229,7 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
         // (the node stalled past its lease and fenced itself; another node serves the user now), or
         // the asker given up and sent it again: either way it must not run. A stale activation that
         // ran it would read the index afresh after its first refused write and then write for real.
-        if (signal.aborted) throw new StaleWriteError("this storage node no longer holds this user's store; retry the request");
+        if (ctx.aborted) throw new StaleWriteError("this storage node no longer holds this user's store; retry the request");
         if (askExpired(event)) {
           outcome = 'expired';
           expired.note(logger, event.type);
@@ -241,7 +242,7 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
         // (this node stalled past its lease, or its view of the cluster was wrong). This one stops,
         // so that its queued work is refused and the user's next request finds the lease holder;
         // after a refused write its cache is dropped, and it must not write from a fresh read.
-        if (err instanceof StaleWriteError && !signal.aborted) void node.stop(ref).catch(() => undefined);
+        if (err instanceof StaleWriteError && !ctx.aborted) void node.stop(ref).catch(() => undefined);
       } finally {
         work.inFlight--;
       }

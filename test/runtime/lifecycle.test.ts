@@ -107,6 +107,19 @@ describe('actor cell lifecycle', () => {
     expect(signal.reason).toBeInstanceOf(LeaseLostError);
   });
 
+  it('lifecycle - aborted follows the activation without creating the signal', () => {
+    const life = new CellLifecycle({ label: 'actor k/4', illegalMove: () => undefined }, CellStatus.running);
+    expect(life.aborted).toBe(false);
+    life.loseLease();
+    expect(life.aborted).toBe(true);
+    const stopped = new CellLifecycle({ label: 'actor k/5', illegalMove: () => undefined }, CellStatus.running);
+    stopped.beginStop();
+    expect(stopped.aborted).toBe(true);
+    // The signal built afterwards agrees.
+    expect(stopped.signal.aborted).toBe(true);
+    expect((life as unknown as { controller?: AbortController }).controller).toBeUndefined();
+  });
+
   it('lifecycle - a plain stop aborts the signal with UnavailableError, also when read after the stop', () => {
     const life = new CellLifecycle({ label: 'actor k/3', illegalMove: () => undefined }, CellStatus.running);
     life.beginStop();
