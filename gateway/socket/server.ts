@@ -23,6 +23,7 @@ import { SESSION_KIND, frameId } from '../../actors/session/mod.js';
 import { SOCKET_SERVER_KIND, socketServerRef, type SocketServerPhase, type SocketServerPort } from '../../actors/socket-server/mod.js';
 import { TimeSlices, type ActorNode, type ActorRef, type TerminatedMessage } from '../../runtime/mod.js';
 import { TicketReplayGuard } from '../ticket.js';
+import { Admission } from './admission.js';
 import { Connection, type ConnectionHost, type SocketData } from './connection.js';
 import { spreadOver, type Spread } from './drain.js';
 import { SocketConfigError, SocketStartError } from './errors.js';
@@ -164,9 +165,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     onError: (err) => this.node.logger.error({ err }, 'starting a session failed'),
   });
   #uncountedLoggedAt = 0;
-  /** Sessions starting now (admission control: options.maxStartingSessions). */
-  #starting = 0;
-  #shedLoggedAt = 0;
+  readonly #admission: Admission;
   #drainSpread: Spread | undefined;
   #resyncSpread: Spread | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
@@ -183,7 +182,6 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     policyClosed: 0,
     badFrames: 0,
     quotaRefused: 0,
-    shed: 0,
     resyncs: 0,
     resyncFrames: 0,
     slowConsumerBufferedMax: 0,
@@ -193,6 +191,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     this.node = node;
     this.#quota = new UserQuota(node, options.prefix, () => this.#countedConnections());
     this.options = options;
+    this.#admission = new Admission(options.maxStartingSessions, node.logger);
     this.ref = socketServerRef(node.id);
     this.#epoch = epoch;
     this.#claims = new SessionClaims(node, options.prefix);
@@ -408,9 +407,8 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     }
     // Admission control, before the ticket's HMAC: a node already starting its limit of sessions sheds
     // the upgrade at the cost of one small answer, rather than queue work past the client's timeout.
-    const max = this.options.maxStartingSessions;
-    if (max > 0 && this.#starting >= max) {
-      this.#shed(res, max);
+    if (this.#admission.refuses()) {
+      this.#unavailable(res, `this socket server is starting ${this.#admission.max} sessions already (its limit): reconnect through the distributor in a moment`);
       return;
     }
     const now = Date.now();
@@ -438,17 +436,6 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     this.#stats.refused++;
     const body = JSON.stringify({ error: { code: 'unavailable', message } });
     res.cork(() => res.writeStatus('503 Service Unavailable').writeHeader('retry-after', '1').writeHeader('content-type', 'application/json').end(body));
-  }
-
-  /** 503 from admission control, logged at most every 5 s with a count. */
-  #shed(res: uWS.HttpResponse, max: number): void {
-    this.#stats.shed++;
-    const now = Date.now();
-    if (now - this.#shedLoggedAt >= 5_000) {
-      this.#shedLoggedAt = now;
-      this.node.logger.warn({ starting: this.#starting, maxStartingSessions: max, shed: this.#stats.shed }, 'shedding upgrades: this node is starting its limit of sessions (a reconnect storm, or the storage answering slowly); clients retry elsewhere. If it lasts beyond a storm, add socket nodes or raise --max-starting-sessions (docs/operations.md, Admission control); `shed` counts them since start');
-    }
-    this.#unavailable(res, `this socket server is starting ${max} sessions already (its limit): reconnect through the distributor in a moment`);
   }
 
   /**
@@ -509,8 +496,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
   #open(ws: uWS.WebSocket<SocketData>): void {
     const conn = ws.getUserData().c;
     conn.ws = ws;
-    conn.markStarting();
-    this.#starting++;
+    this.#admission.opened(conn);
     this.#stats.opened++;
     this.#hub.add(conn);
     if (this.options.maxConnectionsPerUser > 0) {
@@ -564,7 +550,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
   /** uWS close handler: forget the socket now, tear the rest down in time slices (teardown.ts). */
   #close(conn: Connection, code: number): void {
     conn.detach();
-    if (conn.endStart()) this.#starting--;
+    this.#admission.ended(conn);
     if (code === CloseCode.replaced) this.#stats.replaced++;
     this.#teardown.push(conn);
   }
@@ -589,7 +575,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
   }
 
   sessionStarted(conn: Connection): void {
-    if (conn.endStart()) this.#starting--;
+    this.#admission.ended(conn);
   }
 
   slowConsumer(conn: Connection): void {
@@ -607,7 +593,8 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     return {
       ...this.#stats,
       connections: this.#hub.size,
-      starting: this.#starting,
+      starting: this.#admission.starting,
+      shed: this.#admission.shed,
       users: this.#hub.users,
       pushSlots: this.#hub.slots,
       quotaOwned: this.#quota.owned,
