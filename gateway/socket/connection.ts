@@ -25,7 +25,7 @@ export interface ConnectionHost {
   claim(conn: Connection): void;
   /** Called when `conn` passed its backpressure limit. */
   slowConsumer(conn: Connection): void;
-  /** `conn`'s session has started (called once, while the connection was counted as starting). */
+  /** `conn`'s session has started (it may be called again, or after the close: uncount it once). */
   sessionStarted(conn: Connection): void;
 }
 
@@ -140,7 +140,7 @@ export class Connection implements SessionPort, TokenBucket {
   }
 
   started(): void {
-    if ((this.#flags & STARTING) !== 0) this.host.sessionStarted(this);
+    this.host.sessionStarted(this);
   }
 
   /** Counted under `admission` (unique per connection on this node). */
