@@ -20,6 +20,8 @@ export {
 export { MAX_BATCH_BYTES } from './outbox.js';
 export { actorKey, isCasConflict } from './leases.js';
 export { KvRequests, KV_REQUEST_TIMEOUT_MS } from './kv-requests.js';
+export { KeyRemoval } from './key-removal.js';
+export { LeaseStore, type HolderLiveness } from './leases.js';
 export { hashLanes, pairScore, pickHashed } from './placement.js';
 export { Mailbox } from './mailbox.js';
 export { PassivationPacer } from './passivation-pacer.js';

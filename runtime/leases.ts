@@ -2,7 +2,7 @@
  * Activation leases of virtual actors in a JetStream KV bucket (`<prefix>_leases`), fenced with
  * compare-and-set on the key's revision:
  *
- *   absent or deleted  -> create: this node holds it
+ *   absent or deleted  -> create: this node holds it (tried first, before any read: the usual case)
  *   held by this node  -> update(rev): take it over again (a stale lease of ours)
  *   holder is down     -> update(rev): take it over (membership says the holder is gone)
  *   holder is live     -> not acquired: the caller forwards the message to the holder
@@ -45,6 +45,11 @@ export function isCasConflict(err: unknown): boolean {
   return code === 10071 || /wrong last sequence/i.test(String((err as Error)?.message ?? ''));
 }
 
+/** A create or update refused because another write holds the key: a lost race, read and decide again. */
+function isTaken(err: unknown): boolean {
+  return isCasConflict(err) || /exists/i.test(String((err as Error)?.message));
+}
+
 /** The holder of a lease entry: its node, and the entry's revision as the epoch. */
 function readLease(value: Uint8Array, revision: number): { node: string; epoch: number } | undefined {
   try {
@@ -63,6 +68,16 @@ export class LeaseStore {
   ) {}
 
   async acquire(key: string, liveness: HolderLiveness): Promise<LeaseResult> {
+    const value = encode({ node: this.self });
+    // Most activations find no lease (a released one is removed, not marked): try to create it first,
+    // one write instead of a read and a write, and read only when the key is taken. In a reconnect
+    // storm every returning device activates its user's store actor (docs/performance.md, P7).
+    try {
+      const rev = await this.kv.create(key, value);
+      return { ok: true, rev, epoch: rev };
+    } catch (err) {
+      if (!isTaken(err)) throw err;
+    }
     for (let attempt = 0; attempt < 8; attempt++) {
       const e = await this.kv.get(key);
       const held = e && e.operation === 'PUT' ? readLease(e.value, e.revision) : undefined;
@@ -76,12 +91,11 @@ export class LeaseStore {
           continue;
         }
       }
-      const value = encode({ node: this.self });
       try {
         const rev = e && e.operation === 'PUT' ? await this.kv.update(key, value, e.revision) : await this.kv.create(key, value);
         return { ok: true, rev, epoch: rev };
       } catch (err) {
-        if (!isCasConflict(err) && !/exists/i.test(String((err as Error)?.message))) throw err;
+        if (!isTaken(err)) throw err;
         // Lost a race: read again and decide again.
       }
     }

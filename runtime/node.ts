@@ -247,6 +247,10 @@ export class NodeImpl implements ActorNode, NodeLife {
     return this.membership.members();
   }
 
+  isLive(nodeId: string): boolean {
+    return this.membership.isLive(nodeId);
+  }
+
   onMembership(listener: (event: MembershipEvent) => void): () => void {
     return this.membership.subscribe(listener);
   }

@@ -242,6 +242,8 @@ export interface ActorNode {
   unwatch(watcher: ActorRef, target: ActorRef): void;
   /** Live members, this node included. */
   members(): MemberInfo[];
+  /** Whether `nodeId` is a live member (this node included): members() without building the list. */
+  isLive(nodeId: string): boolean;
   onMembership(listener: (event: MembershipEvent) => void): () => void;
   /** Changes what this node announces (for example `draining`). */
   announce(update: { meta?: Record<string, string | number | boolean>; draining?: boolean }): void;

@@ -156,10 +156,11 @@ export class UserQuota {
   }
 
   #isLive(): (node: string) => boolean {
-    const live = new Set(this.#node.members().map((m) => m.nodeId));
-    live.add(this.#node.id);
-    return (n) => live.has(n);
+    return this.#liveness;
   }
+
+  /** Whether a counting node is live (its entries are dropped when it is not). */
+  readonly #liveness = (n: string): boolean => this.#node.isLive(n);
 
   /** Reports this node's counted connections to their owners; drops what we hold but do not own. */
   #refresh(): void {

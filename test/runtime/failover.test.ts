@@ -99,10 +99,12 @@ describe('node death and leave', () => {
     const watched: ActorRef = { kind: 'counter', id: onD[0]!.id };
     await t.ask(w, { type: 'watch', target: watched });
 
+    expect(t.isLive('d')).toBe(true);
     const left = new Promise<MembershipEvent>((resolve) => t.onMembership((e) => e.type === 'down' && resolve(e)));
     const code = await procs.get('d')!.sigterm();
     expect(code).toBe(0);
     expect(await left).toMatchObject({ type: 'down', reason: 'left', member: { nodeId: 'd' } });
+    expect([t.isLive('d'), t.isLive('a'), t.isLive(t.id)]).toEqual([false, true, true]);
 
     const got = await waitFor('watcher to hear passivated', async () => {
       const g = await t.ask<{ ref: ActorRef; reason: string }[]>(w, { type: 'terminated' });
