@@ -5,7 +5,7 @@
 import type { AnyStateMachine } from 'xstate';
 import { RuntimeConfigError } from './errors.js';
 import { KIND_PATTERN } from './envelope.js';
-import type { ActorKind, ActorKindOptions, HibernationCodec, MailboxOverflow } from './types.js';
+import type { ActorKind, ActorKindOptions, ActorMessage, HibernationCodec, InactiveActor, MailboxOverflow } from './types.js';
 
 /** Defines an actor kind. Throws RuntimeConfigError on a bad name or option. */
 export function defineActor<TMachine extends AnyStateMachine>(definition: {
@@ -34,6 +34,10 @@ export function defineActor<TMachine extends AnyStateMachine>(definition: {
   if (options.remoteSpawn === false && (options.placement ?? 'virtual') === 'virtual') {
     throw new RuntimeConfigError(`kind ${kind}: remoteSpawn: false needs placement 'explicit' (virtual actors are started by their first message, not by spawn())`);
   }
+  if (options.withoutActivation !== undefined) {
+    if (typeof options.withoutActivation !== 'function') throw new RuntimeConfigError(`kind ${kind}: withoutActivation must be a function (message, actor) => boolean`);
+    if ((options.placement ?? 'virtual') !== 'virtual') throw new RuntimeConfigError(`kind ${kind}: withoutActivation is for virtual kinds (an explicit actor is spawned, not activated by a message)`);
+  }
   return Object.freeze({ kind, machine, options: Object.freeze({ ...options }) });
 }
 
@@ -56,6 +60,8 @@ export interface KindSpec {
   readonly withinMs: number;
   readonly backoffMs: number;
   readonly maxBackoffMs: number;
+  /** Virtual kinds: answers some messages without an activation (ActorKindOptions.withoutActivation). */
+  readonly withoutActivation: ((message: ActorMessage, actor: InactiveActor) => boolean) | undefined;
 }
 
 export function kindSpec(k: ActorKind): KindSpec {
@@ -75,5 +81,6 @@ export function kindSpec(k: ActorKind): KindSpec {
     withinMs: o.supervision?.withinMs ?? 60_000,
     backoffMs: o.supervision?.backoffMs ?? 50,
     maxBackoffMs: o.supervision?.maxBackoffMs ?? 5_000,
+    withoutActivation: o.withoutActivation,
   };
 }

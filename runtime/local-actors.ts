@@ -38,6 +38,7 @@ export class Counters {
   asksExpired = 0;
   deadLetters = 0;
   activations = 0;
+  answeredInactive = 0;
   hibernations = 0;
 }
 

@@ -49,6 +49,7 @@ export type {
   ActorKind,
   ActorKindOptions,
   HibernationCodec,
+  InactiveActor,
   ActorMessage,
   ActorNode,
   ActorRef,

@@ -276,6 +276,7 @@ export class NodeImpl implements ActorNode, NodeLife {
       asksExpired: c.asksExpired,
       deadLetters: c.deadLetters,
       activations: c.activations,
+      answeredInactive: c.answeredInactive,
       hibernations: c.hibernations,
       hibernatedActors: hibernated,
       hostWaits: room.heldTotal,

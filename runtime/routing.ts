@@ -15,6 +15,7 @@ import type { Candidates } from './candidates.js';
 import { CellStatus, type Cell } from './cell.js';
 import type { Clock } from './clock.js';
 import type { KindSpec } from './define.js';
+import { offerInactive } from './inactive.js';
 import { askBytes, MAX_HOPS, tellBytes } from './envelope.js';
 import { BadMessageError, NodeDownError, UnavailableError, WireCodes } from './errors.js';
 import { LogLimiter } from './logger.js';
@@ -165,7 +166,7 @@ export class Routing {
   }
 
   /** A message that reached this node (from the wire or a local sender) for `kind/id`. */
-  dispatch(kind: string, id: string, explicit: boolean, msg: ActorMessage, hops: number): void {
+  dispatch(kind: string, id: string, explicit: boolean, msg: ActorMessage, hops: number, offer = true): void {
     const spec = this.specs.get(kind);
     if (spec === undefined) return this.refuse(msg, WireCodes.noSuchActor, `node ${this.d.id} does not host actor kind ${kind}`, kind, id);
     const cell = this.cells.get(kind)!.get(id);
@@ -175,10 +176,10 @@ export class Routing {
       return;
     }
     if (explicit || !spec.virtual) return this.refuse(msg, WireCodes.noSuchActor, `actor ${kind}/${id} is not running on node ${this.d.id}`, kind, id);
-    this.dispatchVirtual(spec, id, msg, hops);
+    this.dispatchVirtual(spec, id, msg, hops, offer);
   }
 
-  private dispatchVirtual(spec: KindSpec, id: string, msg: ActorMessage, hops: number): void {
+  private dispatchVirtual(spec: KindSpec, id: string, msg: ActorMessage, hops: number, offer: boolean): void {
     const d = this.d;
     const kind = spec.kind;
     if (hops > MAX_HOPS) return this.refuse(msg, WireCodes.unavailable, `${kind}/${id} was forwarded ${hops} times without settling; retry`, kind, id);
@@ -197,6 +198,9 @@ export class Routing {
       const t = d.candidates.place(kind, id);
       if (t !== undefined && t !== d.id) return this.forward(kind, id, msg, t, 1);
     }
+    // The kind may answer it without an activation (a read of durable state); else, or once it passes
+    // it on, routed again from the top: another message may have activated the actor meanwhile.
+    if (offer && offerInactive(spec, id, msg, d.counters, d.logger, () => this.dispatch(kind, id, false, msg, hops, false))) return;
     d.actors.activateNew(spec, id, msg, hops);
   }
 

@@ -85,6 +85,28 @@ export interface ActorKindOptions {
    * own spawn() starts one. For actors whose args cannot cross the wire (a socket). Default true.
    */
   remoteSpawn?: boolean;
+  /**
+   * Virtual kinds only: messages answered without activating the actor. Called for a message to an
+   * actor of this kind that is not active on this node, just before the runtime would activate it (a
+   * lease write, the XState actor's start, and its passivation later). Return `false` to activate as
+   * usual. Return `true` to take the message: the handler then answers it (reply() or replyError()
+   * for an ask) or calls `actor.activate()`, which routes it on to the actor after all (as if the
+   * handler had returned false; to the running actor, if another message activated it meanwhile).
+   * For reads of durable state that any node may make at any time, such as the storage's
+   * pending-commands look-up at every connect: a reconnect storm otherwise activates the store actor of
+   * every returning user (docs/performance.md, P7). The handler runs outside the actor's single
+   * activation, beside it: it must not change what the actor owns, and what it reads may be
+   * changing. Errors it throws are logged and the message goes on to the actor.
+   */
+  withoutActivation?: (message: ActorMessage, actor: InactiveActor) => boolean;
+}
+
+/** The actor a {@link ActorKindOptions.withoutActivation} handler was given a message for. */
+export interface InactiveActor {
+  readonly kind: string;
+  readonly id: string;
+  /** Routes the message on to the actor, activating it (once; later calls do nothing). */
+  activate(): void;
 }
 
 /** What the runtime passes to a machine as `input`. */
@@ -161,6 +183,8 @@ export interface RuntimeMetrics {
   readonly deadLetters: number;
   /** Actors started on this node (virtual activations and spawns). */
   readonly activations: number;
+  /** Messages a virtual kind answered without activating their actor (ActorKindOptions.withoutActivation). */
+  readonly answeredInactive: number;
   /** Times an idle explicit actor was hibernated (ActorKindOptions.hibernateAfterMs). */
   readonly hibernations: number;
   /** Actors hibernated now: counted in activeActors, their XState actor stopped until the next message. */

@@ -10,7 +10,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { pino, type Logger } from 'pino';
 import type { ClearDeliveredResult, CommitResult, PendingResult, PullResult, SendResult } from '../messages.js';
-import { ack, clearDelivered, pending, send, type AckInput, type AckOutcome, type ClearDeliveredInput, type PendingInput, type SendInput } from './commands.js';
+import { ack, clearDelivered, nothingPending, pending, send, type AckInput, type AckOutcome, type ClearDeliveredInput, type PendingInput, type SendInput } from './commands.js';
 import { commit, type CommitInput, type CommitOutcome } from './commit.js';
 import type { StoreContext } from './context.js';
 import { StoreSetupError, StoreUnavailableError } from './errors.js';
@@ -69,6 +69,11 @@ export interface CloudStore {
    * its delivered notices not yet cleared. Called by every session at connect.
    */
   pending(input: PendingInput): Promise<PendingResult>;
+  /**
+   * True when `pending` would answer nothing and change nothing (a registered device with no command and
+   * no notice), read from the stored indexes without the user's cache: asked without the store actor.
+   */
+  nothingPending(input: PendingInput): Promise<boolean>;
   /**
    * Removes an acknowledged command and keeps a delivered notice for its sender device; says whom to
    * tell `delivered`. Unknown ids: `{acked: false}`.
@@ -168,6 +173,7 @@ export async function createCloudStore(options: CloudStoreOptions): Promise<Clou
     pull: (input) => track(() => pull(ctx, input)),
     send: (input) => track(() => send(ctx, input)),
     pending: (input) => track(() => pending(ctx, input)),
+    nothingPending: (input) => track(() => nothingPending(ctx, input)),
     ack: (input) => track(() => ack(ctx, input)),
     clearDelivered: (input) => track(() => clearDelivered(ctx, input)),
     devices: (userId) => track(() => knownDevices(ctx, userId)),

@@ -36,7 +36,7 @@ import { connectionId } from '../../protocol/cluster/mod.js';
 import type { ClearDeliveredResult, PendingCommand, PendingResult, SendResult } from '../messages.js';
 import { discard, type StoreContext } from './context.js';
 import { BadRequestError, QuotaExceededError, StaleWriteError } from './errors.js';
-import { encodeDevice, encodeUser, type DeviceIndex } from './index-codec.js';
+import { decodeDevice, decodeUser, encodeDevice, encodeUser, type DeviceIndex } from './index-codec.js';
 import type { StoredMessage } from './reader.js';
 import type { UserState } from './user-state.js';
 import { encodeLimited, requireName } from './validate.js';
@@ -190,6 +190,25 @@ export async function pending(ctx: StoreContext, input: PendingInput): Promise<P
     if (dev.notices.length === 0) return { commands };
     return { commands, delivered: dev.notices.map((x) => x.commandId), deliveredThrough: dev.notices.at(-1)!.no };
   });
+}
+
+/**
+ * Whether `pending` would answer nothing and change nothing for this device: it is registered in the
+ * user's index and its device index holds no command and no delivered notice. Read from the stored
+ * indexes (two reads side by side), not from the user's cache, and outside the user's write order: it
+ * changes nothing, and a command sent meanwhile reaches the device's session as a push. The answer of
+ * most connects, given without activating the user's store actor (store-actor.ts); false sends the
+ * request on to the actor's `pending`, which registers a new device and reads the commands.
+ */
+export async function nothingPending(ctx: StoreContext, input: PendingInput): Promise<boolean> {
+  const { limits, layout } = ctx;
+  const userId = requireName('userId', input.userId, limits.maxIdBytes);
+  const deviceId = requireName('deviceId', input.deviceId, limits.maxIdBytes);
+  const [u, d] = await Promise.all([ctx.indexes.last(layout.userIndex(userId)), ctx.indexes.last(layout.deviceIndex(userId, deviceId))]);
+  if (u === null || !decodeUser(u.seq, u.data).devices.includes(deviceId)) return false;
+  if (d === null) return true;
+  const dev = decodeDevice(d.seq, d.data);
+  return dev.commands.length === 0 && dev.notices.length === 0;
 }
 
 export async function clearDelivered(ctx: StoreContext, input: ClearDeliveredInput): Promise<ClearDeliveredResult> {

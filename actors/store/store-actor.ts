@@ -30,10 +30,10 @@
 import { setup } from 'xstate';
 import type { Logger } from 'pino';
 import { actorContext, askExpired, defineActor, reply, replyError } from '../../runtime/mod.js';
-import type { ActorInput, ActorKind, ActorNode } from '../../runtime/mod.js';
+import type { ActorInput, ActorKind, ActorMessage, ActorNode, InactiveActor } from '../../runtime/mod.js';
 import { IdentityCache } from '../../protocol/cluster/mod.js';
 import type { PushCondition } from '../../protocol/cluster/mod.js';
-import type { AckResult, CommitResult, DevicesResult, PushRequest, StoreRequest } from '../messages.js';
+import type { AckResult, CommitResult, DevicesResult, PendingRequest, PendingResult, PushRequest, StoreRequest } from '../messages.js';
 import { syncFrame } from '../../protocol/mod.js';
 import { PUSH_KIND } from '../push/mod.js';
 import type { CloudStore } from './cloud-store.js';
@@ -252,6 +252,30 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
     else void task();
   };
 
+  /**
+   * A session's `pending` look-up at connect, for a user whose store actor is not active on this node:
+   * answered from the stored indexes when nothing waits for the device (the usual case), else passed
+   * on to the actor. Without it a reconnect storm activates the store actor of every returning user:
+   * a lease write, an XState actor, and a passivation 60 s later (docs/performance.md, P7). Anything
+   * unexpected (another user's id, an expired ask, a failed read) goes to the actor, which answers it.
+   */
+  const withoutActivation = (message: ActorMessage, actor: InactiveActor): boolean => {
+    if (message.type !== 'pending') return false;
+    const event = message as PendingRequest;
+    if (event.userId !== actor.id || askExpired(event)) return false;
+    const t0 = observer === undefined ? 0 : performance.now();
+    store.nothingPending(event).then(
+      (nothing) => {
+        if (!nothing) return actor.activate();
+        const result: PendingResult = { commands: [] };
+        reply(event, result);
+        observer?.served('pending', (performance.now() - t0) / 1000, 'ok', 0);
+      },
+      () => actor.activate(),
+    );
+    return true;
+  };
+
   const machine = setup({
     types: {
       context: {} as StoreActorContext,
@@ -288,6 +312,6 @@ export function storeKind(store: CloudStore, options: StoreKindOptions = {}): Ac
     kind: STORE_KIND,
     machine,
     // Requests are answered asynchronously, so the mailbox drains at once; maxInFlight bounds the work.
-    options: { placement: 'virtual', mailbox: { capacity: 1024, overflow: 'reject' } },
+    options: { placement: 'virtual', mailbox: { capacity: 1024, overflow: 'reject' }, withoutActivation },
   });
 }

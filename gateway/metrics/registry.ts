@@ -34,6 +34,7 @@ const RUNTIME_COUNTERS: Record<string, { field: keyof RuntimeMetrics; help: stri
   syncmesh_runtime_asks_expired_total: { field: 'asksExpired', help: 'Asks not run because they reached the actor past their deadline (the asker had given up)' },
   syncmesh_runtime_dead_letters_total: { field: 'deadLetters', help: 'Tells that reached no actor' },
   syncmesh_runtime_activations_total: { field: 'activations', help: 'Actors started on this node' },
+  syncmesh_runtime_answered_inactive_total: { field: 'answeredInactive', help: 'Messages a virtual kind answered without activating the actor (reads such as the pending-commands look-up at connect)' },
   syncmesh_runtime_hibernations_total: { field: 'hibernations', help: 'Idle actors hibernated (XState actor stopped, snapshot kept)' },
   syncmesh_runtime_host_waits_total: { field: 'hostWaits', help: 'Messages held until a node hosting their kind joined' },
   syncmesh_runtime_host_wait_refused_total: { field: 'hostWaitRefused', help: 'Messages refused because too many waited for a host' },

@@ -11,7 +11,7 @@ import { metricValue } from '../kit/syncmesh.js';
 
 const runtime: RuntimeMetrics = {
   messagesIn: 7, messagesOut: 5, asksSent: 4, askTimeouts: 1, restarts: 0, badMessages: 0, spawnsRefused: 1, strayReplies: 0, mailboxDropped: 0, asksExpired: 0, deadLetters: 2,
-  activations: 3, hibernations: 0, hibernatedActors: 0, hostWaits: 0, hostWaitRefused: 0, hostWaitExpired: 0, activeActors: 3, mailboxDepth: 2, members: 4, waitingForHost: 0, inboundBacklog: 12,
+  activations: 3, answeredInactive: 6, hibernations: 0, hibernatedActors: 0, hostWaits: 0, hostWaitRefused: 0, hostWaitExpired: 0, activeActors: 3, mailboxDepth: 2, members: 4, waitingForHost: 0, inboundBacklog: 12,
   actorsByKind: { session: { active: 2, mailboxDepth: 1 }, store: { active: 1, mailboxDepth: 1 } },
 };
 const socketStats: SocketServerStats = {
@@ -45,6 +45,7 @@ describe('metrics registry - observers and sources', () => {
     expect([v('syncmesh_nats_reconnects_total'), v('syncmesh_nats_disconnects_total')]).toEqual([1, 1]);
     expect(v('syncmesh_runtime_messages_in_total')).toBe(7);
     expect(v('syncmesh_runtime_spawns_refused_total')).toBe(1);
+    expect(v('syncmesh_runtime_answered_inactive_total')).toBe(6);
     expect(v('syncmesh_runtime_inbound_backlog')).toBe(12);
     expect([v('syncmesh_socket_shed_total'), v('syncmesh_socket_starting_sessions')]).toEqual([3, 4]);
     expect(v('syncmesh_runtime_active_actors', 'kind="session"')).toBe(2);
