@@ -179,10 +179,16 @@ export class SyncmeshPopulation implements Population {
     const back = (d: Device): boolean => d.live && d.downAt >= sinceWallMs && d.liveAt > d.downAt;
     for (;;) {
       const slot = Math.floor((Date.now() - sinceWallMs) / 100);
-      const liveNow = devices.filter((d) => d.live).length;
+      // One pass, no arrays: the poll runs every 50 ms over up to 5,000 devices during the storm it measures.
+      let liveNow = 0;
+      let wentDown = 0;
+      let allBack = true;
+      for (const d of devices) {
+        if (d.live) liveNow++;
+        if (d.downAt >= sinceWallMs) wentDown++;
+        if (allBack && !(d.live && (!onNode.has(d) || back(d)))) allBack = false;
+      }
       while (curve.length <= slot) curve.push(liveNow);
-      const wentDown = devices.filter((d) => d.downAt >= sinceWallMs).length;
-      const allBack = devices.every((d) => d.live && (onNode.has(d) ? back(d) : true));
       if (allBack || Date.now() > deadline) {
         const lastLive = devices.reduce((m, d) => (back(d) ? Math.max(m, d.liveAt) : m), 0);
         this.#reasonsSince = Infinity;
