@@ -108,9 +108,12 @@ describe('runtime wire', () => {
       expect(await Promise.all(asks)).toEqual(Array.from({ length: n }, (_, i) => i));
       expect(await a.ask(ref, { type: 'seen' })).toEqual(Array.from({ length: n }, (_, i) => i));
       await waitFor('the spies to see the batches', () => toB.count() >= 1 && toA.count() >= 1);
-      // 801 envelopes (and 401 answers) in one turn: a handful of NATS messages, not one each.
+      // 801 envelopes sent in one turn: a handful of NATS messages (cut by size), not one each.
       expect(toB.count()).toBeLessThanOrEqual(10);
-      expect(toA.count()).toBeLessThanOrEqual(10);
+      // The 401 answers leave wb once per turn of its loop, which works a burst off in 10-ms slices
+      // (runtime/time-slices.ts): a few turns more on a loaded machine (13 beside the whole suite), but
+      // still a tenth of one message per answer.
+      expect(toA.count()).toBeLessThanOrEqual(40);
     } finally {
       toB.sub.unsubscribe();
       toA.sub.unsubscribe();
