@@ -16,12 +16,15 @@
 import { createHash, randomFillSync } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import type { WebSocketLike } from '../../client/mod.js';
+import { isPortTaken, type LocalPorts } from './local-ports.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const CONNECTING = 0;
 const OPEN = 1;
 const CLOSING = 2;
 const CLOSED = 3;
+/** Source ports tried, one after another, when each is taken by another socket. */
+const PORT_TRIES = 16;
 /** How long a close we started waits for the server's close frame before the socket is cut. */
 const CLOSE_TIMEOUT_MS = 5_000;
 /** Largest message accepted (the servers' own frame limits are far smaller). */
@@ -31,6 +34,11 @@ const HEADER_LIMIT = 16 * 1024;
 export interface LiteWebSocketOptions {
   /** Source address of the TCP connection. */
   readonly localAddress?: string;
+  /**
+   * Source ports to take from (for `localAddress`; local-ports.ts): the port is named instead of searched
+   * for by the kernel, and a taken one is skipped for the next.
+   */
+  readonly localPorts?: LocalPorts;
   /** Called when the upgrade is accepted, before any message. */
   readonly onOpen?: () => void;
   /** Called with each message's bytes before `onmessage` (binary messages only). */
@@ -98,7 +106,7 @@ export class LiteWebSocket implements WebSocketLike {
   onclose: Handler = null;
   onerror: Handler = null;
 
-  readonly #socket: Socket;
+  #socket: Socket;
   readonly #key: string;
   readonly #options: LiteWebSocketOptions;
   #state = CONNECTING;
@@ -119,18 +127,40 @@ export class LiteWebSocket implements WebSocketLike {
     this.#key = random(16).toString('base64');
     const port = u.port === '' ? 80 : Number(u.port);
     const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-    const socket = connect({ host, port, ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {}) });
-    this.#socket = socket;
+    const request =
+      `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${this.#key}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+    this.#socket = this.#connect(host, port, request, 1);
+  }
+
+  /** Opens the TCP connection; with `localPorts`, from a named port, the next one while a port is taken. */
+  #connect(host: string, port: number, request: string, attempt: number): Socket {
+    const { localAddress, localPorts } = this.#options;
+    const localPort = localPorts?.take();
+    const socket = connect({ host, port, ...(localAddress !== undefined ? { localAddress } : {}), ...(localPort !== undefined ? { localPort } : {}) });
     socket.setNoDelay(true);
+    let connected = false;
+    // Given up for a taken source port: its close is not the WebSocket's.
+    let abandoned = false;
     socket.on('connect', () => {
-      socket.write(
-        `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: ${this.#key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-      );
+      connected = true;
+      socket.write(request);
     });
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('error', (err) => this.#emitError(err.message, err));
-    socket.on('close', () => this.#onSocketClose());
+    socket.on('error', (err) => {
+      if (!connected && localPort !== undefined && isPortTaken(err) && attempt < PORT_TRIES && this.#state === CONNECTING) {
+        // Another socket holds that port (a TIME_WAIT, a listener): the next one, on a socket of its own.
+        abandoned = true;
+        this.#socket = this.#connect(host, port, request, attempt + 1);
+        return;
+      }
+      this.#emitError(err.message, err);
+    });
+    socket.on('close', () => {
+      if (localPort !== undefined) localPorts!.release(localPort);
+      if (!abandoned) this.#onSocketClose();
+    });
+    return socket;
   }
 
   get readyState(): number {

@@ -9,6 +9,7 @@ import { createSyncClient, decodeFrame, type SyncClient, type WebSocketConstruct
 import { percentile } from '../measure.js';
 import { boundFetch } from './bound-fetch.js';
 import { LiteWebSocket } from './lite-ws.js';
+import { localPortsFor } from './local-ports.js';
 import { openAll } from './open-pool.js';
 import { PushLoad } from './push-load.js';
 import type { LoadResult, OpenResult, PopulationSpec, WatchResult } from './ipc.js';
@@ -61,6 +62,9 @@ export class SyncmeshPopulation implements Population {
     });
     // A WebSocket (lite-ws.ts: cheap, as a browser's native one is) from this process's source
     // address that shows `sync` frames to the push load.
+    // Source ports named here, not searched for by the kernel (local-ports.ts: the search grows with the
+    // connections the address holds, and the load processes share the cores with the servers).
+    const localPorts = localPortsFor(localAddress);
     this.#ws = (dev) => {
       const onBinary = (data: Uint8Array): void => {
         const load = this.#load;
@@ -73,7 +77,7 @@ export class SyncmeshPopulation implements Population {
       };
       return class BoundWebSocket extends LiteWebSocket {
         constructor(url: string) {
-          super(url, { localAddress, onOpen, onBinary });
+          super(url, { localAddress, localPorts, onOpen, onBinary });
         }
       };
     };

@@ -4,6 +4,7 @@
  * accept rates compare servers, not clients.
  */
 import { LiteWebSocket } from './lite-ws.js';
+import { localPortsFor } from './local-ports.js';
 import { openAll } from './open-pool.js';
 import type { OpenResult, PopulationSpec } from './ipc.js';
 import type { Population } from './population.js';
@@ -32,6 +33,7 @@ export class WsPopulation implements Population {
           const timer = setTimeout(() => ws.close(), timeoutMs);
           const ws = new LiteWebSocket(this.spec.url, {
             localAddress: this.localAddress,
+            localPorts: localPortsFor(this.localAddress),
             onOpen: () => {
               clearTimeout(timer);
               this.#sockets[i] = ws;

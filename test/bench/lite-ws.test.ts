@@ -2,13 +2,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket as ServerSocket } from 'ws';
+import { createServer as createTcpServer } from 'node:net';
 import { LiteWebSocket } from '../../bench/load/lite-ws.js';
+import { LocalPorts } from '../../bench/load/local-ports.js';
 
 let server: Server | undefined;
 let wss: WebSocketServer | undefined;
 
 /** A `ws` server on a free port; `onConnection` gets each accepted socket and the request's source address. */
-async function serve(onConnection: (ws: ServerSocket, from: string | undefined) => void, refuse?: number): Promise<string> {
+async function serve(onConnection: (ws: ServerSocket, from: string | undefined, fromPort: number | undefined) => void, refuse?: number): Promise<string> {
   server = createServer((_req, res) => res.writeHead(404).end());
   wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
   server.on('upgrade', (req, socket, head) => {
@@ -16,7 +18,7 @@ async function serve(onConnection: (ws: ServerSocket, from: string | undefined) 
       socket.end(`HTTP/1.1 ${refuse} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
       return;
     }
-    wss!.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req.socket.remoteAddress));
+    wss!.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req.socket.remoteAddress, req.socket.remotePort));
   });
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
   return `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws?ticket=abc`;
@@ -138,6 +140,40 @@ describe('LiteWebSocket (the load processes\' WebSocket client)', () => {
     const seenRefused = watch(refused);
     expect(await seenRefused.closed).toEqual({ code: 1006, reason: '' });
     expect(seenRefused.errors[0]).toMatch(/ECONNREFUSED/);
+  });
+
+  it('names its source port from localPorts, skips a port another socket holds, and gives the port back at close', async () => {
+    // A listener holds a port of 127.0.0.7: the allocator's first port.
+    const holder = createTcpServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.7', r));
+    const taken = (holder.address() as AddressInfo).port;
+    try {
+      const ports = new LocalPorts('127.0.0.7', taken, Math.min(taken + 20, 65_535));
+      let fromPort: number | undefined;
+      const url = await serve((_ws, _from, port) => (fromPort = port));
+      let opened = 0;
+      const ws = new LiteWebSocket(url, { localAddress: '127.0.0.7', localPorts: ports, onOpen: () => opened++ });
+      const seen = watch(ws);
+      await until(() => opened === 1 && fromPort !== undefined, 'open');
+      // The bind on the held port failed (EADDRINUSE) and the next port was taken, with no error shown.
+      expect(fromPort).toBe(taken + 1);
+      expect(seen.errors).toEqual([]);
+      expect(ports.held).toBe(1);
+      ws.close(1000);
+      await seen.closed;
+      await until(() => ports.held === 0, 'the port given back');
+    } finally {
+      await new Promise<void>((r) => holder.close(() => r()));
+    }
+  });
+
+  it('LocalPorts hands ports out in turn, skips those held, and says when every one is held', () => {
+    const ports = new LocalPorts('127.0.0.8', 40_000, 40_002);
+    expect([ports.take(), ports.take()]).toEqual([40_000, 40_001]);
+    ports.release(40_000);
+    expect([ports.take(), ports.take()]).toEqual([40_002, 40_000]);
+    expect(() => ports.take()).toThrow(/every source port of 127.0.0.8 in 40000-40002 is in use/);
+    expect(() => new LocalPorts('127.0.0.8', 5, 3)).toThrow(RangeError);
   });
 
   it('refuses bad input clearly: a wss: URL and a reserved close code', async () => {
