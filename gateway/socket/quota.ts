@@ -108,7 +108,7 @@ export class UserQuota {
   async admit(userKey: string, deviceKey: string, admission: number, max: number): Promise<boolean> {
     const owner = this.#owner(userKey);
     const self = this.#node.id;
-    if (owner === self) return this.#counts.admit(userKey, deviceKey, self, admission, max, this.#isLive(), Date.now());
+    if (owner === self) return this.#counts.admit(userKey, deviceKey, self, admission, max, this.#liveness, Date.now());
     const requests = this.#requests;
     if (requests === undefined) throw new Error('the connection quota is not started');
     const answer = await requests.request(this.#subject(owner), encode({ t: 'admit', u: userKey, d: deviceKey, n: self, a: admission, m: max }), ASK_TIMEOUT_MS);
@@ -153,10 +153,6 @@ export class UserQuota {
 
   #owner(userKey: string): string {
     return pickByRendezvous(userKey, this.#owners) ?? this.#node.id;
-  }
-
-  #isLive(): (node: string) => boolean {
-    return this.#liveness;
   }
 
   /** Whether a counting node is live (its entries are dropped when it is not). */
@@ -208,7 +204,7 @@ export class UserQuota {
       case 'admit': {
         const max = toSafeInteger(v['m']);
         if (typeof u !== 'string' || typeof d !== 'string' || a === undefined || max === undefined) return;
-        const ok = this.#counts.admit(u, d, node, a, max, this.#isLive(), now);
+        const ok = this.#counts.admit(u, d, node, a, max, this.#liveness, now);
         if (msg.reply) msg.respond(encode({ ok }));
         return;
       }
