@@ -29,7 +29,7 @@ import { ChangeListeners } from './change-listeners.js';
 import { FAILED_NODE_TTL_MS, FailedNodes } from './failed-nodes.js';
 import { REQUEST_DEFAULTS, RequestTracker } from './requests.js';
 import {
-  CLIENT_CLOSE_NORMAL, FrameSocket, allocateSocket, socketUrl, type FetchLike, type Frame, type SocketAllocation,
+  CLIENT_CLOSE_NORMAL, FrameSocket, allocateSocket, readFallback, socketUrl, type FetchLike, type Frame, type SocketAllocation,
   type SocketCloseInfo, type WebSocketConstructor,
 } from './transport.js';
 import type {
@@ -51,6 +51,8 @@ const FAST_RETRY_MIN_MS = 100;
 const FAST_RETRY_SPREAD_MS = 150;
 /** WebSocket close code for a connection lost without a close frame (RFC 6455). */
 const CLOSE_ABNORMAL = 1006;
+/** A fallback ticket expiring sooner than this is not tried (clocks differ; the distributor is asked instead). */
+const FALLBACK_MARGIN_MS = 5_000;
 
 const silentLogger: ClientLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -94,6 +96,8 @@ class SyncClientImpl implements SyncClient {
   #connectedAt = 0;
   #everConnected = false;
   #token: string | undefined;
+  /** The last welcome's fallback offer: where to go first when that connection is lost (used once). */
+  #fallback: SocketAllocation | undefined;
   #drainAt: number | undefined;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #commands: CommandInbox;
@@ -352,7 +356,7 @@ class SyncClientImpl implements SyncClient {
     while (!signal.aborted) {
       let next: Next;
       try {
-        const allocation = await this.#allocate(signal);
+        const allocation = this.#takeFallback() ?? (await this.#allocate(signal));
         if (signal.aborted) break;
         next = await this.#connect(allocation, signal);
       } catch (err) {
@@ -368,6 +372,22 @@ class SyncClientImpl implements SyncClient {
       await this.#sleep(run, next.delay);
       if (!signal.aborted) this.#setStatus('reconnecting');
     }
+  }
+
+  /**
+   * The last welcome's fallback offer, at most once: skipped when turned off, about to expire, or for a
+   * node this client just failed to reach. A fallback that fails is handled like any failed node (the
+   * next attempt asks the distributor, excluding it).
+   */
+  #takeFallback(): SocketAllocation | undefined {
+    const offer = this.#fallback;
+    this.#fallback = undefined;
+    if (offer === undefined || this.#opts.useFallback === false) return undefined;
+    const now = Date.now();
+    if (offer.expiresAt - now < FALLBACK_MARGIN_MS) return undefined;
+    if (offer.node !== undefined && this.#failedNodes.list(now).includes(offer.node)) return undefined;
+    this.#log.info({ node: offer.node }, 'reconnecting to the fallback node of the last welcome');
+    return offer;
   }
 
   /** Asks the distributor for a socket; on 401 asks getToken for a fresh token once. */
@@ -403,12 +423,16 @@ class SyncClientImpl implements SyncClient {
 
   /** Opens the socket and lives through one connection; returns what to do once it closed. */
   async #connect(allocation: SocketAllocation, signal: AbortSignal): Promise<Next> {
-    const url = socketUrl(allocation.socket.url, allocation.ticket);
+    // `exclude`: the nodes just failed on, so that the fallback this node offers avoids them (docs/protocol.md 3.1).
+    const url = socketUrl(allocation.socket.url, allocation.ticket, this.#failedNodes.list());
     const socket: FrameSocket = new FrameSocket(
       this.#WebSocket,
       url,
       {
-        onWelcome: (welcome) => this.#onWelcome(socket, welcome.connectionId, welcome.node, welcome.epoch),
+        onWelcome: (welcome) => {
+          this.#fallback = welcome.fallback;
+          this.#onWelcome(socket, welcome.connectionId, welcome.node, welcome.epoch);
+        },
         onFrame: (frame) => this.#onFrame(socket, frame),
         onProtocolError: (err) => this.#emitError(err),
       },
@@ -587,6 +611,10 @@ class SyncClientImpl implements SyncClient {
         return;
       case 'drain':
         this.#onDrain(socket, frame);
+        return;
+      case 'fallback':
+        // A newer offer than the welcome's (the socket servers changed, or the last one grew old); none: drop it.
+        if (socket === this.#socket && this.#connectionId !== undefined) this.#fallback = readFallback(frame.fallback, this.#connectionId);
         return;
       default:
         // Newer servers may add frame types (PROTOCOL.md: the contract may be extended).

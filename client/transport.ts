@@ -79,9 +79,10 @@ export async function allocateSocket(args: AllocateArgs): Promise<SocketAllocati
   return body as SocketAllocation;
 }
 
-/** `url` with `?ticket=` (or `&ticket=` when it already has a query) appended. */
-export function socketUrl(url: string, ticket: string): string {
-  return `${url}${url.includes('?') ? '&' : '?'}ticket=${encodeURIComponent(ticket)}`;
+/** `url` with `?ticket=` (or `&ticket=` when it already has a query) appended, and `&exclude=` with the nodes to avoid (extension). */
+export function socketUrl(url: string, ticket: string, exclude?: readonly string[]): string {
+  const avoid = exclude !== undefined && exclude.length > 0 ? `&exclude=${exclude.map(encodeURIComponent).join(',')}` : '';
+  return `${url}${url.includes('?') ? '&' : '?'}ticket=${encodeURIComponent(ticket)}${avoid}`;
 }
 
 /**
@@ -110,6 +111,22 @@ export interface Welcome {
   readonly node: string;
   /** The server's storage epoch (docs/protocol.md 3.1), when it sent one. */
   readonly epoch?: string;
+  /**
+   * Where to reconnect if this connection is lost, with a ticket for it (docs/protocol.md 3.1, extension):
+   * an allocation as POST /v1/connect would answer, for the node the distributor would pick next.
+   */
+  readonly fallback?: SocketAllocation;
+}
+
+/** A welcome's `fallback` as an allocation for this connection, or undefined when it is absent or not well-formed. */
+export function readFallback(value: unknown, connectionId: string): SocketAllocation | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const f = value as { node?: unknown; socket?: unknown; ticket?: unknown; expiresAt?: unknown };
+  const socket = f.socket as { host?: unknown; port?: unknown; url?: unknown } | undefined;
+  if (typeof f.node !== 'string' || f.node.length === 0 || typeof f.ticket !== 'string' || f.ticket.length === 0) return undefined;
+  if (typeof f.expiresAt !== 'number' || !Number.isFinite(f.expiresAt)) return undefined;
+  if (typeof socket !== 'object' || socket === null || typeof socket.url !== 'string' || typeof socket.host !== 'string' || typeof socket.port !== 'number') return undefined;
+  return { connectionId, node: f.node, socket: { host: socket.host, port: socket.port, url: socket.url }, ticket: f.ticket, expiresAt: f.expiresAt };
 }
 
 export interface SocketCloseInfo {
@@ -198,7 +215,13 @@ export class FrameSocket {
       clearTimeout(this.#welcomeTimer);
       // An epoch that is not a non-empty string counts as none: the cache is then left as it is.
       const epoch = typeof f.epoch === 'string' && f.epoch.length > 0 ? f.epoch : undefined;
-      handlers.onWelcome(epoch === undefined ? { connectionId: f.connectionId, node: f.node } : { connectionId: f.connectionId, node: f.node, epoch });
+      const fallback = readFallback(f.fallback, f.connectionId);
+      handlers.onWelcome({
+        connectionId: f.connectionId,
+        node: f.node,
+        ...(epoch !== undefined && { epoch }),
+        ...(fallback !== undefined && { fallback }),
+      });
       return;
     }
     handlers.onFrame(f);

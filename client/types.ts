@@ -172,6 +172,11 @@ export interface SyncClientOptions {
    * or closed abnormally with 1006) is sent in `exclude` on the next connects (default 10 000 ms; 0: never).
    */
   readonly avoidFailedNodeMs?: number;
+  /**
+   * Reconnect to the fallback node the last `welcome` offered (docs/protocol.md 3.1, extension) before
+   * asking the distributor again, once per lost connection (default true). false: always POST /v1/connect.
+   */
+  readonly useFallback?: boolean;
   readonly logger?: ClientLogger;
 }
 

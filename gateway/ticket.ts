@@ -24,6 +24,17 @@ export interface TicketClaims {
   readonly exp: number;
   /** Unique ticket id (replay protection). */
   readonly jti: string;
+  /**
+   * A fallback ticket (extension): issued by a socket node in `welcome` for the node its connection would
+   * move to if this one went away (gateway/socket/fallback.ts), with a longer lifetime than a
+   * distributor's ticket (`maxFallbackTtlMs` of verifyTicket).
+   */
+  readonly fb?: true;
+  /**
+   * When the user's token that the distributor checked expires (ms since the epoch; absent from older
+   * distributors): a fallback ticket never outlives it.
+   */
+  readonly tex?: number;
 }
 
 /** Why a ticket was refused. */
@@ -60,7 +71,15 @@ export function signTicket(secret: string | Uint8Array, claims: Omit<TicketClaim
  * `run`: the node's current run; a ticket of another run (or none) is refused as `foreign`. Replay protection is the
  * caller's (TicketReplayGuard).
  */
-export function verifyTicket(secret: string | Uint8Array, ticket: string, node: string, now: number, maxTtlMs?: number, run?: string): TicketClaims {
+export function verifyTicket(
+  secret: string | Uint8Array,
+  ticket: string,
+  node: string,
+  now: number,
+  maxTtlMs?: number,
+  run?: string,
+  maxFallbackTtlMs?: number,
+): TicketClaims {
   if (!ticket || ticket.length > MAX_TICKET_LENGTH) throw new TicketError('malformed', 'missing or over-long ticket');
   const dot = ticket.indexOf('.');
   if (dot <= 0 || dot !== ticket.lastIndexOf('.')) throw new TicketError('malformed', 'ticket is not body.signature');
@@ -81,8 +100,16 @@ export function verifyTicket(secret: string | Uint8Array, ticket: string, node: 
   }
   if (!JTI.test(jti)) throw new TicketError('malformed', 'ticket id (jti) is not 8 to 64 base64url characters');
   if (exp <= now) throw new TicketError('expired', 'ticket expired; ask the distributor for a new one');
-  // A ticket valid for longer than the node keeps used ids could be replayed once its id is forgotten.
-  if (maxTtlMs !== undefined && exp - now > maxTtlMs) {
+  const fallback = claims.fb === true;
+  if (fallback) {
+    if (maxFallbackTtlMs === undefined || maxFallbackTtlMs <= 0) {
+      throw new TicketError('foreign', 'this socket node takes no fallback tickets (--fallback-ticket-ttl-ms 0); ask the distributor for a ticket');
+    }
+    if (exp - now > maxFallbackTtlMs) {
+      throw new TicketError('malformed', 'fallback ticket lifetime is longer than this socket node accepts; give every node the same --fallback-ticket-ttl-ms');
+    }
+  } else if (maxTtlMs !== undefined && exp - now > maxTtlMs) {
+    // A ticket valid for longer than the node expects is a misconfiguration (or a forged lifetime).
     throw new TicketError('malformed', 'ticket lifetime is longer than this socket node accepts; give every node the same --ticket-ttl-ms');
   }
   if (claims.node !== node) throw new TicketError('foreign', 'ticket was issued for another socket server');
@@ -94,7 +121,11 @@ export function verifyTicket(secret: string | Uint8Array, ticket: string, node: 
         : 'ticket names no run of this socket server: the distributor that issued it is older than this node; upgrade the gateways, then ask for a new ticket',
     );
   }
-  return { cid, uid, did, node: claims.node, ...(typeof claims.run === 'string' && { run: claims.run }), exp, jti };
+  const tex = typeof claims.tex === 'number' && Number.isFinite(claims.tex) ? claims.tex : undefined;
+  return {
+    cid, uid, did, node: claims.node, ...(typeof claims.run === 'string' && { run: claims.run }), exp, jti,
+    ...(fallback && { fb: true as const }), ...(tex !== undefined && { tex }),
+  };
 }
 
 /**

@@ -57,8 +57,24 @@ export const CLIENT_FRAME_TYPES: readonly ClientFrame['t'][] = Object.freeze(['c
 
 // ---- server -> client -------------------------------------------------------------------------
 
-/** `epoch` (extension) names the storage generation: a client drops its cache when it changes. */
-export interface WelcomeFrame { t: 'welcome'; connectionId: string; node: string; epoch?: string }
+/**
+ * (extension) Where this connection goes if its socket node goes away: the node the distributor would
+ * allocate with this one excluded, and a single-use ticket for it. A client whose connection is lost
+ * opens `socket.url?ticket=` directly before asking the distributor again (docs/protocol.md 3.1).
+ */
+export interface FallbackOffer {
+  node: string;
+  socket: { host: string; port: number; url: string };
+  ticket: string;
+  /** Ticket expiry, ms since the epoch. */
+  expiresAt: number;
+}
+
+/**
+ * `epoch` (extension) names the storage generation: a client drops its cache when it changes.
+ * `fallback` (extension): see FallbackOffer.
+ */
+export interface WelcomeFrame { t: 'welcome'; connectionId: string; node: string; epoch?: string; fallback?: FallbackOffer }
 /**
  * (extension) `from`: the collection's rev just before this commit, when it wrote something (and its records
  * were few and small: see SyncFrame). A client whose cursor was exactly `from` may move it to `rev` after
@@ -87,10 +103,15 @@ export interface ResyncFrame { t: 'resync' }
 export interface CommandFrame { t: 'command'; commandId: string; fromDevice: string; body: unknown }
 export interface DeliveredFrame { t: 'delivered'; commandId: string }
 export interface DrainFrame { t: 'drain'; retryAfterMs: number }
+/**
+ * (extension) A new fallback offer for this connection, replacing the one of its welcome (or the last
+ * such frame); without `fallback`, the connection has none now (docs/protocol.md 3.1).
+ */
+export interface FallbackFrame { t: 'fallback'; fallback?: FallbackOffer }
 
 export type ServerFrame =
   | WelcomeFrame | CommittedFrame | ChangesFrame | SentFrame | ErrorFrame
-  | SyncFrame | ResyncFrame | CommandFrame | DeliveredFrame | DrainFrame;
+  | SyncFrame | ResyncFrame | CommandFrame | DeliveredFrame | DrainFrame | FallbackFrame;
 
 // ---- builders (server side) -------------------------------------------------------------------
 
@@ -100,8 +121,16 @@ export function errorFrame(code: ErrorCode, message: string, id?: RequestId): Ui
 }
 
 /** `{t:"welcome", connectionId, node, epoch}`; `epoch` is left out when unknown. */
-export function welcomeFrame(connectionId: string, node: string, epoch?: string): Uint8Array {
-  return encode(epoch === undefined ? { t: 'welcome', connectionId, node } : { t: 'welcome', connectionId, node, epoch });
+export function welcomeFrame(connectionId: string, node: string, epoch?: string, fallback?: FallbackOffer): Uint8Array {
+  const frame: WelcomeFrame = { t: 'welcome', connectionId, node };
+  if (epoch !== undefined) frame.epoch = epoch;
+  if (fallback !== undefined) frame.fallback = fallback;
+  return encode(frame);
+}
+
+/** `{t:"fallback", fallback?}`. */
+export function fallbackFrame(fallback: FallbackOffer | undefined): Uint8Array {
+  return encode(fallback === undefined ? { t: 'fallback' } : { t: 'fallback', fallback });
 }
 
 /** `{t:"drain", retryAfterMs}`. */

@@ -99,7 +99,11 @@ export class SocketTable {
    * extension) removes servers from the candidates unless that would remove them all.
    */
   pick(connectionId: string, exclude?: readonly string[]): SocketServer | undefined {
-    const slot = pushSlot(connectionId);
+    return this.pickSlot(pushSlot(connectionId), exclude);
+  }
+
+  /** pick() for every connection id of push slot `slot` (the allocation depends on the slot only). */
+  pickSlot(slot: string, exclude?: readonly string[]): SocketServer | undefined {
     if (exclude === undefined || exclude.length === 0) {
       const i = Number.parseInt(slot, 16);
       if (!(i >= 0 && i < PUSH_SLOTS)) return pickPrepared(slot, this.#prepared);

@@ -96,7 +96,7 @@ export const sessionMachine = setup({
     input: {} as ActorInput<SessionPort>,
   },
   actions: {
-    welcome: guarded('welcome', (port) => port.send(welcomeFrame(port.connectionId, port.nodeId, port.storeEpoch))),
+    welcome: guarded('welcome', (port) => port.send(welcomeFrame(port.connectionId, port.nodeId, port.storeEpoch, port.fallback()))),
     claim: guarded('claim', (port) => port.claim()),
     handleFrame: guarded('handleFrame', (port, event) => {
       if (event.type === 'frame') handleFrame(port, event.frame);

@@ -6,6 +6,7 @@
  * port holds references to one per-node structure, not per-connection closures.
  */
 import type { Logger } from 'pino';
+import type { FallbackOffer } from '../../protocol/mod.js';
 import type { StoreRequest } from '../messages.js';
 
 /** Why the session ends the connection; the socket maps each to a documented close code. */
@@ -26,6 +27,11 @@ export interface SessionPort {
   readonly logger: Logger;
   /** True once the socket is closed or closing. */
   readonly closing: boolean;
+  /**
+   * The fallback offer for `welcome` (protocol FallbackOffer): where this connection goes if this node
+   * goes away, with a ticket for it. Undefined when there is none to offer.
+   */
+  fallback(): FallbackOffer | undefined;
   /** Sends one encoded frame; a no-op once the socket is closed. */
   send(frame: Uint8Array): void;
   /** Ends the connection with the close code for `kind`. */

@@ -59,6 +59,8 @@ export interface WatchSummary {
   readonly failedAttempts: number;
   /** Per load process: the stages of the returning clients' last attempts (WatchResult.stages). */
   readonly stages: readonly Readonly<Record<string, readonly [number, number, number]>>[];
+  /** Of the clients that came back, those whose last attempt used their welcome's fallback ticket (no POST). */
+  readonly viaFallback: number;
 }
 
 export class Fleet {
@@ -168,6 +170,7 @@ export class Fleet {
       reasons: mergeCounts(results.map((r) => r.reasons)),
       failedAttempts: results.reduce((a, r) => a + r.failedAttempts, 0),
       stages: results.map((r) => r.stages ?? {}),
+      viaFallback: results.reduce((a, r) => a + (r.viaFallback ?? 0), 0),
     };
   }
 

@@ -95,10 +95,13 @@ export interface WatchResult {
   readonly failedAttempts: number;
   /**
    * Where the clients that came back spent their time, per stage of their last attempt (ms: p50, p90,
-   * max): drop to POST /v1/connect sent (`retry`), the POST's answer (`connect`), the WebSocket open
-   * (`open`), then the welcome (`welcome`).
+   * max): drop to the attempt's start (`retry`: its POST /v1/connect, or its WebSocket when it used the
+   * welcome's fallback ticket), the POST's answer (`connect`, attempts that asked the distributor), the
+   * WebSocket open (`open`), then the welcome (`welcome`).
    */
   readonly stages?: Readonly<Record<string, readonly [number, number, number]>>;
+  /** Of the clients that came back, how many did so with the fallback ticket of their last welcome (no POST). */
+  readonly viaFallback?: number;
 }
 
 export type FromLoad =

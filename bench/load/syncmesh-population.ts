@@ -29,10 +29,17 @@ interface Device {
   /** The pair this device belongs to and whether it receives the pair's current push. */
   pair: number;
   receiving: boolean;
-  /** The last attempt's timeline (ms since the epoch): POST /v1/connect sent and answered, WebSocket open. */
+  /**
+   * The last attempt's timeline (ms since the epoch): POST /v1/connect sent and answered (when it asked
+   * the distributor: an attempt with the welcome's fallback ticket does not), WebSocket created and open.
+   */
   postAt: number;
   postDoneAt: number;
+  wsAt: number;
   wsOpenAt: number;
+  /** A POST went out since the last WebSocket was created, and whether the last attempt had one. */
+  postedSinceWs: boolean;
+  attemptPosted: boolean;
 }
 
 type Spec = Extract<PopulationSpec, { kind: 'syncmesh' }>;
@@ -57,7 +64,7 @@ export class SyncmeshPopulation implements Population {
     this.#fetch = boundFetch(localAddress);
     spec.users.forEach((_, user) => {
       for (let index = 0; index < spec.devicesPerUser; index++) {
-        this.#devices.push({ user, index, client: undefined, node: undefined, live: false, liveAt: 0, downAt: 0, pair: -1, receiving: false, postAt: 0, postDoneAt: 0, wsOpenAt: 0 });
+        this.#devices.push({ user, index, client: undefined, node: undefined, live: false, liveAt: 0, downAt: 0, pair: -1, receiving: false, postAt: 0, postDoneAt: 0, wsAt: 0, wsOpenAt: 0, postedSinceWs: false, attemptPosted: false });
       }
     });
     // A WebSocket (lite-ws.ts: cheap, as a browser's native one is) from this process's source
@@ -77,6 +84,9 @@ export class SyncmeshPopulation implements Population {
       };
       return class BoundWebSocket extends LiteWebSocket {
         constructor(url: string) {
+          dev.wsAt = Date.now();
+          dev.attemptPosted = dev.postedSinceWs;
+          dev.postedSinceWs = false;
           super(url, { localAddress, localPorts, onOpen, onBinary });
         }
       };
@@ -102,6 +112,7 @@ export class SyncmeshPopulation implements Population {
           token: user.token,
           fetch: (input, init) => {
             dev.postAt = Date.now();
+            dev.postedSinceWs = true;
             return this.#fetch(input, init).then((r) => {
               dev.postDoneAt = Date.now();
               return r;
@@ -196,8 +207,13 @@ export class SyncmeshPopulation implements Population {
       if (allBack || Date.now() > deadline) {
         const lastLive = devices.reduce((m, d) => (back(d) ? Math.max(m, d.liveAt) : m), 0);
         this.#reasonsSince = Infinity;
-        const stages = stageTimes(devices.filter(back));
-        return { clients: devices.length, live: liveNow, lastLiveWallMs: lastLive, wentDown, liveCurve: curve, reasons: Object.fromEntries(this.#reasons), failedAttempts: this.#failedAttempts, stages };
+        const returned = devices.filter(back);
+        const stages = stageTimes(returned);
+        const viaFallback = returned.reduce((n, d) => (d.attemptPosted ? n : n + 1), 0);
+        return {
+          clients: devices.length, live: liveNow, lastLiveWallMs: lastLive, wentDown, liveCurve: curve, reasons: Object.fromEntries(this.#reasons),
+          failedAttempts: this.#failedAttempts, stages, viaFallback,
+        };
       }
       // Times come from each device's own events (liveAt, downAt): the poll only notices the end.
       await new Promise((r) => setTimeout(r, 50));
@@ -216,10 +232,11 @@ function stageTimes(devices: readonly Device[]): Record<string, [number, number,
     const v = xs.filter((x) => Number.isFinite(x) && x >= 0).sort((a, b) => a - b);
     return v.length === 0 ? [0, 0, 0] : [percentile(v, 0.5), percentile(v, 0.9), v[v.length - 1]!];
   };
+  const posted = devices.filter((d) => d.attemptPosted);
   return {
-    retry: stats(devices.map((d) => d.postAt - d.downAt)),
-    connect: stats(devices.map((d) => d.postDoneAt - d.postAt)),
-    open: stats(devices.map((d) => d.wsOpenAt - d.postDoneAt)),
+    retry: stats(devices.map((d) => (d.attemptPosted ? d.postAt : d.wsAt) - d.downAt)),
+    ...(posted.length > 0 && { connect: stats(posted.map((d) => d.postDoneAt - d.postAt)) }),
+    open: stats(devices.map((d) => d.wsOpenAt - d.wsAt)),
     welcome: stats(devices.map((d) => d.liveAt - d.wsOpenAt)),
   };
 }

@@ -1,15 +1,18 @@
 /**
  * P7: reconnect storm. The socket node P4 filled (every one of its N connections on it) is killed with
- * kill -9 once two more socket nodes are up. Its clients, reference clients each, notice the drop,
- * ask the distributor again (excluding the dead node, which membership still lists for a few seconds)
- * and connect to a survivor. Timed from the kill to the moment the last of them has its welcome.
- * Context: the rate bare uWebSockets.js accepted connections at in P4 (one process, same machine).
+ * kill -9 once two more socket nodes are up and it has given each of its clients a fallback offer for
+ * one of them (`{t:"fallback"}` frames after the servers changed: the steady state of a cluster whose
+ * nodes are all up). Its clients, reference clients each, notice the drop and connect to the survivor of
+ * their offer with its ticket; a client without a usable offer asks the distributor (excluding the dead
+ * node, which membership still lists for a few seconds). Timed from the kill to the moment the last of
+ * them has its welcome. Context: the rate bare uWebSockets.js accepted connections at in P4 (one
+ * process, same machine).
  */
 import { BenchAbortedError } from '../errors.js';
 import type { ScaleResult } from '../scale-report.js';
 import type { IdleMemoryOutcome } from './idle-memory.js';
 import type { LoadContext } from './load-context.js';
-import { eventLoopLagMax, massCloseStalls, resetEventLoopLag } from '../load/node-metrics.js';
+import { eventLoopLagMax, massCloseStalls, resetEventLoopLag, scrape } from '../load/node-metrics.js';
 import { listenOverflows } from '../load/listen-overflows.js';
 import { cpuMeter } from '../load/proc.js';
 import { availableParallelism } from 'node:os';
@@ -21,7 +24,7 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
   const n = p4.opened?.opened ?? 0;
   const base = {
     id: 'P7' as const,
-    title: 'reconnect storm: kill -9 of a socket node, its clients live again through the distributor',
+    title: 'reconnect storm: kill -9 of a socket node, its clients live again on the survivors',
     setting: `${n.toLocaleString('en-US')} clients on the killed node, 2 surviving socket nodes; reference clients (fast retry after an abnormal drop, then jittered backoff)`,
     target: `all ${ctx.options.connections < 15_000 ? `${ctx.options.connections.toLocaleString('en-US')} (TARGETS.md: 15,000)` : '15,000'} clients live again within 10 s`,
     columns: [
@@ -37,6 +40,8 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
   try {
     const survivors = [await ctx.cluster.addSocketNode(), await ctx.cluster.addSocketNode()];
     await ctx.cluster.waitSocketServers(3);
+    const offersNote = await waitForFallbackOffers(ctx, p4.node.info.metrics, n);
+    ctx.log.info(`P7: ${offersNote}`);
     ctx.log.info(`P7: killing ${p4.node.name} (pid ${p4.node.pid}) with ${n} clients; survivors ${survivors.map((s) => s.name).join(', ')}`);
     // Each survivor's metrics address; undefined when one has none (its stalls are then not measured).
     const addresses = survivors.flatMap((s) => s.info.metrics ?? []);
@@ -71,6 +76,8 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
     // Where the returning clients' time went, per load process (ms, p50/p90/max of the last attempt).
     const stageNotes = w.stages.map((st, i) => `load process ${i + 1}, last attempt in ms (p50/p90/max): ${Object.entries(st).map(([stage, [p50, p90, max]]) => `${stage} ${p50}/${p90}/${max}`).join(', ')}`);
     for (const line of stageNotes) ctx.log.info(`P7: ${line}`);
+    const fallbackNote = `${w.viaFallback} of ${w.live} came back with their welcome's fallback ticket (no POST /v1/connect); ${offersNote}`;
+    ctx.log.info(`P7: ${fallbackNote}`);
     const stuck = allBack ? undefined : `${w.clients - w.live} of ${w.clients} still not live after ${WATCH_TIMEOUT_MS / 1000} s (${w.wentDown} dropped)`;
     const note = [stuck, `${w.failedAttempts} failed attempts after the drop`].filter(Boolean).join('; ');
     const closeNote = await massClose(ctx, survivorMetrics);
@@ -90,6 +97,7 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
       notes: [
         ...top.map(([reason, count]) => `${count}x status reason after the kill: ${reason}`),
         ...stageNotes,
+        fallbackNote,
         stormNote,
         cpuNote,
         closeNote,
@@ -103,6 +111,35 @@ export async function runReconnectStorm(ctx: LoadContext, p4: IdleMemoryOutcome)
   } finally {
     await ctx.fleet.close().catch((err: unknown) => ctx.log.warn({ err }, 'P7: closing the clients failed'));
   }
+}
+
+/** How long the killed node may take to send its clients their new fallback offers (it spreads them over 2 ms each, up to 60 s). */
+const OFFERS_TIMEOUT_MS = 90_000;
+
+/**
+ * Waits until the node about to be killed has sent its `n` clients their fallback offers for the new
+ * nodes (its metrics: `syncmesh_socket_fallback_frames_total`, nothing pending), as it does whenever the
+ * socket servers change. Returns a note of what it saw; never throws (a storm without offers is still a
+ * storm: its clients ask the distributor).
+ */
+async function waitForFallbackOffers(ctx: LoadContext, metricsUrl: string | undefined, n: number): Promise<string> {
+  if (metricsUrl === undefined) return 'the killed node has no metrics address: its fallback offers were not waited for';
+  const started = Date.now();
+  let frames = 0;
+  let pending = 0;
+  while (Date.now() - started < OFFERS_TIMEOUT_MS) {
+    try {
+      const samples = await scrape(metricsUrl);
+      frames = samples.get('syncmesh_socket_fallback_frames_total') ?? 0;
+      pending = samples.get('syncmesh_socket_fallback_pending') ?? 0;
+    } catch (err) {
+      return `could not read the killed node's fallback offers (${err instanceof Error ? err.message : String(err)})`;
+    }
+    if (frames >= n && pending === 0) return `the killed node sent ${frames} fallback offers in ${((Date.now() - started) / 1000).toFixed(1)} s before the kill`;
+    ctx.log.info(`P7: waiting for the killed node's fallback offers: ${frames}/${n} sent`);
+    await new Promise((r) => setTimeout(r, 2_000));
+  }
+  return `only ${frames} of ${n} fallback offers sent (${pending} pending) after ${OFFERS_TIMEOUT_MS / 1000} s`;
 }
 
 /**

@@ -45,6 +45,7 @@ export const NODE_OPTIONS = {
   'public-url': { kind: 'string', group: 'socket', placeholder: 'URL', help: 'exact WebSocket URL the distributor hands out, for a node behind a proxy (e.g. wss://ws1.example.com/ws); overrides --public-host' },
   capacity: { kind: 'int', default: 1, min: 1, max: 1000, group: 'socket', help: 'weight of this node in allocation (a node of capacity 2 gets twice the connections)' },
   'drain-spread-ms': { kind: 'int', default: 5000, min: 0, max: 600000, group: 'socket', help: 'on SIGTERM, clients are told to reconnect at moments spread over this many ms' },
+  'fallback-ticket-ttl-ms': { kind: 'int', default: 3_600_000, min: 0, max: 86_400_000, group: 'socket', help: "lifetime of the fallback ticket each session gets in its welcome, for the node it moves to if this one dies (capped by the user's token; 0 = none), the same on every socket node" },
   'max-starting-sessions': { kind: 'int', default: 8192, min: 0, max: 1_000_000, group: 'socket', help: 'admission control: sessions starting at once (open until its pending commands are fetched); more upgrades get 503 + Retry-After and go back to the distributor (0 = no bound)' },
   'store-limits': { kind: 'list', default: [], group: 'storage', placeholder: 'NAME=VALUE,...', help: 'quota and limit overrides (maxUserBytes, maxDevicesPerUser, recordStreamBytes...; actors/store/README.md)' },
   'command-ttl-ms': { kind: 'int', min: 1, group: 'storage', help: 'drop unacknowledged device commands after this long (default: never)' },

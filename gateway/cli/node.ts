@@ -75,6 +75,7 @@ export function rolesConfig(values: NodeSettings): Omit<RolesConfig, 'logger'> {
       capacity: values.capacity,
       drainSpreadMs: values['drain-spread-ms'],
       maxStartingSessions: values['max-starting-sessions'],
+      fallbackTicketTtlMs: values['fallback-ticket-ttl-ms'],
       ...(tls && { tls }),
     },
     ...(values['metrics-port'] !== undefined && { metrics: { host: values['metrics-host'], port: values['metrics-port'] } }),

@@ -6,8 +6,8 @@
  * rate limit, then the allocation. The answer carries the connection id, the chosen socket server (and
  * its node id, so a client that cannot reach it can `exclude` it next time) and a ticket bound to both.
  */
-import { randomBytes } from 'node:crypto';
 import { connectionId } from '../../protocol/cluster/mod.js';
+import { nextJti } from '../jti.js';
 import { signTicket } from '../ticket.js';
 import { bearerToken, type TokenVerifier } from './auth.js';
 import type { Allocator } from './allocator.js';
@@ -43,25 +43,6 @@ export interface ConnectDeps {
   /** Seconds a client is told to wait when no socket server is live. */
   readonly unavailableRetryAfterSec: number;
   readonly now: () => number;
-}
-
-const JTI_BYTES = 12;
-const JTI_POOL_BYTES = JTI_BYTES * 1024;
-let jtiPool = randomBytes(JTI_POOL_BYTES);
-let jtiOffset = 0;
-
-/**
- * A fresh random ticket id. Drawn from a pool refilled 1024 ids at a time: one randomBytes call per
- * ticket was the single largest cost of a connect request.
- */
-function nextJti(): string {
-  if (jtiOffset + JTI_BYTES > JTI_POOL_BYTES) {
-    jtiPool = randomBytes(JTI_POOL_BYTES);
-    jtiOffset = 0;
-  }
-  const jti = jtiPool.toString('base64url', jtiOffset, jtiOffset + JTI_BYTES);
-  jtiOffset += JTI_BYTES;
-  return jti;
 }
 
 function rateLimited(retryAfterMs: number, who: string): HttpError {
@@ -102,6 +83,10 @@ export async function handleConnect(deps: ConnectDeps, input: ConnectInput): Pro
     });
   }
   const expiresAt = deps.now() + deps.ticketTtlMs;
-  const ticket = signTicket(deps.ticketSecret, { cid, uid: userId, did: deviceId, node: server.id, ...(server.run !== undefined && { run: server.run }), exp: expiresAt, jti: nextJti() });
+  // `tex`: the token's expiry, so that the fallback ticket the socket node hands out in `welcome` does
+  // not outlive the token checked here (gateway/socket/fallback.ts).
+  const ticket = signTicket(deps.ticketSecret, {
+    cid, uid: userId, did: deviceId, node: server.id, ...(server.run !== undefined && { run: server.run }), exp: expiresAt, jti: nextJti(), tex: verified.expMs,
+  });
   return { connectionId: cid, node: server.id, socket: { host: server.host, port: server.port, url: server.url }, ticket, expiresAt };
 }

@@ -57,12 +57,14 @@ const SOCKET_COUNTERS: Record<string, { field: keyof SocketServerStats; help: st
   syncmesh_socket_bad_frames_total: { field: 'badFrames', help: 'Text or undecodable frames' },
   syncmesh_socket_pushes_delivered_total: { field: 'pushesDelivered', help: 'Pushed frames handed to sessions (one per matching connection)' },
   syncmesh_socket_bad_push_envelopes_total: { field: 'badPushEnvelopes', help: 'Malformed push envelopes dropped' },
+  syncmesh_socket_fallback_frames_total: { field: 'fallbackFrames', help: 'Fallback offers sent after the welcome (the socket servers changed, or the half-life refresh)' },
 };
 const SOCKET_GAUGES: Record<string, { field: keyof SocketServerStats; help: string }> = {
   syncmesh_socket_connections: { field: 'connections', help: 'Open WebSocket connections' },
   syncmesh_socket_starting_sessions: { field: 'starting', help: 'Sessions starting now: sockets open whose pending commands are not fetched yet (admission control bounds them)' },
   syncmesh_socket_users: { field: 'users', help: 'Distinct users with connections on this node' },
   syncmesh_socket_push_slots: { field: 'pushSlots', help: 'Push slots this node subscribes to (one NATS subscription each)' },
+  syncmesh_socket_fallback_pending: { field: 'fallbackPending', help: 'Connections whose new fallback offer is scheduled but not sent yet' },
   syncmesh_socket_quota_owned: { field: 'quotaOwned', help: 'Live connections (on any node) this node counts as the owner of their users (connection quota)' },
 };
 

@@ -11,7 +11,7 @@ import type { StoreRequest } from '../../actors/mod.js';
 import type { ActorNode, ActorRef } from '../../runtime/mod.js';
 import { USER_KEY_LENGTH } from '../../protocol/cluster/mod.js';
 import type { Logger } from 'pino';
-import { CloseCode, closeReason } from '../../protocol/mod.js';
+import { CloseCode, closeReason, type FallbackOffer } from '../../protocol/mod.js';
 import type { ResolvedOptions } from './options.js';
 import type { TokenBucket } from './rate-limit.js';
 
@@ -23,6 +23,8 @@ export interface ConnectionHost {
   readonly storeEpoch: string | undefined;
   /** Starts the fence claim for `conn` (answers with an event to its session). */
   claim(conn: Connection): void;
+  /** The fallback offer for `conn`'s welcome (fallback.ts), or undefined. */
+  fallbackFor(conn: Connection): FallbackOffer | undefined;
   /** Called when `conn` passed its backpressure limit. */
   slowConsumer(conn: Connection): void;
   /** `conn`'s session has started (it may be called again, or after the close: uncount it once). */
@@ -67,6 +69,10 @@ export class Connection implements SessionPort, TokenBucket {
   inflight = 0;
   /** Its entry in the user's live connections (quota.ts), 0 until counted. */
   admission = 0;
+  /** The node of its last fallback offer (fallback.ts), undefined: none made or none to make. */
+  offered: string | undefined = undefined;
+  /** Nodes the client asked its first offer to avoid (the socket URL's `exclude`), until that offer is made. */
+  avoid: readonly string[] | undefined = undefined;
   #flags = 0;
 
   constructor(
@@ -78,6 +84,8 @@ export class Connection implements SessionPort, TokenBucket {
     now: number,
     /** The session's fence epoch (fence.ts FenceClock): orders the sessions of one connection id. */
     readonly epoch: number,
+    /** When the user's token behind the ticket expires (ms; 0: the ticket did not say): fallback.ts. */
+    readonly tokenExpiresAt = 0,
   ) {
     this.tokens = host.options.limits.burst;
     this.refilledAt = now;
@@ -97,6 +105,10 @@ export class Connection implements SessionPort, TokenBucket {
 
   get logger(): Logger {
     return this.host.node.logger;
+  }
+
+  fallback(): FallbackOffer | undefined {
+    return this.host.fallbackFor(this);
   }
 
   /** True once the socket is closed or closing: nothing more is sent or delivered. */

@@ -51,6 +51,12 @@ export interface SocketServerOptions {
    * clock skew) are refused, and used ticket ids are kept in memory that long (gateway/ticket.ts).
    */
   ticketTtlMs?: number;
+  /**
+   * Lifetime of the fallback ticket each session gets in `welcome` (fallback.ts; default 3_600_000 ms,
+   * capped by the user's token expiry; 0: no fallback offers, and fallback tickets are refused). Give
+   * every socket node the same value: a node refuses fallback tickets that expire further out than its own.
+   */
+  fallbackTicketTtlMs?: number;
   /** Subject prefix of the cluster (default `sm`). */
   prefix?: string;
   /** Actor kind of the user store (default `store`). */
@@ -124,6 +130,8 @@ export interface ResolvedOptions {
   readonly capacity: number;
   readonly ticketSecret: string | Uint8Array;
   readonly ticketTtlMs: number;
+  /** 0: no fallback offers. */
+  readonly fallbackTicketTtlMs: number;
   readonly prefix: string;
   readonly storeKind: string;
   readonly replicas: number;
@@ -141,6 +149,18 @@ export interface ResolvedOptions {
 function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
   const v = value ?? fallback;
   if (!Number.isFinite(v) || v < min) throw new SocketConfigError(`socket server option ${name} must be a number >= ${min} (got ${String(value)})`);
+  return v;
+}
+
+/** Default lifetime of a fallback ticket (fallback.ts): an hour, and never past the user's token. */
+export const DEFAULT_FALLBACK_TICKET_TTL_MS = 3_600_000;
+
+function fallbackTtl(value: number | undefined): number {
+  const v = value ?? DEFAULT_FALLBACK_TICKET_TTL_MS;
+  if (v === 0) return 0;
+  if (!Number.isFinite(v) || v < 10_000 || v > 86_400_000) {
+    throw new SocketConfigError(`socket server option fallbackTicketTtlMs must be 0 (no fallback offers) or 10000..86400000 ms (got ${String(value)})`);
+  }
   return v;
 }
 
@@ -186,6 +206,7 @@ export function resolveOptions(o: SocketServerOptions): ResolvedOptions {
     capacity: positive('capacity', o.capacity, 1, Number.MIN_VALUE),
     ticketSecret: o.ticketSecret,
     ticketTtlMs: positive('ticketTtlMs', o.ticketTtlMs, 30_000, 1_000),
+    fallbackTicketTtlMs: fallbackTtl(o.fallbackTicketTtlMs),
     prefix,
     storeKind: o.storeKind ?? 'store',
     replicas: positive('replicas', o.replicas, 1),

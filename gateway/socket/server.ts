@@ -17,8 +17,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as uWS from 'uWebSockets.js';
-import { CloseCode, ErrorCode, RESYNC_FRAME_BYTES, decode, errorFrame } from '../../protocol/mod.js';
-import { SOCKET_ROLE, parseConnectionId, socketMeta } from '../../protocol/cluster/mod.js';
+import { CloseCode, ErrorCode, RESYNC_FRAME_BYTES, decode, errorFrame, fallbackFrame, type FallbackOffer } from '../../protocol/mod.js';
+import { SOCKET_ROLE, parseConnectionId, pushSlot, socketMeta } from '../../protocol/cluster/mod.js';
 import { SESSION_KIND, frameId } from '../../actors/session/mod.js';
 import { SOCKET_SERVER_KIND, socketServerRef, type SocketServerPhase, type SocketServerPort } from '../../actors/socket-server/mod.js';
 import { TimeSlices, type ActorNode, type ActorRef, type TerminatedMessage } from '../../runtime/mod.js';
@@ -29,6 +29,7 @@ import { spreadOver, type Spread } from './drain.js';
 import { SocketConfigError, SocketStartError } from './errors.js';
 import { FenceClock } from './fence.js';
 import { SessionClaims } from './claims.js';
+import { FallbackOffers, parseAvoid } from './fallback.js';
 import { Hub } from './hub.js';
 import { Teardown } from './teardown.js';
 import { resolveOptions, type ResolvedOptions, type SocketServerOptions, type TlsFiles } from './options.js';
@@ -52,6 +53,12 @@ export interface SocketServerStats {
   /** Times every client was told to resync (missed pushes), and resync frames sent. */
   readonly resyncs: number;
   readonly resyncFrames: number;
+  /**
+   * `{t:"fallback"}` frames sent (new offers after the socket servers changed, and the half-life
+   * refresh: fallback.ts), and those scheduled but not sent yet.
+   */
+  readonly fallbackFrames: number;
+  readonly fallbackPending: number;
   readonly opened: number;
   /** Upgrades refused (bad ticket, draining, quota; shed ones too). */
   readonly refused: number;
@@ -110,6 +117,13 @@ export interface SocketServerHandle {
 
 /** Frames up to this size are decoded only to echo their id in a refusal (rate limit). */
 const PEEK_ID_MAX_BYTES = 4_096;
+/**
+ * New fallback offers go out spread over 2 ms per connection, at most this long: they are not urgent (a
+ * client whose offer is stale asks the distributor), and the change that causes them is often a node's
+ * death, whose clients' storm the same node is absorbing: about 500 offers a second, a percent of a core.
+ */
+const FALLBACK_SPREAD_MS = 60_000;
+const FALLBACK_SPREAD_MS_PER_CONNECTION = 2;
 
 /** A promise and its settlers. */
 function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
@@ -131,6 +145,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
   readonly #fenceClock = new FenceClock();
   readonly #quota: UserQuota;
   readonly #claims: SessionClaims;
+  readonly #fallbacks: FallbackOffers;
   readonly #plane: PushPlane;
   readonly #hub: Hub;
   readonly #teardown = new Teardown<Connection>(
@@ -168,6 +183,8 @@ class SocketServer implements ConnectionHost, SocketServerPort {
   readonly #admission: Admission;
   #drainSpread: Spread | undefined;
   #resyncSpread: Spread | undefined;
+  /** Fallback offers being sent (#refreshFallbacks); cancelled at shutdown. */
+  readonly #fallbackSpreads = new Set<Spread>();
   #graceTimer: NodeJS.Timeout | undefined;
   #whenEmpty: (() => void) | undefined;
   readonly #listening = deferred<void>();
@@ -185,6 +202,8 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     resyncs: 0,
     resyncFrames: 0,
     slowConsumerBufferedMax: 0,
+    fallbackFrames: 0,
+    fallbackPending: 0,
   };
 
   constructor(node: ActorNode, options: ResolvedOptions, epoch: StoreEpoch) {
@@ -195,6 +214,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     this.ref = socketServerRef(node.id);
     this.#epoch = epoch;
     this.#claims = new SessionClaims(node, options.prefix);
+    this.#fallbacks = new FallbackOffers(node, options.ticketSecret, options.fallbackTicketTtlMs, (moved, why) => this.#refreshFallbacks(moved, why));
     this.#plane = new PushPlane(node.nats, options.prefix, node.logger, this.#claims, options.observer);
     this.#hub = new Hub((slot) => this.#plane.subscribeSlot(slot));
     this.#recovery = new RecoveryWatch(node, this.ref, { storageKinds: [options.storeKind, options.pushKind], stallMs: options.stallMs });
@@ -340,6 +360,32 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     });
   }
 
+  /**
+   * New fallback offers (fallback.ts) for the connections whose offer went stale, as
+   * `{t:"fallback"}` frames spread over up to FALLBACK_SPREAD_MS. Sent on the socket, not through the
+   * session (a hibernated session stays asleep); a connection whose session has not sent its welcome yet
+   * is skipped (its welcome carries the current offer).
+   */
+  #refreshFallbacks(stale: (slot: string, offered: string | undefined) => boolean, why: string): void {
+    if (this.#shutdown !== undefined) return;
+    const conns: Connection[] = [];
+    this.#hub.forEach((c) => {
+      if (c.ref !== undefined && !c.closing && stale(pushSlot(c.connectionId), c.offered)) conns.push(c);
+    });
+    if (conns.length === 0) return;
+    const spreadMs = Math.min(FALLBACK_SPREAD_MS, conns.length * FALLBACK_SPREAD_MS_PER_CONNECTION);
+    this.node.logger.info({ why, connections: conns.length, spreadMs }, 'sending new fallback offers');
+    this.#stats.fallbackPending += conns.length;
+    const spread = spreadOver(conns, spreadMs, (conn) => {
+      this.#stats.fallbackPending--;
+      if (conn.closing) return;
+      this.#stats.fallbackFrames++;
+      conn.send(fallbackFrame(this.fallbackFor(conn)));
+    });
+    this.#fallbackSpreads.add(spread);
+    void spread.done.then(() => this.#fallbackSpreads.delete(spread));
+  }
+
   revalidate(reason: string): void {
     this.node.logger.info({ reason, connections: this.#hub.size }, 'fence controls may have been missed: announcing every session again');
     this.#claims.reannounce(this.#hub);
@@ -372,6 +418,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     if (this.#shutdown !== undefined) return;
     this.#drainSpread?.cancel();
     this.#resyncSpread?.cancel();
+    for (const spread of this.#fallbackSpreads) spread.cancel();
     if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer);
     if (this.#listen !== undefined) uWS.us_listen_socket_close(this.#listen);
     this.#listen = undefined;
@@ -386,6 +433,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     this.#hub.unsubscribeAll();
     this.#epoch.stop();
     this.#claims.stop();
+    this.#fallbacks.stop();
     this.#shutdown = Promise.resolve().then(() => this.#stopped.resolve());
   }
 
@@ -412,7 +460,11 @@ class SocketServer implements ConnectionHost, SocketServerPort {
       return;
     }
     const now = Date.now();
-    const verdict = admitTicket(req.getQuery('ticket'), this.options.ticketSecret, this.node.id, this.#guard, now, this.options.ticketTtlMs + TICKET_CLOCK_SKEW_MS, this.run);
+    const verdict = admitTicket(req.getQuery('ticket'), this.options.ticketSecret, this.node.id, this.#guard, now, {
+      maxTtlMs: this.options.ticketTtlMs + TICKET_CLOCK_SKEW_MS,
+      maxFallbackTtlMs: this.options.fallbackTicketTtlMs > 0 ? this.options.fallbackTicketTtlMs + TICKET_CLOCK_SKEW_MS : 0,
+      run: this.run,
+    });
     if (!verdict.ok) {
       this.#refuse(res, verdict.problem, verdict.message);
       return;
@@ -420,7 +472,9 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     // Synchronous, inside the upgrade handler: a ticket is good for this run of this node only, so this
     // process's replay memory is the whole check (gateway/ticket.ts) and nothing is awaited.
     const { claims } = verdict;
-    const data: SocketData = { c: new Connection(this, claims.cid, claims.uid, claims.did, now, this.#fenceClock.next(now)) };
+    const conn = new Connection(this, claims.cid, claims.uid, claims.did, now, this.#fenceClock.next(now), claims.tex ?? 0);
+    conn.avoid = parseAvoid(req.getQuery('exclude'));
+    const data: SocketData = { c: conn };
     res.upgrade(data, key, protocol, extensions, context);
   }
 
@@ -572,6 +626,13 @@ class SocketServer implements ConnectionHost, SocketServerPort {
 
   claim(conn: Connection): void {
     this.#claims.claim(conn);
+  }
+
+  fallbackFor(conn: Connection): FallbackOffer | undefined {
+    const offer = this.#fallbacks.offer(conn, Date.now(), conn.avoid);
+    conn.avoid = undefined;
+    conn.offered = offer?.node;
+    return offer;
   }
 
   sessionStarted(conn: Connection): void {

@@ -16,9 +16,17 @@ export type Admission =
   | { readonly ok: true; readonly claims: TicketClaims }
   | { readonly ok: false; readonly problem: RefusalProblem; readonly message: string };
 
+/** What a node accepts: the longest lifetimes of a distributor's ticket and of a fallback ticket (0: none), and its run. */
+export interface TicketPolicy {
+  readonly maxTtlMs?: number;
+  readonly maxFallbackTtlMs?: number;
+  readonly run?: string;
+}
+
 /**
  * Checks `ticket` for this node at `now`; a good ticket is used up in `guard` (this process). A ticket
- * expiring more than `maxTtlMs` from now is refused (this process's memory of used tickets lasts that long).
+ * expiring further out than the policy allows (`maxTtlMs`, `maxFallbackTtlMs` for a fallback ticket) is
+ * refused.
  */
 export function admitTicket(
   ticket: string | undefined,
@@ -26,14 +34,13 @@ export function admitTicket(
   nodeId: string,
   guard: TicketReplayGuard,
   now: number,
-  maxTtlMs?: number,
-  run?: string,
+  policy: TicketPolicy = {},
 ): Admission {
   if (ticket === undefined || ticket === '') {
     return { ok: false, problem: 'missing', message: 'no ticket: open socket.url with ?ticket=<ticket> from POST /v1/connect' };
   }
   try {
-    const claims = verifyTicket(secret, ticket, nodeId, now, maxTtlMs, run);
+    const claims = verifyTicket(secret, ticket, nodeId, now, policy.maxTtlMs, policy.run, policy.maxFallbackTtlMs);
     // Signed by a distributor, but the push plane routes by the connection id's user key: make sure
     // it belongs to the ticket's user before trusting it.
     if (!isConnectionId(claims.cid) || claims.cid !== computeConnectionId(claims.uid, claims.did)) {

@@ -56,6 +56,8 @@ interface Device {
   readonly sent: string[];
   /** The `t` of every frame received, in order. */
   readonly received: string[];
+  /** POST /v1/connect requests made. */
+  posts: number;
 }
 
 interface Mark {
@@ -85,6 +87,10 @@ function device(userId: string, deviceId: string, opts: { cache?: Cache; autoAck
     userId,
     deviceId,
     getToken: () => devToken(cluster.url, userId),
+    fetch: (input, init) => {
+      if (String(input).endsWith('/v1/connect')) d.posts++;
+      return fetch(input, init);
+    },
     WebSocket: trackedWebSocket(sockets, sent, received),
     collections: ['bookmarks'],
     ...(opts.cache ? { cache: opts.cache } : {}),
@@ -92,6 +98,7 @@ function device(userId: string, deviceId: string, opts: { cache?: Cache; autoAck
   });
   cleanups.push(() => client.close());
   const d: Device = {
+    posts: 0,
     client,
     changes: [],
     commands: [],
@@ -250,10 +257,14 @@ describe('client e2e (real cluster)', () => {
     const victimNode = phone.client.node;
     const victim = cluster.state.processes.find((p) => p.node === victimNode || p.name === victimNode);
     expect(victim, `a process for node ${victimNode}`).toBeDefined();
+    const posts = phone.posts;
     process.kill(victim!.pid, 'SIGKILL');
     await waitFor('the phone to notice', () => phone.client.status !== 'connected', 20_000);
     const written = laptop.client.put('bookmarks', 'after-kill', { title: 'after the kill' });
     await phone.client.whenConnected(20_000);
+    // Straight to the other node with the fallback ticket of its welcome: no POST /v1/connect.
+    expect(phone.client.node).not.toBe(victimNode);
+    expect(phone.posts - posts).toBe(0);
     await written;
     await waitFor('the phone to converge', () => phone.client.get('bookmarks', 'after-kill'), 20_000);
     await phone.client.put('bookmarks', 'from-phone', { title: 'written on the new node' });

@@ -124,6 +124,82 @@ describe('client - connection', () => {
     expect(fake.connects[2]!.exclude).toEqual(['node-a', 'node-b']);
   });
 
+  it('client - a lost connection moves to the fallback of its welcome without asking the distributor, once', async () => {
+    const fake = await fakeCluster();
+    fake.fallbackNode = 'node-fb';
+    const laptop = device(fake, 'laptop');
+    await laptop.client.whenConnected();
+    // The next welcome (on node-fb) offers another node, as a real one would (never itself).
+    fake.fallbackNode = 'node-fb2';
+    await fake.session('laptop')!.kill();
+    await waitFor('the reconnect', () => fake.sessions.length === 2 && laptop.client.status === 'connected');
+    expect(fake.connects).toHaveLength(1);
+    expect(fake.fallbackUpgrades).toBe(1);
+    // It told the fallback node which node it lost, so that its next offer avoids it.
+    expect(fake.upgradeExcludes).toEqual([null, 'node-a']);
+    // The new welcome offered another fallback: used for the next loss too.
+    await fake.session('laptop')!.kill();
+    await waitFor('the second reconnect', () => fake.sessions.length === 3 && laptop.client.status === 'connected');
+    expect([fake.connects.length, fake.fallbackUpgrades]).toEqual([1, 2]);
+    // No offer in the last welcome: the distributor again.
+    fake.fallbackNode = undefined;
+    await fake.session('laptop')!.close(4000, 'restart');
+    await waitFor('a welcome without an offer', () => fake.sessions.length === 4 && laptop.client.status === 'connected');
+    await fake.session('laptop')!.close(4000, 'restart');
+    await waitFor('a reconnect through the distributor', () => fake.sessions.length === 5 && laptop.client.status === 'connected');
+    expect([fake.connects.length, fake.fallbackUpgrades]).toEqual([2, 3]);
+  });
+
+  it('client - a refused fallback ticket goes to the distributor, excluding that node', async () => {
+    const fake = await fakeCluster();
+    fake.fallbackNode = 'node-fb';
+    const laptop = device(fake, 'laptop');
+    await laptop.client.whenConnected();
+    fake.refuseUpgrades = 1;
+    await fake.session('laptop')!.kill();
+    await waitFor('the reconnect', () => fake.sessions.length === 2 && laptop.client.status === 'connected');
+    expect(fake.fallbackUpgrades).toBe(0);
+    expect(fake.connects).toHaveLength(2);
+    expect(fake.connects[1]!.exclude).toEqual(['node-a', 'node-fb']);
+  });
+
+  it('client - a fallback frame replaces the offer; one without an offer, an expiring offer, or useFallback false mean the distributor', async () => {
+    const fake = await fakeCluster();
+    fake.fallbackNode = 'node-fb';
+    const laptop = device(fake, 'laptop');
+    await laptop.client.whenConnected();
+    // Withdrawn by the server: the next loss goes to the distributor.
+    fake.session('laptop')!.send({ t: 'fallback' });
+    await fake.session('laptop')!.close(4000, 'restart');
+    await waitFor('the reconnect', () => fake.sessions.length === 2 && laptop.client.status === 'connected');
+    expect([fake.connects.length, fake.fallbackUpgrades]).toEqual([2, 0]);
+    // Replaced by a frame: that offer is the one used.
+    fake.fallbackNode = 'node-other';
+    const offer = fake.fallbackOffer(fake.session('laptop')!);
+    fake.fallbackNode = undefined;
+    fake.session('laptop')!.send({ t: 'fallback', fallback: offer });
+    await fake.session('laptop')!.close(4000, 'restart');
+    await waitFor('the reconnect with the new offer', () => fake.sessions.length === 3 && laptop.client.status === 'connected');
+    expect([fake.connects.length, fake.fallbackUpgrades]).toEqual([2, 1]);
+    // An offer about to expire is not tried.
+    fake.fallbackNode = 'node-fb';
+    fake.fallbackTtlMs = 1_000;
+    await fake.session('laptop')!.close(4000, 'restart');
+    await waitFor('a reconnect', () => fake.sessions.length === 4 && laptop.client.status === 'connected');
+    expect([fake.connects.length, fake.fallbackUpgrades]).toEqual([3, 1]);
+    await fake.session('laptop')!.close(4000, 'restart');
+    await waitFor('a reconnect', () => fake.sessions.length === 5 && laptop.client.status === 'connected');
+    expect([fake.connects.length, fake.fallbackUpgrades]).toEqual([4, 1]);
+    // Turned off by the application.
+    fake.fallbackTtlMs = 3_600_000;
+    const phone = device(fake, 'phone', { useFallback: false });
+    await phone.client.whenConnected();
+    const before = fake.connects.length;
+    await fake.session('phone')!.kill();
+    await waitFor('the phone back', () => fake.sessions.filter((s) => s.deviceId === 'phone').length === 2 && phone.client.status === 'connected');
+    expect([fake.connects.length - before, fake.fallbackUpgrades]).toEqual([1, 1]);
+  });
+
   it('client - no exclude from a distributor that names no node', async () => {
     const fake = await fakeCluster();
     fake.allocNodes = [];

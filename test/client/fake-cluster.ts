@@ -87,6 +87,16 @@ export class FakeCluster {
   refuseUpgrades = 0;
   /** When false, sessions get no welcome frame. */
   sendWelcome = true;
+  /**
+   * The fallback node offered in each welcome (docs/protocol.md 3.1) with a ticket this fake accepts once;
+   * undefined: no offer. `fallbackTtlMs` is the offer's lifetime.
+   */
+  fallbackNode: string | undefined;
+  fallbackTtlMs = 3_600_000;
+  /** Upgrades made with a fallback ticket. */
+  fallbackUpgrades = 0;
+  /** The `exclude` of every upgrade's URL, in order (null: none). */
+  readonly upgradeExcludes: (string | null)[] = [];
   /** Storage epoch sent in welcome; undefined sends none (a server that does not know it). See wipe(). */
   epoch: string | undefined = 'fake-epoch-1';
   /** When false, requests get no answer (a server that hangs). */
@@ -169,8 +179,7 @@ export class FakeCluster {
     const injected = this.connectReplies.shift();
     if (injected) return reply(injected);
     if (!this.#opts.acceptToken(token)) return reply({ status: 401, body: { error: { code: 'unauthorized', message: 'invalid token' } } });
-    const ticket = `ticket-${this.#nextTicket++}`;
-    this.#tickets.set(ticket, { userId: body.userId, deviceId: body.deviceId });
+    const ticket = this.#ticket(body.userId, body.deviceId, false);
     const port = (this.#server.address() as AddressInfo).port;
     const node = this.allocNodes.find((n) => !(body.exclude ?? []).includes(n)) ?? this.allocNodes[0];
     reply({
@@ -185,8 +194,28 @@ export class FakeCluster {
     });
   }
 
+  #ticket(userId: string, deviceId: string, fallback: boolean): string {
+    const ticket = `${fallback ? 'fb-ticket' : 'ticket'}-${this.#nextTicket++}`;
+    this.#tickets.set(ticket, { userId, deviceId });
+    return ticket;
+  }
+
+  /** A fallback offer for `session`'s device (a fresh single-use ticket), or undefined when none is configured. */
+  fallbackOffer(session: FakeSession): Frame['fallback'] {
+    if (this.fallbackNode === undefined) return undefined;
+    const port = (this.#server.address() as AddressInfo).port;
+    return {
+      node: this.fallbackNode,
+      socket: { host: '127.0.0.1', port, url: `ws://127.0.0.1:${port}/ws` },
+      ticket: this.#ticket(session.userId, session.deviceId, true),
+      expiresAt: Date.now() + this.fallbackTtlMs,
+    };
+  }
+
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const ticket = new URL(req.url ?? '/', 'http://x').searchParams.get('ticket') ?? '';
+    const query = new URL(req.url ?? '/', 'http://x').searchParams;
+    const ticket = query.get('ticket') ?? '';
+    this.upgradeExcludes.push(query.get('exclude'));
     const claims = this.#tickets.get(ticket);
     this.#tickets.delete(ticket);
     if (!claims || this.refuseUpgrades > 0) {
@@ -194,13 +223,15 @@ export class FakeCluster {
       socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n');
       return;
     }
+    if (ticket.startsWith('fb-ticket')) this.fallbackUpgrades++;
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const session = new FakeSession(ws, claims.userId, claims.deviceId, `fake-${this.#nextNode++}`);
       this.sessions.push(session);
       ws.on('message', (data: Buffer) => this.#onFrame(session, decode(data, { useBigInt64: true }) as Frame));
       if (!this.sendWelcome) return;
       const epoch = this.epoch;
-      session.send({ t: 'welcome', connectionId: session.connectionId, node: session.node, ...(epoch !== undefined && { epoch }) });
+      const fallback = this.fallbackOffer(session);
+      session.send({ t: 'welcome', connectionId: session.connectionId, node: session.node, ...(epoch !== undefined && { epoch }), ...(fallback !== undefined && { fallback }) });
       const user = this.#user(claims.userId);
       for (const [commandId, c] of user.commands) {
         if (c.toDevice === claims.deviceId) session.send({ t: 'command', commandId, fromDevice: c.fromDevice, body: c.body });

@@ -8,6 +8,7 @@ import {
   RESYNC_FRAME_BYTES,
   drainFrame,
   errorFrame,
+  fallbackFrame,
   isErrorCode,
   isReconnectCode,
   isTerminalCode,
@@ -54,6 +55,11 @@ describe('protocol - the contract is written once', () => {
     expect(stdDecode(errorFrame('bad_frame', 'no id'))).toEqual({ t: 'error', code: 'bad_frame', message: 'no id' });
     expect(stdDecode(welcomeFrame('c', 'n'))).toEqual({ t: 'welcome', connectionId: 'c', node: 'n' });
     expect(stdDecode(welcomeFrame('c', 'n', 'e1'))).toEqual({ t: 'welcome', connectionId: 'c', node: 'n', epoch: 'e1' });
+    // expiresAt beyond 32 bits: a plain integer for another library (no BigInt, no extension).
+    const offer = { node: 'n2', socket: { host: 'h', port: 9, url: 'ws://h:9/ws' }, ticket: 'tk', expiresAt: 1_796_000_000_000 };
+    expect(stdDecode(welcomeFrame('c', 'n', 'e1', offer))).toEqual({ t: 'welcome', connectionId: 'c', node: 'n', epoch: 'e1', fallback: offer });
+    expect(stdDecode(fallbackFrame(offer))).toEqual({ t: 'fallback', fallback: offer });
+    expect(stdDecode(fallbackFrame(undefined))).toEqual({ t: 'fallback' });
     expect(stdDecode(drainFrame(250))).toEqual({ t: 'drain', retryAfterMs: 250 });
     expect(stdDecode(RESYNC_FRAME_BYTES)).toEqual({ t: 'resync' });
   });

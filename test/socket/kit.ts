@@ -35,7 +35,7 @@ export interface SocketNode {
   /** The node's own NATS connection (the test store publishes pushes on it). */
   readonly nc: NatsConnection;
   /** A fresh ticket for (userId, deviceId) on this node. */
-  ticket(userId: string, deviceId: string, overrides?: { exp?: number; node?: string; run?: string | null; secret?: string }): string;
+  ticket(userId: string, deviceId: string, overrides?: { exp?: number; node?: string; run?: string | null; secret?: string; tex?: number }): string;
   /** Opens a client for (userId, deviceId) and waits for `welcome`. */
   client(userId: string, deviceId: string): Promise<TestClient>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -82,7 +82,7 @@ export async function socketNode(natsUrl: string, options: SocketNodeOptions = {
     await nc.close();
     throw err;
   }
-  const ticket = (userId: string, deviceId: string, o: { exp?: number; node?: string; run?: string | null; secret?: string } = {}): string =>
+  const ticket = (userId: string, deviceId: string, o: { exp?: number; node?: string; run?: string | null; secret?: string; tex?: number } = {}): string =>
     signTicket(o.secret ?? SECRET, {
       cid: connectionId(userId, deviceId),
       uid: userId,
@@ -91,6 +91,7 @@ export async function socketNode(natsUrl: string, options: SocketNodeOptions = {
       // null: a ticket naming no run (from a distributor of an earlier version).
       ...(o.run !== null && { run: o.run ?? server.run }),
       exp: o.exp ?? Date.now() + 30_000,
+      ...(o.tex !== undefined && { tex: o.tex }),
     });
   return {
     node,
