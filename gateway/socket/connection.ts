@@ -56,6 +56,8 @@ const CLAIMED = 8;
 const SUPERSEDED = 16;
 /** Counted in the sessions the node is starting (admission control), from open until started(). */
 const STARTING = 32;
+/** A new fallback offer is scheduled for it (server.ts): made when sent, from the table of that moment. */
+const OFFER_PENDING = 64;
 
 export class Connection implements SessionPort, TokenBucket {
   ws: WebSocket<SocketData> | undefined = undefined;
@@ -140,6 +142,17 @@ export class Connection implements SessionPort, TokenBucket {
   }
 
   /** Counts the connection as starting (the socket opened), until started() or endStart(). */
+  /** A new fallback offer is scheduled (set) or was sent (cleared); false when it was already scheduled. */
+  markOfferPending(): boolean {
+    if ((this.#flags & OFFER_PENDING) !== 0) return false;
+    this.#flags |= OFFER_PENDING;
+    return true;
+  }
+
+  offerSent(): void {
+    this.#flags &= ~OFFER_PENDING;
+  }
+
   markStarting(): void {
     this.#flags |= STARTING;
   }

@@ -370,7 +370,8 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     if (this.#shutdown !== undefined) return;
     const conns: Connection[] = [];
     this.#hub.forEach((c) => {
-      if (c.ref !== undefined && !c.closing && stale(pushSlot(c.connectionId), c.offered)) conns.push(c);
+      // One already scheduled gets the offer of the table its frame goes out under: not scheduled twice.
+      if (c.ref !== undefined && !c.closing && stale(pushSlot(c.connectionId), c.offered) && c.markOfferPending()) conns.push(c);
     });
     if (conns.length === 0) return;
     const spreadMs = Math.min(FALLBACK_SPREAD_MS, conns.length * FALLBACK_SPREAD_MS_PER_CONNECTION);
@@ -378,6 +379,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     this.#stats.fallbackPending += conns.length;
     const spread = spreadOver(conns, spreadMs, (conn) => {
       this.#stats.fallbackPending--;
+      conn.offerSent();
       if (conn.closing) return;
       this.#stats.fallbackFrames++;
       conn.send(fallbackFrame(this.fallbackFor(conn)));
