@@ -21,8 +21,8 @@
  * Offers follow the cluster: when the socket servers change (a node joins, leaves or restarts), the
  * connections whose offer is no longer the distributor's choice (or names a node that left or restarted)
  * get a `{t:"fallback"}` frame with the new one (or none), and every connection gets a fresh offer each
- * half lifetime, so a client holds a usable one all along. The socket server sends those frames, spread
- * over time (server.ts).
+ * half lifetime, so a client holds a usable one all along. fallback-sender.ts sends those frames, spread
+ * over time.
  */
 import { SocketTable, type SocketServer } from '../../actors/distributor/mod.js';
 import { PUSH_SLOTS, pushSlot } from '../../protocol/cluster/mod.js';

@@ -17,8 +17,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as uWS from 'uWebSockets.js';
-import { CloseCode, ErrorCode, RESYNC_FRAME_BYTES, decode, errorFrame, fallbackFrame, type FallbackOffer } from '../../protocol/mod.js';
-import { SOCKET_ROLE, parseConnectionId, pushSlot, socketMeta } from '../../protocol/cluster/mod.js';
+import { CloseCode, ErrorCode, RESYNC_FRAME_BYTES, decode, errorFrame, type FallbackOffer } from '../../protocol/mod.js';
+import { SOCKET_ROLE, parseConnectionId, socketMeta } from '../../protocol/cluster/mod.js';
 import { SESSION_KIND, frameId } from '../../actors/session/mod.js';
 import { SOCKET_SERVER_KIND, socketServerRef, type SocketServerPhase, type SocketServerPort } from '../../actors/socket-server/mod.js';
 import { TimeSlices, type ActorNode, type ActorRef, type TerminatedMessage } from '../../runtime/mod.js';
@@ -29,7 +29,8 @@ import { spreadOver, type Spread } from './drain.js';
 import { SocketConfigError, SocketStartError } from './errors.js';
 import { FenceClock } from './fence.js';
 import { SessionClaims } from './claims.js';
-import { FallbackOffers, parseAvoid } from './fallback.js';
+import { parseAvoid } from './fallback.js';
+import { FallbackSender } from './fallback-sender.js';
 import { Hub } from './hub.js';
 import { Teardown } from './teardown.js';
 import { resolveOptions, type ResolvedOptions, type SocketServerOptions, type TlsFiles } from './options.js';
@@ -117,13 +118,6 @@ export interface SocketServerHandle {
 
 /** Frames up to this size are decoded only to echo their id in a refusal (rate limit). */
 const PEEK_ID_MAX_BYTES = 4_096;
-/**
- * New fallback offers go out spread over 2 ms per connection, at most this long: they are not urgent (a
- * client whose offer is stale asks the distributor), and the change that causes them is often a node's
- * death, whose clients' storm the same node is absorbing: about 500 offers a second, a percent of a core.
- */
-const FALLBACK_SPREAD_MS = 60_000;
-const FALLBACK_SPREAD_MS_PER_CONNECTION = 2;
 
 /** A promise and its settlers. */
 function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
@@ -145,7 +139,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
   readonly #fenceClock = new FenceClock();
   readonly #quota: UserQuota;
   readonly #claims: SessionClaims;
-  readonly #fallbacks: FallbackOffers;
+  readonly #fallbacks: FallbackSender;
   readonly #plane: PushPlane;
   readonly #hub: Hub;
   readonly #teardown = new Teardown<Connection>(
@@ -183,8 +177,6 @@ class SocketServer implements ConnectionHost, SocketServerPort {
   readonly #admission: Admission;
   #drainSpread: Spread | undefined;
   #resyncSpread: Spread | undefined;
-  /** Fallback offers being sent (#refreshFallbacks); cancelled at shutdown. */
-  readonly #fallbackSpreads = new Set<Spread>();
   #graceTimer: NodeJS.Timeout | undefined;
   #whenEmpty: (() => void) | undefined;
   readonly #listening = deferred<void>();
@@ -202,8 +194,6 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     resyncs: 0,
     resyncFrames: 0,
     slowConsumerBufferedMax: 0,
-    fallbackFrames: 0,
-    fallbackPending: 0,
   };
 
   constructor(node: ActorNode, options: ResolvedOptions, epoch: StoreEpoch) {
@@ -214,9 +204,9 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     this.ref = socketServerRef(node.id);
     this.#epoch = epoch;
     this.#claims = new SessionClaims(node, options.prefix);
-    this.#fallbacks = new FallbackOffers(node, options.ticketSecret, options.fallbackTicketTtlMs, (moved, why) => this.#refreshFallbacks(moved, why));
     this.#plane = new PushPlane(node.nats, options.prefix, node.logger, this.#claims, options.observer);
     this.#hub = new Hub((slot) => this.#plane.subscribeSlot(slot));
+    this.#fallbacks = new FallbackSender(node, options.ticketSecret, options.fallbackTicketTtlMs, this.#hub);
     this.#recovery = new RecoveryWatch(node, this.ref, { storageKinds: [options.storeKind, options.pushKind], stallMs: options.stallMs });
     // Nobody may wait on these: keep an unobserved rejection from being reported as unhandled.
     this.#listening.promise.catch(() => undefined);
@@ -360,34 +350,6 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     });
   }
 
-  /**
-   * New fallback offers (fallback.ts) for the connections whose offer went stale, as
-   * `{t:"fallback"}` frames spread over up to FALLBACK_SPREAD_MS. Sent on the socket, not through the
-   * session (a hibernated session stays asleep); a connection whose session has not sent its welcome yet
-   * is skipped (its welcome carries the current offer).
-   */
-  #refreshFallbacks(stale: (slot: string, offered: string | undefined) => boolean, why: string): void {
-    if (this.#shutdown !== undefined) return;
-    const conns: Connection[] = [];
-    this.#hub.forEach((c) => {
-      // One already scheduled gets the offer of the table its frame goes out under: not scheduled twice.
-      if (c.ref !== undefined && !c.closing && stale(pushSlot(c.connectionId), c.offered) && c.markOfferPending()) conns.push(c);
-    });
-    if (conns.length === 0) return;
-    const spreadMs = Math.min(FALLBACK_SPREAD_MS, conns.length * FALLBACK_SPREAD_MS_PER_CONNECTION);
-    this.node.logger.info({ why, connections: conns.length, spreadMs }, 'sending new fallback offers');
-    this.#stats.fallbackPending += conns.length;
-    const spread = spreadOver(conns, spreadMs, (conn) => {
-      this.#stats.fallbackPending--;
-      conn.offerSent();
-      if (conn.closing) return;
-      this.#stats.fallbackFrames++;
-      conn.send(fallbackFrame(this.fallbackFor(conn)));
-    });
-    this.#fallbackSpreads.add(spread);
-    void spread.done.then(() => this.#fallbackSpreads.delete(spread));
-  }
-
   revalidate(reason: string): void {
     this.node.logger.info({ reason, connections: this.#hub.size }, 'fence controls may have been missed: announcing every session again');
     this.#claims.reannounce(this.#hub);
@@ -420,7 +382,6 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     if (this.#shutdown !== undefined) return;
     this.#drainSpread?.cancel();
     this.#resyncSpread?.cancel();
-    for (const spread of this.#fallbackSpreads) spread.cancel();
     if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer);
     if (this.#listen !== undefined) uWS.us_listen_socket_close(this.#listen);
     this.#listen = undefined;
@@ -631,10 +592,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
   }
 
   fallbackFor(conn: Connection): FallbackOffer | undefined {
-    const offer = this.#fallbacks.offer(conn, Date.now(), conn.avoid);
-    conn.avoid = undefined;
-    conn.offered = offer?.node;
-    return offer;
+    return this.#fallbacks.offerFor(conn);
   }
 
   sessionStarted(conn: Connection): void {
@@ -663,6 +621,8 @@ class SocketServer implements ConnectionHost, SocketServerPort {
       quotaOwned: this.#quota.owned,
       draining: this.#phase === 'draining',
       phase: this.#phase,
+      fallbackFrames: this.#fallbacks.frames,
+      fallbackPending: this.#fallbacks.pending,
       pushesDelivered: this.#plane.counters.delivered,
       badPushEnvelopes: this.#plane.counters.badEnvelopes,
     };
