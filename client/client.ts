@@ -49,6 +49,13 @@ const DRAIN_ANSWER_WAIT_MS = 3_000;
 /** First retry after a working connection dropped abnormally: 100-250 ms (jittered so a node's clients spread). */
 const FAST_RETRY_MIN_MS = 100;
 const FAST_RETRY_SPREAD_MS = 150;
+/**
+ * The same with a fallback offer in hand: 100-1000 ms. Nothing else paces a dead node's clients then (the
+ * distributor's answers did), and all of them go straight to the survivors: spread over a second, they do
+ * not overflow the survivors' accept queues (P7: thousands of SYNs dropped, each a 1-s retransmission, and
+ * event-loop stalls of 1-2 s in the survivors' accept handlers with the shorter spread).
+ */
+const FAST_FALLBACK_SPREAD_MS = 900;
 /** WebSocket close code for a connection lost without a close frame (RFC 6455). */
 const CLOSE_ABNORMAL = 1006;
 /** A fallback ticket expiring sooner than this is not tried (clocks differ; the distributor is asked instead). */
@@ -518,7 +525,8 @@ class SyncClientImpl implements SyncClient {
     // still counts as an attempt so a node that keeps dropping clients gets the growing backoff.
     if (wasConnected && info.code === CLOSE_ABNORMAL && this.#backoff.attempts === 0) {
       this.#backoff.next();
-      return { delay: FAST_RETRY_MIN_MS + Math.floor(Math.random() * (FAST_RETRY_SPREAD_MS + 1)), reason };
+      const spread = this.#fallback !== undefined && this.#opts.useFallback !== false ? FAST_FALLBACK_SPREAD_MS : FAST_RETRY_SPREAD_MS;
+      return { delay: FAST_RETRY_MIN_MS + Math.floor(Math.random() * (spread + 1)), reason };
     }
     return { delay: this.#backoff.next(), reason };
   }

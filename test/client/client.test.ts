@@ -137,6 +137,10 @@ describe('client - connection', () => {
     expect(fake.fallbackUpgrades).toBe(1);
     // It told the fallback node which node it lost, so that its next offer avoids it.
     expect(fake.upgradeExcludes).toEqual([null, 'node-a']);
+    // Its first retry was drawn from 100-1000 ms (with an offer nothing else spreads a dead node's clients).
+    const wait = laptop.status.find((st) => st.retryInMs !== undefined)?.retryInMs;
+    expect(wait).toBeGreaterThanOrEqual(100);
+    expect(wait).toBeLessThanOrEqual(1000);
     // The new welcome offered another fallback: used for the next loss too.
     await fake.session('laptop')!.kill();
     await waitFor('the second reconnect', () => fake.sessions.length === 3 && laptop.client.status === 'connected');
