@@ -65,21 +65,22 @@ export function signTicket(secret: string | Uint8Array, claims: Omit<TicketClaim
   return `${body}.${mac(secret, body).toString('base64url')}`;
 }
 
+/** What a socket node accepts: the longest lifetimes of a distributor's ticket and of a fallback ticket (0: none), and its run. */
+export interface TicketPolicy {
+  /** Refuse a distributor's ticket that expires further out than this. */
+  readonly maxTtlMs?: number;
+  /** Refuse a fallback ticket (`fb`) further out than this; absent or 0: refuse every fallback ticket. */
+  readonly maxFallbackTtlMs?: number;
+  /** The node's current run: a ticket of another run (or none) is refused as `foreign`. */
+  readonly run?: string;
+}
+
 /**
- * Verifies a ticket for socket node `node` at time `now`. Throws TicketError naming the problem.
- * `maxTtlMs`: refuse a ticket that expires further out than this (the socket node's replay memory).
- * `run`: the node's current run; a ticket of another run (or none) is refused as `foreign`. Replay protection is the
- * caller's (TicketReplayGuard).
+ * Verifies a ticket for socket node `node` at time `now` under `policy`. Throws TicketError naming the
+ * problem. Replay protection is the caller's (TicketReplayGuard).
  */
-export function verifyTicket(
-  secret: string | Uint8Array,
-  ticket: string,
-  node: string,
-  now: number,
-  maxTtlMs?: number,
-  run?: string,
-  maxFallbackTtlMs?: number,
-): TicketClaims {
+export function verifyTicket(secret: string | Uint8Array, ticket: string, node: string, now: number, policy: TicketPolicy = {}): TicketClaims {
+  const { maxTtlMs, maxFallbackTtlMs, run } = policy;
   if (!ticket || ticket.length > MAX_TICKET_LENGTH) throw new TicketError('malformed', 'missing or over-long ticket');
   const dot = ticket.indexOf('.');
   if (dot <= 0 || dot !== ticket.lastIndexOf('.')) throw new TicketError('malformed', 'ticket is not body.signature');

@@ -28,15 +28,24 @@ export class FallbackSender {
   readonly #logger: Logger;
   readonly #spreads = new Set<Spread>();
   #stopped = false;
-  /** `{t:"fallback"}` frames sent, and those scheduled but not sent yet. */
-  frames = 0;
-  pending = 0;
+  #frames = 0;
+  #pending = 0;
 
   /** `ttlMs` 0: no offers, no frames. */
   constructor(node: ActorNode, secret: string | Uint8Array, ttlMs: number, hub: Hub) {
     this.#hub = hub;
     this.#logger = node.logger;
     this.#offers = new FallbackOffers(node, secret, ttlMs, (stale, why) => this.#renew(stale, why));
+  }
+
+  /** `{t:"fallback"}` frames sent. */
+  get frames(): number {
+    return this.#frames;
+  }
+
+  /** Renewals scheduled and not sent yet. */
+  get pending(): number {
+    return this.#pending;
   }
 
   /** The offer for `conn` now (its welcome's, or a renewal), remembered on it; its `avoid` hint is used up. */
@@ -51,7 +60,7 @@ export class FallbackSender {
     this.#stopped = true;
     this.#offers.stop();
     for (const spread of this.#spreads) spread.cancel();
-    this.pending = 0;
+    this.#pending = 0;
   }
 
   #renew(stale: (slot: string, offered: string | undefined) => boolean, why: string): void {
@@ -63,12 +72,12 @@ export class FallbackSender {
     if (conns.length === 0) return;
     const spreadMs = Math.min(SPREAD_MAX_MS, conns.length * SPREAD_MS_PER_CONNECTION);
     this.#logger.info({ why, connections: conns.length, spreadMs }, 'sending new fallback offers');
-    this.pending += conns.length;
+    this.#pending += conns.length;
     const spread = spreadOver(conns, spreadMs, (conn) => {
-      this.pending--;
+      this.#pending--;
       conn.offerSent();
       if (conn.closing) return;
-      this.frames++;
+      this.#frames++;
       conn.send(fallbackFrame(this.offerFor(conn)));
     });
     this.#spreads.add(spread);

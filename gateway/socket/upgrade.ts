@@ -4,7 +4,7 @@
  * ticket gets HTTP 401 with a short JSON body naming the problem; no WebSocket is opened.
  */
 import { connectionId as computeConnectionId, isConnectionId } from '../../protocol/cluster/mod.js';
-import { TicketError, verifyTicket, type TicketClaims, type TicketReplayGuard } from '../ticket.js';
+import { TicketError, verifyTicket, type TicketClaims, type TicketPolicy, type TicketReplayGuard } from '../ticket.js';
 
 /** Clock skew allowed between the distributor that signs a ticket and the socket node that checks it. */
 export const TICKET_CLOCK_SKEW_MS = 5_000;
@@ -15,13 +15,6 @@ export type RefusalProblem = 'missing' | 'malformed' | 'forged' | 'expired' | 'f
 export type Admission =
   | { readonly ok: true; readonly claims: TicketClaims }
   | { readonly ok: false; readonly problem: RefusalProblem; readonly message: string };
-
-/** What a node accepts: the longest lifetimes of a distributor's ticket and of a fallback ticket (0: none), and its run. */
-export interface TicketPolicy {
-  readonly maxTtlMs?: number;
-  readonly maxFallbackTtlMs?: number;
-  readonly run?: string;
-}
 
 /**
  * Checks `ticket` for this node at `now`; a good ticket is used up in `guard` (this process). A ticket
@@ -40,7 +33,7 @@ export function admitTicket(
     return { ok: false, problem: 'missing', message: 'no ticket: open socket.url with ?ticket=<ticket> from POST /v1/connect' };
   }
   try {
-    const claims = verifyTicket(secret, ticket, nodeId, now, policy.maxTtlMs, policy.run, policy.maxFallbackTtlMs);
+    const claims = verifyTicket(secret, ticket, nodeId, now, policy);
     // Signed by a distributor, but the push plane routes by the connection id's user key: make sure
     // it belongs to the ticket's user before trusting it.
     if (!isConnectionId(claims.cid) || claims.cid !== computeConnectionId(claims.uid, claims.did)) {

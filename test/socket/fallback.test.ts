@@ -41,7 +41,7 @@ describe('socket - fallback offers in welcome', () => {
       // An hour by default; bound to b's run, marked as a fallback ticket.
       expect(offer.expiresAt).toBeGreaterThanOrEqual(before + 3_600_000);
       expect(offer.expiresAt).toBeLessThanOrEqual(Date.now() + 3_600_000);
-      const claims = verifyTicket(SECRET, offer.ticket, b.node.id, Date.now(), undefined, b.server.run, 3_700_000);
+      const claims = verifyTicket(SECRET, offer.ticket, b.node.id, Date.now(), { run: b.server.run, maxFallbackTtlMs: 3_700_000 });
       expect(claims).toMatchObject({ cid: connectionId('alice', 'phone'), uid: 'alice', did: 'phone', node: b.node.id, fb: true });
 
       // The distributor's own choice: the table over both nodes, this one excluded.
@@ -89,7 +89,7 @@ describe('socket - fallback offers in welcome', () => {
         const joined = await early.client.take((f) => f['t'] === 'fallback', 10_000);
         expect(joined['fallback']).toMatchObject({ node: b.node.id, socket: { url: b.server.url } });
         const ticket = (joined['fallback'] as Offer).ticket;
-        expect(verifyTicket(SECRET, ticket, b.node.id, Date.now(), undefined, b.server.run, 3_700_000)).toMatchObject({ cid: connectionId('carol', 'laptop'), fb: true });
+        expect(verifyTicket(SECRET, ticket, b.node.id, Date.now(), { run: b.server.run, maxFallbackTtlMs: 3_700_000 })).toMatchObject({ cid: connectionId('carol', 'laptop'), fb: true });
         await until(() => a.server.stats().fallbackPending === 0, 'the offers to be sent');
         expect(a.server.stats().fallbackFrames).toBe(1);
         await b[Symbol.asyncDispose]();
