@@ -141,7 +141,6 @@ export class Connection implements SessionPort, TokenBucket {
     this.#flags |= SUPERSEDED;
   }
 
-  /** Counts the connection as starting (the socket opened), until started() or endStart(). */
   /** A new fallback offer is scheduled (set) or was sent (cleared); false when it was already scheduled. */
   markOfferPending(): boolean {
     if ((this.#flags & OFFER_PENDING) !== 0) return false;
@@ -153,6 +152,7 @@ export class Connection implements SessionPort, TokenBucket {
     this.#flags &= ~OFFER_PENDING;
   }
 
+  /** Counts the connection as starting (the socket opened), until started() or endStart(). */
   markStarting(): void {
     this.#flags |= STARTING;
   }
