@@ -57,7 +57,8 @@ const SOCKET_COUNTERS: Record<string, { field: keyof SocketServerStats; help: st
   syncmesh_socket_bad_frames_total: { field: 'badFrames', help: 'Text or undecodable frames' },
   syncmesh_socket_pushes_delivered_total: { field: 'pushesDelivered', help: 'Pushed frames handed to sessions (one per matching connection)' },
   syncmesh_socket_bad_push_envelopes_total: { field: 'badPushEnvelopes', help: 'Malformed push envelopes dropped' },
-  syncmesh_socket_fallback_frames_total: { field: 'fallbackFrames', help: 'Fallback offers sent after the welcome (the socket servers changed, or the half-life refresh)' },
+  syncmesh_socket_fallback_frames_total: { field: 'fallbackFrames', help: 'Fallback offers sent after the welcome (the socket servers changed, the half-life refresh, or left out of a welcome in a burst)' },
+  syncmesh_socket_fallback_deferred_total: { field: 'fallbackDeferred', help: 'Welcomes sent without their fallback offer while the node started a burst of sessions (the offer followed in a frame)' },
 };
 const SOCKET_GAUGES: Record<string, { field: keyof SocketServerStats; help: string }> = {
   syncmesh_socket_connections: { field: 'connections', help: 'Open WebSocket connections' },

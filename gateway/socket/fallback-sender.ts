@@ -9,6 +9,11 @@
  * absorbing: about 500 frames a second, a percent of a core. A connection whose session has not sent its
  * welcome yet is skipped (its welcome carries the current offer), and one already scheduled is not
  * scheduled again (its frame carries the offer of the moment it goes out).
+ *
+ * A node starting many sessions at once (a reconnect storm: `busy()`) leaves the offer out of the
+ * welcome and sends it in a `{t:"fallback"}` frame once the burst is over, spread the same way: signing
+ * a ticket was about 6% of a survivor's CPU in the storm (P7), and the storm's clients need to be live
+ * first; an offer is for the next failure.
  */
 import type { Logger } from 'pino';
 import { pushSlot } from '../../protocol/cluster/mod.js';
@@ -21,20 +26,37 @@ import type { Hub } from './hub.js';
 
 const SPREAD_MAX_MS = 60_000;
 const SPREAD_MS_PER_CONNECTION = 2;
+/** While busy, whether the burst is over is looked at this often. */
+const DEFERRED_CHECK_MS = 250;
+/** Offers left out of welcomes go out after this long even if the node is still busy. */
+const DEFERRED_MAX_MS = 30_000;
 
 export class FallbackSender {
   readonly #offers: FallbackOffers;
   readonly #hub: Hub;
   readonly #logger: Logger;
   readonly #spreads = new Set<Spread>();
+  readonly #busy: () => boolean;
+  readonly #enabled: boolean;
+  /** Welcomes sent without their offer while busy, waiting for the burst to end. */
+  #deferred: Connection[] = [];
+  #deferredTimer: NodeJS.Timeout | undefined;
+  /** When the oldest of `#deferred` was left out. */
+  #deferredSince = 0;
   #stopped = false;
   #frames = 0;
   #pending = 0;
+  #deferredTotal = 0;
 
-  /** `ttlMs` 0: no offers, no frames. */
-  constructor(node: ActorNode, secret: string | Uint8Array, ttlMs: number, hub: Hub) {
+  /**
+   * `ttlMs` 0: no offers, no frames. `busy()`: the node is starting so many sessions that welcomes go
+   * without their offer (sent later in a frame).
+   */
+  constructor(node: ActorNode, secret: string | Uint8Array, ttlMs: number, hub: Hub, busy: () => boolean = () => false) {
     this.#hub = hub;
     this.#logger = node.logger;
+    this.#busy = busy;
+    this.#enabled = ttlMs > 0;
     this.#offers = new FallbackOffers(node, secret, ttlMs, (stale, why) => this.#renew(stale, why));
   }
 
@@ -43,9 +65,30 @@ export class FallbackSender {
     return this.#frames;
   }
 
-  /** Renewals scheduled and not sent yet. */
+  /** Renewals and deferred offers scheduled and not sent yet. */
   get pending(): number {
     return this.#pending;
+  }
+
+  /** Welcomes sent without their offer because the node was busy (their offer followed in a frame). */
+  get deferred(): number {
+    return this.#deferredTotal;
+  }
+
+  /**
+   * The offer `conn`'s welcome carries: offerFor() now, or, while the node is busy, none, and the
+   * connection is given its offer in a frame once the burst is over.
+   */
+  welcomeOffer(conn: Connection): FallbackOffer | undefined {
+    if (!this.#enabled || this.#stopped || !this.#busy()) return this.offerFor(conn);
+    if (conn.markOfferPending()) {
+      if (this.#deferred.length === 0) this.#deferredSince = Date.now();
+      this.#deferred.push(conn);
+      this.#pending++;
+      this.#deferredTotal++;
+      this.#deferredTimer ??= setInterval(() => this.#sendDeferred(), DEFERRED_CHECK_MS).unref();
+    }
+    return undefined;
   }
 
   /** The offer for `conn` now (its welcome's, or a renewal), remembered on it; its `avoid` hint is used up. */
@@ -60,7 +103,26 @@ export class FallbackSender {
     this.#stopped = true;
     this.#offers.stop();
     for (const spread of this.#spreads) spread.cancel();
+    clearInterval(this.#deferredTimer);
+    this.#deferredTimer = undefined;
+    this.#deferred = [];
     this.#pending = 0;
+  }
+
+  /** The burst is over (or the oldest waited DEFERRED_MAX_MS): the offers left out of welcomes go out, spread. */
+  #sendDeferred(): void {
+    if (this.#busy() && Date.now() - this.#deferredSince < DEFERRED_MAX_MS) return;
+    clearInterval(this.#deferredTimer);
+    this.#deferredTimer = undefined;
+    const all = this.#deferred;
+    this.#deferred = [];
+    this.#pending -= all.length;
+    const conns = all.filter((c) => {
+      if (!c.closing) return true;
+      c.offerSent();
+      return false;
+    });
+    this.#send(conns, 'offers were left out of welcomes while the node started a burst of sessions');
   }
 
   #renew(stale: (slot: string, offered: string | undefined) => boolean, why: string): void {
@@ -69,6 +131,11 @@ export class FallbackSender {
     this.#hub.forEach((c) => {
       if (c.ref !== undefined && !c.closing && stale(pushSlot(c.connectionId), c.offered) && c.markOfferPending()) conns.push(c);
     });
+    this.#send(conns, why);
+  }
+
+  /** Sends `conns` (each marked pending) their offers, spread over 2 ms each and at most 60 s. */
+  #send(conns: Connection[], why: string): void {
     if (conns.length === 0) return;
     const spreadMs = Math.min(SPREAD_MAX_MS, conns.length * SPREAD_MS_PER_CONNECTION);
     this.#logger.info({ why, connections: conns.length, spreadMs }, 'sending new fallback offers');

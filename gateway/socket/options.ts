@@ -57,6 +57,13 @@ export interface SocketServerOptions {
    * every socket node the same value: a node refuses fallback tickets that expire further out than its own.
    */
   fallbackTicketTtlMs?: number;
+  /**
+   * While the node is starting at least this many sessions (a burst such as a reconnect storm), welcomes
+   * go without their fallback offer and each gets it in a `{t:"fallback"}` frame once fewer are starting
+   * (fallback-sender.ts; default 128; 0: never left out). A node taking a steady 1,000 connects a second
+   * holds a few starting at a time.
+   */
+  fallbackDeferStarting?: number;
   /** Subject prefix of the cluster (default `sm`). */
   prefix?: string;
   /** Actor kind of the user store (default `store`). */
@@ -132,6 +139,8 @@ export interface ResolvedOptions {
   readonly ticketTtlMs: number;
   /** 0: no fallback offers. */
   readonly fallbackTicketTtlMs: number;
+  /** 0: offers are never left out of welcomes. */
+  readonly fallbackDeferStarting: number;
   readonly prefix: string;
   readonly storeKind: string;
   readonly replicas: number;
@@ -207,6 +216,7 @@ export function resolveOptions(o: SocketServerOptions): ResolvedOptions {
     ticketSecret: o.ticketSecret,
     ticketTtlMs: positive('ticketTtlMs', o.ticketTtlMs, 30_000, 1_000),
     fallbackTicketTtlMs: fallbackTtl(o.fallbackTicketTtlMs),
+    fallbackDeferStarting: o.fallbackDeferStarting === 0 ? 0 : Math.floor(positive('fallbackDeferStarting', o.fallbackDeferStarting, 128)),
     prefix,
     storeKind: o.storeKind ?? 'store',
     replicas: positive('replicas', o.replicas, 1),

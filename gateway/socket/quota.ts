@@ -8,15 +8,23 @@
  * and answers on `<prefix>.quota.<ownerNodeId>` (MessagePack):
  *
  *   {t:"admit", u:userKey, d:deviceKey, n:node, a:admission, m:max}  -> {ok: boolean}
+ *   {t:"admits", n:node, e:[[u, d, a, m], ...]}                       -> {ok: [boolean, ...]} (in order)
  *   {t:"leave", u, d, n, a}                                          (no answer)
  *   {t:"refresh", n:node, e:[[u, d, a], ...]}                        (no answer)
+ *
+ * Admissions to one owner within one turn of the event loop go as one `admits` request (up to BATCH):
+ * a reconnect storm opens sockets by the hundred per turn, and one request each was a NATS message and
+ * answer per connect on both nodes and nats-server. A single admission goes as `admit`, which every
+ * version answers; `admits` goes only to owners that announce they take it (meta `quotaBatch: 1`), so a
+ * rolling upgrade loses nothing.
  *
  * Every node reports the connections it counts to their owners every REFRESH_MS, and soon after the
  * set of socket servers changes (so that a new owner learns them). Owners drop the entries of nodes
  * that are gone, those not refreshed for ENTRY_TTL_MS (a lost `leave`), and the users they no longer own.
  *
- * Cost: no JetStream; one NATS request per connect (none when this node owns the user), one publish
- * per close, one refresh message per owner every REFRESH_MS.
+ * Cost: no JetStream; one NATS request per owner per turn of the loop that opened sockets of its users
+ * (none when this node owns the user), one publish per close, one refresh message per owner every
+ * REFRESH_MS.
  *
  * What it guarantees: at most `max` devices of a user are admitted while the set of socket servers
  * holds. When it changes, a user's new owner knows only what arrives after the change until the
@@ -38,8 +46,17 @@ export const ENTRY_TTL_MS = 3 * REFRESH_MS;
 const ASK_TIMEOUT_MS = 2_000;
 /** After the set of socket servers changed: wait for membership to settle, then refresh. */
 const SETTLE_MS = 500;
-/** Entries per refresh message (about 50 bytes each). */
+/** Entries per refresh or `admits` message (about 50 bytes each). */
 const BATCH = 1_000;
+/** The member meta key of a socket node whose quota owner answers `admits`. */
+export const QUOTA_BATCH_META = 'quotaBatch';
+
+/** An admission waiting for its batch to go to the owner. */
+interface Waiting {
+  readonly entry: [string, string, number, number];
+  readonly resolve: (ok: boolean) => void;
+  readonly reject: (err: unknown) => void;
+}
 
 export class UserQuota {
   readonly #node: ActorNode;
@@ -48,7 +65,12 @@ export class UserQuota {
   readonly #counted: () => readonly CountedConnection[];
   readonly #counts = new ConnectionCounts(ENTRY_TTL_MS);
   #owners: { id: string; weight: number }[] = [];
+  /** Owners that answer `admits`. */
+  #batching = new Set<string>();
   #ownerKey = '';
+  /** Admissions for other owners gathered in this turn of the loop, by owner. */
+  #gathering = new Map<string, Waiting[]>();
+  #flush: NodeJS.Immediate | undefined;
   #sub: Subscription | undefined;
   /**
    * Questions to other owners over one reply subscription (plain NATS requests, not JetStream ones:
@@ -87,6 +109,11 @@ export class UserQuota {
   }
 
   stop(): void {
+    if (this.#flush !== undefined) clearImmediate(this.#flush);
+    this.#flush = undefined;
+    const gathered = [...this.#gathering.values()].flat();
+    this.#gathering.clear();
+    for (const w of gathered) w.reject(new Error('the connection quota stopped'));
     this.#sub?.unsubscribe();
     this.#sub = undefined;
     this.#requests?.close();
@@ -109,12 +136,52 @@ export class UserQuota {
     const owner = this.#owner(userKey);
     const self = this.#node.id;
     if (owner === self) return this.#counts.admit(userKey, deviceKey, self, admission, max, this.#liveness, Date.now());
+    if (this.#requests === undefined) throw new Error('the connection quota is not started');
+    return new Promise<boolean>((resolve, reject) => {
+      let list = this.#gathering.get(owner);
+      if (list === undefined) this.#gathering.set(owner, (list = []));
+      list.push({ entry: [userKey, deviceKey, admission, max], resolve, reject });
+      this.#flush ??= setImmediate(() => this.#send());
+    });
+  }
+
+  /** The admissions gathered this turn go to their owners: one request per owner and BATCH. */
+  #send(): void {
+    this.#flush = undefined;
+    const gathered = this.#gathering;
+    this.#gathering = new Map();
+    for (const [owner, list] of gathered) {
+      for (let i = 0; i < list.length; i += BATCH) {
+        const chunk = list.slice(i, i + BATCH);
+        this.#ask(owner, chunk).then(
+          (oks) => chunk.forEach((w, k) => w.resolve(oks[k]!)),
+          (err: unknown) => chunk.forEach((w) => w.reject(err)),
+        );
+      }
+    }
+  }
+
+  /** Asks `owner` about `chunk` (`admit` for one, or to an owner that does not take `admits`). */
+  async #ask(owner: string, chunk: readonly Waiting[]): Promise<boolean[]> {
     const requests = this.#requests;
     if (requests === undefined) throw new Error('the connection quota is not started');
-    const answer = await requests.request(this.#subject(owner), encode({ t: 'admit', u: userKey, d: deviceKey, n: self, a: admission, m: max }), ASK_TIMEOUT_MS);
+    const self = this.#node.id;
+    if (chunk.length === 1 || !this.#batching.has(owner)) {
+      return Promise.all(
+        chunk.map(async ({ entry: [u, d, a, m] }) => {
+          const v = decode((await requests.request(this.#subject(owner), encode({ t: 'admit', u, d, n: self, a, m }), ASK_TIMEOUT_MS)).data);
+          if (!isMap(v) || typeof v['ok'] !== 'boolean') throw new Error(`the quota owner ${owner} answered something else than {ok}`);
+          return v['ok'];
+        }),
+      );
+    }
+    const answer = await requests.request(this.#subject(owner), encode({ t: 'admits', n: self, e: chunk.map((w) => w.entry) }), ASK_TIMEOUT_MS);
     const v = decode(answer.data);
-    if (!isMap(v) || typeof v['ok'] !== 'boolean') throw new Error(`the quota owner ${owner} answered something else than {ok}`);
-    return v['ok'];
+    const ok = isMap(v) ? v['ok'] : undefined;
+    if (!Array.isArray(ok) || ok.length !== chunk.length || !ok.every((x) => typeof x === 'boolean')) {
+      throw new Error(`the quota owner ${owner} answered ${chunk.length} admissions with something else than {ok: [${chunk.length} booleans]}`);
+    }
+    return ok as boolean[];
   }
 
   /** Uncounts a connection admitted under `admission` (best effort: entries expire anyway). */
@@ -138,11 +205,9 @@ export class UserQuota {
 
   /** The socket servers that own users: recomputed from membership; true when the set changed. */
   #updateOwners(): boolean {
-    const ids = this.#node
-      .members()
-      .filter((m) => m.roles.includes(SOCKET_ROLE) && readSocketMeta(m.meta) !== undefined)
-      .map((m) => m.nodeId)
-      .sort();
+    const members = this.#node.members().filter((m) => m.roles.includes(SOCKET_ROLE) && readSocketMeta(m.meta) !== undefined);
+    this.#batching = new Set(members.filter((m) => m.meta[QUOTA_BATCH_META] === 1).map((m) => m.nodeId));
+    const ids = members.map((m) => m.nodeId).sort();
     if (!ids.includes(this.#node.id)) ids.push(this.#node.id); // this node answers as soon as it starts
     const key = ids.join(' ');
     if (key === this.#ownerKey) return false;
@@ -205,6 +270,19 @@ export class UserQuota {
         const max = toSafeInteger(v['m']);
         if (typeof u !== 'string' || typeof d !== 'string' || a === undefined || max === undefined) return;
         const ok = this.#counts.admit(u, d, node, a, max, this.#liveness, now);
+        if (msg.reply) msg.respond(encode({ ok }));
+        return;
+      }
+      case 'admits': {
+        const e = v['e'];
+        if (!Array.isArray(e) || e.length > BATCH) return;
+        const ok: boolean[] = [];
+        for (const x of e) {
+          const admission = Array.isArray(x) ? toSafeInteger(x[2]) : undefined;
+          const max = Array.isArray(x) ? toSafeInteger(x[3]) : undefined;
+          // A malformed entry is not counted and not refused: its node lets it in, as when no owner answers.
+          ok.push(Array.isArray(x) && typeof x[0] === 'string' && typeof x[1] === 'string' && admission !== undefined && max !== undefined ? this.#counts.admit(x[0], x[1], node, admission, max, this.#liveness, now) : true);
+        }
         if (msg.reply) msg.respond(encode({ ok }));
         return;
       }

@@ -35,7 +35,7 @@ import { Hub } from './hub.js';
 import { Teardown } from './teardown.js';
 import { resolveOptions, type ResolvedOptions, type SocketServerOptions, type TlsFiles } from './options.js';
 import { PushPlane } from './push-plane.js';
-import { UserQuota } from './quota.js';
+import { QUOTA_BATCH_META, UserQuota } from './quota.js';
 import type { CountedConnection } from './connection-counts.js';
 import { RecoveryWatch } from './recovery.js';
 import { admit, Admit } from './rate-limit.js';
@@ -60,6 +60,8 @@ export interface SocketServerStats {
    */
   readonly fallbackFrames: number;
   readonly fallbackPending: number;
+  /** Welcomes sent without their fallback offer while the node started a burst of sessions (the offer followed in a frame). */
+  readonly fallbackDeferred: number;
   readonly opened: number;
   /** Upgrades refused (bad ticket, draining, quota; shed ones too). */
   readonly refused: number;
@@ -206,7 +208,9 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     this.#claims = new SessionClaims(node, options.prefix);
     this.#plane = new PushPlane(node.nats, options.prefix, node.logger, this.#claims, options.observer);
     this.#hub = new Hub((slot) => this.#plane.subscribeSlot(slot));
-    this.#fallbacks = new FallbackSender(node, options.ticketSecret, options.fallbackTicketTtlMs, this.#hub);
+    // Welcomes go without their offer (it follows in a frame) while the node starts a burst of sessions.
+    const deferAt = options.fallbackDeferStarting;
+    this.#fallbacks = new FallbackSender(node, options.ticketSecret, options.fallbackTicketTtlMs, this.#hub, () => deferAt > 0 && this.#admission.starting >= deferAt);
     this.#recovery = new RecoveryWatch(node, this.ref, { storageKinds: [options.storeKind, options.pushKind], stallMs: options.stallMs });
     // Nobody may wait on these: keep an unobserved rejection from being reported as unhandled.
     this.#listening.promise.catch(() => undefined);
@@ -286,7 +290,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     this.#quota.start();
     this.#recovery.start();
     this.node.announce({
-      meta: socketMeta({ host: this.options.publicHost, port: this.#announcedPort(), url: this.url, capacity: this.options.capacity, run: this.run }),
+      meta: { ...socketMeta({ host: this.options.publicHost, port: this.#announcedPort(), url: this.url, capacity: this.options.capacity, run: this.run }), [QUOTA_BATCH_META]: 1 },
     });
     this.node.logger.info({ url: this.url, capacity: this.options.capacity }, 'socket server listening');
   }
@@ -592,7 +596,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
   }
 
   fallbackFor(conn: Connection): FallbackOffer | undefined {
-    return this.#fallbacks.offerFor(conn);
+    return this.#fallbacks.welcomeOffer(conn);
   }
 
   sessionStarted(conn: Connection): void {
@@ -623,6 +627,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
       phase: this.#phase,
       fallbackFrames: this.#fallbacks.frames,
       fallbackPending: this.#fallbacks.pending,
+      fallbackDeferred: this.#fallbacks.deferred,
       pushesDelivered: this.#plane.counters.delivered,
       badPushEnvelopes: this.#plane.counters.badEnvelopes,
     };

@@ -7,7 +7,7 @@ import { natsServer } from '../kit/nats.js';
 import { SocketTable } from '../../actors/distributor/mod.js';
 import { connectionId } from '../../protocol/cluster/mod.js';
 import { verifyTicket } from '../../gateway/ticket.js';
-import { closeAll, SECRET, socketNode, TestClient, tryOpen, until, type Refusal, type SocketNode } from './kit.js';
+import { closeAll, SECRET, socketNode, storageNode, TestClient, tryOpen, until, type Refusal, type SocketNode } from './kit.js';
 
 type Offer = { node: string; socket: { host: string; port: number; url: string }; ticket: string; expiresAt: number };
 
@@ -160,6 +160,39 @@ describe('socket - fallback offers in welcome', () => {
       if (refused instanceof TestClient) opened.push(refused);
       expect((refused as Refusal).status).toBe(401);
       expect(JSON.parse((refused as Refusal).body)).toMatchObject({ error: { problem: 'foreign', message: expect.stringMatching(/no fallback tickets/) } });
+    } finally {
+      await closeAll(opened);
+    }
+  });
+  it('socket - a node starting a burst of sessions leaves the offer out of the welcome and sends it in a frame once the burst is over', async () => {
+    await using ns = await natsServer();
+    // No storage yet: each session's pending-commands ask waits for one, so sessions stay starting
+    // (admission.ts) until it joins. At 2 starting, welcomes go without their offer.
+    await using a = await socketNode(ns.url, { store: 'none', hostWaitMs: 60_000, server: { fallbackDeferStarting: 2, limits: { askTimeoutMs: 60_000 } } });
+    await using b = await socketNode(ns.url, { store: 'none' });
+    const opened: TestClient[] = [];
+    try {
+      await until(() => sees(a, b), 'node a to see node b as a socket server');
+      const first = await welcomeOf(a, 'frank', 'laptop');
+      opened.push(first.client);
+      expect((first.welcome['fallback'] as Offer).node).toBe(b.node.id);
+      const second = await welcomeOf(a, 'frank', 'phone');
+      opened.push(second.client);
+      expect(a.server.stats().starting).toBe(2);
+      expect(second.welcome['fallback']).toBeUndefined();
+      expect(a.server.stats()).toMatchObject({ fallbackDeferred: 1, fallbackPending: 1, fallbackFrames: 0 });
+
+      // The storage joins, the sessions finish starting: the offer left out goes out in a frame.
+      await using storage = await storageNode(ns.url);
+      expect(storage.node.id).not.toBe(a.node.id);
+      const later = await second.client.take((f) => f['t'] === 'fallback', 10_000);
+      expect(later['fallback']).toMatchObject({ node: b.node.id, socket: { url: b.server.url } });
+      const ticket = (later['fallback'] as Offer).ticket;
+      expect(verifyTicket(SECRET, ticket, b.node.id, Date.now(), { run: b.server.run, maxFallbackTtlMs: 3_700_000 })).toMatchObject({ cid: connectionId('frank', 'phone'), fb: true });
+      await until(() => a.server.stats().fallbackPending === 0, 'the deferred offer to be sent');
+      expect(a.server.stats()).toMatchObject({ starting: 0, fallbackDeferred: 1, fallbackFrames: 1 });
+      // The first one had its offer in its welcome: nothing more for it.
+      expect(first.client.frames.filter((f) => f['t'] === 'fallback')).toEqual([]);
     } finally {
       await closeAll(opened);
     }

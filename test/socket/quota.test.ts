@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { connect } from '@nats-io/transport-node';
 import { natsServer } from '../kit/nats.js';
+import { decode } from '../../protocol/mod.js';
 import { userKey } from '../../protocol/cluster/mod.js';
 import { pickByRendezvous } from '../../runtime/mod.js';
 import { CloseCode } from '../../gateway/socket/mod.js';
-import { childSocketNode } from './child.js';
+import { childSocketNode, type ChildSocketNode } from './child.js';
 import { closeAll, socketNode, until, TestClient, type SocketNode } from './kit.js';
 
 /** Opens a device and says whether it got in (welcome) or was refused (quota_exceeded, 4101). */
@@ -103,4 +106,75 @@ describe('socket - connections per user', () => {
       await closeAll(clients);
     }
   });
+  it('socket - sockets opened together have their admissions asked of the owner in one request (admits), and each user still gets at most its quota', async () => {
+    await using ns = await natsServer();
+    const owners = [{ id: 'quota-owner', weight: 1 }, { id: 'quota-opener', weight: 1 }];
+    await using owner = await socketNode(ns.url, { store: 'none', server: { maxConnectionsPerUser: 2 }, nodeId: 'quota-owner' });
+    await using opener = await childSocketNode(ns.url, { store: false, maxConnectionsPerUser: 2, nodeId: 'quota-opener' });
+    const nc = await connect({ servers: ns.url });
+    const asked: Record<string, unknown>[] = [];
+    const sub = nc.subscribe(`sm.quota.${owner.node.id}`, {
+      callback: (err, m) => {
+        if (err === null) asked.push(decode(m.data) as Record<string, unknown>);
+      },
+    });
+    const clients: TestClient[] = [];
+    try {
+      await nc.flush();
+      await until(() => owner.node.members().some((m) => m.nodeId === opener.nodeId && m.meta['quotaBatch'] === 1), 'the owner to see the opener as a socket server');
+      // The opener asks the owner only once it sees the owner too: a first device of another user shows it.
+      const other = Array.from({ length: 200 }, (_, i) => `gus-${i}`).find((u) => pickByRendezvous(userKey(u), owners) === owner.node.id)!;
+      await until(async () => {
+        clients.push(await opener.client(other, 'probe'));
+        return asked.some((a) => a['n'] === opener.nodeId);
+      }, 'the opener to ask the owner');
+      const users = Array.from({ length: 200 }, (_, i) => `erin-${i}`).filter((u) => pickByRendezvous(userKey(u), owners) === owner.node.id).slice(0, 3);
+      const devices = ['d1', 'd2', 'd3', 'd4'];
+      // Stopped, the opener's kernel takes the 12 connections and their upgrade requests; let go, the
+      // node reads them all in one turn of its loop.
+      opener.process.kill('SIGSTOP');
+      let resumed = false;
+      try {
+        const port = new URL(opener.url).port;
+        const outcomes = users.flatMap((u) => devices.map((d) => outcome(opener, u, d, clients)));
+        await until(() => waitingUpgrades(port) >= users.length * devices.length, 'the 12 upgrade requests to wait in the stopped node');
+        opener.process.kill('SIGCONT');
+        resumed = true;
+        const results = await Promise.all(outcomes);
+        for (const [i, u] of users.entries()) {
+          const mine = results.slice(i * devices.length, (i + 1) * devices.length);
+          expect(mine.filter((r) => r === 'in'), `devices of ${u} let in`).toHaveLength(2);
+        }
+      } finally {
+        if (!resumed) opener.process.kill('SIGCONT');
+      }
+      const batches = asked.filter((a) => a['t'] === 'admits' && a['n'] === opener.nodeId);
+      expect(batches.length).toBeGreaterThan(0);
+      expect(Math.max(...batches.map((b) => (b['e'] as unknown[]).length))).toBeGreaterThan(1);
+      // Every one of the 12 admissions was asked of the owner, in a batch or alone.
+      const entries = batches.flatMap((b) => (b['e'] as unknown[][]).map((e) => String(e[0])));
+      const singles = asked.filter((a) => a['t'] === 'admit' && a['n'] === opener.nodeId).map((a) => String(a['u']));
+      expect([...entries, ...singles].filter((u) => users.some((user) => userKey(user) === u))).toHaveLength(users.length * devices.length);
+    } finally {
+      sub.unsubscribe();
+      await nc.close();
+      await closeAll(clients);
+    }
+  });
 });
+
+/** Opens a device on a child node: 'in' (welcome) or 'refused' (quota_exceeded, 4101). */
+async function outcome(node: ChildSocketNode, userId: string, deviceId: string, clients: TestClient[]): Promise<'in' | 'refused'> {
+  const r = await TestClient.open(node.url, node.ticket(userId, deviceId));
+  clients.push(r);
+  await until(() => r.frames.length > 0 || !r.isOpen, `an answer to ${userId}/${deviceId}`);
+  if (r.frames[0]?.['t'] === 'welcome') return 'in';
+  expect(r.frames[0]).toMatchObject({ t: 'error', code: 'quota_exceeded' });
+  return 'refused';
+}
+
+/** Accepted connections to local `port` with bytes the server has not read yet (ss). */
+function waitingUpgrades(port: string): number {
+  const out = execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => Number(l.trim().split(/\s+/)[0]) > 0).length;
+}
