@@ -157,6 +157,14 @@ async function stormStalls(metricsUrls: readonly string[] | undefined, overflows
   }
   const after = await listenOverflows();
   if (overflowsBefore !== undefined && after !== undefined) parts.push(`${after - overflowsBefore} handshakes dropped on full accept queues (kernel ListenOverflows)`);
+  if (metricsUrls !== undefined) {
+    try {
+      const deferred = await Promise.all(metricsUrls.map(async (u) => (await scrape(u)).get('syncmesh_socket_fallback_deferred_total') ?? 0));
+      parts.push(`welcomes sent without their fallback offer (it follows after the burst) per survivor ${deferred.join(', ')}`);
+    } catch (err) {
+      parts.push(`survivors' deferred offers not read (${err instanceof Error ? err.message : String(err)})`);
+    }
+  }
   return `during the storm: ${parts.length > 0 ? parts.join('; ') : 'not measured'}`;
 }
 

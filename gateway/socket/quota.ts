@@ -145,15 +145,22 @@ export class UserQuota {
     });
   }
 
-  /** The admissions gathered this turn go to their owners: one request per owner and BATCH. */
+  /**
+   * The admissions gathered this turn go to their owners: one `admits` request per owner and BATCH, or
+   * one `admit` each to an owner that does not take `admits` (and for a lone admission).
+   */
   #send(): void {
     this.#flush = undefined;
     const gathered = this.#gathering;
     this.#gathering = new Map();
     for (const [owner, list] of gathered) {
+      if (list.length === 1 || !this.#batching.has(owner)) {
+        for (const w of list) this.#askOne(owner, w).then(w.resolve, w.reject);
+        continue;
+      }
       for (let i = 0; i < list.length; i += BATCH) {
         const chunk = list.slice(i, i + BATCH);
-        this.#ask(owner, chunk).then(
+        this.#askMany(owner, chunk).then(
           (oks) => chunk.forEach((w, k) => w.resolve(oks[k]!)),
           (err: unknown) => chunk.forEach((w) => w.reject(err)),
         );
@@ -161,27 +168,26 @@ export class UserQuota {
     }
   }
 
-  /** Asks `owner` about `chunk` (`admit` for one, or to an owner that does not take `admits`). */
-  async #ask(owner: string, chunk: readonly Waiting[]): Promise<boolean[]> {
-    const requests = this.#requests;
-    if (requests === undefined) throw new Error('the connection quota is not started');
-    const self = this.#node.id;
-    if (chunk.length === 1 || !this.#batching.has(owner)) {
-      return Promise.all(
-        chunk.map(async ({ entry: [u, d, a, m] }) => {
-          const v = decode((await requests.request(this.#subject(owner), encode({ t: 'admit', u, d, n: self, a, m }), ASK_TIMEOUT_MS)).data);
-          if (!isMap(v) || typeof v['ok'] !== 'boolean') throw new Error(`the quota owner ${owner} answered something else than {ok}`);
-          return v['ok'];
-        }),
-      );
-    }
-    const answer = await requests.request(this.#subject(owner), encode({ t: 'admits', n: self, e: chunk.map((w) => w.entry) }), ASK_TIMEOUT_MS);
+  async #askOne(owner: string, { entry: [u, d, a, m] }: Waiting): Promise<boolean> {
+    const answer = await this.#started().request(this.#subject(owner), encode({ t: 'admit', u, d, n: this.#node.id, a, m }), ASK_TIMEOUT_MS);
+    const v = decode(answer.data);
+    if (!isMap(v) || typeof v['ok'] !== 'boolean') throw new Error(`the quota owner ${owner} answered something else than {ok}`);
+    return v['ok'];
+  }
+
+  async #askMany(owner: string, chunk: readonly Waiting[]): Promise<boolean[]> {
+    const answer = await this.#started().request(this.#subject(owner), encode({ t: 'admits', n: this.#node.id, e: chunk.map((w) => w.entry) }), ASK_TIMEOUT_MS);
     const v = decode(answer.data);
     const ok = isMap(v) ? v['ok'] : undefined;
     if (!Array.isArray(ok) || ok.length !== chunk.length || !ok.every((x) => typeof x === 'boolean')) {
       throw new Error(`the quota owner ${owner} answered ${chunk.length} admissions with something else than {ok: [${chunk.length} booleans]}`);
     }
     return ok as boolean[];
+  }
+
+  #started(): JetStreamRequests {
+    if (this.#requests === undefined) throw new Error('the connection quota is not started');
+    return this.#requests;
   }
 
   /** Uncounts a connection admitted under `admission` (best effort: entries expire anyway). */
