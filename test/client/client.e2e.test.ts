@@ -65,6 +65,8 @@ interface Mark {
   readonly received: number;
 }
 const mark = (d: Device): Mark => ({ sent: d.sent.length, received: d.received.length });
+/** Every pull `d` sent has its answer (`changes`): no pull loop is still catching up. */
+const pullsAnswered = (d: Device): boolean => d.sent.filter((t) => t === 'pull').length === d.received.filter((t) => t === 'changes').length;
 
 /**
  * Pulls sent since `m`, and how many of them the server asked for outside any sync frame: each
@@ -148,7 +150,8 @@ describe('client e2e (real cluster)', () => {
     const phone = device(user, 'phone');
     await Promise.all([laptop.client.whenConnected(), phone.client.whenConnected()]);
     await laptop.client.put('bookmarks', 'first', 1);
-    await waitFor('the phone to have the first record', () => phone.client.get('bookmarks', 'first'));
+    // The connect's own pull may still be catching up (a sync that arrives meanwhile joins it): wait it out.
+    await waitFor('the phone to have the first record and no pull in flight', () => phone.client.get('bookmarks', 'first') && pullsAnswered(phone));
     const phoneMark = mark(phone);
 
     await laptop.client.put('bookmarks', 'small', { title: 'rides in the sync' });
@@ -161,6 +164,7 @@ describe('client e2e (real cluster)', () => {
 
     // Both ways: a device's own single-key commit moves its cursor (committed `from`), so the other's next
     // commit still comes inline.
+    await waitFor('both devices to have no pull in flight', () => pullsAnswered(laptop) && pullsAnswered(phone));
     const laptopMark = mark(laptop);
     const phoneMark2 = mark(phone);
     await phone.client.put('bookmarks', 'from-phone', 1);
