@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { connect } from '@nats-io/transport-node';
 import { natsServer } from '../kit/nats.js';
 import { decode } from '../../protocol/mod.js';
@@ -173,8 +173,15 @@ async function outcome(node: ChildSocketNode, userId: string, deviceId: string, 
   return 'refused';
 }
 
-/** Accepted connections to local `port` with bytes the server has not read yet (ss). */
+/**
+ * Established connections to local `port` holding bytes the server has not read yet (/proc/net/tcp:
+ * state 01, rx_queue > 0), accepted or still in the listen queue.
+ */
 function waitingUpgrades(port: string): number {
-  const out = execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' });
-  return out.split('\n').filter((l) => Number(l.trim().split(/\s+/)[0]) > 0).length;
+  const hexPort = Number(port).toString(16).toUpperCase().padStart(4, '0');
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[1]?.endsWith(`:${hexPort}`) && f[3] === '01' && Number.parseInt(f[4]?.split(':')[1] ?? '0', 16) > 0).length;
 }
