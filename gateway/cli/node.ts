@@ -75,6 +75,7 @@ export function rolesConfig(values: NodeSettings): Omit<RolesConfig, 'logger'> {
       capacity: values.capacity,
       drainSpreadMs: values['drain-spread-ms'],
       maxStartingSessions: values['max-starting-sessions'],
+      fallbackDeferStarting: values['fallback-defer-starting'],
       fallbackTicketTtlMs: values['fallback-ticket-ttl-ms'],
       ...(tls && { tls }),
     },

@@ -63,6 +63,10 @@ describe('options - flags and environment', () => {
     expect(c.socket).toMatchObject({ publicUrl: 'wss://ws1.example.com/ws', tls: { certFile: 'c.pem', keyFile: 'k.pem' } });
     expect(c.gateway.tls).toEqual({ certFile: 'c.pem', keyFile: 'k.pem' });
     expect(c.metrics).toEqual({ host: '127.0.0.1', port: 0 });
+    // The storm settings reach the socket server's options (defaults, then a flag and a variable).
+    expect(config(['--roles', 'socket']).socket).toMatchObject({ maxStartingSessions: 8192, fallbackDeferStarting: 128, fallbackTicketTtlMs: 3_600_000 });
+    expect(config(['--roles', 'socket', '--fallback-defer-starting', '0'], { ...SECRETS, SYNCMESH_MAX_STARTING_SESSIONS: '500' }).socket).toMatchObject({ maxStartingSessions: 500, fallbackDeferStarting: 0 });
+    expect(() => config(['--roles', 'socket', '--fallback-defer-starting', '-1'])).toThrow(/fallback-defer-starting/);
   });
 
   it('options - the help shows each setting once, with its variable and default, under its group', () => {
