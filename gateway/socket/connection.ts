@@ -56,7 +56,7 @@ const CLAIMED = 8;
 const SUPERSEDED = 16;
 /** Counted in the sessions the node is starting (admission control), from open until started(). */
 const STARTING = 32;
-/** A new fallback offer is scheduled for it (server.ts): made when sent, from the table of that moment. */
+/** A new fallback offer is scheduled for it (fallback-sender.ts): made when sent, from the table of that moment. */
 const OFFER_PENDING = 64;
 
 export class Connection implements SessionPort, TokenBucket {

@@ -37,7 +37,6 @@ export class FallbackSender {
   readonly #logger: Logger;
   readonly #spreads = new Set<Spread>();
   readonly #busy: () => boolean;
-  readonly #enabled: boolean;
   /** Welcomes sent without their offer while busy, waiting for the burst to end. */
   #deferred: Connection[] = [];
   #deferredTimer: NodeJS.Timeout | undefined;
@@ -56,7 +55,6 @@ export class FallbackSender {
     this.#hub = hub;
     this.#logger = node.logger;
     this.#busy = busy;
-    this.#enabled = ttlMs > 0;
     this.#offers = new FallbackOffers(node, secret, ttlMs, (stale, why) => this.#renew(stale, why));
   }
 
@@ -80,7 +78,7 @@ export class FallbackSender {
    * connection is given its offer in a frame once the burst is over.
    */
   welcomeOffer(conn: Connection): FallbackOffer | undefined {
-    if (!this.#enabled || this.#stopped || !this.#busy()) return this.offerFor(conn);
+    if (!this.#offers.enabled || this.#stopped || !this.#busy()) return this.offerFor(conn);
     if (conn.markOfferPending()) {
       if (this.#deferred.length === 0) this.#deferredSince = Date.now();
       this.#deferred.push(conn);
@@ -117,12 +115,7 @@ export class FallbackSender {
     const all = this.#deferred;
     this.#deferred = [];
     this.#pending -= all.length;
-    const conns = all.filter((c) => {
-      if (!c.closing) return true;
-      c.offerSent();
-      return false;
-    });
-    this.#send(conns, 'offers were left out of welcomes while the node started a burst of sessions');
+    this.#send(all.filter((c) => !c.closing), 'offers were left out of welcomes while the node started a burst of sessions');
   }
 
   #renew(stale: (slot: string, offered: string | undefined) => boolean, why: string): void {

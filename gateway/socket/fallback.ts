@@ -116,6 +116,11 @@ export class FallbackOffers {
     return { node: server.id, socket: { host: server.host, port: server.port, url: server.url }, ticket, expiresAt: exp };
   }
 
+  /** False when offers are off (`ttlMs` 0). */
+  get enabled(): boolean {
+    return this.#ttlMs > 0;
+  }
+
   stop(): void {
     this.#off();
     clearInterval(this.#timer);
