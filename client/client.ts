@@ -50,10 +50,11 @@ const DRAIN_ANSWER_WAIT_MS = 3_000;
 const FAST_RETRY_MIN_MS = 100;
 const FAST_RETRY_SPREAD_MS = 150;
 /**
- * The same with a fallback offer in hand: 100-1000 ms. Nothing else paces a dead node's clients then (the
- * distributor's answers did), and all of them go straight to the survivors: spread over a second, they do
- * not overflow the survivors' accept queues (P7: thousands of SYNs dropped, each a 1-s retransmission, and
- * event-loop stalls of 1-2 s in the survivors' accept handlers with the shorter spread).
+ * The same with a fallback offer in hand: 100-1000 ms, or up to the offer's `spreadMs` when it asks for
+ * more. Nothing else paces a dead node's clients then (the distributor's answers did), and all of them go
+ * straight to the survivors: spread over a second, they do not overflow the survivors' accept queues (P7:
+ * thousands of SYNs dropped, each a 1-s retransmission, and event-loop stalls of 1-2 s in the survivors'
+ * accept handlers with the shorter spread); a node of many connections sizes a longer spread itself.
  */
 const FAST_FALLBACK_SPREAD_MS = 900;
 /** WebSocket close code for a connection lost without a close frame (RFC 6455). */
@@ -525,7 +526,9 @@ class SyncClientImpl implements SyncClient {
     // still counts as an attempt so a node that keeps dropping clients gets the growing backoff.
     if (wasConnected && info.code === CLOSE_ABNORMAL && this.#backoff.attempts === 0) {
       this.#backoff.next();
-      const spread = this.#fallback !== undefined && this.#opts.useFallback !== false ? FAST_FALLBACK_SPREAD_MS : FAST_RETRY_SPREAD_MS;
+      const offer = this.#opts.useFallback !== false ? this.#fallback : undefined;
+      // An offer may carry the spread its node sized for the survivors (docs/protocol.md 3.1); never shorter than the client's own.
+      const spread = offer === undefined ? FAST_RETRY_SPREAD_MS : Math.max(FAST_FALLBACK_SPREAD_MS, (offer.spreadMs ?? 0) - FAST_RETRY_MIN_MS);
       return { delay: FAST_RETRY_MIN_MS + Math.floor(Math.random() * (spread + 1)), reason };
     }
     return { delay: this.#backoff.next(), reason };

@@ -15,7 +15,15 @@ export interface SocketAllocation {
   readonly ticket: string;
   /** Ticket expiry, ms since the epoch. */
   readonly expiresAt: number;
+  /**
+   * A fallback offer's reconnect spread (docs/protocol.md 3.1, extension): after an abnormal drop the
+   * client waits up to this many ms, uniformly at random, before opening it.
+   */
+  readonly spreadMs?: number;
 }
+
+/** A server's reconnect spread beyond this is not believed: the client waits at most this long. */
+export const MAX_OFFER_SPREAD_MS = 120_000;
 
 /** What the client reads of a fetch answer: a `Response` has it all; a test or load harness may give less. */
 export interface ResponseLike {
@@ -121,12 +129,15 @@ export interface Welcome {
 /** A welcome's `fallback` as an allocation for this connection, or undefined when it is absent or not well-formed. */
 export function readFallback(value: unknown, connectionId: string): SocketAllocation | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
-  const f = value as { node?: unknown; socket?: unknown; ticket?: unknown; expiresAt?: unknown };
+  const f = value as { node?: unknown; socket?: unknown; ticket?: unknown; expiresAt?: unknown; spreadMs?: unknown };
   const socket = f.socket as { host?: unknown; port?: unknown; url?: unknown } | undefined;
   if (typeof f.node !== 'string' || f.node.length === 0 || typeof f.ticket !== 'string' || f.ticket.length === 0) return undefined;
   if (typeof f.expiresAt !== 'number' || !Number.isFinite(f.expiresAt)) return undefined;
   if (typeof socket !== 'object' || socket === null || typeof socket.url !== 'string' || typeof socket.host !== 'string' || typeof socket.port !== 'number') return undefined;
-  return { connectionId, node: f.node, socket: { host: socket.host, port: socket.port, url: socket.url }, ticket: f.ticket, expiresAt: f.expiresAt };
+  const offer = { connectionId, node: f.node, socket: { host: socket.host, port: socket.port, url: socket.url }, ticket: f.ticket, expiresAt: f.expiresAt };
+  // A spread that is not a positive number is ignored (the client's own applies), a huge one capped.
+  if (typeof f.spreadMs !== 'number' || !(f.spreadMs > 0)) return offer;
+  return { ...offer, spreadMs: Math.min(MAX_OFFER_SPREAD_MS, Math.floor(f.spreadMs)) };
 }
 
 export interface SocketCloseInfo {

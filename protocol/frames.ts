@@ -68,6 +68,12 @@ export interface FallbackOffer {
   ticket: string;
   /** Ticket expiry, ms since the epoch. */
   expiresAt: number;
+  /**
+   * (extension) After an abnormal drop, the client waits a uniformly random time of up to this many ms
+   * before opening the offer, so that a dead node's clients reach the survivors no faster than they
+   * take them (sized by the node: gateway/socket/storm-spread.ts). Absent: the client's own spread.
+   */
+  spreadMs?: number;
 }
 
 /**

@@ -127,15 +127,20 @@ async function waitForFallbackOffers(ctx: LoadContext, metricsUrl: string | unde
   const started = Date.now();
   let frames = 0;
   let pending = 0;
+  let spreadMs = 0;
   while (Date.now() - started < OFFERS_TIMEOUT_MS) {
     try {
       const samples = await scrape(metricsUrl);
       frames = samples.get('syncmesh_socket_fallback_frames_total') ?? 0;
       pending = samples.get('syncmesh_socket_fallback_pending') ?? 0;
+      spreadMs = samples.get('syncmesh_socket_storm_spread_ms') ?? 0;
     } catch (err) {
       return `could not read the killed node's fallback offers (${err instanceof Error ? err.message : String(err)})`;
     }
-    if (frames >= n && pending === 0) return `the killed node sent ${frames} fallback offers in ${((Date.now() - started) / 1000).toFixed(1)} s before the kill`;
+    if (frames >= n && pending === 0) {
+      const spread = spreadMs > 0 ? `, their reconnect spread ${spreadMs} ms (--storm-rate)` : ', without a reconnect spread';
+      return `the killed node sent ${frames} fallback offers in ${((Date.now() - started) / 1000).toFixed(1)} s before the kill${spread}`;
+    }
     ctx.log.info(`P7: waiting for the killed node's fallback offers: ${frames}/${n} sent`);
     await new Promise((r) => setTimeout(r, 2_000));
   }

@@ -76,6 +76,7 @@ export function rolesConfig(values: NodeSettings): Omit<RolesConfig, 'logger'> {
       drainSpreadMs: values['drain-spread-ms'],
       maxStartingSessions: values['max-starting-sessions'],
       fallbackDeferStarting: values['fallback-defer-starting'],
+      stormRate: values['storm-rate'],
       fallbackTicketTtlMs: values['fallback-ticket-ttl-ms'],
       ...(tls && { tls }),
     },

@@ -35,7 +35,7 @@ export interface RolesConfig {
   gateway: { host: string; port: number; threads?: number; devMode: boolean; staticDir: string; tls?: TlsFiles };
   /** Secrets, token policy, dev-mode settings and ticket lifetime (security.ts). */
   security: SecuritySettings;
-  socket: { host: string; port: number; publicHost?: string; publicUrl?: string; capacity: number; drainSpreadMs: number; maxStartingSessions: number; fallbackTicketTtlMs: number; fallbackDeferStarting: number; tls?: TlsFiles };
+  socket: { host: string; port: number; publicHost?: string; publicUrl?: string; capacity: number; drainSpreadMs: number; maxStartingSessions: number; fallbackTicketTtlMs: number; fallbackDeferStarting: number; stormRate: number; tls?: TlsFiles };
   /** Metrics and health endpoint; absent = none. */
   metrics?: { host: string; port: number };
 }
@@ -155,6 +155,7 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
       drainSpreadMs: cfg.socket.drainSpreadMs,
       maxStartingSessions: cfg.socket.maxStartingSessions,
       fallbackDeferStarting: cfg.socket.fallbackDeferStarting,
+      stormRate: cfg.socket.stormRate,
       fallbackTicketTtlMs: cfg.socket.fallbackTicketTtlMs,
       observer: metrics.socket,
       ...(cfg.socket.publicHost !== undefined && { publicHost: cfg.socket.publicHost }),

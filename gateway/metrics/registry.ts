@@ -66,6 +66,7 @@ const SOCKET_GAUGES: Record<string, { field: keyof SocketServerStats; help: stri
   syncmesh_socket_users: { field: 'users', help: 'Distinct users with connections on this node' },
   syncmesh_socket_push_slots: { field: 'pushSlots', help: 'Push slots this node subscribes to (one NATS subscription each)' },
   syncmesh_socket_fallback_pending: { field: 'fallbackPending', help: 'Connections whose new fallback offer is scheduled but not sent yet' },
+  syncmesh_socket_storm_spread_ms: { field: 'stormSpreadMs', help: "The reconnect spread this node's fallback offers carry now: its connections / (other socket nodes x stormRate), in ms (0: none)" },
   syncmesh_socket_quota_owned: { field: 'quotaOwned', help: 'Live connections (on any node) this node counts as the owner of their users (connection quota)' },
 };
 

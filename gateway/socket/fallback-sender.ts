@@ -23,6 +23,7 @@ import type { Connection } from './connection.js';
 import { spreadOver, type Spread } from './drain.js';
 import { FallbackOffers } from './fallback.js';
 import type { Hub } from './hub.js';
+import { StormSpread } from './storm-spread.js';
 
 const SPREAD_MAX_MS = 60_000;
 const SPREAD_MS_PER_CONNECTION = 2;
@@ -49,13 +50,15 @@ export class FallbackSender {
 
   /**
    * `ttlMs` 0: no offers, no frames. `busy()`: the node is starting so many sessions that welcomes go
-   * without their offer (sent later in a frame).
+   * without their offer (sent later in a frame). `stormRate`: connections a second a surviving node
+   * takes, which sizes the offers' reconnect spread (storm-spread.ts; 0 or absent: offers carry none).
    */
-  constructor(node: ActorNode, secret: string | Uint8Array, ttlMs: number, hub: Hub, busy: () => boolean = () => false) {
+  constructor(node: ActorNode, secret: string | Uint8Array, ttlMs: number, hub: Hub, options: { busy?: () => boolean; stormRate?: number } = {}) {
     this.#hub = hub;
     this.#logger = node.logger;
-    this.#busy = busy;
-    this.#offers = new FallbackOffers(node, secret, ttlMs, (stale, why) => this.#renew(stale, why));
+    this.#busy = options.busy ?? (() => false);
+    const spread = options.stormRate !== undefined && options.stormRate > 0 ? new StormSpread(options.stormRate, () => hub.size) : undefined;
+    this.#offers = new FallbackOffers(node, secret, ttlMs, (stale, why) => this.#renew(stale, why), spread);
   }
 
   /** `{t:"fallback"}` frames sent. */
@@ -66,6 +69,11 @@ export class FallbackSender {
   /** Renewals and deferred offers scheduled and not sent yet. */
   get pending(): number {
     return this.#pending;
+  }
+
+  /** The reconnect spread an offer made now would carry, ms (0: none). */
+  get spreadMs(): number {
+    return this.#offers.spreadMs;
   }
 
   /** Welcomes sent without their offer because the node was busy (their offer followed in a frame). */

@@ -23,6 +23,10 @@
  * get a `{t:"fallback"}` frame with the new one (or none), and every connection gets a fresh offer each
  * half lifetime, so a client holds a usable one all along. fallback-sender.ts sends those frames, spread
  * over time.
+ *
+ * An offer also says how long its client should spread its first attempt over (`spreadMs`, sized from this
+ * node's connections and the survivors: storm-spread.ts); every connection gets a new offer when that
+ * spread has doubled.
  */
 import { SocketTable, type SocketServer } from '../../actors/distributor/mod.js';
 import { PUSH_SLOTS, pushSlot } from '../../protocol/cluster/mod.js';
@@ -30,6 +34,7 @@ import type { FallbackOffer } from '../../protocol/mod.js';
 import type { ActorNode } from '../../runtime/mod.js';
 import { signTicket } from '../ticket.js';
 import { nextJti } from '../jti.js';
+import type { StormSpread } from './storm-spread.js';
 
 /** A fallback ticket that would live less than this is not offered (the client could not use it). */
 export const MIN_FALLBACK_LIFETIME_MS = 5_000;
@@ -58,17 +63,27 @@ export class FallbackOffers {
   readonly #node: ActorNode;
   readonly #secret: string | Uint8Array;
   readonly #ttlMs: number;
+  readonly #spread: StormSpread | undefined;
+  readonly #refresh: FallbackRefresh;
   #table: SocketTable;
+  /** The socket servers of `#table` other than this node: where this node's clients would go. */
+  #survivors = 0;
   #bySlot: SlotCache = [];
   readonly #off: () => void;
   readonly #timer: NodeJS.Timeout | undefined;
 
-  /** `ttlMs` 0: no offers. `refresh` is told which connections need a new offer, and when. */
-  constructor(node: ActorNode, secret: string | Uint8Array, ttlMs: number, refresh: FallbackRefresh) {
+  /**
+   * `ttlMs` 0: no offers. `refresh` is told which connections need a new offer, and when. `spread`: the
+   * reconnect spread offers carry (none without it).
+   */
+  constructor(node: ActorNode, secret: string | Uint8Array, ttlMs: number, refresh: FallbackRefresh, spread?: StormSpread) {
     this.#node = node;
     this.#secret = secret;
     this.#ttlMs = ttlMs;
+    this.#spread = spread;
+    this.#refresh = refresh;
     this.#table = ttlMs > 0 ? SocketTable.fromMembers(node.members()) : SocketTable.empty;
+    this.#survivors = this.#countSurvivors();
     if (ttlMs <= 0) {
       this.#off = () => undefined;
       return;
@@ -79,6 +94,7 @@ export class FallbackOffers {
       if (next === before) return;
       this.#table = next;
       this.#bySlot = [];
+      this.#survivors = this.#countSurvivors();
       // The node of the event: gone, restarted (a new run: tickets for it are void) or moved.
       const id = event.member.nodeId;
       const was = before.get(id);
@@ -113,7 +129,19 @@ export class FallbackOffers {
       fb: true,
       ...(subject.tokenExpiresAt > 0 && { tex: subject.tokenExpiresAt }),
     });
-    return { node: server.id, socket: { host: server.host, port: server.port, url: server.url }, ticket, expiresAt: exp };
+    const spreadMs = this.#spread?.current(this.#survivors);
+    if (this.#spread?.due(spreadMs) === true) {
+      // Not from inside this offer: the renewal walks every connection, this one's welcome included.
+      setImmediate(() => this.#refresh(() => true, 'the reconnect spread of offers doubled'));
+    }
+    const offer: FallbackOffer = { node: server.id, socket: { host: server.host, port: server.port, url: server.url }, ticket, expiresAt: exp };
+    if (spreadMs !== undefined) offer.spreadMs = spreadMs;
+    return offer;
+  }
+
+  /** The reconnect spread an offer made now would carry, ms (0: none, or offers off). */
+  get spreadMs(): number {
+    return this.#ttlMs > 0 ? (this.#spread?.current(this.#survivors) ?? 0) : 0;
   }
 
   /** False when offers are off (`ttlMs` 0). */
@@ -124,6 +152,10 @@ export class FallbackOffers {
   stop(): void {
     this.#off();
     clearInterval(this.#timer);
+  }
+
+  #countSurvivors(): number {
+    return this.#table.size - (this.#table.get(this.#node.id) === undefined ? 0 : 1);
   }
 
   #serverFor(connectionId: string): SocketServer | undefined {

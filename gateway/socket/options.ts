@@ -64,6 +64,13 @@ export interface SocketServerOptions {
    * holds a few starting at a time.
    */
   fallbackDeferStarting?: number;
+  /**
+   * Connections a second each surviving socket node takes when a node dies (default 2000: a survivor
+   * spends about 0.45 ms of CPU per reconnect, docs/capacity.md). Sizes the reconnect spread each
+   * fallback offer carries, `spreadMs` = this node's connections / (other socket servers x stormRate),
+   * 1 s to 120 s (storm-spread.ts); 0: offers carry no spread (clients spread over 0.1-1 s by themselves).
+   */
+  stormRate?: number;
   /** Subject prefix of the cluster (default `sm`). */
   prefix?: string;
   /** Actor kind of the user store (default `store`). */
@@ -141,6 +148,7 @@ export interface ResolvedOptions {
   readonly fallbackTicketTtlMs: number;
   /** 0: offers are never left out of welcomes. */
   readonly fallbackDeferStarting: number;
+  readonly stormRate: number;
   readonly prefix: string;
   readonly storeKind: string;
   readonly replicas: number;
@@ -160,6 +168,9 @@ function positive(name: string, value: number | undefined, fallback: number, min
   if (!Number.isFinite(v) || v < min) throw new SocketConfigError(`socket server option ${name} must be a number >= ${min} (got ${String(value)})`);
   return v;
 }
+
+/** Connections a second a surviving socket node is expected to take in a reconnect storm (stormRate). */
+export const DEFAULT_STORM_RATE = 2_000;
 
 /** Default lifetime of a fallback ticket (fallback.ts): an hour, and never past the user's token. */
 export const DEFAULT_FALLBACK_TICKET_TTL_MS = 3_600_000;
@@ -217,6 +228,7 @@ export function resolveOptions(o: SocketServerOptions): ResolvedOptions {
     ticketTtlMs: positive('ticketTtlMs', o.ticketTtlMs, 30_000, 1_000),
     fallbackTicketTtlMs: fallbackTtl(o.fallbackTicketTtlMs),
     fallbackDeferStarting: o.fallbackDeferStarting === 0 ? 0 : Math.floor(positive('fallbackDeferStarting', o.fallbackDeferStarting, 128)),
+    stormRate: o.stormRate === 0 ? 0 : positive('stormRate', o.stormRate, DEFAULT_STORM_RATE),
     prefix,
     storeKind: o.storeKind ?? 'store',
     replicas: positive('replicas', o.replicas, 1),

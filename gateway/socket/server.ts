@@ -62,6 +62,8 @@ export interface SocketServerStats {
   readonly fallbackPending: number;
   /** Welcomes sent without their fallback offer while the node started a burst of sessions (the offer followed in a frame). */
   readonly fallbackDeferred: number;
+  /** The reconnect spread this node's fallback offers carry now (storm-spread.ts), ms; 0: none. */
+  readonly stormSpreadMs: number;
   readonly opened: number;
   /** Upgrades refused (bad ticket, draining, quota; shed ones too). */
   readonly refused: number;
@@ -210,7 +212,10 @@ class SocketServer implements ConnectionHost, SocketServerPort {
     this.#hub = new Hub((slot) => this.#plane.subscribeSlot(slot));
     // Welcomes go without their offer (it follows in a frame) while the node starts a burst of sessions.
     const deferAt = options.fallbackDeferStarting;
-    this.#fallbacks = new FallbackSender(node, options.ticketSecret, options.fallbackTicketTtlMs, this.#hub, () => deferAt > 0 && this.#admission.starting >= deferAt);
+    this.#fallbacks = new FallbackSender(node, options.ticketSecret, options.fallbackTicketTtlMs, this.#hub, {
+      busy: () => deferAt > 0 && this.#admission.starting >= deferAt,
+      stormRate: options.stormRate,
+    });
     this.#recovery = new RecoveryWatch(node, this.ref, { storageKinds: [options.storeKind, options.pushKind], stallMs: options.stallMs });
     // Nobody may wait on these: keep an unobserved rejection from being reported as unhandled.
     this.#listening.promise.catch(() => undefined);
@@ -628,6 +633,7 @@ class SocketServer implements ConnectionHost, SocketServerPort {
       fallbackFrames: this.#fallbacks.frames,
       fallbackPending: this.#fallbacks.pending,
       fallbackDeferred: this.#fallbacks.deferred,
+      stormSpreadMs: this.#fallbacks.spreadMs,
       pushesDelivered: this.#plane.counters.delivered,
       badPushEnvelopes: this.#plane.counters.badEnvelopes,
     };

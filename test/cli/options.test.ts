@@ -67,6 +67,10 @@ describe('options - flags and environment', () => {
     expect(config(['--roles', 'socket']).socket).toMatchObject({ maxStartingSessions: 8192, fallbackDeferStarting: 128, fallbackTicketTtlMs: 3_600_000 });
     expect(config(['--roles', 'socket', '--fallback-defer-starting', '0'], { ...SECRETS, SYNCMESH_MAX_STARTING_SESSIONS: '500' }).socket).toMatchObject({ maxStartingSessions: 500, fallbackDeferStarting: 0 });
     expect(() => config(['--roles', 'socket', '--fallback-defer-starting', '-1'])).toThrow(/fallback-defer-starting/);
+    expect(config(['--roles', 'socket']).socket).toMatchObject({ stormRate: 2000 });
+    expect(config(['--roles', 'socket', '--storm-rate', '0']).socket).toMatchObject({ stormRate: 0 });
+    expect(config(['--roles', 'socket'], { ...SECRETS, SYNCMESH_STORM_RATE: '750' }).socket).toMatchObject({ stormRate: 750 });
+    expect(() => config(['--roles', 'socket', '--storm-rate', 'fast'])).toThrow(/storm-rate/);
   });
 
   it('options - the help shows each setting once, with its variable and default, under its group', () => {

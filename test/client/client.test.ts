@@ -3,9 +3,10 @@
  * real WebSockets, MessagePack from another library. Covers what the real cluster cannot be made to do
  * on demand: 401 then refresh, 503 with Retry-After, refused upgrades, missing welcome, terminal close codes.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createSyncClient } from '../../client/client.js';
+import { readFallback } from '../../client/transport.js';
 import { AuthError, ConnectionLostError, OfflineError, QueueFullError, RequestTimeoutError, ServerError, type SyncError } from '../../client/errors.js';
 import type { ChangeEvent, CommandEvent, ConflictEvent, StatusEvent, SyncClient, SyncClientOptions } from '../../client/types.js';
 import { FakeCluster, waitFor, type FakeClusterOptions } from './fake-cluster.js';
@@ -152,6 +153,47 @@ describe('client - connection', () => {
     await fake.session('laptop')!.close(4000, 'restart');
     await waitFor('a reconnect through the distributor', () => fake.sessions.length === 5 && laptop.client.status === 'connected');
     expect([fake.connects.length, fake.fallbackUpgrades]).toEqual([2, 3]);
+  });
+
+  it("client - the first retry after an abnormal drop waits up to the offer's spreadMs; a spread that is no number is ignored", async () => {
+    const fake = await fakeCluster();
+    fake.fallbackNode = 'node-fb';
+    fake.fallbackSpreadMs = 3_000;
+    // Every connection counts as stable, so each abnormal drop gets the quick first retry.
+    const laptop = device(fake, 'laptop', { stableAfterMs: 0 });
+    await laptop.client.whenConnected();
+    // The draw at its top: the wait is the offer's spread (3,000 ms), not the client's own second.
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.9999);
+    try {
+      await fake.session('laptop')!.kill();
+      await waitFor('the retry to be scheduled', () => laptop.status.some((st) => st.retryInMs !== undefined));
+    } finally {
+      random.mockRestore();
+    }
+    expect(laptop.status.find((st) => st.retryInMs !== undefined)!.retryInMs).toBe(3_000);
+    await waitFor('the reconnect on the fallback node', () => fake.sessions.length === 2 && laptop.client.status === 'connected', 10_000);
+    expect(fake.fallbackUpgrades).toBe(1);
+    // A welcome whose spread is not a positive number: the client's own 100-1000 ms.
+    for (const bad of ['3000', -5, Number.NaN]) {
+      fake.fallbackSpreadMs = bad;
+      await fake.session('laptop')!.close(4000, 'restart');
+      await waitFor('a fresh welcome', () => laptop.client.status === 'connected' && fake.sessions.length === fake.fallbackUpgrades + fake.connects.length);
+      const seen = laptop.status.length;
+      const top = vi.spyOn(Math, 'random').mockReturnValue(0.9999);
+      try {
+        await fake.session('laptop')!.kill();
+        await waitFor('the retry to be scheduled', () => laptop.status.slice(seen).some((st) => st.retryInMs !== undefined));
+      } finally {
+        top.mockRestore();
+      }
+      expect(laptop.status.slice(seen).find((st) => st.retryInMs !== undefined)!.retryInMs).toBe(1_000);
+      await waitFor('the reconnect', () => laptop.client.status === 'connected' && fake.sessions.length === fake.fallbackUpgrades + fake.connects.length);
+    }
+    // A spread past two minutes is capped there; a fractional one is whole milliseconds.
+    const offer = { node: 'n', socket: { host: 'h', port: 1, url: 'ws://h:1/ws' }, ticket: 't', expiresAt: Date.now() + 60_000 };
+    expect(readFallback({ ...offer, spreadMs: 1e12 }, 'c')?.spreadMs).toBe(120_000);
+    expect(readFallback({ ...offer, spreadMs: 1500.7 }, 'c')?.spreadMs).toBe(1500);
+    expect(readFallback(offer, 'c')).not.toHaveProperty('spreadMs');
   });
 
   it('client - a refused fallback ticket goes to the distributor, excluding that node', async () => {

@@ -93,6 +93,8 @@ export class FakeCluster {
    */
   fallbackNode: string | undefined;
   fallbackTtlMs = 3_600_000;
+  /** The offer's reconnect spread (`spreadMs`, anything, to test what the client makes of it); undefined: none. */
+  fallbackSpreadMs: unknown = undefined;
   /** Upgrades made with a fallback ticket. */
   fallbackUpgrades = 0;
   /** The `exclude` of every upgrade's URL, in order (null: none). */
@@ -209,6 +211,7 @@ export class FakeCluster {
       socket: { host: '127.0.0.1', port, url: `ws://127.0.0.1:${port}/ws` },
       ticket: this.#ticket(session.userId, session.deviceId, true),
       expiresAt: Date.now() + this.fallbackTtlMs,
+      ...(this.fallbackSpreadMs !== undefined && { spreadMs: this.fallbackSpreadMs }),
     };
   }
 

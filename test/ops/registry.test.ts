@@ -17,7 +17,7 @@ const runtime: RuntimeMetrics = {
 const socketStats: SocketServerStats = {
   connections: 2, users: 1, draining: true, phase: 'draining', opened: 5, refused: 1, replaced: 0, slowConsumers: 0, rateLimited: 9, policyClosed: 0, badFrames: 1, pushesDelivered: 6, badPushEnvelopes: 0,
   quotaRefused: 0, resyncs: 0, resyncFrames: 0, slowConsumerBufferedMax: 0, pushSlots: 1, quotaOwned: 0, shed: 3, starting: 4,
-  fallbackFrames: 11, fallbackPending: 2, fallbackDeferred: 5,
+  fallbackFrames: 11, fallbackPending: 2, fallbackDeferred: 5, stormSpreadMs: 3750,
 };
 // A small fake: the registry reads only id and metrics() of the node.
 const node = { id: 'n1', metrics: () => runtime } as unknown as ActorNode;
@@ -50,6 +50,7 @@ describe('metrics registry - observers and sources', () => {
     expect(v('syncmesh_runtime_inbound_backlog')).toBe(12);
     expect([v('syncmesh_socket_shed_total'), v('syncmesh_socket_starting_sessions')]).toEqual([3, 4]);
     expect([v('syncmesh_socket_fallback_frames_total'), v('syncmesh_socket_fallback_pending'), v('syncmesh_socket_fallback_deferred_total')]).toEqual([11, 2, 5]);
+    expect(v('syncmesh_socket_storm_spread_ms')).toBe(3750);
     expect(v('syncmesh_runtime_active_actors', 'kind="session"')).toBe(2);
     expect(v('syncmesh_runtime_mailbox_depth', 'kind="store"')).toBe(1);
     expect(v('syncmesh_runtime_remote_ask_seconds_count', 'outcome="ok"')).toBe(1);

@@ -197,4 +197,46 @@ describe('socket - fallback offers in welcome', () => {
       await closeAll(opened);
     }
   });
+
+  it("socket - an offer's spreadMs is the node's connections over the survivors' storm rate, and every connection gets a new offer when it doubles", async () => {
+    await using ns = await natsServer();
+    // A storm rate of 1 connection a second per survivor: spreadMs is 1,000 ms per connection of a.
+    await using a = await socketNode(ns.url, { store: 'none', server: { stormRate: 1 } });
+    await using b = await socketNode(ns.url, { store: 'none', server: { stormRate: 0 } });
+    const opened: TestClient[] = [];
+    const spreadOf = (offer: unknown): unknown => (offer as Offer & { spreadMs?: number }).spreadMs;
+    try {
+      await until(() => sees(a, b) && sees(b, a), 'the two nodes to see each other');
+      const open = async (userId: string, deviceId: string): Promise<{ client: TestClient; welcome: Record<string, unknown> }> => {
+        const c = await welcomeOf(a, userId, deviceId);
+        opened.push(c.client);
+        return c;
+      };
+      const c1 = await open('gina', 'd1');
+      expect(spreadOf(c1.welcome['fallback'])).toBe(1_000);
+      // Two connections: 2 s, twice what c1 holds, so c1 gets a new offer with it.
+      const c2 = await open('gina', 'd2');
+      expect(spreadOf(c2.welcome['fallback'])).toBe(2_000);
+      const renewed = await c1.client.take((f) => f['t'] === 'fallback', 10_000);
+      expect(renewed['fallback']).toMatchObject({ node: b.node.id, spreadMs: 2_000 });
+      // Three: 3 s, not yet twice the 2 s everyone holds; four: 4 s, everyone again.
+      const c3 = await open('gina', 'd3');
+      expect(spreadOf(c3.welcome['fallback'])).toBe(3_000);
+      const c4 = await open('hugo', 'd4');
+      expect(spreadOf(c4.welcome['fallback'])).toBe(4_000);
+      expect(a.server.stats().stormSpreadMs).toBe(4_000);
+      for (const c of [c1, c2, c3]) {
+        const frame = await c.client.take((f) => f['t'] === 'fallback' && spreadOf(f['fallback']) === 4_000, 10_000);
+        expect(frame['fallback']).toMatchObject({ node: b.node.id });
+      }
+      // b has a storm rate of 0: its offers carry no spread.
+      const onB = await welcomeOf(b, 'gina', 'd5');
+      opened.push(onB.client);
+      expect((onB.welcome['fallback'] as Offer).node).toBe(a.node.id);
+      expect(onB.welcome['fallback']).not.toHaveProperty('spreadMs');
+      expect(b.server.stats().stormSpreadMs).toBe(0);
+    } finally {
+      await closeAll(opened);
+    }
+  });
 });
