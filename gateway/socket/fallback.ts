@@ -26,7 +26,7 @@
  *
  * An offer also says how long its client should spread its first attempt over (`spreadMs`, sized from this
  * node's connections and the survivors: storm-spread.ts); every connection gets a new offer when that
- * spread has doubled.
+ * spread has doubled or halved.
  */
 import { SocketTable, type SocketServer } from '../../actors/distributor/mod.js';
 import { PUSH_SLOTS, pushSlot } from '../../protocol/cluster/mod.js';
