@@ -90,7 +90,7 @@ async function runCluster(flags: OptionValues<typeof CLUSTER_OPTIONS>): Promise<
   const storage = mk('storage-1', 'storage', []);
   const push = mk('push-1', 'push', []);
   const sockets = Array.from({ length: socketNodes }, (_, i) =>
-    mk(`socket-${i + 1}`, 'socket', ['--socket-host', host, '--socket-port', '0', '--drain-spread-ms', '1000']),
+    mk(`socket-${i + 1}`, 'socket', ['--socket-host', host, '--socket-port', '0', '--drain-spread-ms', '1000', '--storm-rate', String(flags['storm-rate'])]),
   );
   const gateway = mk('gateway-1', 'gateway', ['--http-host', host, '--http-port', String(httpPort), '--http-threads', String(flags['http-threads']), ...(dev ? ['--dev'] : []), ...(flags['dev-unsafe-public'] ? ['--dev-unsafe-public'] : [])]);
   const all = [storage, push, ...sockets, gateway];
