@@ -66,8 +66,6 @@ export class FallbackOffers {
   readonly #spread: StormSpread | undefined;
   readonly #refresh: FallbackRefresh;
   #table: SocketTable;
-  /** The socket servers of `#table` other than this node: where this node's clients would go. */
-  #survivors = 0;
   #bySlot: SlotCache = [];
   readonly #off: () => void;
   readonly #timer: NodeJS.Timeout | undefined;
@@ -83,7 +81,6 @@ export class FallbackOffers {
     this.#spread = spread;
     this.#refresh = refresh;
     this.#table = ttlMs > 0 ? SocketTable.fromMembers(node.members()) : SocketTable.empty;
-    this.#survivors = this.#countSurvivors();
     if (ttlMs <= 0) {
       this.#off = () => undefined;
       return;
@@ -94,7 +91,6 @@ export class FallbackOffers {
       if (next === before) return;
       this.#table = next;
       this.#bySlot = [];
-      this.#survivors = this.#countSurvivors();
       // The node of the event: gone, restarted (a new run: tickets for it are void) or moved.
       const id = event.member.nodeId;
       const was = before.get(id);
@@ -129,7 +125,7 @@ export class FallbackOffers {
       fb: true,
       ...(subject.tokenExpiresAt > 0 && { tex: subject.tokenExpiresAt }),
     });
-    const spreadMs = this.#spread?.current(this.#survivors);
+    const spreadMs = this.#spread?.current(this.#survivors());
     if (this.#spread?.due(spreadMs) === true) {
       // Not from inside this offer: the renewal walks every connection, this one's welcome included.
       setImmediate(() => this.#refresh(() => true, 'the reconnect spread of offers doubled'));
@@ -141,7 +137,7 @@ export class FallbackOffers {
 
   /** The reconnect spread an offer made now would carry, ms (0: none, or offers off). */
   get spreadMs(): number {
-    return this.#ttlMs > 0 ? (this.#spread?.current(this.#survivors) ?? 0) : 0;
+    return this.#ttlMs > 0 ? (this.#spread?.current(this.#survivors()) ?? 0) : 0;
   }
 
   /** False when offers are off (`ttlMs` 0). */
@@ -154,7 +150,8 @@ export class FallbackOffers {
     clearInterval(this.#timer);
   }
 
-  #countSurvivors(): number {
+  /** The socket servers of the table other than this node: where this node's clients would go. */
+  #survivors(): number {
     return this.#table.size - (this.#table.get(this.#node.id) === undefined ? 0 : 1);
   }
 
