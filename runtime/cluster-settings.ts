@@ -1,6 +1,7 @@
 /**
- * Settings that belong to the whole cluster, not to one node: today the JetStream replica count of
- * every stream and bucket. They live in the KV bucket `<prefix>_cluster`, key `settings`, written
+ * Settings that belong to the whole cluster, not to one node: the JetStream replica count of every
+ * stream and bucket, and the storage's partition count (how users' data is split over streams: it
+ * decides where every user's data is, so it never changes for a cluster's data). They live in the KV bucket `<prefix>_cluster`, key `settings`, written
  * once, by the first node that starts, with a compare-and-set create (two first nodes cannot both
  * win). Every later node reads them from there, so a socket node started without `--replicas`
  * creates the session fence with the same replicas as the storage node created the data streams.
@@ -22,6 +23,8 @@ import { ensureBucket, isTransientJsError, settle } from './streams.js';
 export interface ClusterSettings {
   /** JetStream replicas of every stream and KV bucket (1-5). */
   readonly replicas: number;
+  /** Storage partitions (actors/store layout.ts); 1 in settings written before partitions existed. */
+  readonly storePartitions: number;
   /** Who wrote them first, and when (ms since the epoch): for messages that explain a mismatch. */
   readonly writtenBy: string;
   readonly writtenAt: number;
@@ -32,6 +35,8 @@ export interface ClusterSettingsOptions {
   readonly prefix?: string;
   /** Replicas this node was told to use; absent: whatever the cluster says (or the default). */
   readonly replicas?: number;
+  /** Storage partitions this node was told to use; absent: whatever the cluster says (or 1). */
+  readonly storePartitions?: number;
   /** Names this node in the stored settings (a node id or role list). */
   readonly writer: string;
 }
@@ -49,7 +54,9 @@ function read(value: Uint8Array): ClusterSettings | undefined {
     const v = decode(value) as Record<string, unknown>;
     const replicas = toSafeInteger(v['replicas']);
     if (replicas === undefined || replicas < 1 || replicas > 5) return undefined;
-    return { replicas, writtenBy: String(v['writtenBy'] ?? '?'), writtenAt: toSafeInteger(v['writtenAt']) ?? 0 };
+    const partitions = v['storePartitions'] === undefined ? 1 : toSafeInteger(v['storePartitions']);
+    if (partitions === undefined || partitions < 1) return undefined;
+    return { replicas, storePartitions: partitions, writtenBy: String(v['writtenBy'] ?? '?'), writtenAt: toSafeInteger(v['writtenAt']) ?? 0 };
   } catch {
     return undefined;
   }
@@ -66,11 +73,15 @@ export async function loadClusterSettings(nc: NatsConnection, options: ClusterSe
   if (asked !== undefined && !(Number.isInteger(asked) && asked >= 1 && asked <= 5)) {
     throw new StreamSetupError(`replicas must be a whole number from 1 to 5, got ${asked}`);
   }
+  const askedPartitions = options.storePartitions;
+  if (askedPartitions !== undefined && !(Number.isInteger(askedPartitions) && askedPartitions >= 1)) {
+    throw new StreamSetupError(`storage partitions must be a whole number of at least 1, got ${askedPartitions}`);
+  }
   const bucket = `${prefix}_cluster`;
   const kv = await openOrCreate(nc, bucket, asked ?? defaultReplicas(nc));
   let entry = await settle(() => kv.get(KEY));
   if (entry === null || entry.operation !== 'PUT') {
-    const mine: ClusterSettings = { replicas: asked ?? defaultReplicas(nc), writtenBy: options.writer, writtenAt: Date.now() };
+    const mine: ClusterSettings = { replicas: asked ?? defaultReplicas(nc), storePartitions: askedPartitions ?? 1, writtenBy: options.writer, writtenAt: Date.now() };
     try {
       await settle(() => kv.create(KEY, encode(mine)));
       return mine;
@@ -94,6 +105,15 @@ export async function loadClusterSettings(nc: NatsConnection, options: ClusterSe
         `to change the cluster's replicas, see docs/deployment.md ("Changing the replica count").`,
       bucket,
       [`replicas: found ${stored.replicas}, expected ${asked}`],
+    );
+  }
+  if (askedPartitions !== undefined && askedPartitions !== stored.storePartitions) {
+    throw new StreamMismatchError(
+      `this node was started with --store-partitions ${askedPartitions}, but the cluster's settings (KV ${bucket}, written by ${stored.writtenBy} at ` +
+        `${new Date(stored.writtenAt).toISOString()}) say ${stored.storePartitions}. Start it with --store-partitions ${stored.storePartitions}, or without the flag: ` +
+        "the partition count decides which streams hold each user's data and is fixed when the cluster is created (docs/deployment.md, \"Storage partitions\").",
+      bucket,
+      [`storePartitions: found ${stored.storePartitions}, expected ${askedPartitions}`],
     );
   }
   return stored;

@@ -14,13 +14,14 @@ import { ack, clearDelivered, nothingPending, pending, send, type AckInput, type
 import { commit, type CommitInput, type CommitOutcome } from './commit.js';
 import type { StoreContext } from './context.js';
 import { StoreSetupError, StoreUnavailableError } from './errors.js';
-import { storeLayout } from './layout.js';
+import { PartitionOf, storeLayouts, type StoreLayout } from './layout.js';
 import { DEFAULT_STORE_LIMITS, type StoreLimits } from './limits.js';
 import { knownDevices } from './devices.js';
 import { pull, type PullInput } from './pull.js';
 import { streamReader } from './reader.js';
 import { JetStreamRequests } from '../../runtime/mod.js';
-import { ensureStream, INDEX_DUPLICATE_WINDOW_MS, storeStreamConfigs, warnAboutLegacyStreams } from './streams.js';
+import { ensureStream, INDEX_DUPLICATE_WINDOW_MS, refuseOtherPartitionings, storeStreamConfigs, warnAboutLegacyStreams } from './streams.js';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import { StreamRoom } from './room.js';
 import { UserStates, type NewDevice } from './user-state.js';
 
@@ -31,6 +32,12 @@ export interface CloudStoreOptions {
   prefix?: string;
   /** JetStream replicas of the streams (default 1; 3 on a three-server cluster). */
   replicas?: number;
+  /**
+   * Storage partitions (default 1): each user's data lives in the three streams of one partition
+   * (layout.ts), so writes spread over the partitions' stream leaders. The cluster's setting
+   * (`storePartitions`): every storage node of a cluster must use the same count, fixed at creation.
+   */
+  partitions?: number;
   logger?: Logger;
   /** Overrides of DEFAULT_STORE_LIMITS. */
   limits?: Partial<StoreLimits>;
@@ -57,6 +64,8 @@ export interface CloudStoreOptions {
  */
 export interface CloudStore {
   readonly prefix: string;
+  /** Storage partitions (CloudStoreOptions.partitions). */
+  readonly partitions: number;
   readonly limits: StoreLimits;
   /** Writes changes to one collection; stale `base`s come back as conflicts. See commit.ts. */
   commit(input: CommitInput): Promise<CommitOutcome>;
@@ -113,9 +122,10 @@ export async function createCloudStore(options: CloudStoreOptions): Promise<Clou
   if (retryForMs + timeoutMs >= INDEX_DUPLICATE_WINDOW_MS) {
     throw new StoreSetupError(`retryForMs + timeoutMs (${retryForMs + timeoutMs} ms) must stay under the index stream's duplicate window of ${INDEX_DUPLICATE_WINDOW_MS} ms`);
   }
-  let layout;
+  const partitions = options.partitions ?? 1;
+  let layouts;
   try {
-    layout = storeLayout(prefix);
+    layouts = storeLayouts(prefix, partitions);
   } catch (err) {
     throw new StoreSetupError((err as Error).message, { cause: err });
   }
@@ -127,33 +137,19 @@ export async function createCloudStore(options: CloudStoreOptions): Promise<Clou
     throw new StoreSetupError(`JetStream is not available on ${nc.getServer()}: ${(err as Error).message}. Enable JetStream on the nats-server (a \`jetstream {}\` block).`, { cause: err });
   }
   const settings = { replicas, limits, commandTtlMs: options.commandTtlMs };
-  for (const config of storeStreamConfigs(layout, settings)) await ensureStream(jsm, config, logger);
-  await warnAboutLegacyStreams(jsm, layout, logger);
-  logger.info({ prefix, replicas, streams: [layout.recordStream, layout.indexStream, layout.commandStream] }, 'cloud storage ready');
+  await refuseOtherPartitionings(jsm, prefix, partitions);
+  for (const config of storeStreamConfigs(layouts, settings)) await ensureStream(jsm, config, logger);
+  await warnAboutLegacyStreams(jsm, layouts[0]!, logger);
+  logger.info({ prefix, replicas, partitions, streams: layouts.flatMap((l) => [l.recordStream, l.indexStream, l.commandStream]) }, 'cloud storage ready');
 
   // Reads and writes over one reply subscription (requests.ts), not nats.js request() per call.
   const requests = new JetStreamRequests(nc);
-  // Leader reads with replicas > 1, see reader.ts.
-  const direct = replicas === 1;
-  const io = { timeoutMs, retryForMs };
-  const index = streamReader(requests, layout.indexStream, { direct, ...io });
-  const ctx: StoreContext = {
-    requests,
-    jsm,
-    layout,
-    limits,
-    logger,
-    ...io,
-    rooms: {
-      records: new StreamRoom(jsm, layout.recordStream),
-      index: new StreamRoom(jsm, layout.indexStream),
-      commands: new StreamRoom(jsm, layout.commandStream),
-    },
-    indexes: index,
-    records: streamReader(requests, layout.recordStream, { direct, ...io }),
-    commands: streamReader(requests, layout.commandStream, { direct, ...io }),
-    states: new UserStates(layout, index, options.cachedUsers ?? 10_000),
-  };
+  const base = { requests, jsm, limits, logger, timeoutMs, retryForMs, direct: replicas === 1 };
+  const cachedUsers = Math.ceil((options.cachedUsers ?? 10_000) / partitions);
+  const contexts = layouts.map((layout) => partitionContext(base, layout, cachedUsers));
+  const partitionOf = new PartitionOf(partitions);
+  /** The context of the partition holding `userId`'s data (every operation is about one user). */
+  const ctxOf = (userId: string): StoreContext => contexts[partitionOf.of(userId)]!;
 
   let closed = false;
   const inFlight = new Set<Promise<unknown>>();
@@ -169,20 +165,56 @@ export async function createCloudStore(options: CloudStoreOptions): Promise<Clou
   return {
     prefix,
     limits,
-    commit: (input) => track(() => commit(ctx, input)),
-    pull: (input) => track(() => pull(ctx, input)),
-    send: (input) => track(() => send(ctx, input)),
-    pending: (input) => track(() => pending(ctx, input)),
-    nothingPending: (input) => track(() => nothingPending(ctx, input)),
-    ack: (input) => track(() => ack(ctx, input)),
-    clearDelivered: (input) => track(() => clearDelivered(ctx, input)),
-    devices: (userId) => track(() => knownDevices(ctx, userId)),
-    takeNewDevices: (userId) => ctx.states.takeNewDevices(userId),
-    forget: (userId) => ctx.states.forget(userId),
+    partitions,
+    commit: (input) => track(() => commit(ctxOf(input.userId), input)),
+    pull: (input) => track(() => pull(ctxOf(input.userId), input)),
+    send: (input) => track(() => send(ctxOf(input.userId), input)),
+    pending: (input) => track(() => pending(ctxOf(input.userId), input)),
+    nothingPending: (input) => track(() => nothingPending(ctxOf(input.userId), input)),
+    ack: (input) => track(() => ack(ctxOf(input.userId), input)),
+    clearDelivered: (input) => track(() => clearDelivered(ctxOf(input.userId), input)),
+    devices: (userId) => track(() => knownDevices(ctxOf(userId), userId)),
+    takeNewDevices: (userId) => ctxOf(userId).states.takeNewDevices(userId),
+    forget: (userId) => ctxOf(userId).states.forget(userId),
     close: async () => {
       closed = true;
       await Promise.allSettled([...inFlight]);
       requests.close();
     },
+  };
+}
+
+interface PartitionBase {
+  readonly requests: JetStreamRequests;
+  readonly jsm: JetStreamManager;
+  readonly limits: StoreLimits;
+  readonly logger: Logger;
+  readonly timeoutMs: number;
+  readonly retryForMs: number;
+  /** Direct reads (any replica) with one replica; leader reads otherwise, see reader.ts. */
+  readonly direct: boolean;
+}
+
+/** Readers, rooms and cached users of one partition's streams. */
+function partitionContext(base: PartitionBase, layout: StoreLayout, cachedUsers: number): StoreContext {
+  const { requests, jsm, limits, logger, timeoutMs, retryForMs, direct } = base;
+  const io = { timeoutMs, retryForMs };
+  const index = streamReader(requests, layout.indexStream, { direct, ...io });
+  return {
+    requests,
+    jsm,
+    layout,
+    limits,
+    logger,
+    ...io,
+    rooms: {
+      records: new StreamRoom(jsm, layout.recordStream),
+      index: new StreamRoom(jsm, layout.indexStream),
+      commands: new StreamRoom(jsm, layout.commandStream),
+    },
+    indexes: index,
+    records: streamReader(requests, layout.recordStream, { direct, ...io }),
+    commands: streamReader(requests, layout.commandStream, { direct, ...io }),
+    states: new UserStates(layout, index, cachedUsers),
   };
 }

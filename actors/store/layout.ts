@@ -38,6 +38,15 @@
  *   the request, never from client-supplied subject text, and tokens cannot contain `.`, `*` or `>`.
  * - Every read is a literal-subject `last_by_subj` or a read by sequence: nats-server 2.9 keeps
  *   per-subject state for those, while a wildcard or `next_by_subj` read scans the stream.
+ *
+ * Partitions (`storePartitions` of the cluster's settings, fixed when the cluster is created): with P > 1
+ * every user lives in one partition p = {@link storePartition} (the first 8 hex digits of the user key,
+ * mod P), whose three streams are `<prefix>-records-<p>`, `<prefix>-index-<p>` and `<prefix>-devcmds-<p>`,
+ * capturing `<prefix>.rec-<p>.>`, `<prefix>.idx-<p>.>` and `<prefix>.dcmd-<p>.>` (the subjects above
+ * with `-<p>` on their second token, every other token where it was). Each stream has its own leader,
+ * so the writes of a cluster are spread over P leaders instead of one (docs/capacity.md section 3).
+ * With P = 1 (the default) the names are the unpartitioned ones above: a cluster created before
+ * partitions existed reads its data as it is.
  */
 import { createHash, randomBytes } from 'node:crypto';
 
@@ -67,9 +76,31 @@ export function tokenName(token: string): string {
   return Buffer.from(token, 'base64url').toString('utf8');
 }
 
-/** Stream names and subjects of one cluster prefix. */
+/** The most storage partitions a cluster may have (each is three streams). */
+export const MAX_STORE_PARTITIONS = 64;
+
+/** The partition of `userId` among `partitions` (1 to MAX_STORE_PARTITIONS): stable for a given count. */
+export function storePartition(userId: string, partitions: number): number {
+  return partitions === 1 ? 0 : partitionOfKey(storeUserKey(userId), partitions);
+}
+
+function partitionOfKey(userKey: string, partitions: number): number {
+  return Number.parseInt(userKey.slice(0, 8), 16) % partitions;
+}
+
+/** Throws a TypeError unless `partitions` is a whole number from 1 to MAX_STORE_PARTITIONS. */
+export function checkPartitions(partitions: number): void {
+  if (!Number.isInteger(partitions) || partitions < 1 || partitions > MAX_STORE_PARTITIONS) {
+    throw new TypeError(`storage partitions must be a whole number from 1 to ${MAX_STORE_PARTITIONS}, got ${partitions}`);
+  }
+}
+
+/** Stream names and subjects of one partition of a cluster prefix (the whole storage when unpartitioned). */
 export interface StoreLayout {
   readonly prefix: string;
+  /** This layout's partition (0 when unpartitioned) and how many the storage has. */
+  readonly partition: number;
+  readonly partitions: number;
   readonly recordStream: string;
   /**
    * The stream whose lifetime is the storage epoch of `welcome`: the index stream, which holds every
@@ -104,11 +135,24 @@ export interface StoreLayout {
 
 const PREFIX = /^[A-Za-z0-9_-]{1,32}$/;
 
-/** The layout under `prefix` (letters, digits, `_`, `-`; it names streams too). */
-export function storeLayout(prefix: string): StoreLayout {
+/**
+ * The layout under `prefix` (letters, digits, `_`, `-`; it names streams too) of partition `partition` of
+ * `partitions` (default: the one partition of unpartitioned storage).
+ */
+export function storeLayout(prefix: string, partition = 0, partitions = 1): StoreLayout {
   if (!PREFIX.test(prefix)) {
     throw new TypeError(`store prefix ${JSON.stringify(prefix)} must be 1-32 characters of [A-Za-z0-9_-]; it names subjects and streams`);
   }
+  checkPartitions(partitions);
+  if (!Number.isInteger(partition) || partition < 0 || partition >= partitions) {
+    throw new TypeError(`storage partition ${partition} does not exist among ${partitions}`);
+  }
+  // Unpartitioned: the names of the first releases. Partitioned: `-<p>` on the stream names and on the
+  // subjects' second token.
+  const part = partitions === 1 ? '' : `-${partition}`;
+  const rec = `${prefix}.rec${part}`;
+  const idx = `${prefix}.idx${part}`;
+  const dcmd = `${prefix}.dcmd${part}`;
   const userKeys = new Map<string, string>();
   // Commits and pulls of one user come in bursts: the hash is computed once per user, not per change.
   const userKeyOf = (userId: string): string => {
@@ -122,22 +166,65 @@ export function storeLayout(prefix: string): StoreLayout {
   };
   return {
     prefix,
-    recordStream: `${prefix}-records`,
-    dataStream: `${prefix}-index`,
-    indexStream: `${prefix}-index`,
-    commandStream: `${prefix}-devcmds`,
-    legacyStreams: [`${prefix}-data`, `${prefix}-commands`, `${prefix}-delivered`],
-    recordSubjects: `${prefix}.rec.>`,
-    indexSubjects: `${prefix}.idx.>`,
-    commandSubjects: `${prefix}.dcmd.>`,
-    record: (userId, collection, key) => `${prefix}.rec.${userKeyOf(userId)}.${nameToken(collection)}.${nameToken(key)}`,
-    recordVersion: (userId, collection, key, version) => `${prefix}.rec.${userKeyOf(userId)}.${nameToken(collection)}.${nameToken(key)}.${version}`,
+    partition,
+    partitions,
+    recordStream: `${prefix}-records${part}`,
+    dataStream: `${prefix}-index${part}`,
+    indexStream: `${prefix}-index${part}`,
+    commandStream: `${prefix}-devcmds${part}`,
+    legacyStreams: partition === 0 ? [`${prefix}-data`, `${prefix}-commands`, `${prefix}-delivered`] : [],
+    recordSubjects: `${rec}.>`,
+    indexSubjects: `${idx}.>`,
+    commandSubjects: `${dcmd}.>`,
+    record: (userId, collection, key) => `${rec}.${userKeyOf(userId)}.${nameToken(collection)}.${nameToken(key)}`,
+    recordVersion: (userId, collection, key, version) => `${rec}.${userKeyOf(userId)}.${nameToken(collection)}.${nameToken(key)}.${version}`,
     keyOf: (subject) => tokenName(subject.split('.', 5)[4] ?? ''),
-    userIndex: (userId) => `${prefix}.idx.usr.${userKeyOf(userId)}`,
-    collectionIndex: (userId, collection) => `${prefix}.idx.col.${userKeyOf(userId)}.${nameToken(collection)}`,
-    deviceIndex: (userId, deviceId) => `${prefix}.idx.dev.${userKeyOf(userId)}.${storeDeviceKey(userId, deviceId)}`,
-    command: (userId, deviceId, nonce) => `${prefix}.dcmd.${userKeyOf(userId)}.${storeDeviceKey(userId, deviceId)}.${nonce}`,
+    userIndex: (userId) => `${idx}.usr.${userKeyOf(userId)}`,
+    collectionIndex: (userId, collection) => `${idx}.col.${userKeyOf(userId)}.${nameToken(collection)}`,
+    deviceIndex: (userId, deviceId) => `${idx}.dev.${userKeyOf(userId)}.${storeDeviceKey(userId, deviceId)}`,
+    command: (userId, deviceId, nonce) => `${dcmd}.${userKeyOf(userId)}.${storeDeviceKey(userId, deviceId)}.${nonce}`,
   };
+}
+
+/**
+ * Index streams that exist only when the storage under `prefix` was created with another partition count
+ * than `partitions`: the unpartitioned `<prefix>-index` and the first partition's `<prefix>-index-0`, or
+ * the partition one past the last. A storage node looks for them at start (streams.ts) so that a cluster
+ * whose settings were lost (a restore) is not started on empty streams beside its data.
+ */
+export function otherPartitioningStreams(prefix: string, partitions: number): string[] {
+  return partitions === 1 ? [`${prefix}-index-0`] : [`${prefix}-index`, `${prefix}-index-${partitions}`];
+}
+
+/** The layouts of every partition of `partitions` under `prefix`, in partition order. */
+export function storeLayouts(prefix: string, partitions = 1): StoreLayout[] {
+  checkPartitions(partitions);
+  return Array.from({ length: partitions }, (_, p) => storeLayout(prefix, p, partitions));
+}
+
+/**
+ * Finds the partition of a user, hashing each user once while it is among the 10,000 seen last: commits
+ * and pulls of one user come in bursts.
+ */
+export class PartitionOf {
+  readonly #partitions: number;
+  readonly #seen = new Map<string, number>();
+
+  constructor(partitions: number) {
+    checkPartitions(partitions);
+    this.#partitions = partitions;
+  }
+
+  of(userId: string): number {
+    if (this.#partitions === 1) return 0;
+    let p = this.#seen.get(userId);
+    if (p === undefined) {
+      if (this.#seen.size >= 10_000) this.#seen.clear();
+      p = partitionOfKey(storeUserKey(userId), this.#partitions);
+      this.#seen.set(userId, p);
+    }
+    return p;
+  }
 }
 
 const VERSION_PREFIX = randomBytes(8).toString('hex');

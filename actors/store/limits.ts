@@ -49,11 +49,15 @@ export interface StoreLimits {
    * record stream. 1 keeps nothing inline.
    */
   readonly inlineCollectionBytes: number;
-  /** max_bytes of the record stream (`<prefix>-records`); when full, writes answer quota_exceeded. */
+  /**
+   * max_bytes of the record stream (`<prefix>-records`); when full, writes answer quota_exceeded. With
+   * several storage partitions this (and the two below) is the total: each partition's stream has an
+   * equal share.
+   */
   readonly recordStreamBytes: number;
-  /** max_bytes of the index stream (`<prefix>-index`). */
+  /** max_bytes of the index stream (`<prefix>-index`), over all partitions. */
   readonly indexStreamBytes: number;
-  /** max_bytes of the command stream (`<prefix>-devcmds`). */
+  /** max_bytes of the command stream (`<prefix>-devcmds`), over all partitions. */
   readonly commandStreamBytes: number;
 }
 

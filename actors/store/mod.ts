@@ -5,7 +5,7 @@ export { createCloudStore } from './cloud-store.js';
 export { storeKind, STORE_KIND } from './store-actor.js';
 export { DEFAULT_STORE_LIMITS, parseStoreLimits } from './limits.js';
 export { INDEX_DUPLICATE_WINDOW_MS, storeStreamConfigs } from './streams.js';
-export { storeLayout, storeUserKey, storeDeviceKey, nameToken, tokenName } from './layout.js';
+export { storeLayout, storeLayouts, storePartition, otherPartitioningStreams, checkPartitions, MAX_STORE_PARTITIONS, storeUserKey, storeDeviceKey, nameToken, tokenName } from './layout.js';
 export {
   StoreErrorCodes,
   StoreError,

@@ -1,6 +1,7 @@
 /**
- * The three JetStream streams of the storage, created (or checked against this configuration) at start.
- * Each has a byte limit with `discard: new`: when full, a write is refused (the request answers
+ * The three JetStream streams of each storage partition (layout.ts), created (or checked against this
+ * configuration) at start. Each has a byte limit with `discard: new` (StoreLimits are totals: each
+ * partition's stream has an equal share): when full, a write is refused (the request answers
  * quota_exceeded) and nothing stored is dropped.
  *
  * Records: file storage, no per-subject limit. A key's subject holds its current version (named by
@@ -27,7 +28,7 @@ import { DiscardPolicy, StorageType, type JetStreamManager, type StreamConfig } 
 import type { Logger } from 'pino';
 import { ensureStream as ensureClusterStream } from '../../runtime/mod.js';
 import { StoreSetupError } from './errors.js';
-import type { StoreLayout } from './layout.js';
+import { otherPartitioningStreams, type StoreLayout } from './layout.js';
 import type { StoreLimits } from './limits.js';
 
 export interface StreamSettings {
@@ -42,6 +43,14 @@ type Config = Partial<StreamConfig> & { name: string };
 /** How long nats-server remembers the message id of an index write: longer than any retry of it (cloud-store.ts checks). */
 export const INDEX_DUPLICATE_WINDOW_MS = 30_000;
 
+/**
+ * One partition's part of a byte limit of the whole storage (StoreLimits are totals over the partitions):
+ * an equal share, since users hash evenly over them. A limit of 0 or less (none) stays as it is.
+ */
+function share(bytes: number, layout: StoreLayout): number {
+  return bytes > 0 ? Math.ceil(bytes / layout.partitions) : bytes;
+}
+
 export function recordStreamConfig(layout: StoreLayout, s: StreamSettings): Config {
   return {
     name: layout.recordStream,
@@ -49,7 +58,7 @@ export function recordStreamConfig(layout: StoreLayout, s: StreamSettings): Conf
     subjects: [layout.recordSubjects],
     storage: StorageType.File,
     num_replicas: s.replicas,
-    max_bytes: s.limits.recordStreamBytes,
+    max_bytes: share(s.limits.recordStreamBytes, layout),
     discard: DiscardPolicy.New,
     allow_direct: s.replicas === 1,
   };
@@ -64,7 +73,7 @@ export function indexStreamConfig(layout: StoreLayout, s: StreamSettings): Confi
     num_replicas: s.replicas,
     max_msgs_per_subject: 1,
     duplicate_window: INDEX_DUPLICATE_WINDOW_MS * 1_000_000,
-    max_bytes: s.limits.indexStreamBytes,
+    max_bytes: share(s.limits.indexStreamBytes, layout),
     discard: DiscardPolicy.New,
     allow_direct: s.replicas === 1,
   };
@@ -77,16 +86,21 @@ export function commandStreamConfig(layout: StoreLayout, s: StreamSettings): Con
     subjects: [layout.commandSubjects],
     storage: StorageType.File,
     num_replicas: s.replicas,
-    max_bytes: s.limits.commandStreamBytes,
+    max_bytes: share(s.limits.commandStreamBytes, layout),
     discard: DiscardPolicy.New,
     ...(s.commandTtlMs !== undefined && { max_age: s.commandTtlMs * 1_000_000 }),
     allow_direct: s.replicas === 1,
   };
 }
 
-/** Every stream of the storage, in creation order: what createCloudStore creates and the storage role's NATS permissions cover. */
-export function storeStreamConfigs(layout: StoreLayout, s: StreamSettings): Config[] {
+/** The streams of one partition, in creation order. */
+export function partitionStreamConfigs(layout: StoreLayout, s: StreamSettings): Config[] {
   return [recordStreamConfig(layout, s), indexStreamConfig(layout, s), commandStreamConfig(layout, s)];
+}
+
+/** Every stream of the storage, partition by partition: what createCloudStore creates and the storage role's NATS permissions cover. */
+export function storeStreamConfigs(layouts: readonly StoreLayout[], s: StreamSettings): Config[] {
+  return layouts.flatMap((layout) => partitionStreamConfigs(layout, s));
 }
 
 /**
@@ -100,11 +114,39 @@ export async function ensureStream(jsm: JetStreamManager, config: Config, logger
     logger.debug({ stream: config.name, replicas: config.num_replicas }, 'storage stream ready');
   } catch (err) {
     const hint = /insufficient|max_file_store|storage resources/i.test((err as Error).message)
-      ? ' The three storage streams reserve their byte limits (StoreLimits recordStreamBytes, indexStreamBytes, commandStreamBytes): lower them or raise the server\'s max_file_store.'
+      ? ' The storage streams reserve their byte limits (StoreLimits recordStreamBytes, indexStreamBytes, commandStreamBytes, shared by the partitions): lower them or raise the server\'s max_file_store.'
       : '';
     throw new StoreSetupError(`${(err as Error).message}${hint}`, { cause: err });
   }
 }
+
+/**
+ * Refuses to start when the index stream of another partition count holds data (otherPartitioningStreams):
+ * the users' data is there, and this storage would serve them empty streams. Absent or empty: fine.
+ */
+export async function refuseOtherPartitionings(jsm: JetStreamManager, prefix: string, partitions: number): Promise<void> {
+  const names = otherPartitioningStreams(prefix, partitions);
+  // Absent, as expected (or not readable: a NATS user whose permissions predate partitions): 0.
+  const counts = await Promise.all(names.map((name) => jsm.streams.info(name).then((i) => i.state.messages, () => 0)));
+  for (const [i, name] of names.entries()) {
+    const messages = counts[i]!;
+    if (messages > 0) {
+      const created = partitions === 1 ? `a partitioned storage (as many partitions as there are ${prefix}-index-<p> streams)` : name === `${prefix}-index` ? 'an unpartitioned storage (--store-partitions 1)' : `a storage of more than ${partitions} partitions`;
+      throw new StoreSetupError(`stream ${name} holds ${messages} messages of ${created}, but this cluster's settings say ${partitions} partitions, so its users would find their data missing. ${FIX}`);
+    }
+  }
+  if (partitions === 1) return;
+  // Fewer partitions before: the first ones exist and hold data, the rest do not exist. (Storage nodes
+  // starting together on a new cluster see some of them created, all empty: no refusal.)
+  const own = await Promise.all(Array.from({ length: partitions }, (_, p) => jsm.streams.info(`${prefix}-index-${p}`).then((i) => i.state.messages, () => undefined)));
+  const existing = own.filter((m) => m !== undefined).length;
+  const stored = own.reduce<number>((sum, m) => sum + (m ?? 0), 0);
+  if (existing > 0 && existing < partitions && stored > 0) {
+    throw new StoreSetupError(`${existing} of the ${partitions} index streams ${prefix}-index-<p> exist: the storage was created with ${existing} partitions, but this cluster's settings say ${partitions}, so users would be looked for in the wrong partition. ${FIX}`);
+  }
+}
+
+const FIX = 'Start the nodes with the --store-partitions the data was created with; if the settings were lost (a restore), that count writes them again (docs/deployment.md, "Storage partitions").';
 
 /**
  * The first layout kept records in `<prefix>-data` (read by scanning) and commands in

@@ -9,6 +9,7 @@ export const CLUSTER_OPTIONS = {
   'nats-port': { kind: 'int', default: 4222, min: 0, max: 65535, help: 'NATS client port (0 = a free port)' },
   'socket-nodes': { kind: 'int', default: 2, min: 1, max: 64, help: 'number of socket-server nodes' },
   'storm-rate': { kind: 'int', default: 2000, min: 0, max: 1_000_000, help: "each socket node's --storm-rate: connections a second a surviving socket node takes, which sizes the reconnect spread of fallback offers (0 = none)" },
+  'store-partitions': { kind: 'int', min: 1, max: 64, placeholder: 'N', help: "storage partitions of a new cluster's data (every node's --store-partitions; default: what the data dir's cluster has, 1 for a new one). Fixed once the data exists" },
   'data-dir': { kind: 'string', default: './data', placeholder: 'DIR', help: 'where JetStream data, secrets, logs and cluster.json are kept' },
   host: { kind: 'string', default: '127.0.0.1', placeholder: 'ADDR', help: 'address every part listens on and announces' },
   dev: { kind: 'bool', default: true, help: 'dev mode: POST /v1/dev/token hands out tokens (--no-dev turns it off)' },

@@ -20,6 +20,7 @@ import { StartError, UsageError } from './errors.js';
 import type { OptionValues } from './options.js';
 import { isEntryPoint, registerCommand, runProgram, type Command } from './program.js';
 import { loadOrCreateSecrets } from './secrets.js';
+import { clusterPartitions } from './cluster-partitions.js';
 import { isLoopbackHost } from '../distributor/mod.js';
 import { SOCKET_NODE_FLAGS } from './node-flags.js';
 
@@ -44,13 +45,14 @@ async function runCluster(flags: OptionValues<typeof CLUSTER_OPTIONS>): Promise<
   await mkdir(logDir, { recursive: true });
   const logger = pino({ base: { role: 'cluster' } }, pino.destination(2));
   const secrets = await loadOrCreateSecrets(dataDir);
+  const partitions = await clusterPartitions(dataDir, flags['store-partitions']);
 
   // Security on by default: one nkey user per role, anonymous connections refused (docs/security.md).
   const creds = await loadOrCreateRoleCredentials(join(dataDir, 'nats-auth'), NATS_ROLES);
   const seedOf = (role: NatsRole): string => creds.find((c) => c.role === role)!.seedFile;
   const confFile = join(dataDir, 'nats-server.conf');
   const template = await readFile(join(root, 'nats-server.conf'), 'utf8');
-  await writeFile(confFile, `${template}\n# Written by npm start from the role keys in nats-auth/ (gateway/nats/server-config.ts).\n${authorizationBlock(creds.map((c) => ({ roles: [c.role], nkey: c.publicKey })))}`, { mode: 0o600 });
+  await writeFile(confFile, `${template}\n# Written by npm start from the role keys in nats-auth/ (gateway/nats/server-config.ts).\n${authorizationBlock(creds.map((c) => ({ roles: [c.role], nkey: c.publicKey })), 'sm', undefined, partitions)}`, { mode: 0o600 });
 
   progress(`starting nats-server (data in ${join(dataDir, 'nats')})`);
   let nats: NatsServer;
@@ -80,7 +82,7 @@ async function runCluster(flags: OptionValues<typeof CLUSTER_OPTIONS>): Promise<
       {
         name,
         script,
-        args: ['node', '--node-id', name, '--metrics-port', '0', '--roles', role, ...args],
+        args: ['node', '--node-id', name, '--metrics-port', '0', '--roles', role, '--store-partitions', String(partitions), ...args],
         ...(role === 'socket' && { nodeFlags: SOCKET_NODE_FLAGS }),
         env: { ...env, SYNCMESH_NATS_NKEY: seedOf(role) },
         logFile: join(logDir, `${name}.log`),

@@ -23,6 +23,7 @@ const OPTIONS = {
   dir: { kind: 'string', default: './nats-auth', placeholder: 'DIR', help: 'where keys/, auth.conf and routes.conf go' },
   'route-hosts': { kind: 'list', default: [], placeholder: 'HOSTS', help: "host names (or host:port) of the NATS servers' route listeners, comma-separated (required)" },
   prefix: { kind: 'string', default: 'sm', help: 'subject prefix of the cluster' },
+  'store-partitions': { kind: 'int', default: 1, min: 1, max: 64, placeholder: 'N', help: "the cluster's storage partitions (its nodes' --store-partitions): the storage role may use each partition's streams" },
   admin: { kind: 'bool', default: false, help: 'also an unrestricted operator user (keys/admin.nk) for the nats CLI: backups, restores' },
   help: { kind: 'bool', default: false, flagOnly: true, help: 'print this help' },
 } as const satisfies OptionTable;
@@ -40,7 +41,7 @@ async function main(): Promise<void> {
   const creds = await loadOrCreateRoleCredentials(join(dir, 'keys'), NATS_ROLES);
   const admin = flags.admin ? await loadOrCreateSeed(join(dir, 'keys', 'admin.nk')) : undefined;
   const header = '# Written by `node dist/gateway/cli/nats-auth.js` (gateway/nats/server-config.ts). docs/security.md, "NATS accounts and permissions".\n';
-  await writeFile(join(dir, 'auth.conf'), header + authorizationBlock(creds.map((c) => ({ roles: [c.role], nkey: c.publicKey })), flags.prefix, admin), { mode: 0o644 });
+  await writeFile(join(dir, 'auth.conf'), header + authorizationBlock(creds.map((c) => ({ roles: [c.role], nkey: c.publicKey })), flags.prefix, admin, flags['store-partitions']), { mode: 0o644 });
   const routesFile = join(dir, 'routes.conf');
   let password = '';
   try {

@@ -23,6 +23,7 @@ export const NODE_OPTIONS = {
   'node-id': { kind: 'string', placeholder: 'ID', help: 'unique node id, [A-Za-z0-9_-] (default: a random one)' },
   prefix: { kind: 'string', default: 'sm', help: 'subject, stream and bucket prefix shared by every node of the cluster' },
   replicas: { kind: 'int', min: 1, max: 5, help: "JetStream replicas of every stream and bucket; must agree with the cluster's settings (default: the cluster's; the first node picks 3 on clustered NATS, 1 on one server)" },
+  'store-partitions': { kind: 'int', min: 1, max: 64, placeholder: 'N', help: "storage partitions: each user's data lives in one of N sets of streams, each with its own leader; fixed when the cluster is created, must agree with the cluster's settings (default: the cluster's; a new cluster 1)" },
   'ticket-secret': { kind: 'string', placeholder: 'SECRET', help: 'gateway, socket: secret tickets are signed with, >= 16 characters, the same on every node (prefer the variable: flags show in ps)' },
   'ticket-ttl-ms': { kind: 'int', default: 30_000, min: 1_000, max: 300_000, help: 'gateway, socket: ticket lifetime in ms, the same on every node' },
   'jwt-secret': { kind: 'string', placeholder: 'SECRET', group: 'user tokens (gateway)', help: 'HS256 secret user tokens are verified with, >= 16 characters (prefer the variable); optional with --jwks-file/--jwks-url or --dev' },

@@ -57,6 +57,7 @@ export function rolesConfig(values: NodeSettings): Omit<RolesConfig, 'logger'> {
     ...(values['node-id'] !== undefined && { nodeId: values['node-id'] }),
     prefix: values.prefix,
     ...(values.replicas !== undefined && { replicas: values.replicas }),
+    ...(values['store-partitions'] !== undefined && { storePartitions: values['store-partitions'] }),
     security: securitySettings(values, { gateway: has('gateway'), socket: has('socket'), devMode: values.dev }),
     gateway: {
       host: values['http-host'],

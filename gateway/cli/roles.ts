@@ -30,6 +30,8 @@ export interface RolesConfig {
   prefix: string;
   /** JetStream replicas; absent: the cluster's settings (runtime loadClusterSettings). */
   replicas?: number;
+  /** Storage partitions; absent: the cluster's settings (runtime loadClusterSettings). */
+  storePartitions?: number;
   /** Storage role: StoreLimits overrides as name=value, and the command expiry (default: never). */
   storage?: { limits: readonly string[]; commandTtlMs?: number };
   gateway: { host: string; port: number; threads?: number; devMode: boolean; staticDir: string; tls?: TlsFiles };
@@ -103,12 +105,17 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
   if (!coalesceWrites(nc)) cfg.logger.warn('this nats.js version is not the shape write coalescing knows: every macrotask writes on its own');
   cfg.logger.info({ server: nc.getServer() }, 'connected to NATS');
   // Replicas belong to the cluster: every stream and bucket below is created with the same count.
-  const settings = await loadClusterSettings(nc, { prefix: cfg.prefix, writer: cfg.nodeId ?? cfg.roles.join('+'), ...(cfg.replicas !== undefined && { replicas: cfg.replicas }) }).catch(async (err: unknown) => {
+  const settings = await loadClusterSettings(nc, {
+    prefix: cfg.prefix,
+    writer: cfg.nodeId ?? cfg.roles.join('+'),
+    ...(cfg.replicas !== undefined && { replicas: cfg.replicas }),
+    ...(cfg.storePartitions !== undefined && { storePartitions: cfg.storePartitions }),
+  }).catch(async (err: unknown) => {
     await nc.close().catch(() => undefined);
     throw err;
   });
-  const { replicas } = settings;
-  cfg.logger.info({ replicas, writtenBy: settings.writtenBy }, 'cluster settings');
+  const { replicas, storePartitions } = settings;
+  cfg.logger.info({ replicas, storePartitions, writtenBy: settings.writtenBy }, 'cluster settings');
 
   const metrics = createNodeMetrics(cfg.roles);
   const nats = watchNats(nc, (e) => metrics.natsEvent(e));
@@ -122,7 +129,7 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
       throw new UsageError(`--store-limits: ${(err as Error).message}`);
     }
     const ttl = cfg.storage?.commandTtlMs;
-    store = await createCloudStore({ nc, prefix: cfg.prefix, replicas, logger: cfg.logger, limits, ...(ttl !== undefined && { commandTtlMs: ttl }) });
+    store = await createCloudStore({ nc, prefix: cfg.prefix, replicas, partitions: storePartitions, logger: cfg.logger, limits, ...(ttl !== undefined && { commandTtlMs: ttl }) });
     kinds.push(storeKind(store, { observer: metrics.store }));
   }
   if (has('push')) kinds.push(pushKind({ prefix: cfg.prefix, observer: metrics.push }));
@@ -152,6 +159,7 @@ export async function startRoles(cfg: RolesConfig): Promise<RunningRoles> {
       capacity: cfg.socket.capacity,
       prefix: cfg.prefix,
       replicas,
+      storePartitions,
       drainSpreadMs: cfg.socket.drainSpreadMs,
       maxStartingSessions: cfg.socket.maxStartingSessions,
       fallbackDeferStarting: cfg.socket.fallbackDeferStarting,

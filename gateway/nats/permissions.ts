@@ -20,7 +20,7 @@
  * actor runtime's mesh is shared by the cluster's own processes. See docs/security.md.
  */
 import { roleToken } from '../../runtime/mod.js';
-import { DEFAULT_STORE_LIMITS, storeLayout, storeStreamConfigs } from '../../actors/store/mod.js';
+import { DEFAULT_STORE_LIMITS, otherPartitioningStreams, storeLayout, storeLayouts, storeStreamConfigs } from '../../actors/store/mod.js';
 
 /** The roles that get a NATS user of their own. */
 export const NATS_ROLES = ['storage', 'push', 'socket', 'gateway'] as const;
@@ -48,10 +48,9 @@ export interface OwnedStream {
   readonly removedBySequence?: boolean;
 }
 
-/** Every stream and bucket of a cluster under `prefix`, with its owners. */
-export function ownedStreams(prefix: string): OwnedStream[] {
-  const layout = storeLayout(prefix);
-  const store: OwnedStream[] = storeStreamConfigs(layout, { replicas: 1, limits: DEFAULT_STORE_LIMITS, commandTtlMs: undefined }).map((c) => ({
+/** Every stream and bucket of a cluster under `prefix` whose storage has `partitions` partitions, with its owners. */
+export function ownedStreams(prefix: string, partitions = 1): OwnedStream[] {
+  const store: OwnedStream[] = storeStreamConfigs(storeLayouts(prefix, partitions), { replicas: 1, limits: DEFAULT_STORE_LIMITS, commandTtlMs: undefined }).map((c) => ({
     stream: c.name,
     subjects: c.subjects ?? [],
     owners: ['storage'],
@@ -100,34 +99,38 @@ function unique(xs: Iterable<string>): string[] {
 
 /**
  * The permissions of a NATS user for a process with `roles` (usually one role; a process with
- * several roles gets the union). Throws for an unknown role.
+ * several roles gets the union) in a cluster whose storage has `partitions` partitions (its
+ * `--store-partitions`). Throws for an unknown role.
  */
-export function permissionsFor(roles: readonly NatsRole[], prefix = 'sm'): Permissions {
+export function permissionsFor(roles: readonly NatsRole[], prefix = 'sm', partitions = 1): Permissions {
   if (roles.length === 0) throw new TypeError('permissionsFor needs at least one role');
   for (const r of roles) if (!(NATS_ROLES as readonly string[]).includes(r)) throw new TypeError(`unknown role ${JSON.stringify(r)}; roles are ${NATS_ROLES.join(', ')}`);
   const has = (r: NatsRole): boolean => roles.includes(r);
   const token = roleToken(roles);
   const pub: string[] = [`${prefix}.node.*`, `${prefix}.reply.*`, `${prefix}.hb.${token}`, '$JS.API.INFO'];
   const sub: string[] = [`${prefix}.node.*`, `${prefix}.reply.*`, `${prefix}.hb.*`, `_INBOX.${token}.>`];
-  for (const s of ownedStreams(prefix)) {
+  const layouts = storeLayouts(prefix, partitions);
+  for (const s of ownedStreams(prefix, partitions)) {
     if (!s.owners.some(has)) continue;
     pub.push(...s.subjects, ...streamApi(s));
   }
-  // The storage looks for streams of its first layout to say their data is not read any more.
-  if (has('storage')) pub.push(...storeLayout(prefix).legacyStreams.map((n) => `$JS.API.STREAM.INFO.${n}`));
+  // The storage looks for streams of its first layout to say their data is not read any more, and for
+  // index streams of another partition count to refuse starting beside them.
+  if (has('storage')) pub.push(...[...storeLayout(prefix).legacyStreams, ...otherPartitioningStreams(prefix, partitions)].map((n) => `$JS.API.STREAM.INFO.${n}`));
   if (has('push') || has('socket')) pub.push(`${prefix}.push.>`); // pushes; socket nodes publish fence controls there
   if (has('socket')) {
     sub.push(`${prefix}.push.>`);
     // The connection quota's owners (gateway/socket/quota.ts): admissions, leaves and refreshes between socket nodes.
     pub.push(`${prefix}.quota.>`);
     sub.push(`${prefix}.quota.>`);
-    // The storage epoch in `welcome` (gateway/socket/store-epoch.ts): the data stream's creation time, no contents.
-    const data = storeLayout(prefix).dataStream;
-    pub.push(`$JS.API.STREAM.INFO.${data}`);
-    sub.push(`$JS.EVENT.ADVISORY.STREAM.CREATED.${data}`);
+    // The storage epoch in `welcome` (gateway/socket/store-epoch.ts): the data streams' creation times, no contents.
+    for (const { dataStream } of layouts) {
+      pub.push(`$JS.API.STREAM.INFO.${dataStream}`);
+      sub.push(`$JS.EVENT.ADVISORY.STREAM.CREATED.${dataStream}`);
+    }
   }
   // Explicit, though no allow list grants them: a role without storage never sees records or commands.
-  const subDeny = has('storage') ? [] : [...storeStreamConfigs(storeLayout(prefix), { replicas: 1, limits: DEFAULT_STORE_LIMITS, commandTtlMs: undefined }).flatMap((c) => c.subjects ?? []), '_INBOX.storage.>'];
+  const subDeny = has('storage') ? [] : [...storeStreamConfigs(layouts, { replicas: 1, limits: DEFAULT_STORE_LIMITS, commandTtlMs: undefined }).flatMap((c) => c.subjects ?? []), '_INBOX.storage.>'];
   return {
     publish: { allow: unique(pub), deny: alwaysDenied() },
     subscribe: { allow: unique(sub), deny: subDeny },

@@ -35,10 +35,11 @@ function permissionsText(p: Permissions, indent: string): string {
 /**
  * The `authorization` block: only these users may connect (no anonymous access: nats-server refuses
  * any connection without valid credentials once users are listed), each limited to its permissions.
- * `adminNkey`: an unrestricted operator user for the nats CLI (backups), if wanted.
+ * `adminNkey`: an unrestricted operator user for the nats CLI (backups), if wanted. `partitions`: the
+ * cluster's storage partitions (the storage role may use each partition's streams).
  */
-export function authorizationBlock(users: readonly RoleUser[], prefix = 'sm', adminNkey?: string): string {
-  const entries = users.map((u) => `    # ${u.roles.join(', ')}\n    {\n      nkey: ${q(u.nkey)}\n${permissionsText(permissionsFor(u.roles, prefix), '      ')}\n    }`);
+export function authorizationBlock(users: readonly RoleUser[], prefix = 'sm', adminNkey?: string, partitions = 1): string {
+  const entries = users.map((u) => `    # ${u.roles.join(', ')}\n    {\n      nkey: ${q(u.nkey)}\n${permissionsText(permissionsFor(u.roles, prefix, partitions), '      ')}\n    }`);
   // The operator's user (backups, restores, repairs with the nats CLI): unrestricted, so its seed stays off the node hosts.
   if (adminNkey !== undefined) entries.push(`    # operator (nats CLI: backups, restores); never given to a node\n    { nkey: ${q(adminNkey)} }`);
   // Seconds a client has to authenticate after connecting.

@@ -77,6 +77,8 @@ export interface SocketServerOptions {
   storeKind?: string;
   /** JetStream replicas of the session fence bucket (default 1; 3 on a 3-server cluster). */
   replicas?: number;
+  /** The storage's partitions (the cluster's `storePartitions`, default 1): the storage epoch follows each one's data stream. */
+  storePartitions?: number;
   limits?: SocketLimits;
   /** drain(): `drain` frames are sent spread uniformly over this many ms (default 5000). */
   drainSpreadMs?: number;
@@ -152,6 +154,7 @@ export interface ResolvedOptions {
   readonly prefix: string;
   readonly storeKind: string;
   readonly replicas: number;
+  readonly storePartitions: number;
   readonly limits: ResolvedLimits;
   readonly drainSpreadMs: number;
   readonly drainGraceMs: number;
@@ -232,6 +235,7 @@ export function resolveOptions(o: SocketServerOptions): ResolvedOptions {
     prefix,
     storeKind: o.storeKind ?? 'store',
     replicas: positive('replicas', o.replicas, 1),
+    storePartitions: positive('storePartitions', o.storePartitions, 1),
     limits: {
       maxFrameBytes: positive('limits.maxFrameBytes', l.maxFrameBytes, 1024 * 1024, 64),
       idleTimeoutSec: idle,

@@ -679,7 +679,7 @@ export async function startSocketServer(node: ActorNode, options: SocketServerOp
   for (const [kind, factory] of [[SESSION_KIND, 'sessionKind() (actors/session)'], [SOCKET_SERVER_KIND, 'socketServerKind() (actors/socket-server)']] as const) {
     if (self !== undefined && !self.kinds.includes(kind)) throw new SocketConfigError(`node ${node.id} does not host the "${kind}" kind: pass ${factory} in its kinds`);
   }
-  const epoch = await StoreEpoch.start(node.nats, resolved.prefix, node.logger);
+  const epoch = await StoreEpoch.start(node.nats, resolved.prefix, node.logger, resolved.storePartitions);
   const server = new SocketServer(node, resolved, epoch);
   try {
     await node.spawn(SOCKET_SERVER_KIND, node.id, { node: node.id }, server);

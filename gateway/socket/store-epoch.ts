@@ -3,9 +3,12 @@
  * lifetime of the cluster's record store, so a client can tell that its cached records and cursors
  * came from a store that no longer exists (a wiped data dir, a recreated stream) and pull from 0.
  *
- * It is `<data stream name>@<creation time>` (StreamInfo.created of `<prefix>-records`, see
+ * It is `<data stream name>@<creation time>` (StreamInfo.created of the data stream `<prefix>-index`, see
  * actors/store/layout.ts): the same on every node for the same JetStream data (replicas share the
  * creation time; a restart on the same data keeps it), and new only when the stream is created again.
+ * With P storage partitions it is `<prefix>-index*P@<16 hex digits>`, a hash of every partition's data
+ * stream creation time: a partition created again (its data lost) gives every client a new epoch, and
+ * the clients of the other partitions pull once more for nothing, which is only a cost.
  *
  * Read at start and cached: welcome costs nothing per connection. Read again
  * - on JetStream's stream-created advisory for that stream (it was created after this node started,
@@ -18,7 +21,8 @@
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import { storeLayout } from '../../actors/store/mod.js';
+import { createHash } from 'node:crypto';
+import { storeLayouts } from '../../actors/store/mod.js';
 import { watchNatsStatus } from '../../runtime/mod.js';
 import { SocketConfigError } from './errors.js';
 
@@ -28,7 +32,9 @@ const RETRY_MAX_MS = 5_000;
 
 export class StoreEpoch {
   readonly #nc: NatsConnection;
-  readonly #stream: string;
+  /** The data stream of every storage partition, in partition order. */
+  readonly #streams: readonly string[];
+  readonly #prefix: string;
   readonly #logger: Logger;
   #jsm: JetStreamManager | undefined;
   #current: string | undefined;
@@ -37,31 +43,33 @@ export class StoreEpoch {
   #again = false;
   #retryMs = RETRY_FIRST_MS;
   #timer: NodeJS.Timeout | undefined;
-  #advisories: Subscription | undefined;
+  #advisories: Subscription[] = [];
   #stopStatus: (() => void) | undefined;
   #stopped = false;
 
-  private constructor(nc: NatsConnection, stream: string, logger: Logger) {
+  private constructor(nc: NatsConnection, prefix: string, streams: readonly string[], logger: Logger) {
     this.#nc = nc;
-    this.#stream = stream;
+    this.#prefix = prefix;
+    this.#streams = streams;
     this.#logger = logger;
   }
 
   /**
-   * Starts following the epoch of the data stream under `prefix`; resolves after the first read, with
-   * the epoch known if the stream exists. Never rejects for a missing stream or unreachable JetStream
-   * (it keeps trying); throws SocketConfigError for a prefix the storage cannot use.
+   * Starts following the epoch of the data streams under `prefix` (of `partitions` storage partitions,
+   * the cluster's setting); resolves after the first read, with the epoch known if every stream exists.
+   * Never rejects for a missing stream or unreachable JetStream (it keeps trying); throws
+   * SocketConfigError for a prefix or partition count the storage cannot use.
    */
-  static async start(nc: NatsConnection, prefix: string, logger: Logger): Promise<StoreEpoch> {
-    let stream: string;
+  static async start(nc: NatsConnection, prefix: string, logger: Logger, partitions = 1): Promise<StoreEpoch> {
+    let streams: string[];
     try {
-      stream = storeLayout(prefix).dataStream;
+      streams = storeLayouts(prefix, partitions).map((l) => l.dataStream);
     } catch (err) {
-      throw new SocketConfigError(`socket server option prefix ${JSON.stringify(prefix)} cannot name the storage streams: ${(err as Error).message}`, { cause: err });
+      throw new SocketConfigError(`socket server options prefix ${JSON.stringify(prefix)} and storePartitions ${partitions} cannot name the storage streams: ${(err as Error).message}`, { cause: err });
     }
-    const epoch = new StoreEpoch(nc, stream, logger);
+    const epoch = new StoreEpoch(nc, prefix, streams, logger);
     // Subscribed before the first read, so a stream created in between is not missed.
-    epoch.#advisories = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.CREATED.${stream}`, { callback: () => void epoch.refresh() });
+    epoch.#advisories = streams.map((stream) => nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.CREATED.${stream}`, { callback: () => void epoch.refresh() }));
     epoch.#watchReconnects();
     await epoch.refresh();
     return epoch;
@@ -97,17 +105,19 @@ export class StoreEpoch {
     this.#timer = undefined;
     try {
       this.#jsm ??= await jetstreamManager(this.#nc, { checkAPI: false });
-      const info = await this.#jsm.streams.info(this.#stream);
-      this.#set(`${info.config.name}@${info.created}`);
+      const jsm = this.#jsm;
+      const infos = await Promise.all(this.#streams.map((name) => jsm.streams.info(name)));
+      this.#set(this.#epochOf(infos.map((info) => `${info.config.name}@${info.created}`)));
       this.#retryMs = RETRY_FIRST_MS;
     } catch (err) {
+      const streams = this.#streams.length === 1 ? this.#streams[0] : this.#streams.join(', ');
       if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) {
         // The store this epoch named is gone: a client must not be told its cache is still good.
-        if (this.#current !== undefined) this.#logger.warn({ stream: this.#stream }, 'storage stream is gone; welcome frames carry no epoch until it exists again');
-        else this.#logger.info({ stream: this.#stream }, 'storage stream not created yet (is a storage node running?); welcome frames carry no epoch until it exists');
+        if (this.#current !== undefined) this.#logger.warn({ streams }, 'a storage stream is gone; welcome frames carry no epoch until it exists again');
+        else this.#logger.info({ streams }, 'storage streams not created yet (is a storage node running?); welcome frames carry no epoch until they exist');
         this.#current = undefined;
       } else {
-        this.#logger.warn({ err, stream: this.#stream }, 'could not read the storage epoch; retrying');
+        this.#logger.warn({ err, streams }, 'could not read the storage epoch; retrying');
       }
       this.#retryLater();
     }
@@ -128,6 +138,13 @@ export class StoreEpoch {
     this.#timer.unref();
   }
 
+  /** One partition: its stream and creation time. Several: their count and a hash of every one. */
+  #epochOf(parts: readonly string[]): string {
+    if (parts.length === 1) return parts[0]!;
+    const hash = createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 16);
+    return `${this.#prefix}-index*${parts.length}@${hash}`;
+  }
+
   #watchReconnects(): void {
     this.#stopStatus = watchNatsStatus(
       this.#nc,
@@ -144,6 +161,6 @@ export class StoreEpoch {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#stopStatus?.();
-    if (!this.#nc.isClosed()) this.#advisories?.unsubscribe();
+    if (!this.#nc.isClosed()) for (const sub of this.#advisories) sub.unsubscribe();
   }
 }

@@ -7,6 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { JetStreamApiError, jetstreamManager, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { Kvm } from '@nats-io/kv';
+import { encode } from '../../protocol/mod.js';
 import { ensureBucket, ensureStream, loadClusterSettings, StreamMismatchError } from '../../runtime/mod.js';
 import { natsSetup } from '../kit/nats.js';
 
@@ -77,6 +79,27 @@ describe('streams - ensureStream / ensureBucket and cluster settings', () => {
     const err = await loadClusterSettings(env.nc, { writer: 'storage-9', replicas: 3 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StreamMismatchError);
     expect((err as Error).message).toMatch(/--replicas 3.*say replicas 1.*Start it with --replicas 1, or without --replicas/s);
+  });
+
+  it('streams - the storage partitions are written with the settings; settings written before partitions existed say 1; a node asking for another count is refused', async () => {
+    await using env = await natsSetup();
+    const first = await loadClusterSettings(env.nc, { writer: 'storage-1', storePartitions: 4 });
+    expect(first.storePartitions).toBe(4);
+    // Nodes not told take the cluster's; one told the same is fine; one told another count is refused.
+    expect((await loadClusterSettings(env.nc, { writer: 'socket-1' })).storePartitions).toBe(4);
+    expect((await loadClusterSettings(env.nc, { writer: 'socket-2', storePartitions: 4 })).storePartitions).toBe(4);
+    const err = await loadClusterSettings(env.nc, { writer: 'storage-2', storePartitions: 2 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StreamMismatchError);
+    expect((err as Error).message).toMatch(/--store-partitions 2.*written by storage-1.*say 4\. Start it with --store-partitions 4, or without the flag/s);
+    await expect(loadClusterSettings(env.nc, { writer: 'x', storePartitions: 0 })).rejects.toThrow(/whole number of at least 1, got 0/);
+
+    // Settings of an earlier release (no partition count): its data is unpartitioned.
+    await using old = await natsSetup();
+    await loadClusterSettings(old.nc, { writer: 'old' });
+    const kv = await new Kvm(old.nc).open('sm_cluster');
+    await kv.put('settings', encode({ replicas: 1, writtenBy: 'old-release', writtenAt: 1 }));
+    expect((await loadClusterSettings(old.nc, { writer: 'new' })).storePartitions).toBe(1);
+    await expect(loadClusterSettings(old.nc, { writer: 'new', storePartitions: 8 })).rejects.toThrow(/say 1\./);
   });
   it('streams - an existing duplicate_window at least the wanted one is accepted (the store index stream before 30 s); a shorter one is refused', async () => {
     await using env = await natsSetup();

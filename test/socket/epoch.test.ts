@@ -107,4 +107,27 @@ describe('socket - storage epoch', () => {
       await nc.close();
     }
   });
+
+  it("socket - with storage partitions the epoch covers every partition's data stream: one of them recreated gives a new epoch", async () => {
+    await using ns = await natsServer();
+    await using sn = await socketNode(ns.url, { store: 'none', server: { storePartitions: 3 } });
+    expect('epoch' in (await welcome(sn))).toBe(false);
+    const nc = await connect({ servers: ns.url });
+    try {
+      await (await createCloudStore({ nc, partitions: 3 })).close();
+      const before = await welcomeEpochUntil(sn, (e) => e !== undefined, 'an epoch once the partitions exist');
+      expect(before).toMatch(/^sm-index\*3@[0-9a-f]{16}$/);
+      expect((await welcome(sn))['epoch']).toBe(before);
+
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.delete('sm-index-1');
+      // Partition 1 gone: no epoch (a client must not keep a cache of a store that is gone), then a new one.
+      await (await createCloudStore({ nc, partitions: 3 })).close();
+      const after = await welcomeEpochUntil(sn, (e) => e !== undefined && e !== before, 'a new epoch after partition 1 was recreated');
+      expect(after).toMatch(/^sm-index\*3@[0-9a-f]{16}$/);
+    } finally {
+      await nc.close();
+    }
+    await expect(socketNode(ns.url, { store: 'none', server: { storePartitions: 65 } })).rejects.toThrow(/storePartitions 65 cannot name the storage streams/);
+  });
 });
