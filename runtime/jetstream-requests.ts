@@ -27,11 +27,22 @@ interface Waiter {
   readonly timer: NodeJS.Timeout;
 }
 
+/** The header of PublishOptions.writeId. */
+export const WRITE_ID_HEADER = 'Sm-Write-Id';
+
 /** What a JetStream publish needs besides its subject and payload. */
 export interface PublishOptions {
   readonly timeoutMs: number;
-  /** `Nats-Msg-Id`: a retry of an applied write is answered "duplicate" with its sequence. */
+  /**
+   * `Nats-Msg-Id`: a retry of an applied write is answered "duplicate" with its sequence (within the
+   * stream's duplicate window; nats-server keeps every id of the window in memory).
+   */
   readonly msgID?: string;
+  /**
+   * Kept with the message as the {@link WRITE_ID_HEADER} header and nothing else: nats-server does not
+   * track it, a reader can tell the writer's attempt by it (the storage's index writes, writes.ts).
+   */
+  readonly writeId?: string;
   /** `Nats-Expected-Last-Subject-Sequence`: the write is refused (10071) when the subject moved on. */
   readonly expectLastSubjectSequence?: number;
 }
@@ -129,9 +140,10 @@ export class JetStreamRequests {
   /** Publishes to a stream and reads its acknowledgement (JetStreamApiError when JetStream refused). */
   async publish(subject: string, payload: Uint8Array, options: PublishOptions): Promise<PubAck> {
     let h: ReturnType<typeof natsHeaders> | undefined;
-    if (options.msgID !== undefined || options.expectLastSubjectSequence !== undefined) {
+    if (options.msgID !== undefined || options.writeId !== undefined || options.expectLastSubjectSequence !== undefined) {
       h = natsHeaders();
       if (options.msgID !== undefined) h.set('Nats-Msg-Id', options.msgID);
+      if (options.writeId !== undefined) h.set(WRITE_ID_HEADER, options.writeId);
       if (options.expectLastSubjectSequence !== undefined) h.set('Nats-Expected-Last-Subject-Sequence', String(options.expectLastSubjectSequence));
     }
     const ack = await this.#json<PubAckJson>(await this.request(subject, payload, options.timeoutMs, h), `a publish to ${subject}`);

@@ -12,7 +12,7 @@ export { startNatsServer, startNatsCluster, natsServerBinary, freePort, NatsServ
 export { watchProcess } from './watchdog.js';
 export { ensureStream, ensureBucket, bucketStream, streamDifferences, isTransientJsError } from './streams.js';
 export { KeyRemoval } from './key-removal.js';
-export { JetStreamRequests, ConnectionLostError } from './jetstream-requests.js';
+export { JetStreamRequests, ConnectionLostError, WRITE_ID_HEADER } from './jetstream-requests.js';
 export { coalesceWrites } from './write-coalescing.js';
 export { TimeSlices } from './time-slices.js';
 export { watchNatsStatus } from './nats-status.js';

@@ -20,7 +20,7 @@ import { knownDevices } from './devices.js';
 import { pull, type PullInput } from './pull.js';
 import { streamReader } from './reader.js';
 import { JetStreamRequests } from '../../runtime/mod.js';
-import { ensureStream, INDEX_DUPLICATE_WINDOW_MS, refuseOtherPartitionings, storeStreamConfigs, warnAboutLegacyStreams } from './streams.js';
+import { ensureStream, refuseOtherPartitionings, storeStreamConfigs, warnAboutLegacyStreams } from './streams.js';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { StreamRoom } from './room.js';
 import { UserStates, type NewDevice } from './user-state.js';
@@ -117,10 +117,6 @@ export async function createCloudStore(options: CloudStoreOptions): Promise<Clou
   const retryForMs = options.retryForMs ?? 8_000;
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) {
     throw new StoreSetupError(`replicas must be an integer from 1 to 5, got ${replicas}`);
-  }
-  // A retried index write must still be recognised as a duplicate of its first attempt (writes.ts).
-  if (retryForMs + timeoutMs >= INDEX_DUPLICATE_WINDOW_MS) {
-    throw new StoreSetupError(`retryForMs + timeoutMs (${retryForMs + timeoutMs} ms) must stay under the index stream's duplicate window of ${INDEX_DUPLICATE_WINDOW_MS} ms`);
   }
   const partitions = options.partitions ?? 1;
   let layouts;

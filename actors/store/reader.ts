@@ -13,7 +13,7 @@
  * scans the stream from its start sequence on 2.9, so the storage never makes one.
  */
 import { MsgHdrsImpl, type Msg } from '@nats-io/nats-core';
-import type { JetStreamRequests } from '../../runtime/mod.js';
+import { WRITE_ID_HEADER, type JetStreamRequests } from '../../runtime/mod.js';
 import { StoreUnavailableError } from './errors.js';
 import { retryTransient } from './retry.js';
 
@@ -22,8 +22,11 @@ export interface StoredMessage {
   readonly seq: number;
   readonly subject: string;
   readonly data: Uint8Array;
-  /** Its `Nats-Msg-Id` header, when it was written with one (writes.ts recognises its own writes by it). */
-  readonly msgId?: string;
+  /**
+   * The id of the write attempt that stored it (the `Sm-Write-Id` header; `Nats-Msg-Id` for index
+   * messages written before it), when it has one: writes.ts recognises its own writes by it.
+   */
+  readonly writeId?: string;
 }
 
 /** Single-message reads of one stream. Each resolves null when no message matches. */
@@ -80,8 +83,8 @@ export function streamReader(requests: JetStreamRequests, stream: string, option
     if (!Number.isSafeInteger(seq) || subject === '') {
       throw new StoreUnavailableError(`direct get on stream ${stream} answered without sequence or subject headers`);
     }
-    const msgId = h?.last('Nats-Msg-Id');
-    return msgId ? { seq, subject, data: m.data, msgId } : { seq, subject, data: m.data };
+    const writeId = h?.last(WRITE_ID_HEADER) || h?.last('Nats-Msg-Id');
+    return writeId ? { seq, subject, data: m.data, writeId } : { seq, subject, data: m.data };
   };
 
   const leader = async (query: Query): Promise<StoredMessage | null> => {
@@ -99,8 +102,9 @@ export function streamReader(requests: JetStreamRequests, stream: string, option
     const msg = answer.message;
     if (!msg) throw new StoreUnavailableError(`message get on stream ${stream} answered without a message`);
     const data = msg.data ? new Uint8Array(Buffer.from(msg.data, 'base64')) : new Uint8Array(0);
-    const msgId = msg.hdrs ? MsgHdrsImpl.decode(Buffer.from(msg.hdrs, 'base64')).last('Nats-Msg-Id') || undefined : undefined;
-    return msgId ? { seq: msg.seq, subject: msg.subject, data, msgId } : { seq: msg.seq, subject: msg.subject, data };
+    const hdrs = msg.hdrs ? MsgHdrsImpl.decode(Buffer.from(msg.hdrs, 'base64')) : undefined;
+    const writeId = hdrs ? hdrs.last(WRITE_ID_HEADER) || hdrs.last('Nats-Msg-Id') || undefined : undefined;
+    return writeId ? { seq: msg.seq, subject: msg.subject, data, writeId } : { seq: msg.seq, subject: msg.subject, data };
   };
 
   const get = options.direct ? direct : leader;

@@ -11,13 +11,11 @@
  *
  * Index: file storage, `max_msgs_per_subject: 1`: each subject holds one index, its latest state, and
  * its last sequence is what the next write of it must expect (compare-and-set, see index.ts). Its
- * index writes carry a message id per attempt (writes.ts), which nats-server keeps in memory for the
- * stream's `duplicate_window`: {@link INDEX_DUPLICATE_WINDOW_MS}, long enough for every retry of one
- * write (retryForMs + one timeout, 10 s by default), not the 2-minute default, which held the ids of
- * 2 minutes of commits. An index stream created earlier with the 2-minute window is accepted as it is
- * (a longer window is correct, it only holds more ids); `nats stream edit <prefix>-index --dupe-window 30s`
- * brings it down.
- *
+ * writes carry no `Nats-Msg-Id` since session 19 (writes.ts: an attempt is told apart by a header
+ * nats-server does not track), so its duplicate window holds nothing; it stays at
+ * {@link INDEX_DUPLICATE_WINDOW_MS}, the window of the releases whose writes carried ids, so that an
+ * existing index stream matches this configuration.
+
  * Commands: file storage, one message per command. Kept until acknowledged: no expiry unless
  * `commandTtlMs` is set (then JetStream drops older ones, and device indexes skip them).
  *
@@ -40,7 +38,7 @@ export interface StreamSettings {
 
 type Config = Partial<StreamConfig> & { name: string };
 
-/** How long nats-server remembers the message id of an index write: longer than any retry of it (cloud-store.ts checks). */
+/** The index stream's duplicate window (unused since its writes carry no message id; kept so existing streams match). */
 export const INDEX_DUPLICATE_WINDOW_MS = 30_000;
 
 /**

@@ -6,17 +6,20 @@
  * that index since (another storage node holding the user's store, or a write of this node that was
  * applied although its answer was lost). The refused writer learns it lost (StaleWriteError) and none
  * of its request becomes visible, because records and commands are only reachable through an index.
- * A write also carries a message id unique to this attempt (`Nats-Msg-Id`): a retry of a write that
- * JetStream applied but whose answer was lost (a timeout) is answered "duplicate" with the original
- * sequence instead of failing the compare-and-set against itself. The id is never shared between
- * writers, so one writer can never be told another's write was its own.
- *
- * nats-server 2.9 checks the message id first. Later servers (2.12 and on) check the expected sequence
- * first, so the retry is refused as "wrong last sequence" by the very write it repeats: a refused retry
- * therefore reads the subject's last message, and when it carries this attempt's id the write is done.
- * (Should another writer have written the index after the applied attempt and before that read, the
- * write is reported stale although it was applied: that takes a lost answer and a move of the user's
+ * A write also carries an id unique to this attempt (the `Sm-Write-Id` header, stored with the
+ * message): a retry of a write that JetStream applied but whose answer was lost (a timeout) repeats a
+ * write that is already there, so JetStream refuses it as "wrong last sequence"; the refused retry then
+ * reads the subject's last message, and when it carries this attempt's id the write is done, at that
+ * sequence. The id is never shared between writers, so one writer can never be told another's write was
+ * its own. (Should another writer have written the index after the applied attempt and before that read,
+ * the write is reported stale although it was applied: that takes a lost answer and a move of the user's
  * store within one retry window.)
+ *
+ * Until session 19 the id was a `Nats-Msg-Id`, answered "duplicate" by nats-server 2.9 (which checks the
+ * id before the expected sequence; 2.12 and later check the sequence first and refused the retry anyway).
+ * nats-server keeps every message id of a stream's duplicate window in memory and in a map it updates on
+ * every write, for nothing here: the compare-and-set already refuses the repeat, and the header tells it
+ * apart. Messages written with a `Nats-Msg-Id` are still recognised by it (reader.ts).
  */
 import { JetStreamApiError } from '@nats-io/jetstream';
 import type { JetStreamRequests } from '../../runtime/mod.js';
@@ -90,26 +93,26 @@ export async function append(ctx: WriteContext, what: string, subject: string, p
 export async function writeIndex(ctx: WriteContext, what: string, subject: string, payload: Uint8Array, expected: number): Promise<number> {
   // Unique to this attempt, and never another writer's: this process's random prefix and a counter
   // (layout.ts versionToken; one randomBytes call per write was 1.2% of the storage node's CPU under load).
-  const msgID = `ix-${versionToken()}`;
+  const writeId = `ix-${versionToken()}`;
   await ctx.rooms.index.take(storedSize(subject, payload.length, INDEX_HEADER_BYTES), what);
   let attempts = 0;
   try {
     const ack = await retryTransient(ctx.retryForMs, () => {
       attempts++;
-      return ctx.requests.publish(subject, payload, { timeoutMs: ctx.timeoutMs, msgID, expectLastSubjectSequence: expected });
+      return ctx.requests.publish(subject, payload, { timeoutMs: ctx.timeoutMs, writeId, expectLastSubjectSequence: expected });
     });
     return ack.seq;
   } catch (err) {
     if (attempts > 1 && isWrongLastSequence(err)) {
-      const own = await earlierAttempt(ctx, what, subject, msgID, err);
+      const own = await earlierAttempt(ctx, what, subject, writeId, err);
       if (own !== undefined) return own;
     }
     throw writeFailure(what, err);
   }
 }
 
-/** The sequence of `subject`'s last message when it is the write with id `msgID`; else undefined. */
-async function earlierAttempt(ctx: WriteContext, what: string, subject: string, msgID: string, refusal: unknown): Promise<number | undefined> {
+/** The sequence of `subject`'s last message when it is the write with id `writeId`; else undefined. */
+async function earlierAttempt(ctx: WriteContext, what: string, subject: string, writeId: string, refusal: unknown): Promise<number | undefined> {
   let last;
   try {
     last = await ctx.indexes.last(subject);
@@ -117,5 +120,5 @@ async function earlierAttempt(ctx: WriteContext, what: string, subject: string, 
     // Whether the first attempt was applied is unknown: not "stale", which would say nothing was kept.
     throw new StoreUnavailableError(`writing ${what} timed out, and its retry was refused; whether the first attempt was applied could not be read (${(err as Error).message}); retry later`, { cause: refusal });
   }
-  return last !== null && last.msgId === msgID ? last.seq : undefined;
+  return last !== null && last.writeId === writeId ? last.seq : undefined;
 }

@@ -1,8 +1,8 @@
 /**
  * A fenced index write whose answer is lost (writes.ts): its retry repeats a write JetStream already
- * applied. nats-server 2.9 answers the retry "duplicate"; later servers check the expected sequence
- * first and refuse it, so the write reads the subject's last message and recognises its own attempt by
- * its message id. Either way the write succeeds once, at one sequence, whichever server runs the test.
+ * applied, which the compare-and-set refuses; the write reads the subject's last message and recognises
+ * its own attempt by its write id (a header nats-server does not track). The write succeeds once, at one
+ * sequence, on any server version.
  */
 import { describe, expect, it } from 'vitest';
 import { TimeoutError } from '@nats-io/nats-core';
