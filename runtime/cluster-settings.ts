@@ -87,8 +87,13 @@ export async function loadClusterSettings(nc: NatsConnection, options: ClusterSe
       return mine;
     } catch (err) {
       if (isTransientJsError(err)) throw new StreamSetupError(`could not write the cluster settings to ${bucket}: ${(err as Error).message}; is the NATS cluster up?`, { cause: err });
-      // Another first node won the race: its settings are the cluster's.
+      // Another first node won the race: its settings are the cluster's. Reads may be answered by a
+      // replica (Direct Get) that has not applied the winner's write yet: read until it has.
       entry = await settle(() => kv.get(KEY));
+      for (let wait = 25; (entry === null || entry.operation !== 'PUT') && wait <= 1_600; wait *= 2) {
+        await new Promise((r) => setTimeout(r, wait));
+        entry = await settle(() => kv.get(KEY));
+      }
     }
   }
   const stored = entry && entry.operation === 'PUT' ? read(entry.value) : undefined;

@@ -96,7 +96,9 @@ export class LeaseStore {
         return { ok: true, rev, epoch: rev };
       } catch (err) {
         if (!isTaken(err)) throw err;
-        // Lost a race: read again and decide again.
+        // Lost a race: read again and decide again, after a pause that grows: with replicas the read may
+        // be answered by a replica that has not applied the winner's write yet (Direct Get).
+        await new Promise((r) => setTimeout(r, 2 ** attempt));
       }
     }
     throw new UnavailableError(`could not settle the activation lease ${key}: too much contention; retry`);

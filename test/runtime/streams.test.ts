@@ -10,7 +10,7 @@ import { connect } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
 import { encode } from '../../protocol/mod.js';
 import { ensureBucket, ensureStream, loadClusterSettings, StreamMismatchError } from '../../runtime/mod.js';
-import { natsSetup } from '../kit/nats.js';
+import { natsCluster, natsSetup } from '../kit/nats.js';
 
 describe('streams - ensureStream / ensureBucket and cluster settings', () => {
   it('streams - a bucket is created with Direct Get stated, reopened when equal, and a difference is named, not applied', async () => {
@@ -80,6 +80,20 @@ describe('streams - ensureStream / ensureBucket and cluster settings', () => {
     expect(err).toBeInstanceOf(StreamMismatchError);
     expect((err as Error).message).toMatch(/--replicas 3.*say replicas 1.*Start it with --replicas 1, or without --replicas/s);
   });
+
+  it('streams - first nodes racing on a three-server cluster (replicas 3, reads from any replica) all read the winner\'s settings', async () => {
+    await using cl = await natsCluster(3);
+    const conns = await Promise.all(Array.from({ length: 9 }, (_, i) => connect({ servers: cl.urls[i % 3]! })));
+    try {
+      for (let round = 0; round < 8; round++) {
+        const prefix = `race${round}`;
+        const all = await Promise.all(conns.map((nc, i) => loadClusterSettings(nc, { prefix, writer: `n${i}`, replicas: 3 })));
+        expect(new Set(all.map((s) => `${s.writtenBy}@${s.writtenAt}`)).size).toBe(1);
+      }
+    } finally {
+      for (const nc of conns) await nc.close();
+    }
+  }, 120_000);
 
   it('streams - the storage partitions are written with the settings; settings written before partitions existed say 1; a node asking for another count is refused', async () => {
     await using env = await natsSetup();
