@@ -48,7 +48,9 @@ export interface SecureCluster extends LocalCluster {
   natsAs(role: NatsRole): Promise<NatsConnection>;
 }
 
-export async function secureCluster(options: { socketNodes?: number } = {}): Promise<SecureCluster> {
+/** `storePartitions`: every node's --store-partitions (and the NATS users' permissions for that many partitions). */
+export async function secureCluster(options: { socketNodes?: number; storePartitions?: number } = {}): Promise<SecureCluster> {
+  const partitions = options.storePartitions ?? 1;
   const dir = await mkdtemp(join(tmpdir(), 'syncmesh-secure-'));
   const cleanups: (() => Promise<void>)[] = [async () => rm(dir, { recursive: true, force: true })];
   const cleanup = async (): Promise<void> => {
@@ -61,7 +63,7 @@ export async function secureCluster(options: { socketNodes?: number } = {}): Pro
     // Generous handshake time: the test machine may be far busier than a server host.
     const tls = { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.caFile, timeoutSec: 10 };
     const nats = await startNatsCluster(3, {
-      extraConfig: authorizationBlock(creds.map((c) => ({ roles: [c.role], nkey: c.publicKey }))) + clientTlsBlock(tls),
+      extraConfig: authorizationBlock(creds.map((c) => ({ roles: [c.role], nkey: c.publicKey })), 'sm', undefined, partitions) + clientTlsBlock(tls),
       routeUser: { user: 'syncmesh-route', password: randomBytes(18).toString('base64url') },
       clusterExtra: routeSecurityText(tls, undefined),
       startTimeoutMs: 45_000,
@@ -73,6 +75,7 @@ export async function secureCluster(options: { socketNodes?: number } = {}): Pro
       SYNCMESH_NATS_CA: pki.caFile,
       SYNCMESH_TICKET_SECRET: randomBytes(24).toString('base64url'),
       SYNCMESH_JWT_SECRET: randomBytes(24).toString('base64url'),
+      ...(options.storePartitions !== undefined && { SYNCMESH_STORE_PARTITIONS: String(options.storePartitions) }),
     };
     const nodes: RoleNode[] = [];
     cleanups.push(async () => {
