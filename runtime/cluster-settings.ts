@@ -1,10 +1,11 @@
 /**
  * Settings that belong to the whole cluster, not to one node: the JetStream replica count of every
  * stream and bucket, and the storage's partition count (how users' data is split over streams: it
- * decides where every user's data is, so it never changes for a cluster's data). They live in the KV bucket `<prefix>_cluster`, key `settings`, written
- * once, by the first node that starts, with a compare-and-set create (two first nodes cannot both
- * win). Every later node reads them from there, so a socket node started without `--replicas`
- * creates the session fence with the same replicas as the storage node created the data streams.
+ * decides where every user's data is, so it never changes for a cluster's data). They live in the KV
+ * bucket `<prefix>_cluster`, key `settings`, written once, by the first node that starts, with a
+ * compare-and-set create (two first nodes cannot both win). Every later node reads them from there, so
+ * a socket node started without `--replicas` creates the session fence with the same replicas as the
+ * storage node created the data streams.
  *
  * A node started with an explicit replica count that differs from the stored one refuses to start
  * and says which node wrote the settings and how to fix it. Without an explicit count, the first

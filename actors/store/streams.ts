@@ -129,8 +129,7 @@ export async function refuseOtherPartitionings(jsm: JetStreamManager, prefix: st
   for (const [i, name] of names.entries()) {
     const messages = counts[i]!;
     if (messages > 0) {
-      const created = partitions === 1 ? `a partitioned storage (as many partitions as there are ${prefix}-index-<p> streams)` : name === `${prefix}-index` ? 'an unpartitioned storage (--store-partitions 1)' : `a storage of more than ${partitions} partitions`;
-      throw new StoreSetupError(`stream ${name} holds ${messages} messages of ${created}, but this cluster's settings say ${partitions} partitions, so its users would find their data missing. ${FIX}`);
+      throw new StoreSetupError(`stream ${name} holds ${messages} messages of ${createdWith(name, prefix, partitions)}, but this cluster's settings say ${partitions} partitions, so its users would find their data missing. ${FIX}`);
     }
   }
   if (partitions === 1) return;
@@ -142,6 +141,13 @@ export async function refuseOtherPartitionings(jsm: JetStreamManager, prefix: st
   if (existing > 0 && existing < partitions && stored > 0) {
     throw new StoreSetupError(`${existing} of the ${partitions} index streams ${prefix}-index-<p> exist: the storage was created with ${existing} partitions, but this cluster's settings say ${partitions}, so users would be looked for in the wrong partition. ${FIX}`);
   }
+}
+
+/** What kind of storage created `name`, one of otherPartitioningStreams(prefix, partitions). */
+function createdWith(name: string, prefix: string, partitions: number): string {
+  if (partitions === 1) return `a partitioned storage (as many partitions as there are ${prefix}-index-<p> streams)`;
+  if (name === `${prefix}-index`) return 'an unpartitioned storage (--store-partitions 1)';
+  return `a storage of more than ${partitions} partitions`;
 }
 
 const FIX = 'Start the nodes with the --store-partitions the data was created with; if the settings were lost (a restore), that count writes them again (docs/deployment.md, "Storage partitions").';
